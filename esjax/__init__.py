@@ -1,0 +1,19 @@
+"""esjax: Evolution Strategies (Salimans et al. 2017) as one jit-compiled, sharded JAX step."""
+from esjax.config import TrainConfig
+from esjax.envs import ConfigError
+from esjax.normalizer import NormalizerState, ObsStats
+from esjax.policies import MLP, Linear, Policy, make_policy
+from esjax.rollout import Evaluation, Problem, black_box, brax_problem
+from esjax.run_io import SavedRun, load
+from esjax.shaping import centered_rank, identity, z_score
+from esjax.step import GenMetrics, TrainState
+from esjax.strategy import ESState, OpenES, open_es
+from esjax.train import TrainResult, setup, train
+
+__all__ = [
+    "TrainConfig", "ConfigError", "NormalizerState", "ObsStats", "MLP", "Linear", "Policy",
+    "make_policy", "Evaluation", "Problem", "black_box", "brax_problem", "SavedRun", "load",
+    "centered_rank", "identity", "z_score", "GenMetrics", "TrainState", "ESState", "OpenES",
+    "open_es", "TrainResult", "setup", "train",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from esjax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,127 @@
+"""``esjax`` command line: parse, build a TrainConfig, call the library.
+
+User mistakes end with one line ``esjax: error: ...`` and exit code 2, before any output
+directory exists; nothing prints a traceback for them.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import os
+import sys
+
+from esjax.config import TrainConfig
+from esjax.envs import ConfigError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):  # one line, no usage dump
+    raise ConfigError(message)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+  try:
+    values = tuple(int(v) for v in text.split(",") if v.strip())
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"invalid hidden sizes {text!r}; expected comma-separated integers, e.g. 64,64")
+  return values
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+  d = TrainConfig()
+  g = p.add_argument_group("problem")
+  g.add_argument("--env", default=d.env, help="Brax env name (default: %(default)s)")
+  g.add_argument("--backend", default=d.backend,
+                 help="Brax backend: generalized, positional, spring, mjx (default: %(default)s)")
+  g.add_argument("--episode-length", type=int, default=d.episode_length)
+  g = p.add_argument_group("evolution strategy")
+  g.add_argument("--population-size", type=int, default=d.population_size,
+                 help="members per generation, mirrored partners counted (default: %(default)s)")
+  g.add_argument("--no-mirrored", dest="mirrored", action="store_false",
+                 help="independent noise per member instead of +eps/-eps pairs")
+  g.add_argument("--sigma", type=float, default=d.sigma, help="noise std (default: %(default)s)")
+  g.add_argument("--learning-rate", type=float, default=d.learning_rate)
+  g.add_argument("--optimizer", default=d.optimizer, help="an optax optimizer name (default: adam)")
+  g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+  g.add_argument("--shaping", default=d.shaping, help="centered_rank, z_score or identity")
+  g.add_argument("--noise-chunk", type=int, default=d.noise_chunk)
+  g = p.add_argument_group("policy")
+  g.add_argument("--policy", default=d.policy, help="mlp or linear")
+  g.add_argument("--hidden-sizes", type=_int_list, default=d.hidden_sizes,
+                 help="comma-separated widths (default: 32,32)")
+  g.add_argument("--activation", default=d.activation)
+  g.add_argument("--no-normalize-obs", dest="normalize_obs", action="store_false")
+  g = p.add_argument_group("budget and evaluation")
+  g.add_argument("--generations", type=int, default=None,
+                 help=f"generations to run (default: {d.generations}, or unlimited with "
+                 "--env-steps)")
+  g.add_argument("--env-steps", type=int, default=None, help="stop after this many env steps")
+  g.add_argument("--eval-every", type=int, default=d.eval_every, help="generations; 0 = never")
+  g.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+  g = p.add_argument_group("run")
+  g.add_argument("--seed", type=int, default=d.seed)
+  g.add_argument("--num-seeds", type=int, default=d.num_seeds,
+                 help="independent runs vmapped through one compiled step")
+  g.add_argument("--num-devices", type=int, default=None, help="default: every device")
+  g.add_argument("--generations-per-call", type=int, default=d.generations_per_call,
+                 help="generations fused in one compiled call between host syncs")
+  g.add_argument("--comm", default=d.comm,
+                 help="returns (scalars cross devices) or gradient (data-parallel psum)")
+  g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
+  g.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+  fields = {f.name for f in dataclasses.fields(TrainConfig)}
+  values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+  if args.generations is None and args.env_steps is not None:
+    values["generations"] = 2**31 - 1  # the env-step budget decides
+  return TrainConfig(**values)
+
+
+def _check_out_dir(path: str) -> None:
+  if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+    raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
+
+
+def cmd_train(args) -> int:
+  config = config_from_args(args)
+  out = args.out or os.path.join(
+      "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+  _check_out_dir(out)
+  from esjax.train import train  # heavy imports (jax, brax) only after the flags parse
+  result = train(config, out_dir=out, progress=not args.quiet)
+  last = result.metrics[-1] if result.metrics else {}
+  evals = [m["eval_return"] for m in result.metrics if "eval_return" in m]
+  summary = f"done: {last.get('generation', 0)} generations, {last.get('env_steps', 0):,} env steps"
+  if evals:
+    summary += f", final eval return {evals[-1]:.1f}"
+  print(summary + f", {last.get('wall_s', 0):.0f} s")
+  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl, params.msgpack)")
+  return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = _Parser(prog="esjax", description="Evolution Strategies on Brax, in one JAX step.")
+  sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+  p = sub.add_parser("train", help="train a policy")
+  _add_train_flags(p)
+  p.set_defaults(func=cmd_train)
+  return parser
+
+
+def main(argv=None) -> int:
+  try:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+  except ConfigError as e:
+    print(f"esjax: error: {e}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,73 @@
+"""Running observation mean/std, merged across devices from per-generation sums.
+
+Each generation the rollouts produce plain sums (count, sum, sum of squares) of the
+observations they saw; sums from any number of devices merge by one ``psum`` of
+``2 * obs_dim + 1`` floats. The running state keeps (count, mean, M2) and absorbs each
+generation's batch with Chan et al.'s parallel update, which stays accurate over billions of
+observations where float32 running sums would not.
+"""
+from __future__ import annotations
+
+import flax.struct
+import jax.numpy as jnp
+
+
+@flax.struct.dataclass
+class NormalizerState:
+  count: jnp.ndarray  # ()
+  mean: jnp.ndarray  # (obs_dim,)
+  m2: jnp.ndarray  # (obs_dim,) sum of squared deviations from the mean
+
+
+@flax.struct.dataclass
+class ObsStats:
+  """One generation's observation sums: what crosses devices besides the returns."""
+  count: jnp.ndarray  # ()
+  sum: jnp.ndarray  # (obs_dim,)
+  sumsq: jnp.ndarray  # (obs_dim,)
+
+  @classmethod
+  def zeros(cls, obs_dim: int) -> "ObsStats":
+    z = jnp.zeros((obs_dim,), jnp.float32)
+    return cls(jnp.zeros((), jnp.float32), z, z)
+
+  @classmethod
+  def of(cls, obs: jnp.ndarray, weight: jnp.ndarray) -> "ObsStats":
+    """Sums of one observation (obs_dim,) counted with ``weight`` (0 or 1: alive or not)."""
+    # where, not multiply: a NaN observation times weight 0 would still be NaN.
+    obs = jnp.where(weight > 0, obs, 0.0)
+    return cls(weight, obs, obs * obs)
+
+  def __add__(self, other: "ObsStats") -> "ObsStats":
+    return ObsStats(self.count + other.count, self.sum + other.sum, self.sumsq + other.sumsq)
+
+
+def init(obs_dim: int) -> NormalizerState:
+  z = jnp.zeros((obs_dim,), jnp.float32)
+  return NormalizerState(jnp.zeros((), jnp.float32), z, z)
+
+
+def update(state: NormalizerState, stats: ObsStats) -> NormalizerState:
+  n_b = stats.count
+  safe_n_b = jnp.maximum(n_b, 1.0)
+  mean_b = stats.sum / safe_n_b
+  m2_b = jnp.maximum(stats.sumsq - n_b * mean_b**2, 0.0)
+  n = state.count + n_b
+  safe_n = jnp.maximum(n, 1.0)
+  delta = mean_b - state.mean
+  mean = state.mean + delta * n_b / safe_n
+  m2 = state.m2 + m2_b + delta**2 * state.count * n_b / safe_n
+  return NormalizerState(n, mean, m2)
+
+
+def mean_std(state: NormalizerState, min_std: float = 1e-2):
+  var = state.m2 / jnp.maximum(state.count, 1.0)
+  # Before any data (count 0) this is mean 0, std 1: the identity transform.
+  std = jnp.where(state.count > 0, jnp.maximum(jnp.sqrt(var), min_std), 1.0)
+  return state.mean, std
+
+
+def normalize(state: NormalizerState, obs: jnp.ndarray, clip: float = 5.0) -> jnp.ndarray:
+  """(obs - mean) / std clipped to +-clip (the paper clips at 5)."""
+  mean, std = mean_std(state)
+  return jnp.clip((obs - mean) / std, -clip, clip)

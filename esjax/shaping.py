@@ -1,0 +1,55 @@
+"""Fitness shaping: raw returns -> utilities the gradient estimate weighs noise by.
+
+All shapers treat NaN as the worst possible return so a member whose rollout blew up ranks
+last instead of poisoning the update.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+
+Shaper = Callable[[jnp.ndarray], jnp.ndarray]
+
+
+def _sanitize(x: jnp.ndarray) -> jnp.ndarray:
+  x = jnp.asarray(x, jnp.float32)
+  return jnp.where(jnp.isnan(x), -jnp.inf, x)
+
+
+def centered_rank(x: jnp.ndarray) -> jnp.ndarray:
+  """Ranks mapped linearly to [-0.5, 0.5] (Salimans et al. 2017, sec. 2.2).
+
+  Ties are broken by index, as in the paper's released code (``argsort`` of ``argsort``).
+  """
+  x = _sanitize(x)
+  n = x.shape[0]
+  ranks = jnp.argsort(jnp.argsort(x, stable=True), stable=True).astype(jnp.float32)
+  return ranks / jnp.maximum(n - 1, 1) - 0.5
+
+
+def z_score(x: jnp.ndarray) -> jnp.ndarray:
+  """(x - mean) / std over the finite returns; non-finite ones get the lowest finite score."""
+  x = _sanitize(x)
+  finite = jnp.isfinite(x)
+  count = jnp.maximum(finite.sum(), 1)
+  mean = jnp.where(finite, x, 0.0).sum() / count
+  var = jnp.where(finite, (x - mean) ** 2, 0.0).sum() / count
+  z = (x - mean) / (jnp.sqrt(var) + 1e-8)
+  low = jnp.min(jnp.where(finite, z, jnp.inf))
+  return jnp.where(finite, z, jnp.where(jnp.isfinite(low), low, 0.0))
+
+
+def identity(x: jnp.ndarray) -> jnp.ndarray:
+  """Raw returns; only -inf/NaN are replaced by the lowest finite return (else 0)."""
+  x = _sanitize(x)
+  finite = jnp.isfinite(x)
+  low = jnp.min(jnp.where(finite, x, jnp.inf))
+  return jnp.where(finite, x, jnp.where(jnp.isfinite(low), low, 0.0))
+
+
+SHAPERS: dict[str, Shaper] = {
+    "centered_rank": centered_rank,
+    "z_score": z_score,
+    "identity": identity,
+}

@@ -1,0 +1,151 @@
+"""One generation of ES as one compiled, device-sharded function.
+
+Data flow (see DESIGN.md): every device holds the same ``TrainState``; each evaluates its
+contiguous slice of member ids, and only the population's scalar returns (an all-gather)
+and the observation sums (a psum) cross devices. Every device then rebuilds all
+perturbations from keys and applies the identical update, so the state stays replicated
+without ever sending a parameter vector.
+
+``comm="gradient"`` is the data-parallel alternative kept for comparison: each device sums
+its own members' weighted noise and the parameter-sized vector is psummed.
+"""
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec as P
+
+from esjax import noise
+from esjax import normalizer as norm_lib
+from esjax.normalizer import NormalizerState
+from esjax.rollout import Problem
+from esjax.strategy import ESState, OpenES
+
+AXIS = "devices"
+_EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
+
+
+@flax.struct.dataclass
+class TrainState:
+  es: ESState
+  normalizer: NormalizerState
+  key: jax.Array  # the run key: with the generation it decides every random number
+  generation: jnp.ndarray  # () int32
+
+
+@flax.struct.dataclass
+class GenMetrics:
+  pop_return_mean: jnp.ndarray
+  pop_return_max: jnp.ndarray
+  pop_return_min: jnp.ndarray
+  pop_return_std: jnp.ndarray
+  nonfinite_returns: jnp.ndarray  # members whose return was NaN or inf (ranked last)
+  episode_length_mean: jnp.ndarray
+  gen_env_steps: jnp.ndarray  # env steps of live episodes in this generation
+  grad_norm: jnp.ndarray
+  update_norm: jnp.ndarray
+  param_norm: jnp.ndarray
+
+
+def init_state(strategy: OpenES, params: jax.Array, obs_size: int, seed: int) -> TrainState:
+  return TrainState(strategy.init(params), norm_lib.init(obs_size), jax.random.PRNGKey(seed),
+                    jnp.zeros((), jnp.int32))
+
+
+def make_generation(problem: Problem, strategy: OpenES, population_size: int, num_devices: int,
+                    mirrored: bool, normalize_obs: bool, noise_chunk: int,
+                    comm: str = "returns"):
+  """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``."""
+  local = population_size // num_devices
+
+  def generation(state: TrainState):
+    gen_key = noise.generation_key(state.key, state.generation)
+    members = jax.lax.axis_index(AXIS) * local + jnp.arange(local)  # this device's slice
+    candidates = strategy.ask(state.es, gen_key, members)  # (local, P)
+    rollout_keys = jax.vmap(
+        lambda m: noise.rollout_key(gen_key, noise.noise_index(m, mirrored)))(members)
+    ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
+                                                          rollout_keys)
+    # The only cross-device traffic: pop returns + pop step counts + obs-stat sums.
+    returns = jax.lax.all_gather(ev.ret, AXIS, tiled=True)  # (pop,)
+    steps = jax.lax.all_gather(ev.steps, AXIS, tiled=True)  # (pop,)
+    obs_stats = jax.lax.psum(jax.tree.map(lambda x: x.sum(0), ev.obs_stats), AXIS)
+
+    if comm == "returns":
+      es, info = strategy.tell(state.es, gen_key, returns)
+    else:
+      w = strategy.weights(returns)
+      # Only this device's own directions, then a parameter-sized psum: the
+      # data-parallel pattern, O(P) bytes per generation instead of O(pop).
+      mine = members[0::2] // 2 if mirrored else members
+      local_sum = noise.weighted_noise_sum(gen_key, w[mine], state.es.params.shape[0],
+                                           noise_chunk, indices=mine)
+      es, info = strategy.finish(state.es, jax.lax.psum(local_sum, AXIS))
+
+    normalizer = (norm_lib.update(state.normalizer, obs_stats) if normalize_obs
+                  else state.normalizer)
+    finite = jnp.isfinite(returns)
+    safe = jnp.where(finite, returns, 0.0)
+    count = jnp.maximum(finite.sum(), 1)
+    mean = safe.sum() / count
+    metrics = GenMetrics(
+        pop_return_mean=mean,
+        pop_return_max=jnp.max(jnp.where(finite, returns, -jnp.inf)),
+        pop_return_min=jnp.min(jnp.where(finite, returns, jnp.inf)),
+        pop_return_std=jnp.sqrt(jnp.where(finite, (safe - mean) ** 2, 0.0).sum() / count),
+        nonfinite_returns=(~finite).sum().astype(jnp.int32),
+        episode_length_mean=steps.mean(),
+        gen_env_steps=steps.sum().astype(jnp.int32),
+        grad_norm=info.grad_norm,
+        update_norm=info.update_norm,
+        param_norm=jnp.linalg.norm(es.params),
+    )
+    new_state = TrainState(es, normalizer, state.key, state.generation + 1)
+    return new_state, metrics
+
+  return generation
+
+
+def shard_generation(generation, mesh: Mesh, num_seeds: int = 1):
+  """``shard_map`` the per-device body over ``mesh``; vmap it over seeds when more than one.
+
+  The state goes in and out replicated (``P()``): after the collectives every device holds
+  the same values, which is what lets the update stay replicated without sending params.
+  """
+  body = jax.vmap(generation) if num_seeds > 1 else generation
+  # check_vma off: the all-gathered returns are equal on every device, but the type system
+  # cannot see that, and we want the replicated out_spec.
+  return jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+
+
+def make_multi_step(sharded_generation, max_generations: int):
+  """``run(state, n) -> (state, metrics[max_generations])`` running ``n <= max_generations``
+  generations in one compiled call (a ``fori_loop``; ``n`` is traced, so any count up to the
+  maximum reuses one compilation). Rows past ``n`` of the metrics buffer are zeros."""
+
+  def run(state: TrainState, n):
+    _, shape = jax.eval_shape(sharded_generation, state)
+    buf = jax.tree.map(lambda s: jnp.zeros((max_generations,) + s.shape, s.dtype), shape)
+
+    def body(i, carry):
+      st, b = carry
+      st, m = sharded_generation(st)
+      return st, jax.tree.map(lambda bb, x: bb.at[i].set(x), b, m)
+
+    return jax.lax.fori_loop(0, n, body, (state, buf))
+
+  return jax.jit(run, donate_argnums=0)
+
+
+def make_evaluate(problem: Problem, episodes: int, num_seeds: int = 1):
+  """Mean return of the unperturbed policy over ``episodes`` episodes: ``(state) -> (mean, std)``."""
+
+  def evaluate(state: TrainState):
+    key = jax.random.fold_in(jax.random.fold_in(state.key, _EVAL_STREAM), state.generation)
+    keys = jax.random.split(key, episodes)
+    ev = jax.vmap(problem.evaluate, in_axes=(None, None, 0))(state.es.params, state.normalizer,
+                                                              keys)
+    return ev.ret.mean(), ev.ret.std()
+
+  return jax.jit(jax.vmap(evaluate) if num_seeds > 1 else evaluate)

@@ -1,0 +1,210 @@
+"""The outer driver: compiled generations, evaluation, logging, outputs.
+
+Python wakes only between compiled calls (each runs ``generations_per_call`` generations),
+to log, evaluate and write files; everything inside a generation stays on the devices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from esjax import run_io
+from esjax import step as step_lib
+from esjax.config import TrainConfig
+from esjax.envs import ConfigError, make_env
+from esjax.policies import Policy, make_policy
+from esjax.progress import Progress
+from esjax.rollout import Problem, brax_problem
+from esjax.strategy import open_es
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything built from a config before the first generation."""
+  config: TrainConfig
+  problem: Problem
+  policy: Policy | None
+  action_size: int
+  mesh: Mesh
+  state: step_lib.TrainState  # replicated over the mesh (a leading seed axis if num_seeds > 1)
+  run: Callable  # (state, n) -> (state, metrics buffer)
+  evaluate: Callable  # state -> (mean, std)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+  config: TrainConfig
+  params: Any  # flax params pytree (leading seed axis if num_seeds > 1)
+  flat_params: np.ndarray
+  normalizer: Any
+  metrics: list[dict[str, Any]]
+  policy: Callable[[jax.Array], jax.Array] | None  # obs -> action (seed 0 if several)
+  state: step_lib.TrainState
+  run_dir: str | None
+
+
+def make_mesh(num_devices: int | None = None) -> Mesh:
+  devices = jax.devices()
+  if num_devices is not None:
+    if num_devices > len(devices):
+      raise ConfigError(f"num_devices={num_devices} but only {len(devices)} devices are visible")
+    devices = devices[:num_devices]
+  return Mesh(np.array(devices), (step_lib.AXIS,))
+
+
+def replicate(tree, mesh: Mesh):
+  """Host values -> arrays replicated on every device of ``mesh`` (multi-process safe)."""
+  sharding = NamedSharding(mesh, P())
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
+  return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+  """Replicated device arrays -> numpy, reading this process's own copy."""
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def setup(config: TrainConfig, problem: Problem | None = None,
+          initial_params: jax.Array | None = None) -> Setup:
+  """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
+
+  ``problem`` replaces the Brax rollout with any fitness function (see ``rollout.black_box``);
+  then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
+  """
+  mesh = make_mesh(config.num_devices)
+  config.validate(device_count=mesh.size)
+  key = jax.random.PRNGKey(config.seed)
+  policy, action_size = None, 0
+  if problem is None:
+    env = make_env(config.env, config.backend)
+    action_size = int(env.action_size)
+    policy, params = make_policy(config.policy, int(env.observation_size), action_size,
+                                 config.hidden_sizes, config.activation, key)
+    problem = brax_problem(env, policy, config.episode_length, config.normalize_obs,
+                           config.obs_clip)
+  elif initial_params is None:
+    raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
+  if initial_params is not None:
+    params = jnp.asarray(initial_params, jnp.float32)
+  strategy = open_es(config.make_optimizer(), config.sigma, config.population_size,
+                     config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
+  # Seed s of a K-seed run is exactly the single run with seed + s.
+  states = [step_lib.init_state(strategy, params, problem.obs_size, config.seed + s)
+            for s in range(config.num_seeds)]
+  state = states[0] if config.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
+  generation = step_lib.make_generation(problem, strategy, config.population_size, mesh.size,
+                                        config.mirrored, config.normalize_obs,
+                                        config.noise_chunk, config.comm)
+  sharded = step_lib.shard_generation(generation, mesh, config.num_seeds)
+  run = step_lib.make_multi_step(sharded, config.generations_per_call)
+  evaluate = step_lib.make_evaluate(problem, config.eval_episodes, config.num_seeds)
+  return Setup(config, problem, policy, action_size, mesh, replicate(to_host_np(state), mesh),
+               run, evaluate)
+
+
+def to_host_np(tree):
+  return jax.tree.map(np.asarray, tree)
+
+
+def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, env_steps: int,
+            wall_s: float, steps_per_s: float) -> dict[str, Any]:
+  rec: dict[str, Any] = {"generation": generation, "env_steps": env_steps,
+                         "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s}
+  for name, value in row.items():
+    value = np.asarray(value)
+    if config.num_seeds > 1:
+      rec[name] = float(value.mean())
+      rec[name + "_per_seed"] = value.tolist()
+    else:
+      rec[name] = value.item()
+  return rec
+
+
+def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
+          initial_params: jax.Array | None = None, progress: bool = True,
+          on_record: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+  """Trains ``config`` and returns the final params, normalizer, metrics and policy.
+
+  With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
+  ``params.msgpack`` there. The directory is created only after the config is validated.
+  """
+  s = setup(config, problem, initial_params)
+  writer = None
+  is_main = jax.process_index() == 0
+  if out_dir is not None and is_main:
+    os.makedirs(out_dir, exist_ok=True)
+    run_io.write_config(out_dir, config)
+    writer = run_io.MetricsWriter(out_dir)
+  bar = Progress(config.generations, enabled=progress and is_main)
+  state, records = s.state, []
+  generation, env_steps = 0, 0
+  t0 = time.time()
+  try:
+    while generation < config.generations and (config.env_steps is None
+                                               or env_steps < config.env_steps):
+      n = min(config.generations_per_call, config.generations - generation)
+      if config.eval_every:
+        n = min(n, config.eval_every - generation % config.eval_every)
+      t_call = time.time()
+      state, buf = s.run(state, n)
+      buf = to_host(buf)
+      t_end = time.time()
+      for k in range(n):
+        row = {name: getattr(buf, name)[k] for name in buf.__dataclass_fields__}
+        steps = int(np.sum(row["gen_env_steps"]))
+        env_steps += steps
+        generation += 1
+        # Generations fused in one call share its wall time evenly.
+        wall = t_call - t0 + (t_end - t_call) * (k + 1) / n
+        rec = _record(config, row, generation, env_steps, wall, steps * n / max(t_end - t_call, 1e-9))
+        last = k == n - 1
+        done = generation >= config.generations or (config.env_steps is not None
+                                                     and env_steps >= config.env_steps)
+        if last and config.eval_every and (generation % config.eval_every == 0 or done):
+          mean, std = to_host(s.evaluate(state))
+          _add(rec, config, "eval_return", mean)
+          _add(rec, config, "eval_return_std", std)
+        records.append(rec)
+        if writer:
+          writer.write(rec)
+        if on_record:
+          on_record(rec)
+        bar.update(rec)
+        if done:
+          break
+  finally:
+    bar.close()
+    if writer:
+      writer.close()
+  host = to_host(state)
+  flat = host.es.params
+  policy_fn, params = None, None
+  if s.policy is not None:
+    first = flat if config.num_seeds == 1 else flat[0]
+    first_norm = host.normalizer if config.num_seeds == 1 else jax.tree.map(lambda x: x[0],
+                                                                            host.normalizer)
+    policy_fn = run_io.make_act(s.policy, first, first_norm, config)
+    params = s.policy.unravel(flat) if config.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
+    if out_dir is not None and is_main:
+      run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
+  return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir)
+
+
+def _add(rec, config, name, value):
+  value = np.asarray(value)
+  if config.num_seeds > 1:
+    rec[name] = float(value.mean())
+    rec[name + "_per_seed"] = value.tolist()
+  else:
+    rec[name] = float(value)
