@@ -72,6 +72,14 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--comm", default=d.comm,
                  help="returns (scalars cross devices) or gradient (data-parallel psum)")
   g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
+  g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+                 help="generations between checkpoints; 0 = only at the end (default: "
+                 "%(default)s)")
+  g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
+                 help="newest checkpoints kept (default: %(default)s)")
+  g.add_argument("--resume", metavar="DIR", default=None,
+                 help="continue the run in DIR from its newest good checkpoint, with its saved "
+                 "config (--generations/--env-steps may extend it)")
   g.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -88,13 +96,54 @@ def _check_out_dir(path: str) -> None:
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
 
+# Flags that may change on --resume: the budget and checkpointing, never the search itself.
+_RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints")
+
+
+def _resume_config(args) -> TrainConfig:
+  """The saved config of ``args.resume``, with only the budget/checkpoint flags applied."""
+  run_dir = args.resume
+  if not os.path.isdir(run_dir):
+    raise ConfigError(f"--resume {run_dir!r}: no such directory; expected a run directory "
+                      "written by `esjax train --out DIR`")
+  if not os.path.isfile(os.path.join(run_dir, "config.json")):
+    raise ConfigError(f"--resume {run_dir!r} is not an esjax run (no config.json); expected a "
+                      "directory written by `esjax train --out DIR`")
+  defaults = vars(build_parser().parse_args(["train"]))
+  fields = {f.name for f in dataclasses.fields(TrainConfig)}
+  for name in sorted(fields - set(_RESUME_OVERRIDES)):
+    if name in defaults and getattr(args, name) != defaults[name]:
+      raise ConfigError(f"--{name.replace('_', '-')} cannot change on --resume (the run "
+                        "continues with its saved config.json); only --generations, "
+                        "--env-steps, --checkpoint-every and --keep-checkpoints may be given")
+  if args.out is not None:
+    raise ConfigError("--out cannot be combined with --resume; the run continues in "
+                      f"{run_dir!r}")
+  from esjax.run_io import read_config  # heavy imports only after the flags parse
+  config = read_config(run_dir)
+  changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES
+             if getattr(args, k) is not None and getattr(args, k) != defaults[k]}
+  if "env_steps" in changes and "generations" not in changes:
+    changes["generations"] = 2**31 - 1
+  return dataclasses.replace(config, **changes)
+
+
 def cmd_train(args) -> int:
-  config = config_from_args(args)
-  out = args.out or os.path.join(
-      "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-  _check_out_dir(out)
+  if args.resume:
+    config, out = _resume_config(args), args.resume
+  else:
+    config = config_from_args(args)
+    out = args.out or os.path.join(
+        "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    _check_out_dir(out)
   from esjax.train import train  # heavy imports (jax, brax) only after the flags parse
-  result = train(config, out_dir=out, progress=not args.quiet)
+  result = train(config, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
+  if result.interrupted:
+    last = result.metrics[-1]["generation"] if result.metrics else 0
+    print(f"stopped by {result.interrupted} at generation {last}; checkpoint saved in "
+          f"{os.path.abspath(os.path.join(out, 'checkpoints'))}")
+    print(f"resume with: esjax train --resume {out}")
+    return 0
   last = result.metrics[-1] if result.metrics else {}
   evals = [m["eval_return"] for m in result.metrics if "eval_return" in m]
   summary = f"done: {last.get('generation', 0)} generations, {last.get('env_steps', 0):,} env steps"
@@ -121,6 +170,9 @@ def main(argv=None) -> int:
   except ConfigError as e:
     print(f"esjax: error: {e}", file=sys.stderr)
     return EXIT_USAGE
+  except KeyboardInterrupt:  # a second Ctrl-C: the user chose not to wait for a checkpoint
+    print("esjax: aborted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

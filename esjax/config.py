@@ -41,6 +41,8 @@ class TrainConfig:
   env_steps: int | None = None  # if set, stop once this many env steps were taken
   eval_every: int = 10  # generations; 0 = never
   eval_episodes: int = 8
+  checkpoint_every: int = 10  # generations between checkpoints (with an out dir); 0 = only at end
+  keep_checkpoints: int = 3  # newest checkpoints kept on disk
   noise_chunk: int = 64  # noise directions rebuilt at once in the update
   generations_per_call: int = 1  # generations fused in one compiled call between host syncs
   num_devices: int | None = None  # None = every device of every process
@@ -69,6 +71,8 @@ class TrainConfig:
       _positive_int("env_steps", self.env_steps)
     _nonneg_int("eval_every", self.eval_every)
     _positive_int("eval_episodes", self.eval_episodes)
+    _nonneg_int("checkpoint_every", self.checkpoint_every)
+    _positive_int("keep_checkpoints", self.keep_checkpoints)
     _positive_int("noise_chunk", self.noise_chunk)
     _positive_int("generations_per_call", self.generations_per_call)
     _positive_int("num_seeds", self.num_seeds)

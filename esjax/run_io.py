@@ -51,6 +51,12 @@ class MetricsWriter:
     self._f.close()
 
 
+def rewrite_metrics(run_dir: str, records: list[dict[str, Any]]) -> None:
+  """Replaces metrics.jsonl by ``records`` (on resume: drops lines past the checkpoint)."""
+  data = "".join(json.dumps(r) + "\n" for r in records).encode()
+  _atomic_write(os.path.join(run_dir, METRICS_FILE), data)
+
+
 def read_metrics(run_dir: str) -> list[dict[str, Any]]:
   with open(os.path.join(run_dir, METRICS_FILE)) as f:
     return [json.loads(line) for line in f if line.strip()]

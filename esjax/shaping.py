@@ -1,7 +1,8 @@
 """Fitness shaping: raw returns -> utilities the gradient estimate weighs noise by.
 
-All shapers treat NaN as the worst possible return so a member whose rollout blew up ranks
-last instead of poisoning the update.
+All shapers treat NaN and +-inf as the worst possible return so a member whose rollout blew
+up ranks last instead of poisoning the update. +inf included: it comes from an overflowing
+reward, not from a good policy, and ranking it first would pull the search into the blow-up.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ Shaper = Callable[[jnp.ndarray], jnp.ndarray]
 
 def _sanitize(x: jnp.ndarray) -> jnp.ndarray:
   x = jnp.asarray(x, jnp.float32)
-  return jnp.where(jnp.isnan(x), -jnp.inf, x)
+  return jnp.where(jnp.isfinite(x), x, -jnp.inf)
 
 
 def centered_rank(x: jnp.ndarray) -> jnp.ndarray:

@@ -15,10 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from esjax import checkpoint as ckpt_lib
 from esjax import run_io
 from esjax import step as step_lib
 from esjax.config import TrainConfig
 from esjax.envs import ConfigError, make_env
+from esjax.preemption import StopRequest
 from esjax.policies import Policy, make_policy
 from esjax.progress import Progress
 from esjax.rollout import Problem, brax_problem
@@ -48,6 +50,7 @@ class TrainResult:
   policy: Callable[[jax.Array], jax.Array] | None  # obs -> action (seed 0 if several)
   state: step_lib.TrainState
   run_dir: str | None
+  interrupted: str | None = None  # the signal (SIGTERM/SIGINT) that stopped the run early
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:
@@ -133,29 +136,55 @@ def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, en
 
 def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
           initial_params: jax.Array | None = None, progress: bool = True,
-          on_record: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_record: Callable[[dict[str, Any]], None] | None = None,
+          resume: bool = False) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
-  ``params.msgpack`` there. The directory is created only after the config is validated.
+  ``params.msgpack`` there, and checkpoints go to ``out_dir/checkpoints`` every
+  ``checkpoint_every`` generations, at the end, and on SIGTERM/SIGINT (which then end the run
+  early: ``interrupted`` names the signal). ``resume=True`` continues ``out_dir`` from its
+  newest good checkpoint. The directory is created only after the config is validated.
   """
+  if resume and out_dir is None:
+    raise ValueError("resume=True needs the out_dir of the run to continue")
+  if resume:
+    ckpt_lib.require_checkpoints(out_dir)  # before building envs: a quick error
   s = setup(config, problem, initial_params)
-  writer = None
+  writer, ckpt = None, None
   is_main = jax.process_index() == 0
-  if out_dir is not None and is_main:
-    os.makedirs(out_dir, exist_ok=True)
-    run_io.write_config(out_dir, config)
-    writer = run_io.MetricsWriter(out_dir)
-  bar = Progress(config.generations, enabled=progress and is_main)
   state, records = s.state, []
-  generation, env_steps = 0, 0
-  t0 = time.time()
+  generation, env_steps, wall0 = 0, 0, 0.0
+  if out_dir is not None:
+    fp = ckpt_lib.fingerprint(config, "brax" if s.policy is not None else "custom",
+                              s.problem.obs_size, s.action_size)
+    if resume:
+      r = ckpt_lib.restore_latest(out_dir, to_host(s.state), fp)
+      state, records = replicate(r.state, s.mesh), r.records
+      generation, env_steps, wall0 = r.generation, r.env_steps, r.wall_s
+    elif ckpt_lib.has_checkpoints(out_dir):
+      raise ConfigError(f"{out_dir!r} already holds checkpoints; resume it or choose a new "
+                        "output directory")
+    if is_main:
+      os.makedirs(out_dir, exist_ok=True)
+      run_io.write_config(out_dir, config)
+      run_io.rewrite_metrics(out_dir, records)  # on resume: one line per generation kept
+      writer = run_io.MetricsWriter(out_dir, append=True)
+    ckpt = ckpt_lib.Checkpointer(out_dir, config.keep_checkpoints, fp)
+  bar = Progress(config.generations, enabled=progress and is_main)
+  t0 = time.time() - wall0
+  stop = StopRequest(enabled=ckpt is not None, message=(
+      "esjax: {signal}: stopping after the current generation to save a checkpoint "
+      "(Ctrl-C again aborts without one)" if is_main else None))
   try:
+    stop.__enter__()
     while generation < config.generations and (config.env_steps is None
                                                or env_steps < config.env_steps):
       n = min(config.generations_per_call, config.generations - generation)
       if config.eval_every:
         n = min(n, config.eval_every - generation % config.eval_every)
+      if ckpt and config.checkpoint_every:
+        n = min(n, config.checkpoint_every - generation % config.checkpoint_every)
       t_call = time.time()
       state, buf = s.run(state, n)
       buf = to_host(buf)
@@ -183,10 +212,23 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         bar.update(rec)
         if done:
           break
+      done = generation >= config.generations or (config.env_steps is not None
+                                                  and env_steps >= config.env_steps)
+      if ckpt and (done or stop.requested or (config.checkpoint_every
+                                              and generation % config.checkpoint_every == 0)):
+        ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
+      if stop.requested:
+        break
   finally:
+    stop.__exit__()
     bar.close()
     if writer:
       writer.close()
+    if ckpt:
+      ckpt.close()
+  # A signal that arrived during the last generation still leaves a finished run.
+  interrupted = stop.requested if generation < config.generations and (
+      config.env_steps is None or env_steps < config.env_steps) else None
   host = to_host(state)
   flat = host.es.params
   policy_fn, params = None, None
@@ -196,9 +238,10 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                                                                             host.normalizer)
     policy_fn = run_io.make_act(s.policy, first, first_norm, config)
     params = s.policy.unravel(flat) if config.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
-    if out_dir is not None and is_main:
+    if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
-  return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir)
+  return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
+                     interrupted)
 
 
 def _add(rec, config, name, value):
