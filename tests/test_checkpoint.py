@@ -16,6 +16,7 @@ from esjax import checkpoint as ckpt_lib
 from esjax import run_io
 from esjax.cli import main
 from esjax.policies import make_policy
+from esjax.train import to_host
 
 import bb_run
 
@@ -53,6 +54,13 @@ def bb_train(out=None, gens=30, every=5, resume=False, num_params=bb_run.NUM_PAR
                      initial_params=jnp.zeros(num_params), progress=False, resume=resume)
 
 
+def restore(out, num_params=bb_run.NUM_PARAMS, log=print):
+  """restore_latest into a black-box run's state, without compiling a step."""
+  s = esjax.setup(bb_run.config(), esjax.black_box(bb_run.fitness), jnp.zeros(num_params))
+  fp = ckpt_lib.fingerprint(s.config, "custom", 0, 0)
+  return ckpt_lib.restore_latest(str(out), to_host(s.state), fp, log=log)
+
+
 def untimed(records):
   return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
@@ -86,9 +94,9 @@ def test_sigkill_between_checkpoints_then_resume_is_exact(tmp_path, reference):
   assert sorted(os.listdir(out / "checkpoints")) == ["20", "25", "30"]  # keep_checkpoints=3
 
 
-def test_sigterm_checkpoints_and_exits_zero_then_resume_is_exact(tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits_zero(tmp_path, reference):
   out = tmp_path / "run"
-  proc = start_bb(out, "fresh", 1000, 0, 0.05)  # checkpoint_every=0: only at the end
+  proc = start_bb(out, "fresh", 1000, 0, 0.2)  # checkpoint_every=0: only at the end
   wait_for(lambda: os.path.exists(out / "metrics.jsonl")
            and len(run_io.read_metrics(str(out))) >= 4, proc)
   proc.send_signal(signal.SIGTERM)
@@ -96,17 +104,15 @@ def test_sigterm_checkpoints_and_exits_zero_then_resume_is_exact(tmp_path):
   assert proc.returncode == 0, stderr
   assert "interrupted=SIGTERM" in stdout
   assert "SIGTERM: stopping after the current generation" in stderr
-  stopped = len(run_io.read_metrics(str(out)))
-  assert stopped < 1000
+  metrics = run_io.read_metrics(str(out))
+  stopped = len(metrics)
+  assert stopped < 30
   assert os.listdir(out / "checkpoints") == [str(stopped)]
-
-  gens = stopped + 4
-  proc = start_bb(out, "resume", gens, 0, 0)
-  stdout, stderr = proc.communicate(timeout=300)
-  assert proc.returncode == 0, stderr
-  expected = bb_train(gens=gens, every=0)
-  np.testing.assert_array_equal(np.load(out / "final_params.npy"), expected.flat_params)
-  assert untimed(run_io.read_metrics(str(out))) == untimed(expected.metrics)
+  # The generations it did run are the reference run's (same seed, any budget).
+  assert untimed(metrics) == untimed(reference.metrics[:stopped])
+  restored = restore(out)
+  assert restored.generation == stopped and int(restored.state.generation) == stopped
+  assert untimed(restored.records) == untimed(metrics)
 
 
 # ---- damaged or foreign checkpoints (black box, in process) ----
@@ -144,17 +150,17 @@ def scribble(path):
   open(path, "wb").write(bytes(data))
 
 
-@pytest.mark.parametrize("damage", [truncate, scribble])
-def test_damaged_newest_checkpoint_falls_back_and_says_so(finished_run, tmp_path, capsys, damage):
+def test_truncated_newest_checkpoint_falls_back_and_resumes_exactly(finished_run, tmp_path,
+                                                                     capsys):
   out = copy_run(finished_run, tmp_path)
   files = data_files(out / "checkpoints" / "10")
   assert files
   for f in files:
-    damage(f)
+    truncate(f)
   result = bb_train(out, gens=10, every=5, resume=True)
   msg = capsys.readouterr().out
   print(msg)
-  assert "damaged checkpoint(s) (generation 10:" in msg
+  assert "damaged checkpoint(s) (generation 10: state/" in msg and "(truncated?)" in msg
   assert "resuming from generation 5" in msg
   assert os.path.isdir(out / "damaged-checkpoints" / "10")
   # Generations 6..10 were recomputed from checkpoint 5: the same params as the first time.
@@ -162,14 +168,35 @@ def test_damaged_newest_checkpoint_falls_back_and_says_so(finished_run, tmp_path
   assert [m["generation"] for m in run_io.read_metrics(str(out))] == list(range(1, 11))
 
 
+def test_corrupted_newest_checkpoint_falls_back(finished_run, tmp_path, capsys):
+  out = copy_run(finished_run, tmp_path)
+  for f in data_files(out / "checkpoints" / "10"):
+    scribble(f)  # same size, other bytes
+  restored = restore(out)
+  msg = capsys.readouterr().out
+  print(msg)
+  assert "is corrupted (checksum mismatch)" in msg and "resuming from generation 5" in msg
+  assert restored.generation == 5 and len(restored.records) == 5
+
+
 def test_damaged_metadata_falls_back(finished_run, tmp_path, capsys):
   out = copy_run(finished_run, tmp_path)
   truncate(out / "checkpoints" / "10" / "meta" / "metadata")
-  result = bb_train(out, gens=10, every=5, resume=True)
+  restored = restore(out)
   msg = capsys.readouterr().out
   print(msg)
-  assert "generation 10: unreadable metadata" in msg and "resuming from generation 5" in msg
-  np.testing.assert_array_equal(result.flat_params, finished_run[1].flat_params)
+  assert "generation 10: meta/metadata has" in msg and "resuming from generation 5" in msg
+  assert restored.generation == 5
+
+
+def test_checkpoint_cut_off_before_its_manifest_counts_as_damaged(finished_run, tmp_path, capsys):
+  out = copy_run(finished_run, tmp_path)
+  os.remove(out / "checkpoints" / "10" / ckpt_lib.MANIFEST)
+  restored = restore(out)
+  msg = capsys.readouterr().out
+  print(msg)
+  assert "no esjax_files.json (the run was killed while saving it)" in msg
+  assert restored.generation == 5
 
 
 def test_every_checkpoint_damaged_is_an_error(finished_run, tmp_path):
