@@ -54,11 +54,12 @@ class Restored:
 
 def fingerprint(config, kind: str, obs_size: int, action_size: int) -> dict[str, Any]:
   """What a checkpoint's arrays were built for; compared field by field on restore."""
-  fp: dict[str, Any] = {"problem": kind, "num_seeds": config.num_seeds}
-  if kind == "brax":
+  fp: dict[str, Any] = {"problem": kind}
+  if kind == "brax":  # in the order a mismatch is best explained by
     fp.update(env=config.env, backend=config.backend, policy=config.policy,
               hidden_sizes=list(config.hidden_sizes), obs_size=obs_size,
               action_size=action_size)
+  fp["num_seeds"] = config.num_seeds
   return fp
 
 
@@ -249,7 +250,7 @@ def _leaf(state: dict[str, Any], i: int, info: dict[str, Any]) -> np.ndarray:
 def _check_compatible(path: str, meta: dict[str, Any], fp: dict[str, Any], names: list[str],
                       leaves: list[np.ndarray]) -> None:
   saved = meta["fingerprint"]
-  for key in sorted(set(saved) | set(fp)):
+  for key in list(fp) + [k for k in saved if k not in fp]:
     if saved.get(key) != fp.get(key):
       raise ConfigError(f"checkpoint {path!r} was written for {key}={saved.get(key)!r} but this "
                         f"run has {key}={fp.get(key)!r}; resume with the run's own config.json")
