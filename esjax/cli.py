@@ -96,8 +96,10 @@ def _check_out_dir(path: str) -> None:
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
 
-# Flags that may change on --resume: the budget and checkpointing, never the search itself.
-_RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints")
+# Flags that may change on --resume: the budget, checkpointing and the device layout (results
+# do not depend on the device count or on how generations are fused), never the search itself.
+_RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints",
+                     "num_devices", "generations_per_call")
 
 
 def _resume_config(args) -> TrainConfig:
@@ -114,8 +116,9 @@ def _resume_config(args) -> TrainConfig:
   for name in sorted(fields - set(_RESUME_OVERRIDES)):
     if name in defaults and getattr(args, name) != defaults[name]:
       raise ConfigError(f"--{name.replace('_', '-')} cannot change on --resume (the run "
-                        "continues with its saved config.json); only --generations, "
-                        "--env-steps, --checkpoint-every and --keep-checkpoints may be given")
+                        "continues with its saved config.json); only "
+                        f"{', '.join('--' + k.replace('_', '-') for k in _RESUME_OVERRIDES)} "
+                        "may be given")
   if args.out is not None:
     raise ConfigError("--out cannot be combined with --resume; the run continues in "
                       f"{run_dir!r}")

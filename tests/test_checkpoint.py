@@ -192,6 +192,8 @@ def test_damaged_metadata_falls_back(finished_run, tmp_path, capsys):
 def test_checkpoint_cut_off_before_its_manifest_counts_as_damaged(finished_run, tmp_path, capsys):
   out = copy_run(finished_run, tmp_path)
   os.remove(out / "checkpoints" / "10" / ckpt_lib.MANIFEST)
+  # What a kill inside orbax's own save leaves: a temporary directory, never taken as a step.
+  os.makedirs(out / "checkpoints" / "15.orbax-checkpoint-tmp-1234" / "state")
   restored = restore(out)
   msg = capsys.readouterr().out
   print(msg)
