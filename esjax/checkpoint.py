@@ -15,8 +15,8 @@ After orbax has put a checkpoint in place, ``esjax_files.json`` records the size
 every file in it; restore verifies them before orbax reads anything. Orbax reads back whatever
 bytes it finds (and a failed tensorstore read leaves threads that print tracebacks at exit), so
 this manifest, plus a CRC per state leaf, is what turns truncation or corruption into a clear
-"damaged" message. A checkpoint without a manifest was cut off while saving and counts as
-damaged. Restoring walks checkpoints newest first and falls back past damaged
+"damaged" message. A checkpoint without a manifest was cut off between orbax's commit and the
+manifest: orbax's commit marks it complete, so it is used, checked by the per-leaf CRCs only. Restoring walks checkpoints newest first and falls back past damaged
 ones (moving them aside, and saying so); a checkpoint built for another env or network is an
 error, not a fallback: every older one of the same run would disagree the same way.
 """
@@ -203,7 +203,7 @@ def _verify_manifest(step_dir: str) -> None:
     with open(os.path.join(step_dir, MANIFEST)) as f:
       files = json.load(f)["files"]
   except FileNotFoundError:
-    raise _Damaged(f"no {MANIFEST} (the run was killed while saving it)") from None
+    return  # killed right after orbax's commit: complete, only not yet listed
   except (ValueError, KeyError, TypeError) as e:
     raise _Damaged(f"unreadable {MANIFEST} ({type(e).__name__})") from e
   for rel, want in sorted(files.items()):
