@@ -214,10 +214,12 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           break
       done = generation >= config.generations or (config.env_steps is not None
                                                   and env_steps >= config.env_steps)
-      if ckpt and (done or stop.requested or (config.checkpoint_every
-                                              and generation % config.checkpoint_every == 0)):
+      stopping = _agree(stop.requested is not None)
+      if ckpt and (done or stopping or (config.checkpoint_every
+                                        and generation % config.checkpoint_every == 0)):
         ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
-      if stop.requested:
+      if stopping:
+        stop.requested = stop.requested or "SIGTERM"  # another process got the signal
         break
   finally:
     stop.__exit__()
@@ -242,6 +244,15 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
   return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
                      interrupted)
+
+
+def _agree(flag: bool) -> bool:
+  """True on every process if it is on any: processes must stop after the same call, or the
+  ones still running would wait forever in the next call's collectives."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
 def _add(rec, config, name, value):
