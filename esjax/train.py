@@ -109,12 +109,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   sharded = step_lib.shard_generation(generation, mesh, config.num_seeds)
   run = step_lib.make_multi_step(sharded, config.generations_per_call)
   evaluate = step_lib.make_evaluate(problem, config.eval_episodes, config.num_seeds)
-  return Setup(config, problem, policy, action_size, mesh, replicate(to_host_np(state), mesh),
+  return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
                run, evaluate)
-
-
-def to_host_np(tree):
-  return jax.tree.map(np.asarray, tree)
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, env_steps: int,
