@@ -71,6 +71,12 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="generations fused in one compiled call between host syncs")
   g.add_argument("--comm", default=d.comm,
                  help="returns (scalars cross devices) or gradient (data-parallel psum)")
+  g = p.add_argument_group("multi-process (auto-detected on TPU pods, SLURM, Open MPI, k8s)")
+  g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                 help="process 0's address; with --num-processes and --process-id, joins a "
+                 "JAX multi-process job on a cluster JAX does not detect")
+  g.add_argument("--num-processes", type=int, default=None)
+  g.add_argument("--process-id", type=int, default=None)
   g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
   g.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -89,12 +95,23 @@ def _check_out_dir(path: str) -> None:
 
 
 def cmd_train(args) -> int:
-  config = config_from_args(args)
+  config = config_from_args(args).validate()
+  # Import order matters: esjax.distributed imports jax but must join the job before anything
+  # creates a backend; heavy imports (brax) only after the flags parse.
+  from esjax import distributed
+  dist = distributed.DistributedConfig(args.coordinator, args.num_processes,
+                                       args.process_id).validate()
   out = args.out or os.path.join(
       "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-  _check_out_dir(out)
-  from esjax.train import train  # heavy imports (jax, brax) only after the flags parse
-  result = train(config, out_dir=out, progress=not args.quiet)
+  distributed.initialize(dist)
+  main = distributed.is_main_process()
+  with distributed.exit_on_job_failure(EXIT_USAGE):
+    if main:  # only process 0 writes, so only its view of the directory counts
+      _check_out_dir(out)
+    from esjax.train import train
+    result = train(config, out_dir=out, progress=main and not args.quiet)
+  if not main:
+    return 0
   last = result.metrics[-1] if result.metrics else {}
   evals = [m["eval_return"] for m in result.metrics if "eval_return" in m]
   summary = f"done: {last.get('generation', 0)} generations, {last.get('env_steps', 0):,} env steps"
