@@ -11,6 +11,8 @@ NOTEBOOKS = os.path.join(ROOT, "notebooks")
 TINY = {
     "quickstart.ipynb": {"POPULATION": 32, "GENERATIONS": 6, "EPISODE_LENGTH": 100,
                          "EVAL_EVERY": 3, "HIDDEN_SIZES": (8, 8)},
+    "multi_device.ipynb": {"POPULATION": 16, "EPISODE_LENGTH": 50, "HIDDEN_SIZES": (16, 16),
+                           "GENERATIONS": 6, "COMPARE_GENERATIONS": 2, "CPU_DEVICES": 4},
 }
 
 pytestmark = pytest.mark.slow
@@ -54,3 +56,11 @@ def test_quickstart(tmp_path):
   assert (run / "learning_curve.png").stat().st_size > 1000
   assert (run / "episode.html").stat().st_size > 1000
   assert (run / "params.msgpack").exists()
+
+
+def test_multi_device(tmp_path):
+  nb = _run("multi_device.ipynb", TINY["multi_device.ipynb"], tmp_path)
+  text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                 for o in c.outputs)
+  assert "4 x cpu" in text.lower().replace("  ", " ") or "4 x" in text
+  assert "per generation, comm='returns'" in text and "all checks passed" in text
