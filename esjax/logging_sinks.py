@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import sys
 from typing import Any
 
 from esjax.config import TrainConfig
@@ -28,9 +29,14 @@ class WandbOptions:
   name: str | None = None
 
 
+def wandb_available() -> bool:
+  # find_spec only looks: importing wandb costs seconds and starts nothing until init().
+  return "wandb" in sys.modules or importlib.util.find_spec("wandb") is not None
+
+
 def check_wandb() -> None:
   """Raises ConfigError unless ``wandb`` can be imported (checked before any output)."""
-  if importlib.util.find_spec("wandb") is None:
+  if not wandb_available():
     raise ConfigError("--wandb needs the 'wandb' package, which is not installed; "
                       "run `pip install wandb` or drop --wandb")
 

@@ -44,7 +44,7 @@ def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0) -> np.ndarray:
   flat, normalizer = _first_seed(saved)
   env = make_env(cfg.env, cfg.backend)
   problem = brax_problem(env, saved.policy, cfg.episode_length, cfg.normalize_obs, cfg.obs_clip)
-  keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
+  keys = episode_keys(seed, episodes)
   ev = jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))(flat, normalizer, keys)
   return np.asarray(ev.ret, np.float64)
 
@@ -58,8 +58,16 @@ class Rendered:
   ret: float
 
 
+def episode_keys(seed: int, episodes: int) -> jax.Array:
+  """Episode i of ``esjax eval --seed S`` and ``esjax render --seed S`` (i = 0) share a key."""
+  # fold_in, not split: key i must not depend on how many episodes were asked for.
+  base = jax.random.PRNGKey(seed)
+  return jax.vmap(lambda i: jax.random.fold_in(base, i))(jax.numpy.arange(episodes))
+
+
 def rollout_states(run_dir: str, seed: int = 0):
-  """One episode of the saved policy: ``(env, [pipeline states], return)``, cut at ``done``."""
+  """Episode 0 of ``evaluate_run(..., seed)``, every state kept:
+  ``(env, [pipeline states], return)``, cut at ``done``."""
   saved = run_io.load(run_dir)
   cfg = saved.config
   flat, normalizer = _first_seed(saved)
@@ -79,7 +87,7 @@ def rollout_states(run_dir: str, seed: int = 0):
     _, (states, rewards, dones) = jax.lax.scan(body, s0, None, length=cfg.episode_length)
     return s0.pipeline_state, states, rewards, dones
 
-  first, states, rewards, dones = jax.device_get(episode(jax.random.PRNGKey(seed)))
+  first, states, rewards, dones = jax.device_get(episode(episode_keys(seed, 1)[0]))
   done_at = np.flatnonzero(np.asarray(dones) > 0)
   steps = int(done_at[0]) + 1 if done_at.size else cfg.episode_length
   ret = float(np.sum(np.asarray(rewards)[:steps]))

@@ -46,8 +46,11 @@ def read_curves(run_dir: str) -> list[dict[str, Any]]:
 def _labels(run_dirs: list[str]) -> list[str]:
   """Run names: the directory's base name, with its parent added where two would clash."""
   names = [os.path.basename(os.path.normpath(d)) for d in run_dirs]
-  return [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(d))), n)
-          if names.count(n) > 1 else n for d, n in zip(run_dirs, names)]
+  labels = [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(d))), n)
+            if names.count(n) > 1 else n for d, n in zip(run_dirs, names)]
+  # The same directory given twice still gets two legend entries.
+  return [f"{l} ({labels[:i].count(l) + 1})" if labels.count(l) > 1 else l
+          for i, l in enumerate(labels)]
 
 
 def _series(records, x_key, y_key):

@@ -153,7 +153,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     run_io.write_config(out_dir, config)
     writer = run_io.MetricsWriter(out_dir)
     sinks = logging_sinks.Sinks(out_dir, config, wandb, tensorboard)
-  bar = Progress(config.generations, enabled=progress and is_main)
+  bar = Progress(config.generations, enabled=progress and is_main,
+                 total_env_steps=config.env_steps)
   state, records = s.state, []
   generation, env_steps = 0, 0
   t0 = time.time()
