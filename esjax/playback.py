@@ -12,6 +12,7 @@ subprocess (``_gif.py``) started with ``MUJOCO_GL`` set, trying EGL, then OSMesa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import subprocess
@@ -23,6 +24,7 @@ import numpy as np
 
 from esjax import run_io
 from esjax.envs import make_env
+from esjax.policies import make_policy
 from esjax.rollout import brax_problem
 
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
@@ -40,13 +42,22 @@ def _first_seed(saved: run_io.SavedRun):
 def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0) -> np.ndarray:
   """Returns of the run's deterministic policy over ``episodes`` episodes, shape (episodes,)."""
   saved = run_io.load(run_dir)
-  cfg = saved.config
   flat, normalizer = _first_seed(saved)
-  env = make_env(cfg.env, cfg.backend)
-  problem = brax_problem(env, saved.policy, cfg.episode_length, cfg.normalize_obs, cfg.obs_clip)
-  keys = episode_keys(seed, episodes)
-  ev = jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))(flat, normalizer, keys)
+  evaluate = _evaluator(saved.config, saved.policy.num_params)
+  ev = evaluate(flat, normalizer, episode_keys(seed, episodes))
   return np.asarray(ev.ret, np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _evaluator(cfg, num_params: int):
+  """One compiled rollout per (config, network): evaluating again (another seed, another
+  checkpoint of the same run) costs no Brax recompilation."""
+  del num_params  # part of the cache key only
+  env = make_env(cfg.env, cfg.backend)
+  policy, _ = make_policy(cfg.policy, int(env.observation_size), int(env.action_size),
+                          cfg.hidden_sizes, cfg.activation)
+  problem = brax_problem(env, policy, cfg.episode_length, cfg.normalize_obs, cfg.obs_clip)
+  return jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))
 
 
 @dataclasses.dataclass(frozen=True)
