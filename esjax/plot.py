@@ -10,13 +10,12 @@ import json
 import os
 from typing import Any
 
-import matplotlib
+# A bare Figure renders with Agg and never touches pyplot's global backend: no display is
+# needed, and importing esjax inside a notebook leaves its inline backend alone.
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display needed, works on headless machines
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-from esjax.envs import ConfigError  # pylint: disable=wrong-import-position
-from esjax.run_io import METRICS_FILE  # pylint: disable=wrong-import-position
+from esjax.envs import ConfigError
+from esjax.run_io import METRICS_FILE
 
 
 def read_curves(run_dir: str) -> list[dict[str, Any]]:
@@ -61,7 +60,8 @@ def _series(records, x_key, y_key):
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None) -> str:
   """Writes the learning curves of ``run_dirs`` to ``out`` (format from its suffix)."""
   runs = [read_curves(d) for d in run_dirs]  # every input is checked before any drawing
-  fig, axes = plt.subplots(2, 2, figsize=(12, 8), squeeze=False)
+  fig = Figure(figsize=(12, 8))
+  axes = fig.subplots(2, 2, squeeze=False)
   panels = [("eval_return", "env_steps"), ("eval_return", "wall_s"),
             ("pop_return_mean", "env_steps"), ("pop_return_mean", "wall_s")]
   y_names = {"eval_return": "evaluation return (unperturbed policy)",
@@ -90,7 +90,6 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None) -> str:
     fig.savefig(tmp, dpi=100)
     os.replace(tmp, out)
   finally:
-    plt.close(fig)
     if os.path.exists(tmp):
       os.remove(tmp)
   return out
