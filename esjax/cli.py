@@ -76,7 +76,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--quiet", action="store_true", help="no progress output")
   g.add_argument("--preset", default=None,
                  help="start from a named configuration (`esjax presets`); flags override it")
-  g = p.add_argument_group("logging (metrics.jsonl and TensorBoard DIR/tb/ are always written)")
+  g = p.add_argument_group("logging (metrics.jsonl always; TensorBoard events under DIR/tb/)")
   g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                  help="skip the TensorBoard event files")
   g.add_argument("--wandb", action="store_true",
@@ -141,7 +141,8 @@ def cmd_train(args) -> int:
   if evals:
     summary += f", final eval return {evals[-1]:.1f}"
   print(summary + f", {last.get('wall_s', 0):.0f} s")
-  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl, params.msgpack)")
+  tb = ", tb/" if args.tensorboard else ""
+  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl{tb}, params.msgpack)")
   return 0
 
 
