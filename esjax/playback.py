@@ -20,6 +20,7 @@ import sys
 import tempfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from esjax import run_io
@@ -37,6 +38,13 @@ def _first_seed(saved: run_io.SavedRun):
   if saved.flat_params.ndim == 1:
     return saved.flat_params, saved.normalizer
   return saved.flat_params[0], jax.tree.map(lambda x: x[0], saved.normalizer)
+
+
+def episode_keys(seed: int, episodes: int) -> jax.Array:
+  """Episode i of ``esjax eval --seed S`` and ``esjax render --seed S`` (i = 0) share a key."""
+  # fold_in, not split: key i must not depend on how many episodes were asked for.
+  base = jax.random.PRNGKey(seed)
+  return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(episodes))
 
 
 def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0) -> np.ndarray:
@@ -58,22 +66,6 @@ def _evaluator(cfg, num_params: int):
                           cfg.hidden_sizes, cfg.activation)
   problem = brax_problem(env, policy, cfg.episode_length, cfg.normalize_obs, cfg.obs_clip)
   return jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))
-
-
-@dataclasses.dataclass(frozen=True)
-class Rendered:
-  html: str
-  gif: str | None  # None when no renderer was available
-  gif_error: str | None  # why there is no GIF, one line
-  steps: int
-  ret: float
-
-
-def episode_keys(seed: int, episodes: int) -> jax.Array:
-  """Episode i of ``esjax eval --seed S`` and ``esjax render --seed S`` (i = 0) share a key."""
-  # fold_in, not split: key i must not depend on how many episodes were asked for.
-  base = jax.random.PRNGKey(seed)
-  return jax.vmap(lambda i: jax.random.fold_in(base, i))(jax.numpy.arange(episodes))
 
 
 def rollout_states(run_dir: str, seed: int = 0):
@@ -104,6 +96,15 @@ def rollout_states(run_dir: str, seed: int = 0):
   ret = float(np.sum(np.asarray(rewards)[:steps]))
   trajectory = [first] + [jax.tree.map(lambda x, i=i: x[i], states) for i in range(steps)]
   return env, trajectory, ret
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+  html: str
+  gif: str | None  # None when no renderer was available
+  gif_error: str | None  # why there is no GIF, one line
+  steps: int
+  ret: float
 
 
 def render_run(run_dir: str, out_html: str, seed: int = 0, gif: bool = True,
