@@ -11,6 +11,7 @@ import datetime
 import os
 import sys
 
+from esjax import commands
 from esjax.config import TrainConfig
 from esjax.envs import ConfigError
 
@@ -79,6 +80,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--process-id", type=int, default=None)
   g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
   g.add_argument("--quiet", action="store_true", help="no progress output")
+  g.add_argument("--preset", default=None,
+                 help="start from a named configuration (`esjax presets`); flags override it")
+  g = p.add_argument_group("logging (metrics.jsonl always; TensorBoard events under DIR/tb/)")
+  g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                 help="skip the TensorBoard event files")
+  g.add_argument("--wandb", action="store_true",
+                 help="also log to Weights & Biases (needs `pip install wandb`)")
+  g.add_argument("--wandb-project", default="esjax")
+  g.add_argument("--wandb-name", default=None, help="W&B run name (default: W&B's own)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -94,6 +104,30 @@ def _check_out_dir(path: str) -> None:
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
 
+def _given_flags(train_argv: list[str]) -> set[str]:
+  """The dests the user actually typed: a probe parser whose defaults are all suppressed."""
+  probe = _Parser(prog="esjax train")
+  _add_train_flags(probe)
+  for action in probe._actions:  # pylint: disable=protected-access
+    action.default = argparse.SUPPRESS
+  return set(vars(probe.parse_args(train_argv)))
+
+
+def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Namespace:
+  """Preset values replace defaults, never flags the user gave."""
+  from esjax import presets  # pylint: disable=g-import-not-at-top
+  fields = presets.get(args.preset).fields
+  given = _given_flags(train_argv)
+  values = vars(args).copy()
+  for name, value in fields.items():
+    if name in given:
+      continue
+    if name == "generations" and "env_steps" in given:
+      continue  # an explicit env-step budget decides the length, as without a preset
+    values[name] = value
+  return argparse.Namespace(**values)
+
+
 def cmd_train(args) -> int:
   config = config_from_args(args).validate()
   # Import order matters: esjax.distributed imports jax but must join the job before anything
@@ -103,13 +137,19 @@ def cmd_train(args) -> int:
                                        args.process_id).validate()
   out = args.out or os.path.join(
       "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+  wandb = None
+  if args.wandb:
+    from esjax import logging_sinks  # pylint: disable=g-import-not-at-top
+    logging_sinks.check_wandb()
+    wandb = logging_sinks.WandbOptions(args.wandb_project, args.wandb_name)
   distributed.initialize(dist)
   main = distributed.is_main_process()
   with distributed.exit_on_job_failure(EXIT_USAGE):
     if main:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
     from esjax.train import train
-    result = train(config, out_dir=out, progress=main and not args.quiet)
+    result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
+                   tensorboard=args.tensorboard)
   if not main:
     return 0
   last = result.metrics[-1] if result.metrics else {}
@@ -118,7 +158,8 @@ def cmd_train(args) -> int:
   if evals:
     summary += f", final eval return {evals[-1]:.1f}"
   print(summary + f", {last.get('wall_s', 0):.0f} s")
-  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl, params.msgpack)")
+  tb = ", tb/" if args.tensorboard else ""
+  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl{tb}, params.msgpack)")
   return 0
 
 
@@ -128,12 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("train", help="train a policy")
   _add_train_flags(p)
   p.set_defaults(func=cmd_train)
+  commands.add_subcommands(sub)
   return parser
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
   try:
     args = build_parser().parse_args(argv)
+    if args.command == "train" and args.preset is not None:
+      args = apply_preset(args, argv[argv.index("train") + 1:])
     return args.func(args)
   except ConfigError as e:
     print(f"esjax: error: {e}", file=sys.stderr)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from esjax import run_io
+from esjax import logging_sinks, run_io
 from esjax import step as step_lib
 from esjax.config import TrainConfig
 from esjax.envs import ConfigError, make_env
@@ -129,20 +129,28 @@ def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, en
 
 def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
           initial_params: jax.Array | None = None, progress: bool = True,
-          on_record: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+          on_record: Callable[[dict[str, Any]], None] | None = None,
+          wandb: logging_sinks.WandbOptions | None = None,
+          tensorboard: bool = True) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
   ``params.msgpack`` there. The directory is created only after the config is validated.
+  Records also go to TensorBoard under ``out_dir/tb/`` (unless ``tensorboard=False``) and,
+  with ``wandb``, to Weights & Biases (see ``logging_sinks``).
   """
+  if wandb is not None:
+    logging_sinks.check_wandb()  # before anything is built or written
   s = setup(config, problem, initial_params)
-  writer = None
+  writer = sinks = None
   is_main = jax.process_index() == 0
   if out_dir is not None and is_main:
     os.makedirs(out_dir, exist_ok=True)
     run_io.write_config(out_dir, config)
     writer = run_io.MetricsWriter(out_dir)
-  bar = Progress(config.generations, enabled=progress and is_main)
+    sinks = logging_sinks.Sinks(out_dir, config, wandb, tensorboard)
+  bar = Progress(config.generations, enabled=progress and is_main,
+                 total_env_steps=config.env_steps)
   state, records = s.state, []
   generation, env_steps = 0, 0
   t0 = time.time()
@@ -174,6 +182,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         records.append(rec)
         if writer:
           writer.write(rec)
+        if sinks:
+          sinks.write(rec)
         if on_record:
           on_record(rec)
         bar.update(rec)
@@ -183,6 +193,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     bar.close()
     if writer:
       writer.close()
+    if sinks:
+      sinks.close()
   host = to_host(state)
   flat = host.es.params
   policy_fn, params = None, None
