@@ -11,6 +11,7 @@ import datetime
 import os
 import sys
 
+from esjax import commands
 from esjax.config import TrainConfig
 from esjax.envs import ConfigError
 
@@ -71,6 +72,12 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="generations fused in one compiled call between host syncs")
   g.add_argument("--comm", default=d.comm,
                  help="returns (scalars cross devices) or gradient (data-parallel psum)")
+  g = p.add_argument_group("multi-process (auto-detected on TPU pods, SLURM, Open MPI, k8s)")
+  g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                 help="process 0's address; with --num-processes and --process-id, joins a "
+                 "JAX multi-process job on a cluster JAX does not detect")
+  g.add_argument("--num-processes", type=int, default=None)
+  g.add_argument("--process-id", type=int, default=None)
   g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
   g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
                  help="generations between checkpoints; 0 = only at the end (default: "
@@ -81,6 +88,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="continue the run in DIR from its newest good checkpoint, with its saved "
                  "config (--generations/--env-steps may extend it)")
   g.add_argument("--quiet", action="store_true", help="no progress output")
+  g.add_argument("--preset", default=None,
+                 help="start from a named configuration (`esjax presets`); flags override it")
+  g = p.add_argument_group("logging (metrics.jsonl always; TensorBoard events under DIR/tb/)")
+  g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                 help="skip the TensorBoard event files")
+  g.add_argument("--wandb", action="store_true",
+                 help="also log to Weights & Biases (needs `pip install wandb`)")
+  g.add_argument("--wandb-project", default="esjax")
+  g.add_argument("--wandb-name", default=None, help="W&B run name (default: W&B's own)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -96,51 +112,86 @@ def _check_out_dir(path: str) -> None:
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
 
+def _given_flags(train_argv: list[str]) -> set[str]:
+  """The dests the user actually typed: a probe parser whose defaults are all suppressed."""
+  probe = _Parser(prog="esjax train")
+  _add_train_flags(probe)
+  for action in probe._actions:  # pylint: disable=protected-access
+    action.default = argparse.SUPPRESS
+  return set(vars(probe.parse_args(train_argv)))
+
+
+def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Namespace:
+  """Preset values replace defaults, never flags the user gave."""
+  from esjax import presets  # pylint: disable=g-import-not-at-top
+  fields = presets.get(args.preset).fields
+  given = _given_flags(train_argv)
+  values = vars(args).copy()
+  for name, value in fields.items():
+    if name in given:
+      continue
+    if name == "generations" and "env_steps" in given:
+      continue  # an explicit env-step budget decides the length, as without a preset
+    values[name] = value
+  return argparse.Namespace(**values)
+
+
 # Flags that may change on --resume: the budget, checkpointing and the device layout (results
 # do not depend on the device count or on how generations are fused), never the search itself.
 _RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints",
                      "num_devices", "generations_per_call")
+_RESUME_ALSO = ("resume", "quiet", "tensorboard", "wandb", "wandb_project", "wandb_name",
+                "coordinator", "num_processes", "process_id")
 
 
 def _resume_config(args) -> TrainConfig:
   """The saved config of ``args.resume``, with only the budget/checkpoint flags applied."""
   run_dir = args.resume
+  given = getattr(args, "given", set())
+  for name in sorted(given - set(_RESUME_OVERRIDES) - set(_RESUME_ALSO)):
+    raise ConfigError(f"--{name.replace('_', '-')} cannot be given with --resume (the run "
+                      f"continues in {run_dir!r} with its saved config.json); only "
+                      f"{', '.join('--' + k.replace('_', '-') for k in _RESUME_OVERRIDES)} "
+                      "may change")
   if not os.path.isdir(run_dir):
     raise ConfigError(f"--resume {run_dir!r}: no such directory; expected a run directory "
                       "written by `esjax train --out DIR`")
   if not os.path.isfile(os.path.join(run_dir, "config.json")):
     raise ConfigError(f"--resume {run_dir!r} is not an esjax run (no config.json); expected a "
                       "directory written by `esjax train --out DIR`")
-  defaults = vars(build_parser().parse_args(["train"]))
-  fields = {f.name for f in dataclasses.fields(TrainConfig)}
-  for name in sorted(fields - set(_RESUME_OVERRIDES)):
-    if name in defaults and getattr(args, name) != defaults[name]:
-      raise ConfigError(f"--{name.replace('_', '-')} cannot change on --resume (the run "
-                        "continues with its saved config.json); only "
-                        f"{', '.join('--' + k.replace('_', '-') for k in _RESUME_OVERRIDES)} "
-                        "may be given")
-  if args.out is not None:
-    raise ConfigError("--out cannot be combined with --resume; the run continues in "
-                      f"{run_dir!r}")
-  from esjax.run_io import read_config  # heavy imports only after the flags parse
+  from esjax.run_io import read_config  # pylint: disable=g-import-not-at-top
   config = read_config(run_dir)
-  changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES
-             if getattr(args, k) is not None and getattr(args, k) != defaults[k]}
+  changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES if k in given}
   if "env_steps" in changes and "generations" not in changes:
-    changes["generations"] = 2**31 - 1
-  return dataclasses.replace(config, **changes)
+    changes["generations"] = 2**31 - 1  # the env-step budget decides
+  return dataclasses.replace(config, **changes).validate()
 
 
 def cmd_train(args) -> int:
-  if args.resume:
-    config, out = _resume_config(args), args.resume
-  else:
-    config = config_from_args(args)
-    out = args.out or os.path.join(
-        "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    _check_out_dir(out)
-  from esjax.train import train  # heavy imports (jax, brax) only after the flags parse
-  result = train(config, out_dir=out, progress=not args.quiet, resume=bool(args.resume))
+  resume = args.resume is not None
+  config = _resume_config(args) if resume else config_from_args(args).validate()
+  # Import order matters: esjax.distributed imports jax but must join the job before anything
+  # creates a backend; heavy imports (brax) only after the flags parse.
+  from esjax import distributed
+  dist = distributed.DistributedConfig(args.coordinator, args.num_processes,
+                                       args.process_id).validate()
+  out = args.resume or args.out or os.path.join(
+      "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+  wandb = None
+  if args.wandb:
+    from esjax import logging_sinks  # pylint: disable=g-import-not-at-top
+    logging_sinks.check_wandb()
+    wandb = logging_sinks.WandbOptions(args.wandb_project, args.wandb_name)
+  distributed.initialize(dist)
+  main = distributed.is_main_process()
+  with distributed.exit_on_job_failure(EXIT_USAGE):
+    if main and not resume:  # only process 0 writes, so only its view of the directory counts
+      _check_out_dir(out)
+    from esjax.train import train
+    result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
+                   tensorboard=args.tensorboard, resume=resume)
+  if not main:
+    return 0
   if result.interrupted:
     last = result.metrics[-1]["generation"] if result.metrics else 0
     print(f"stopped by {result.interrupted} at generation {last}; checkpoint saved in "
@@ -153,7 +204,8 @@ def cmd_train(args) -> int:
   if evals:
     summary += f", final eval return {evals[-1]:.1f}"
   print(summary + f", {last.get('wall_s', 0):.0f} s")
-  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl, params.msgpack)")
+  tb = ", tb/" if args.tensorboard else ""
+  print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl{tb}, checkpoints/, params.msgpack)")
   return 0
 
 
@@ -163,12 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("train", help="train a policy")
   _add_train_flags(p)
   p.set_defaults(func=cmd_train)
+  commands.add_subcommands(sub)
   return parser
 
 
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
   try:
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+      args.given = _given_flags(argv[argv.index("train") + 1:])
+    if args.command == "train" and args.preset is not None:
+      args = apply_preset(args, argv[argv.index("train") + 1:])
     return args.func(args)
   except ConfigError as e:
     print(f"esjax: error: {e}", file=sys.stderr)

@@ -28,6 +28,7 @@ def noise_index(member: jax.Array, mirrored: bool) -> jax.Array:
 
 def member_sign(member: jax.Array, mirrored: bool) -> jax.Array:
   """+1 for the first of a mirrored pair, -1 for the second; always +1 unmirrored."""
+  member = jnp.asarray(member)
   if not mirrored:
     return jnp.ones_like(member, dtype=jnp.float32)
   return 1.0 - 2.0 * (member % 2).astype(jnp.float32)

@@ -28,7 +28,6 @@ class Evaluation:
 class Problem:
   evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
   obs_size: int  # 0 for a black box: no normalizer
-  max_steps: int  # env steps one evaluation can take (for budgets)
 
 
 def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
@@ -39,7 +38,7 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
     return Evaluation(jnp.asarray(fitness(params, key), jnp.float32), jnp.ones((), jnp.int32),
                       ObsStats.zeros(0))
 
-  return Problem(evaluate, obs_size=0, max_steps=1)
+  return Problem(evaluate, obs_size=0)
 
 
 @flax.struct.dataclass
@@ -84,7 +83,7 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
     out = jax.lax.while_loop(cond, body, init)
     return Evaluation(out.ret, out.steps, out.stats)
 
-  return Problem(evaluate, obs_size=int(env.observation_size), max_steps=episode_length)
+  return Problem(evaluate, obs_size=int(env.observation_size))
 
 
 def _finite(obs):

@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from esjax import checkpoint as ckpt_lib
-from esjax import run_io
+from esjax import logging_sinks, run_io
 from esjax import step as step_lib
 from esjax.config import TrainConfig
 from esjax.envs import ConfigError, make_env
@@ -112,12 +112,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   sharded = step_lib.shard_generation(generation, mesh, config.num_seeds)
   run = step_lib.make_multi_step(sharded, config.generations_per_call)
   evaluate = step_lib.make_evaluate(problem, config.eval_episodes, config.num_seeds)
-  return Setup(config, problem, policy, action_size, mesh, replicate(to_host_np(state), mesh),
+  return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
                run, evaluate)
-
-
-def to_host_np(tree):
-  return jax.tree.map(np.asarray, tree)
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, env_steps: int,
@@ -137,7 +133,8 @@ def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, en
 def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
           initial_params: jax.Array | None = None, progress: bool = True,
           on_record: Callable[[dict[str, Any]], None] | None = None,
-          resume: bool = False) -> TrainResult:
+          wandb: logging_sinks.WandbOptions | None = None,
+          tensorboard: bool = True, resume: bool = False) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
@@ -145,13 +142,17 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   ``checkpoint_every`` generations, at the end, and on SIGTERM/SIGINT (which then end the run
   early: ``interrupted`` names the signal). ``resume=True`` continues ``out_dir`` from its
   newest good checkpoint. The directory is created only after the config is validated.
+  Records also go to TensorBoard under ``out_dir/tb/`` (unless ``tensorboard=False``) and,
+  with ``wandb``, to Weights & Biases (see ``logging_sinks``).
   """
+  if wandb is not None:
+    logging_sinks.check_wandb()  # before anything is built or written
   if resume and out_dir is None:
     raise ValueError("resume=True needs the out_dir of the run to continue")
   if resume:
     ckpt_lib.require_checkpoints(out_dir)  # before building envs: a quick error
   s = setup(config, problem, initial_params)
-  writer, ckpt = None, None
+  writer = sinks = ckpt = None
   is_main = jax.process_index() == 0
   state, records = s.state, []
   generation, env_steps, wall0 = 0, 0, 0.0
@@ -170,8 +171,10 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       run_io.write_config(out_dir, config)
       run_io.rewrite_metrics(out_dir, records)  # on resume: one line per generation kept
       writer = run_io.MetricsWriter(out_dir, append=True)
+      sinks = logging_sinks.Sinks(out_dir, config, wandb, tensorboard)
     ckpt = ckpt_lib.Checkpointer(out_dir, config.keep_checkpoints, fp)
-  bar = Progress(config.generations, enabled=progress and is_main)
+  bar = Progress(config.generations, enabled=progress and is_main,
+                 total_env_steps=config.env_steps)
   t0 = time.time() - wall0
   stop = StopRequest(enabled=ckpt is not None, message=(
       "esjax: {signal}: stopping after the current generation to save a checkpoint "
@@ -207,6 +210,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         records.append(rec)
         if writer:
           writer.write(rec)
+        if sinks:
+          sinks.write(rec)
         if on_record:
           on_record(rec)
         bar.update(rec)
@@ -226,6 +231,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     bar.close()
     if writer:
       writer.close()
+    if sinks:
+      sinks.close()
     if ckpt:
       ckpt.close()
   # A signal that arrived during the last generation still leaves a finished run.

@@ -267,7 +267,7 @@ def test_resume_refuses_changing_the_search(tmp_path, capsys):
   assert main(["train", "--resume", str(tmp_path), "--sigma", "0.1"]) == 2
   err = capsys.readouterr().err
   print(err)
-  assert err.count("\n") == 1 and "--sigma cannot change on --resume" in err
+  assert err.count("\n") == 1 and "--sigma cannot be given with --resume" in err
 
 
 # ---- esjax.load on damaged params.msgpack ----

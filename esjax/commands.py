@@ -1,0 +1,102 @@
+"""The commands around training: ``esjax plot``, ``eval``, ``render`` and ``presets``.
+
+Kept apart from ``cli.py`` (which owns ``train``) so each command is a few lines that parse,
+check the user's paths, and call a library function. User mistakes raise ``ConfigError``
+(one line, exit 2) before anything is written.
+"""
+from __future__ import annotations
+
+import os
+
+from esjax.envs import ConfigError
+
+
+def add_subcommands(sub) -> None:
+  p = sub.add_parser("plot", help="learning curves of one or more runs as a PNG")
+  p.add_argument("dirs", nargs="+", metavar="DIR", help="run directories (esjax train --out)")
+  p.add_argument("--out", default=None,
+                 help="image file (.png, .pdf or .svg; default: DIR/curves.png for one run, "
+                 "./curves.png for several)")
+  p.set_defaults(func=cmd_plot)
+
+  p = sub.add_parser("eval", help="returns of a trained policy over fresh episodes")
+  p.add_argument("dir", metavar="DIR")
+  p.add_argument("--episodes", type=int, default=10)
+  p.add_argument("--seed", type=int, default=0)
+  p.set_defaults(func=cmd_eval)
+
+  p = sub.add_parser("render", help="an HTML animation (and a GIF if possible) of one episode")
+  p.add_argument("dir", metavar="DIR")
+  p.add_argument("--out", default=None, help="HTML file (default: DIR/episode.html); the GIF "
+                 "goes next to it with the .gif suffix")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--no-gif", dest="gif", action="store_false", help="write only the HTML")
+  p.set_defaults(func=cmd_render)
+
+  p = sub.add_parser("presets", help="list the named configurations for `train --preset`")
+  p.set_defaults(func=cmd_presets)
+
+
+def _check_run_dir(path: str) -> None:
+  if not os.path.isdir(path):
+    raise ConfigError(f"run directory {path!r} does not exist; expected a directory written "
+                      "by `esjax train --out`")
+
+
+def _check_out_file(path: str, suffixes: tuple[str, ...], flag: str = "--out") -> None:
+  if not path.lower().endswith(suffixes):
+    raise ConfigError(f"{flag} {path!r} has an unsupported suffix; expected one of: "
+                      f"{', '.join(suffixes)}")
+  parent = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(parent):
+    raise ConfigError(f"{flag} {path!r}: directory {parent!r} does not exist")
+
+
+def _positive(name: str, value: int) -> None:
+  if value <= 0:
+    raise ConfigError(f"{name}={value} is invalid; expected a positive integer")
+
+
+def cmd_plot(args) -> int:
+  for d in args.dirs:
+    _check_run_dir(d)
+  out = args.out or (os.path.join(args.dirs[0], "curves.png") if len(args.dirs) == 1
+                     else "curves.png")
+  _check_out_file(out, (".png", ".pdf", ".svg"))
+  from esjax import plot  # pylint: disable=g-import-not-at-top
+  plot.plot_runs(args.dirs, out)
+  print(f"wrote {os.path.abspath(out)}")
+  return 0
+
+
+def cmd_eval(args) -> int:
+  _check_run_dir(args.dir)
+  _positive("episodes", args.episodes)
+  from esjax import playback  # pylint: disable=g-import-not-at-top
+  returns = playback.evaluate_run(args.dir, args.episodes, args.seed)
+  print(f"{len(returns)} episodes: mean return {returns.mean():.2f}, std {returns.std():.2f} "
+        f"(min {returns.min():.2f}, max {returns.max():.2f})")
+  return 0
+
+
+def cmd_render(args) -> int:
+  _check_run_dir(args.dir)
+  out = args.out or os.path.join(args.dir, "episode.html")
+  _check_out_file(out, (".html",))
+  from esjax import playback  # pylint: disable=g-import-not-at-top
+  result = playback.render_run(args.dir, out, args.seed, gif=args.gif)
+  print(f"episode: {result.steps} steps, return {result.ret:.2f}")
+  print(f"wrote {os.path.abspath(result.html)}")
+  if result.gif:
+    print(f"wrote {os.path.abspath(result.gif)}")
+  elif args.gif:
+    print(f"no GIF: {result.gif_error}")
+  return 0
+
+
+def cmd_presets(args) -> int:
+  del args
+  from esjax import presets  # pylint: disable=g-import-not-at-top
+  print("\n".join(presets.listing()))
+  return 0
+

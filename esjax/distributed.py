@@ -1,0 +1,162 @@
+"""Joining a JAX multi-controller job: one process per host, one mesh over all their devices.
+
+Nothing here carries data between hosts: ``jax.distributed.initialize`` starts JAX's own
+coordination service, after which ``jax.devices()`` lists every device of every process and
+the same ``shard_map``-ped ES step runs everywhere (``train.make_mesh`` builds one axis over
+all of them). The collectives then travel over the accelerator interconnect (NCCL, TPU ICI)
+or, for CPU devices, through gloo.
+
+Three ways in, in order:
+
+* explicit: ``coordinator="HOST:PORT", num_processes=N, process_id=I`` (the CLI's
+  ``--coordinator/--num-processes/--process-id``), for a cluster JAX does not recognise;
+* auto-detected: on a Cloud TPU pod slice, under SLURM (``srun``), Open MPI or Kubernetes
+  JobSets, or with ``JAX_COORDINATOR_ADDRESS`` set, JAX finds the three values itself;
+* neither: a single process, nothing to join.
+
+The timeouts are short on purpose: the default heartbeat timeout is 100 s, which would leave a
+surviving process waiting minutes for a dead peer. With ``heartbeat_s`` the coordination
+service declares a silent peer dead and every other process aborts with an error naming the
+job's failure, instead of hanging in a collective.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import logging
+import os
+import sys
+
+import jax
+
+from esjax.envs import ConfigError
+
+_log = logging.getLogger(__name__)
+
+EXIT_JOB_FAILED = 3  # this process is fine, but the job it belongs to is not
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributedConfig:
+  """How this process joins a job. All three of ``coordinator``, ``num_processes`` and
+  ``process_id`` or none of them (then auto-detection decides)."""
+  coordinator: str | None = None  # "HOST:PORT" of process 0's coordination service
+  num_processes: int | None = None
+  process_id: int | None = None
+  init_timeout_s: int = 120  # how long to wait for every process to connect
+  heartbeat_s: int = 10  # a peer silent this long is declared dead; the others abort
+  shutdown_timeout_s: int = 10  # how long the exit barrier waits for the others
+
+  @property
+  def explicit(self) -> bool:
+    return any(v is not None for v in (self.coordinator, self.num_processes, self.process_id))
+
+  def validate(self) -> "DistributedConfig":
+    """Raises ConfigError naming the first bad value and what is accepted; returns self."""
+    if not self.explicit:
+      return self
+    missing = [flag for flag, v in (("--coordinator", self.coordinator),
+                                    ("--num-processes", self.num_processes),
+                                    ("--process-id", self.process_id)) if v is None]
+    if missing:
+      raise ConfigError(f"multi-process flags are incomplete: {', '.join(missing)} missing; "
+                        "give --coordinator HOST:PORT --num-processes N --process-id I together")
+    host, _, port = self.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+      raise ConfigError(f"coordinator={self.coordinator!r} is invalid; expected HOST:PORT, "
+                        "e.g. 10.0.0.1:1234")
+    if isinstance(self.num_processes, bool) or self.num_processes < 1:
+      raise ConfigError(f"num_processes={self.num_processes!r} is invalid; expected an "
+                        "integer >= 1")
+    if not 0 <= self.process_id < self.num_processes:
+      raise ConfigError(f"process_id={self.process_id!r} is invalid; expected 0 <= process_id "
+                        f"< num_processes={self.num_processes}")
+    for name in ("init_timeout_s", "heartbeat_s", "shutdown_timeout_s"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"{name}={getattr(self, name)!r} is invalid; expected seconds >= 1")
+    return self
+
+
+def detected_cluster() -> str | None:
+  """The name of the cluster environment JAX would auto-detect here, or None.
+
+  Reads JAX's own cluster registry (private; an unknown layout means "none detected", never a
+  crash), so esjax recognises exactly what ``jax.distributed.initialize()`` does.
+  """
+  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    return "JAX_COORDINATOR_ADDRESS"
+  try:
+    from jax._src import clusters
+    for env in clusters.ClusterEnv._cluster_types:
+      if not env.opt_in_only_method and env.is_env_present():
+        return env.__name__
+  except Exception as e:  # noqa: BLE001 - a registry JAX moved must not break single-host runs
+    _log.debug("cluster auto-detection unavailable: %s", e)
+  return None
+
+
+def use_cpu_collectives() -> None:
+  """Lets CPU devices of different processes talk (gloo); without it a multi-process CPU
+  computation fails at the first collective. Harmless on GPU/TPU, whose collectives are
+  their own. Must run before the first backend is created."""
+  try:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  except (AttributeError, KeyError, ValueError) as e:  # renamed or gone in a later JAX
+    _log.debug("could not select gloo CPU collectives: %s", e)
+
+
+def initialize(cfg: DistributedConfig = DistributedConfig()) -> bool:
+  """Joins the job described by ``cfg`` (or auto-detected); returns whether one was joined.
+
+  Must run before anything touches ``jax.devices()``. A single process with nothing detected
+  returns False and changes nothing.
+  """
+  cfg.validate()
+  if not cfg.explicit and detected_cluster() is None:
+    return False
+  use_cpu_collectives()
+  kwargs = dict(initialization_timeout=cfg.init_timeout_s,
+                heartbeat_timeout_seconds=cfg.heartbeat_s,
+                shutdown_timeout_seconds=cfg.shutdown_timeout_s)
+  if cfg.explicit:
+    kwargs.update(coordinator_address=cfg.coordinator, num_processes=cfg.num_processes,
+                  process_id=cfg.process_id)
+  # Timeout names have changed across JAX releases: pass only those this JAX knows.
+  known = inspect.signature(jax.distributed.initialize).parameters
+  jax.distributed.initialize(**{k: v for k, v in kwargs.items() if k in known})
+  _log.info("joined JAX job: process %d of %d, %d local / %d global devices",
+            jax.process_index(), jax.process_count(), jax.local_device_count(),
+            jax.device_count())
+  return True
+
+
+def is_main_process() -> bool:
+  """Only process 0 writes outputs and prints; all processes compute the same state."""
+  return jax.process_index() == 0
+
+
+@contextlib.contextmanager
+def exit_on_job_failure(exit_usage: int = 2):
+  """In a multi-process job, turns any error into one line on stderr and an immediate exit.
+
+  Why not just raise: the survivors of a dead peer see a failed collective ("Connection closed
+  by peer") and, on a normal exit, JAX's shutdown barrier would then wait for the dead process
+  and abort with a fatal log and a stack dump. ``os._exit`` skips that barrier; the other
+  processes notice this one's absence through gloo/NCCL or the heartbeat and exit the same way.
+  A single process re-raises unchanged.
+  """
+  try:
+    yield
+  except Exception as e:  # noqa: BLE001 - every error ends the job; say so once and leave
+    if jax.process_count() == 1:
+      raise
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    who = f"process {jax.process_index()} of {jax.process_count()}"
+    if isinstance(e, ConfigError):
+      print(f"esjax: error: {who}: {first}", file=sys.stderr, flush=True)
+      os._exit(exit_usage)
+    print(f"esjax: error: {who}: the multi-process job failed ({type(e).__name__}: {first}); "
+          "another process has probably died, see its log. Exiting without waiting for it.",
+          file=sys.stderr, flush=True)
+    os._exit(EXIT_JOB_FAILED)

@@ -1,0 +1,55 @@
+"""One process of a multi-process (or single-process) ES run on forced CPU devices.
+
+Usage: python mp_worker.py OUT.npz DEVICES [COORDINATOR NUM_PROCESSES PROCESS_ID]
+Trains a black-box problem a few generations and saves this process's final params.
+Kept importable-free of pytest so the tests can launch it as a plain subprocess.
+"""
+import os
+import sys
+
+out, devices = sys.argv[1], int(sys.argv[2])
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+os.environ["JAX_PLATFORMS"] = "cpu"
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from esjax import distributed  # noqa: E402
+
+if len(sys.argv) > 3:
+  coordinator, n, pid = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+  distributed.initialize(distributed.DistributedConfig(coordinator, n, pid, init_timeout_s=60,
+                                                       heartbeat_s=5, shutdown_timeout_s=5))
+
+import esjax  # noqa: E402
+
+DIM = 50
+TARGET = jnp.linspace(-1.0, 1.0, DIM)
+
+
+def fitness(params, key):
+  # A noisy objective, so the per-member rollout keys matter too.
+  return -jnp.sum((params - TARGET) ** 2) + 0.01 * jax.random.normal(key)
+
+
+config = esjax.TrainConfig(population_size=16, generations=int(os.environ.get("GENS", 6)),
+                           eval_every=0, normalize_obs=False, sigma=0.1, learning_rate=0.05,
+                           seed=3, num_seeds=int(os.environ.get("SEEDS", 1)),
+                           comm=os.environ.get("COMM", "returns"))
+die = os.environ.get("DIE_AFTER_GEN")  # fault injection: process 1 kills itself
+
+
+def on_record(rec):
+  if die is not None and rec["generation"] == int(die) and jax.process_index() == 1:
+    print("worker: process 1 dies", flush=True)
+    os.kill(os.getpid(), 9)
+
+
+with distributed.exit_on_job_failure():
+  result = esjax.train(config, problem=esjax.black_box(fitness), initial_params=jnp.zeros(DIM),
+                       progress=False, on_record=on_record)
+np.savez(out, params=result.flat_params, returns=[r["pop_return_mean"] for r in result.metrics],
+         process=jax.process_index(), processes=jax.process_count(), devices=jax.device_count())
+print(f"worker: process {jax.process_index()} of {jax.process_count()} done, "
+      f"{jax.device_count()} devices", flush=True)

@@ -1,0 +1,107 @@
+"""Two local processes, two forced CPU devices each, one JAX job (gloo CPU collectives).
+
+Every launch is bounded by a timeout, and a peer's death must make the survivor exit on its
+own within seconds, with one clear line, instead of waiting in a collective.
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from esjax import cli
+from subproc import ROOT, env_with_devices
+
+WORKER = os.path.join(ROOT, "tests", "mp_worker.py")
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _launch(out, devices, *job, **env):
+  return subprocess.Popen([sys.executable, WORKER, str(out), str(devices), *map(str, job)],
+                          cwd=ROOT, env=env_with_devices(devices, **env),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc, timeout):
+  try:
+    out, err = proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    out, err = proc.communicate()
+    pytest.fail(f"worker hung past {timeout} s:\n{err[-2000:]}")
+  return proc.returncode, out, err
+
+
+def _kill_all(procs):
+  for p in procs:
+    if p.poll() is None:
+      p.kill()
+      p.wait()
+
+
+def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_path):
+  port = _free_port()
+  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i) for i in range(2)]
+  procs.append(_launch(tmp_path / "single.npz", 4))
+  try:
+    for p in procs:
+      rc, _, err = _finish(p, timeout=240)
+      assert rc == 0, err[-2000:]
+  finally:
+    _kill_all(procs)
+  p0, p1, single = (np.load(tmp_path / f) for f in ("p0.npz", "p1.npz", "single.npz"))
+  assert (int(p0["process"]), int(p1["process"])) == (0, 1)
+  assert int(p0["processes"]) == 2 and int(p0["devices"]) == int(single["devices"]) == 4
+  # The replicated update is computed on every device from the same all-gathered returns.
+  np.testing.assert_array_equal(p0["params"], p1["params"])
+  np.testing.assert_allclose(p0["params"], single["params"], rtol=0, atol=1e-6)
+  np.testing.assert_allclose(p0["returns"], single["returns"], rtol=1e-6)
+  assert p0["returns"][-1] > p0["returns"][0]  # and it actually trained
+
+
+def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path):
+  port = _free_port()
+  # Far more generations than could finish: only the failure handling can end process 0.
+  env = dict(GENS=1_000_000, DIE_AFTER_GEN=2)
+  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, **env)
+           for i in range(2)]
+  try:
+    rc1, out1, _ = _finish(procs[1], timeout=240)
+    died = time.time()
+    assert rc1 == -9 and "process 1 dies" in out1
+    rc0, _, err0 = _finish(procs[0], timeout=60)
+    waited = time.time() - died
+  finally:
+    _kill_all(procs)
+  assert rc0 == 3, err0[-2000:]
+  assert "process 0 of 2: the multi-process job failed" in err0
+  assert "another process has probably died" in err0
+  assert "Traceback" not in err0
+  print(f"survivor exited {waited:.1f} s after its peer died")
+  assert waited < 30, f"survivor took {waited:.1f} s to exit"
+  assert not (tmp_path / "p0.npz").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--coordinator", "localhost:1234"], "--num-processes, --process-id missing"),
+    (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"],
+     "coordinator='localhost' is invalid; expected HOST:PORT"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"],
+     "process_id=2 is invalid; expected 0 <= process_id < num_processes=2"),
+    (["--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"],
+     "num_processes=0 is invalid"),
+])
+def test_bad_multiprocess_flags_fail_before_joining_anything(tmp_path, capsys, flags, message):
+  out = tmp_path / "run"
+  assert cli.main(["train", "--out", str(out), "--quiet", *flags]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("esjax: error: ") and message in err and len(err.splitlines()) == 1
+  assert not out.exists()
