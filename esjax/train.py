@@ -219,7 +219,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           break
       done = generation >= config.generations or (config.env_steps is not None
                                                   and env_steps >= config.env_steps)
-      stopping = _agree(stop.requested is not None)
+      stopping = ckpt is not None and _agree(stop.requested is not None)
       if ckpt and (done or stopping or (config.checkpoint_every
                                         and generation % config.checkpoint_every == 0)):
         ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
