@@ -7,7 +7,7 @@ previous checkpoints intact and no half-written one that looks finished. A check
 * ``state``: every leaf of ``TrainState`` (params, optimizer state, normalizer, run key,
   generation) as host arrays, under neutral names ``leaf_000...`` (the tree structure comes
   from the run's own setup on restore, so nothing about Python types is stored);
-* ``meta`` (JSON): generation, env steps, wall time, the metrics records so far (so
+* ``meta`` (JSON): generation, env steps, wall time, the number of metrics records (so
   ``metrics.jsonl`` can be rewritten to exactly one line per generation), a fingerprint of what
   the state was built for (env, network, shapes) and a CRC32 per leaf.
 
@@ -113,9 +113,9 @@ class Checkpointer:
         "fingerprint": self._fp,
         "leaves": [{"name": n, "shape": list(x.shape), "dtype": str(x.dtype), "crc32": _crc(x)}
                    for n, x in zip(names, leaves)],
-        # A string, so NaN/inf metric values survive (json.dumps writes them, strict parsers
-        # reject them as numbers inside a JSON document).
-        "records": json.dumps(records),
+        # Only a count: metrics.jsonl already holds these lines (written before every save), and
+        # storing all records would make each save grow with the run's length.
+        "num_records": len(records),
     }
     # Orbax refuses zero-size arrays (a black box's empty normalizer): meta's shape rebuilds them.
     arrays = {f"leaf_{i:03d}": x for i, x in enumerate(leaves) if x.size}
@@ -164,12 +164,37 @@ def restore_latest(run_dir: str, template, fp: dict[str, Any],
         log(f"esjax: warning: damaged checkpoint(s) ({why}) moved to {moved}; resuming from "
             f"generation {step}")
       state = jax.tree.unflatten(jax.tree.structure(template), arrays)
+      records = _records_upto(run_dir, int(meta["generation"]), int(meta["num_records"]), log)
       return Restored(state, int(meta["generation"]), int(meta["env_steps"]),
-                      float(meta["wall_s"]), json.loads(meta["records"]), path)
+                      float(meta["wall_s"]), records, path)
   finally:
     mgr.close()
   why = "; ".join(f"generation {s}: {w}" for s, w in damaged)
   raise ConfigError(f"every checkpoint in {directory!r} is damaged ({why}); cannot resume")
+
+
+def _records_upto(run_dir: str, generation: int, expected: int,
+                  log: Callable[[str], None]) -> list[dict[str, Any]]:
+  """metrics.jsonl's records up to the checkpoint's generation; lines written after it (the
+  generations about to be rerun) and a line cut off by a kill are dropped."""
+  path = os.path.join(run_dir, "metrics.jsonl")
+  records: list[dict[str, Any]] = []
+  try:
+    with open(path) as f:
+      for line in f:
+        try:
+          rec = json.loads(line)
+        except ValueError:
+          break  # a line cut off mid-write: nothing after it can be trusted
+        if not isinstance(rec, dict) or rec.get("generation", generation + 1) > generation:
+          break
+        records.append(rec)
+  except FileNotFoundError:
+    pass
+  if len(records) != expected:
+    log(f"esjax: warning: {path!r} holds {len(records)} records up to generation {generation}, "
+        f"the checkpoint expects {expected}; continuing with those")
+  return records
 
 
 def _files(step_dir: str) -> list[str]:
@@ -222,7 +247,7 @@ def _read_meta(mgr, step: int) -> dict[str, Any]:
     meta = mgr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
       raise ValueError("unknown format")
-    for field in ("generation", "env_steps", "wall_s", "fingerprint", "leaves", "records"):
+    for field in ("generation", "env_steps", "wall_s", "fingerprint", "leaves", "num_records"):
       meta[field]  # pylint: disable=pointless-statement
     return meta
   except Exception as e:  # orbax/json raise many types on damaged files

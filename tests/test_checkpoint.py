@@ -195,9 +195,13 @@ def test_kill_during_save_leaves_usable_checkpoints(finished_run, tmp_path, caps
   os.remove(out / "checkpoints" / "10" / ckpt_lib.MANIFEST)
   # Killed inside orbax's own save: a temporary directory, never taken as a checkpoint.
   os.makedirs(out / "checkpoints" / "15.orbax-checkpoint-tmp-1234" / "state")
+  # ...and a metrics line cut off mid-write after the checkpoint.
+  with open(out / "metrics.jsonl", "a") as f:
+    f.write('{"generation": 11, "env_st')
   restored = restore(out)
   assert capsys.readouterr().out == ""
   assert restored.generation == 10
+  assert [r["generation"] for r in restored.records] == list(range(1, 11))
   np.testing.assert_array_equal(restored.state.es.params, finished_run[1].flat_params)
 
 
