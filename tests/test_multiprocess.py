@@ -105,3 +105,22 @@ def test_bad_multiprocess_flags_fail_before_joining_anything(tmp_path, capsys, f
   err = capsys.readouterr().err
   assert err.startswith("esjax: error: ") and message in err and len(err.splitlines()) == 1
   assert not out.exists()
+
+
+def test_cluster_auto_detection_follows_jax(monkeypatch):
+  from esjax import distributed
+  for var in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri",
+              "PMIX_SERVER_URI2", "PMIX_SERVER_URI21", "PMIX_SERVER_URI3",
+              "PMIX_SERVER_URI4", "PMIX_SERVER_URI41", "JOBSET_NAME"):
+    monkeypatch.delenv(var, raising=False)
+  assert distributed.detected_cluster() is None
+  # Nothing detected and no flags: a plain single-process run, nothing joined.
+  assert distributed.initialize() is False
+  monkeypatch.setenv("SLURM_JOB_ID", "42")
+  assert distributed.detected_cluster() is None  # an allocation without an srun step
+  for var, value in (("SLURM_STEP_NODELIST", "node[1-2]"), ("SLURM_NTASKS", "2"),
+                     ("SLURM_PROCID", "0"), ("SLURM_LOCALID", "0")):
+    monkeypatch.setenv(var, value)
+  assert distributed.detected_cluster() == "SlurmCluster"
+  monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
+  assert distributed.detected_cluster() == "JAX_COORDINATOR_ADDRESS"
