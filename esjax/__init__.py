@@ -1,5 +1,7 @@
 """esjax: Evolution Strategies (Salimans et al. 2017) as one jit-compiled, sharded JAX step."""
+from esjax import distributed, hlo
 from esjax.config import TrainConfig
+from esjax.distributed import DistributedConfig
 from esjax.envs import ConfigError
 from esjax.normalizer import NormalizerState, ObsStats
 from esjax.policies import MLP, Linear, Policy, make_policy
@@ -14,6 +16,6 @@ __all__ = [
     "TrainConfig", "ConfigError", "NormalizerState", "ObsStats", "MLP", "Linear", "Policy",
     "make_policy", "Evaluation", "Problem", "black_box", "brax_problem", "SavedRun", "load",
     "centered_rank", "identity", "z_score", "GenMetrics", "TrainState", "ESState", "OpenES",
-    "open_es", "TrainResult", "setup", "train",
+    "open_es", "TrainResult", "setup", "train", "DistributedConfig", "distributed", "hlo",
 ]
 __version__ = "0.1.0"

@@ -124,3 +124,29 @@ def test_cluster_auto_detection_follows_jax(monkeypatch):
   assert distributed.detected_cluster() == "SlurmCluster"
   monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
   assert distributed.detected_cluster() == "JAX_COORDINATOR_ADDRESS"
+
+
+@pytest.mark.slow
+def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
+  from subproc import FAST_COMPILE
+  port, out = _free_port(), tmp_path / "run"
+  flags = ["train", "--env", "hopper", "--episode-length", "20", "--population-size", "8",
+           "--hidden-sizes", "8,8", "--generations", "2", "--eval-every", "2", "--quiet",
+           "--out", str(out), "--coordinator", f"localhost:{port}", "--num-processes", "2"]
+  procs = [subprocess.Popen([sys.executable, "-m", "esjax", *flags, "--process-id", str(i)],
+                            cwd=ROOT, env=env_with_devices(2, FAST_COMPILE),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  try:
+    results = [_finish(p, timeout=400) for p in procs]
+  finally:
+    _kill_all(procs)
+  for rc, _, err in results:
+    assert rc == 0, err[-2000:]
+  # Gloo's C++ layer prints its own connection lines; esjax prints only on process 0.
+  said = [[ln for ln in out.splitlines() if not ln.startswith("[Gloo]")] for _, out, _ in results]
+  assert said[0][0].startswith("done: 2 generations") and said[1] == []
+  assert sorted(os.listdir(out)) == ["config.json", "metrics.jsonl", "params.msgpack"]
+  import esjax
+  saved = esjax.load(str(out))
+  assert saved.config.population_size == 8
