@@ -67,27 +67,28 @@ def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_pa
   assert p0["returns"][-1] > p0["returns"][0]  # and it actually trained
 
 
-def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path):
-  port = _free_port()
-  # Far more generations than could finish: only the failure handling can end process 0.
-  env = dict(GENS=1_000_000, DIE_AFTER_GEN=2)
+@pytest.mark.parametrize("victim", [1, 0])  # 0 also hosts the coordination service
+def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path, victim):
+  port, survivor = _free_port(), 1 - victim
+  # Far more generations than could finish: only the failure handling can end the survivor.
+  env = dict(GENS=1_000_000, DIE_AFTER_GEN=2, DIE_PROCESS=victim)
   procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, **env)
            for i in range(2)]
   try:
-    rc1, out1, _ = _finish(procs[1], timeout=240)
+    rc_v, out_v, _ = _finish(procs[victim], timeout=240)
     died = time.time()
-    assert rc1 == -9 and "process 1 dies" in out1
-    rc0, _, err0 = _finish(procs[0], timeout=60)
+    assert rc_v == -9 and f"process {victim} dies" in out_v
+    rc_s, _, err_s = _finish(procs[survivor], timeout=60)
     waited = time.time() - died
   finally:
     _kill_all(procs)
-  assert rc0 == 3, err0[-2000:]
-  assert "process 0 of 2: the multi-process job failed" in err0
-  assert "another process has probably died" in err0
-  assert "Traceback" not in err0
+  assert rc_s == 3, err_s[-2000:]
+  assert f"process {survivor} of 2: the multi-process job failed" in err_s
+  assert "another process has probably died" in err_s
+  assert "Traceback" not in err_s
   print(f"survivor exited {waited:.1f} s after its peer died")
   assert waited < 30, f"survivor took {waited:.1f} s to exit"
-  assert not (tmp_path / "p0.npz").exists()
+  assert not (tmp_path / f"p{survivor}.npz").exists()
 
 
 @pytest.mark.parametrize("flags, message", [
