@@ -1,5 +1,7 @@
 """esjax: Evolution Strategies (Salimans et al. 2017) as one jit-compiled, sharded JAX step."""
+from esjax import distributed, hlo
 from esjax.config import TrainConfig
+from esjax.distributed import DistributedConfig
 from esjax.envs import ConfigError
 from esjax.logging_sinks import WandbOptions
 from esjax.normalizer import NormalizerState, ObsStats
@@ -19,6 +21,6 @@ __all__ = [
     "make_policy", "Evaluation", "Problem", "black_box", "brax_problem", "SavedRun", "load",
     "centered_rank", "identity", "z_score", "GenMetrics", "TrainState", "ESState", "OpenES",
     "open_es", "TrainResult", "setup", "train", "WandbOptions", "evaluate_run", "render_run",
-    "plot_runs", "PRESETS", "Preset",
+    "plot_runs", "PRESETS", "Preset", "DistributedConfig", "distributed", "hlo",
 ]
 __version__ = "0.1.0"

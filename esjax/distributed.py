@@ -151,6 +151,9 @@ def exit_on_job_failure(exit_usage: int = 2):
   except Exception as e:  # noqa: BLE001 - every error ends the job; say so once and leave
     if jax.process_count() == 1:
       raise
+    if os.environ.get("ESJAX_TRACEBACK"):  # for debugging esjax itself
+      import traceback
+      traceback.print_exc()
     first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
     who = f"process {jax.process_index()} of {jax.process_count()}"
     if isinstance(e, ConfigError):

@@ -35,10 +35,34 @@ def check_env(name: str, backend: str) -> None:
 def make_env(name: str, backend: str):
   """A raw Brax env (no auto-reset, no episode wrapper): the rollout owns episode control."""
   check_env(name, backend)
+  with _models_on_a_local_device():
+    try:
+      return brax_envs.get_environment(name, backend=backend)
+    except TypeError:
+      # Some registered envs take no backend argument (they fix their own).
+      if backend != "generalized":
+        raise ConfigError(f"env {name!r} does not take a backend; drop --backend {backend!r}")
+      return brax_envs.get_environment(name)
+
+
+@contextlib.contextmanager
+def _models_on_a_local_device():
+  """Brax loads every model with ``mjx.put_model(m)``, which places it on ``jax.devices()[0]``.
+  In a multi-process job that device belongs to process 0: any other process would build its
+  env from arrays it cannot read, and the compiled step would fail to close over them. Pin
+  the model to this process's own first device while the env is built."""
+  import jax
+  if jax.process_count() == 1:
+    yield
+    return
+  from mujoco import mjx
+  put_model = mjx.put_model
+
+  def local_put_model(m, device=None, *args, **kwargs):
+    return put_model(m, device or jax.local_devices()[0], *args, **kwargs)
+
+  mjx.put_model = local_put_model
   try:
-    return brax_envs.get_environment(name, backend=backend)
-  except TypeError:
-    # Some registered envs take no backend argument (they fix their own).
-    if backend != "generalized":
-      raise ConfigError(f"env {name!r} does not take a backend; drop --backend {backend!r}")
-    return brax_envs.get_environment(name)
+    yield
+  finally:
+    mjx.put_model = put_model

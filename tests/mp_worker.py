@@ -37,12 +37,13 @@ config = esjax.TrainConfig(population_size=16, generations=int(os.environ.get("G
                            eval_every=0, normalize_obs=False, sigma=0.1, learning_rate=0.05,
                            seed=3, num_seeds=int(os.environ.get("SEEDS", 1)),
                            comm=os.environ.get("COMM", "returns"))
-die = os.environ.get("DIE_AFTER_GEN")  # fault injection: process 1 kills itself
+die = os.environ.get("DIE_AFTER_GEN")  # fault injection: process DIE_PROCESS kills itself
+victim = int(os.environ.get("DIE_PROCESS", 1))
 
 
 def on_record(rec):
-  if die is not None and rec["generation"] == int(die) and jax.process_index() == 1:
-    print("worker: process 1 dies", flush=True)
+  if die is not None and rec["generation"] == int(die) and jax.process_index() == victim:
+    print(f"worker: process {victim} dies", flush=True)
     os.kill(os.getpid(), 9)
 
 
