@@ -147,7 +147,9 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   # Gloo's C++ layer prints its own connection lines; esjax prints only on process 0.
   said = [[ln for ln in out.splitlines() if not ln.startswith("[Gloo]")] for _, out, _ in results]
   assert said[0][0].startswith("done: 2 generations") and said[1] == []
-  assert sorted(os.listdir(out)) == ["config.json", "metrics.jsonl", "params.msgpack"]
+  assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "metrics.jsonl",
+                                     "params.msgpack", "tb"]
+  assert sorted(os.listdir(out / "checkpoints")) == ["2"]  # one final checkpoint, not one each
   import esjax
   saved = esjax.load(str(out))
   assert saved.config.population_size == 8
