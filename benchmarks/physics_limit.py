@@ -1,0 +1,175 @@
+"""esjax against the physics limit: one generation vs bare vmapped Brax physics.
+
+For each env and population, times
+  * bare:    reset + ``lax.scan`` of ``env.step`` with zero actions, vmapped over the population,
+             ``episode_length`` steps (no policy, no ES) -- the limit;
+  * rollout: esjax's episode rollout alone (policy + normalizer + while_loop), vmapped;
+  * esjax:   one full compiled generation (ask, rollout, all-gather, tell, optimizer, normalizer);
+  * ask+tell: the ES part alone (perturb the population, rebuild the noise sum, update);
+and reports ``bare / esjax`` (1.0 = ES is free). Episodes are made non-terminating
+(``terminate_when_unhealthy=False``) so every member simulates exactly ``episode_length`` steps
+in both: equal env steps actually simulated. Also reports the first generation's wall time
+(compile included) and the number of XLA compilations over the following generations
+(DESIGN.md property 5: must be 0).
+
+    python benchmarks/physics_limit.py                       # CPU default, ~4 min
+    python benchmarks/physics_limit.py --populations 256,1024,4096 --episode-length 1000  # GPU
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+import esjax  # noqa: E402
+import importlib  # noqa: E402
+
+train_lib = importlib.import_module("esjax.train")  # the module; esjax.train is the function
+from esjax.policies import make_policy  # noqa: E402
+from esjax.rollout import brax_problem  # noqa: E402
+
+with contextlib.redirect_stdout(io.StringIO()):
+  from brax import envs as brax_envs  # noqa: E402
+
+
+def make_fixed_length_env(name: str, backend: str):
+  # Without termination every member runs the full episode, in esjax's while_loop as in the
+  # bare scan, so both simulate the same number of steps.
+  return brax_envs.get_environment(name, backend=backend, terminate_when_unhealthy=False)
+
+
+def bare_physics(env, population: int, episode_length: int):
+  """The limit: vmapped reset + scan of step with zero actions; returns summed reward."""
+
+  def episode(key):
+    state = env.reset(key)
+    zero = jnp.zeros((env.action_size,))
+
+    def body(s, _):
+      s = env.step(s, zero)
+      return s, s.reward
+
+    _, rewards = jax.lax.scan(body, state, None, length=episode_length)
+    return rewards.sum()
+
+  @jax.jit
+  def run(key):
+    return jax.vmap(episode)(jax.random.split(key, population))
+
+  return run
+
+
+def bench_one(env_name: str, backend: str, population: int, episode_length: int, hidden, repeats,
+              gens_after):
+  env = make_fixed_length_env(env_name, backend)
+  key = jax.random.PRNGKey(0)
+  row = {"env": env_name, "pop": population, "T": episode_length}
+  steps = population * episode_length
+
+  bare = bare_physics(env, population, episode_length)
+  _, row["bare_compile_s"] = common.timed(bare, key)
+  t_bare = common.best_of(lambda: bare(key), repeats)
+
+  config = esjax.TrainConfig(env=env_name, backend=backend, population_size=population,
+                             episode_length=episode_length, hidden_sizes=hidden, eval_every=0)
+  policy, params = make_policy(config.policy, int(env.observation_size), int(env.action_size),
+                               config.hidden_sizes, config.activation, key)
+  problem = brax_problem(env, policy, episode_length, config.normalize_obs, config.obs_clip)
+
+  # The rollout alone (policy + normalizer + while_loop), same members, no ES.
+  s = train_lib.setup(config, problem=problem, initial_params=params)
+  cands = params[None] + 0.05 * jax.random.normal(key, (population, params.shape[0]))
+  keys = jax.random.split(key, population)
+  roll = jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))
+  norm = train_lib.to_host(s.state.normalizer)
+  common.timed(roll, cands, norm, keys)
+  t_roll = common.best_of(lambda: roll(cands, norm, keys), repeats)
+
+  # ask + tell alone: the ES overhead the rollout does not hide.
+  strategy = esjax.open_es(config.make_optimizer(), config.sigma, population, config.mirrored,
+                           config.shaping, config.weight_decay, config.noise_chunk)
+  es0 = strategy.init(params)
+
+  @jax.jit
+  def ask_tell(es, k):
+    c = strategy.ask(es, k, jnp.arange(population))
+    returns = c.sum(1)  # any cheap, candidate-dependent fitness
+    return strategy.tell(es, k, returns)[0]
+
+  common.timed(ask_tell, es0, key)
+  t_es = common.best_of(lambda: ask_tell(es0, key), repeats)
+
+  # The full generation, first call (compile) then steady state with a compile counter.
+  state = s.state
+  with common.CompileCounter() as first:
+    t0 = time.perf_counter()
+    state, buf = s.run(state, 1)
+    common.block(buf)
+    row["first_gen_s"] = time.perf_counter() - t0
+  row["first_gen_compiles"] = first.count
+  times = []
+  with common.CompileCounter() as later:
+    for _ in range(gens_after):
+      t0 = time.perf_counter()
+      state, buf = s.run(state, 1)
+      common.block(buf)
+      times.append(time.perf_counter() - t0)
+  simulated = int(train_lib.to_host(buf).gen_env_steps[0])
+  assert simulated == steps, (simulated, steps)  # fixed-length: equal work in both
+  t_es_gen = sorted(times)[len(times) // 2]
+  row.update({
+      "bare_s": t_bare, "rollout_s": t_roll, "ask_tell_s": t_es, "esjax_gen_s": t_es_gen,
+      "bare_steps_per_s": steps / t_bare, "esjax_steps_per_s": steps / t_es_gen,
+      "ratio_bare/esjax": t_bare / t_es_gen, "ratio_bare/rollout": t_bare / t_roll,
+      "recompiles_after_first": later.count,
+  })
+  common.log(row)
+  return row
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--envs", default="hopper,ant")
+  p.add_argument("--backend", default="spring")
+  p.add_argument("--populations", default="256")
+  p.add_argument("--episode-length", type=int, default=100)
+  p.add_argument("--hidden-sizes", default="32,32")
+  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--generations", type=int, default=5, help="timed generations after the first")
+  p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+  p.add_argument("--name", default="physics_limit")
+  a = p.parse_args(argv)
+  hidden = tuple(int(h) for h in a.hidden_sizes.split(","))
+  rows = [bench_one(e, a.backend, int(n), a.episode_length, hidden, a.repeats, a.generations)
+          for e in a.envs.split(",") for n in a.populations.split(",")]
+  cols = ["env", "pop", "T", "bare_s", "rollout_s", "ask_tell_s", "esjax_gen_s",
+          "bare_steps_per_s", "esjax_steps_per_s", "ratio_bare/esjax", "ratio_bare/rollout",
+          "first_gen_s", "first_gen_compiles", "recompiles_after_first"]
+  notes = [
+      f"Backend {a.backend}; MLP {a.hidden_sizes} tanh; times are medians of {a.repeats} "
+      f"(bare, rollout, ask+tell) or {a.generations} (esjax generation) calls, compile excluded.",
+      "Fixed-length episodes: envs built with terminate_when_unhealthy=False, so esjax's "
+      "while_loop runs all T steps for every member, exactly the bare scan's pop x T steps "
+      "(asserted from esjax's own step count): the ratio compares equal simulated work.",
+      "bare = vmapped reset + lax.scan of env.step with zero actions (no policy, no ES); "
+      "rollout = esjax's episode alone (policy, obs normalization, stats); ask_tell = perturb "
+      "+ rank + noise-sum rebuild + Adam, no env; esjax_gen = one whole compiled generation.",
+      "ratio_bare/esjax = bare_s / esjax_gen_s (target >= 0.9 at pop >= 256).",
+      "first_gen_s includes tracing + XLA compile; recompiles_after_first counts backend "
+      "compilations (jax.monitoring) over the timed generations: 0 means no recompilation.",
+  ]
+  common.write_results(a.name, "esjax vs the physics limit", rows, notes, columns=cols,
+                       out_dir=a.out)
+
+
+if __name__ == "__main__":
+  main()
