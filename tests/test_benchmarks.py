@@ -81,10 +81,11 @@ def test_consistency_check_agrees_with_a_direct_batch_comparison():
       assert direct
 
 
-def test_summarize_rate_excludes_first_point_and_finds_threshold():
-  curve = [(100, 10.0, 1.0), (300, 11.0, 5.0), (700, 13.0, 9.0)]  # first point holds compile
+def test_summarize_rate_is_second_half_and_finds_threshold():
+  # The first points carry compiles (10 s, 5 s); the second half runs at 200 steps/s.
+  curve = [(100, 10.0, 1.0), (200, 15.0, 5.0), (400, 16.0, 7.0), (800, 18.0, 9.0)]
   row = peers.summarize("m", curve, 9.5, 14.0, 42.0, threshold=5.0, settings="s")
   assert row["live_steps_per_s"] == pytest.approx(600 / 3.0)
-  assert row["steps_to_threshold"] == 300 and row["live_env_steps"] == 700
+  assert row["steps_to_threshold"] == 200 and row["live_env_steps"] == 800
   assert peers.summarize("m", curve, 0, 0, 0, threshold=99.0, settings="")[
       "steps_to_threshold"] == "not reached"
