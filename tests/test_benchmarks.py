@@ -85,12 +85,12 @@ def test_summarize_rate_is_second_half_and_finds_threshold():
   # The first points carry compiles (10 s, 5 s); the second half runs at 200 steps/s.
   curve = [(100, 10.0, 1.0), (200, 15.0, 5.0), (400, 16.0, 7.0), (800, 18.0, 9.0)]
   row = peers.summarize("m", curve, 9.5, 14.0, 42.0, threshold=5.0, settings="s")
-  assert row["live_steps_per_s"] == pytest.approx(600 / 3.0)
+  assert row["live_steps_per_s"] == pytest.approx(400 / 2.0)
   assert row["steps_to_threshold"] == 200 and row["live_env_steps"] == 800
   assert np.isnan(row["live_steps_per_cpu_s"])  # no CPU times logged
-  # CPU seconds: 2 CPU-s for the same second half -> 300 steps per CPU-second.
-  cpu_curve = [c + (cpu,) for c, cpu in zip(curve, [1.0, 4.0, 5.0, 6.0])]
+  # Second half (points 2..3): 400 steps in 2 CPU-seconds.
+  cpu_curve = [c + (cpu,) for c, cpu in zip(curve, [1.0, 4.0, 5.0, 7.0])]
   assert peers.summarize("m", cpu_curve, 0, 0, 0, 5.0, "")["live_steps_per_cpu_s"] == (
-      pytest.approx(600 / 2.0))
+      pytest.approx(400 / 2.0))
   assert peers.summarize("m", curve, 0, 0, 0, threshold=99.0, settings="")[
       "steps_to_threshold"] == "not reached"
