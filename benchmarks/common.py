@@ -76,6 +76,25 @@ def best_of(fn: Callable, repeats: int = 3) -> float:
   return statistics.median(times)
 
 
+def interleaved(fns: dict[str, Callable], repeats: int = 3) -> dict[str, dict[str, float]]:
+  """Times compiled ``fns`` round-robin, ``repeats`` rounds; per name the median wall seconds
+  and median process CPU seconds (``time.process_time``: all threads of this process).
+
+  On a machine shared with other jobs, round-robin puts every variant under the same load,
+  and CPU seconds count this process's work whatever the others do: ratios of CPU seconds
+  are the steadier comparison.
+  """
+  wall = {k: [] for k in fns}
+  cpu = {k: [] for k in fns}
+  for _ in range(repeats):
+    for k, fn in fns.items():
+      c, t = time.process_time(), time.perf_counter()
+      block(fn())
+      wall[k].append(time.perf_counter() - t)
+      cpu[k].append(time.process_time() - c)
+  return {k: {"wall": statistics.median(wall[k]), "cpu": statistics.median(cpu[k])} for k in fns}
+
+
 class CompileCounter:
   """Counts XLA backend compilations (via ``jax.monitoring``) while active.
 

@@ -85,10 +85,8 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
 
   bare = bare_physics(env, population, episode_length)
   _, row["bare_compile_s"] = common.timed(bare, key)
-  t_bare = common.best_of(lambda: bare(key), repeats)
   bare_obs = bare_physics(env, population, episode_length, obs_actions=True)
   common.timed(bare_obs, key)
-  t_bare_obs = common.best_of(lambda: bare_obs(key), repeats)
 
   config = esjax.TrainConfig(env=env_name, backend=backend, population_size=population,
                              episode_length=episode_length, hidden_sizes=hidden, eval_every=0)
@@ -103,7 +101,6 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   roll = jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))
   norm = train_lib.to_host(s.state.normalizer)
   common.timed(roll, cands, norm, keys)
-  t_roll = common.best_of(lambda: roll(cands, norm, keys), repeats)
 
   # ask + tell alone: the ES overhead the rollout does not hide.
   strategy = esjax.open_es(config.make_optimizer(), config.sigma, population, config.mirrored,
@@ -117,7 +114,6 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
     return strategy.tell(es, k, returns)[0]
 
   common.timed(ask_tell, es0, key)
-  t_es = common.best_of(lambda: ask_tell(es0, key), repeats)
 
   # The full generation, first call (compile) then steady state with a compile counter.
   state = s.state
@@ -127,21 +123,32 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
     common.block(buf)
     row["first_gen_s"] = time.perf_counter() - t0
   row["first_gen_compiles"] = first.count
-  times = []
+  holder = {"state": state, "buf": buf}
+
+  def one_generation():
+    holder["state"], holder["buf"] = s.run(holder["state"], 1)  # the state is donated
+    return holder["buf"]
+
+  # Round-robin under the same load; CPU seconds are the load-robust measure.
   with common.CompileCounter() as later:
-    for _ in range(gens_after):
-      t0 = time.perf_counter()
-      state, buf = s.run(state, 1)
-      common.block(buf)
-      times.append(time.perf_counter() - t0)
-  simulated = int(train_lib.to_host(buf).gen_env_steps[0])
+    t = common.interleaved({"bare": lambda: bare(key), "bare_obs": lambda: bare_obs(key),
+                            "rollout": lambda: roll(cands, norm, keys),
+                            "ask_tell": lambda: ask_tell(es0, key),
+                            "esjax": one_generation}, max(repeats, gens_after))
+  simulated = int(train_lib.to_host(holder["buf"]).gen_env_steps[0])
   assert simulated == steps, (simulated, steps)  # fixed-length: equal work in both
-  t_es_gen = sorted(times)[len(times) // 2]
+  cpu = {k: v["cpu"] for k, v in t.items()}
+  wall = {k: v["wall"] for k, v in t.items()}
   row.update({
-      "bare_s": t_bare, "bare_obs_s": t_bare_obs, "rollout_s": t_roll, "ask_tell_s": t_es, "esjax_gen_s": t_es_gen,
-      "bare_steps_per_s": steps / t_bare, "esjax_steps_per_s": steps / t_es_gen,
-      "ratio_bare/esjax": t_bare / t_es_gen, "ratio_bare_obs/esjax": t_bare_obs / t_es_gen,
-      "ratio_bare/rollout": t_bare / t_roll,
+      "bare_cpu_s": cpu["bare"], "bare_obs_cpu_s": cpu["bare_obs"],
+      "rollout_cpu_s": cpu["rollout"], "ask_tell_cpu_s": cpu["ask_tell"],
+      "esjax_gen_cpu_s": cpu["esjax"],
+      "ratio_bare/esjax": cpu["bare"] / cpu["esjax"],
+      "ratio_bare_obs/esjax": cpu["bare_obs"] / cpu["esjax"],
+      "ratio_bare/rollout": cpu["bare"] / cpu["rollout"],
+      "wall_ratio_bare/esjax": wall["bare"] / wall["esjax"],
+      "bare_wall_s": wall["bare"], "esjax_gen_wall_s": wall["esjax"],
+      "esjax_steps_per_s": steps / wall["esjax"],
       "recompiles_after_first": later.count,
   })
   common.log(row)
@@ -163,13 +170,15 @@ def main(argv=None):
   hidden = tuple(int(h) for h in a.hidden_sizes.split(","))
   rows = [bench_one(e, a.backend, int(n), a.episode_length, hidden, a.repeats, a.generations)
           for e in a.envs.split(",") for n in a.populations.split(",")]
-  cols = ["env", "pop", "T", "bare_s", "bare_obs_s", "rollout_s", "ask_tell_s", "esjax_gen_s",
-          "bare_steps_per_s", "esjax_steps_per_s", "ratio_bare/esjax", "ratio_bare_obs/esjax",
-          "ratio_bare/rollout",
+  cols = ["env", "pop", "T", "bare_cpu_s", "bare_obs_cpu_s", "rollout_cpu_s", "ask_tell_cpu_s",
+          "esjax_gen_cpu_s", "ratio_bare/esjax", "ratio_bare_obs/esjax", "ratio_bare/rollout",
+          "wall_ratio_bare/esjax", "esjax_steps_per_s",
           "first_gen_s", "first_gen_compiles", "recompiles_after_first"]
   notes = [
-      f"Backend {a.backend}; MLP {a.hidden_sizes} tanh; times are medians of {a.repeats} "
-      f"(bare, rollout, ask+tell) or {a.generations} (esjax generation) calls, compile excluded.",
+      f"Backend {a.backend}; MLP {a.hidden_sizes} tanh. Every variant is timed round-robin "
+      f"({max(a.repeats, a.generations)} rounds, medians, compile excluded) so all run under the "
+      "same load; *_cpu_s are process CPU seconds (all threads), the load-robust measure on a "
+      "shared machine, and the ratios use them; wall_ratio uses wall seconds.",
       "Fixed-length episodes: envs built with terminate_when_unhealthy=False, so esjax's "
       "while_loop runs all T steps for every member, exactly the bare scan's pop x T steps "
       "(asserted from esjax's own step count): the ratio compares equal simulated work.",
@@ -178,7 +187,7 @@ def main(argv=None):
       "+ rank + noise-sum rebuild + Adam, no env; esjax_gen = one whole compiled generation.",
       "bare_obs = the same scan with action = 0.01*tanh(obs[:action_size]): the observation "
       "must then be computed, as for any policy (with zero actions XLA deletes it).",
-      "ratio_bare/esjax = bare_s / esjax_gen_s (target >= 0.9 at pop >= 256); "
+      "ratio_bare/esjax = bare / esjax generation (target >= 0.9 at pop >= 256); "
       "ratio_bare_obs/esjax the same against the observation-reading limit.",
       "first_gen_s includes tracing + XLA compile; recompiles_after_first counts backend "
       "compilations (jax.monitoring) over the timed generations: 0 means no recompilation.",
