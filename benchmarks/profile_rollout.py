@@ -7,7 +7,7 @@ Variants (vmapped over the population, fixed T, non-terminating env), each addin
   while policy     -- the same in a per-member while_loop (esjax's rollout shape, no stats)
   esjax rollout    -- esjax.rollout.brax_problem (+ obs normalization and statistics)
 
-    python benchmarks/profile_rollout.py --env ant        # CPU, ~4 min
+    python benchmarks/profile_rollout.py                  # hopper on CPU, ~3 min
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from esjax.rollout import brax_problem  # noqa: E402
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--env", default="ant")
+  p.add_argument("--env", default="hopper")
   p.add_argument("--backend", default="spring")
   p.add_argument("--population", type=int, default=256)
   p.add_argument("--episode-length", type=int, default=100)
@@ -71,16 +71,16 @@ def main(argv=None):
       ("while policy", jax.jit(jax.vmap(while_ep))),
       ("esjax rollout", jax.jit(jax.vmap(lambda prm, k: problem.evaluate(prm, norm, k).ret))),
   ]
-  rows, base = [], None
   for name, f in variants:
-    _, c = common.timed(f, cands, keys)
-    t = common.best_of(lambda: f(cands, keys), a.repeats)
-    base = base or t
-    rows.append({"variant": name, "seconds": t, "steps_per_s": pop * T / t,
-                 "vs_scan_zero": t / base, "compile_s": c})
-    common.log(rows[-1])
+    common.timed(f, cands, keys)  # compile
+  t = common.interleaved({name: (lambda f=f: f(cands, keys)) for name, f in variants}, a.repeats)
+  base = t["scan zero"]["cpu"]
+  rows = [{"variant": name, "cpu_s": t[name]["cpu"], "wall_s": t[name]["wall"],
+           "steps_per_cpu_s": pop * T / t[name]["cpu"], "vs_scan_zero": t[name]["cpu"] / base}
+          for name, _ in variants]
   notes = [f"{a.env}/{a.backend}, population {pop}, T={T}, non-terminating env, MLP 32x32; "
-           f"medians of {a.repeats} compiled calls."]
+           f"round-robin medians of {a.repeats} compiled calls; cpu_s = process CPU seconds "
+           "(load-robust on a shared machine), vs_scan_zero = cpu_s / the bare scan's."]
   common.write_results(f"profile_rollout_{a.env}", f"Rollout cost breakdown ({a.env})", rows,
                        notes, out_dir=a.out)
 

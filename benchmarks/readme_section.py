@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORDER = ["physics_limit", "peers", "noise", "scaling"]
+ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling"]
 INTRO = """## Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
@@ -22,7 +22,15 @@ same suite with GPU-sized settings on a GPU machine (see the script's header).
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
+| `benchmarks/profile_rollout.py` | where a rollout's time goes beyond bare physics, one piece at a time |
 | `benchmarks/gpu.sh` | all of the above with GPU-sized settings, plus a humanoid run |
+
+Timing on a shared machine: each script times its variants round-robin and reports process
+CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, which count the work
+done whatever else the machine runs (wall-time ratios between runs minutes apart moved by 2x
+here as other jobs came and went).
+
+`python benchmarks/readme_section.py` rebuilds this section from `benchmarks/results/*.md`.
 """
 
 
