@@ -2,16 +2,19 @@
 import csv
 import json
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import common
-from benchmarks import noise as noise_bench
-from benchmarks import peers
-from esjax import noise
+# benchmarks/ is not an installed package: import it from this checkout.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common  # noqa: E402
+from benchmarks import noise as noise_bench  # noqa: E402
+from benchmarks import peers  # noqa: E402
+from esjax import noise  # noqa: E402
 
 
 def test_compile_counter_counts_new_shapes_only():
