@@ -15,6 +15,9 @@
 # the last lines printed are a short summary.
 set -uo pipefail
 part="${1:-check}"
+case "$part" in check|limit|peers|humanoid) ;;
+  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid" >&2; exit 2 ;;
+esac
 OUT="${OUT:-/tmp/esjax_gpu_out}"
 mkdir -p "$OUT/results"
 if [ -d .whl ]; then
@@ -24,7 +27,7 @@ if [ -d .whl ]; then
 else
   export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-PY=python3
+PY="${PY:-python3}"
 R="$OUT/results"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
 $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT/jax.txt"
@@ -53,15 +56,16 @@ EOF
       --eval-every 10 --out "$OUT/hopper_smoke" 2>&1 | tail -3
     ;;
   limit)
-    timeout 330 $PY benchmarks/physics_limit.py --populations 256,1024,4096 --episode-length 1000 \
+    # One population: each (env, population) costs five compiles of a 1000-step rollout.
+    timeout 420 $PY benchmarks/physics_limit.py --populations 4096 --episode-length 1000 \
       --out "$R"
     timeout 150 $PY benchmarks/noise.py --params 10000,100000,1000000 --population 4096 --out "$R"
     ;;
   peers)
     timeout 400 $PY benchmarks/peers.py --population 2048 --episode-length 1000 \
       --budget 30000000 --threshold 1000 --out "$R"
-    timeout 150 $PY benchmarks/scaling.py --platform gpu --devices 1 \
-      --populations 256,1024,4096,16384 --episode-length 1000 --device-population 4096 --out "$R"
+    timeout 180 $PY benchmarks/scaling.py --platform gpu --devices 1 \
+      --populations 1024,4096,16384 --episode-length 1000 --device-population 4096 --out "$R"
     ;;
   humanoid)
     # Toward the paper's 6000 (Brax humanoid's reward differs from MuJoCo's: 5 per healthy
@@ -84,7 +88,6 @@ if best: print(f"best eval {best['eval_return']:.0f} at generation {best['genera
 print("reached 6000 at", f"{hit['wall_s']:.0f} s" if hit else "-- not within this run")
 EOF
     ;;
-  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid" >&2; exit 2 ;;
 esac
 echo "== summary ($part)"
 for f in "$R"/*.md; do [ -f "$f" ] && { echo "-- $f"; grep '^|' "$f" | head -12; }; done

@@ -8,7 +8,7 @@ On the 2-core CPU the default keeps episodes short (T=20) and forced CPU devices
 two cores: the device sweep there shows the cost of the sharded code path, not a speed-up.
 On a GPU host pass ``--platform gpu`` and the real device counts.
 
-    python benchmarks/scaling.py                         # CPU default, ~4-5 min
+    python benchmarks/scaling.py                         # CPU default, ~6-8 min
     python benchmarks/scaling.py --episode-length 1000 --populations 256,1024,4096,16384 \
         --devices 1 --platform gpu                        # one GPU
 """
@@ -48,18 +48,21 @@ def worker(a):
   state, buf = s.run(state, 1)
   common.block(buf)
   first = time.perf_counter() - t0
-  times = []
+  times, cpus = [], []
   with common.CompileCounter() as cc:
     for _ in range(a.generations):
-      t0 = time.perf_counter()
+      t0, c0 = time.perf_counter(), time.process_time()
       state, buf = s.run(state, 1)
       common.block(buf)
       times.append(time.perf_counter() - t0)
+      cpus.append(time.process_time() - c0)
   t = sorted(times)[len(times) // 2]
+  c = sorted(cpus)[len(cpus) // 2]
   steps = a.population * a.episode_length
   print("RESULT " + json.dumps({
       "devices": jax.device_count(), "pop": a.population, "T": a.episode_length,
-      "gen_s": t, "steps_per_s": steps / t, "first_gen_s": first, "recompiles": cc.count,
+      "gen_s": t, "steps_per_s": steps / t, "gen_cpu_s": c, "steps_per_cpu_s": steps / c,
+      "first_gen_s": first, "recompiles": cc.count,
       "device": jax.devices()[0].device_kind}), flush=True)
 
 
@@ -113,13 +116,16 @@ def main(argv=None):
     group = [r for r in rows if r["sweep"] == sweep]
     for r in group:
       r["rel_throughput"] = r["steps_per_s"] / group[0]["steps_per_s"]
-  cols = ["sweep", "devices", "pop", "T", "gen_s", "steps_per_s", "rel_throughput",
-          "first_gen_s", "recompiles", "device"]
+      r["rel_cpu_efficiency"] = r["steps_per_cpu_s"] / group[0]["steps_per_cpu_s"]
+  cols = ["sweep", "devices", "pop", "T", "gen_s", "steps_per_s", "rel_throughput", "gen_cpu_s",
+          "steps_per_cpu_s", "rel_cpu_efficiency", "first_gen_s", "recompiles", "device"]
   notes = [
       f"{a.env}/{a.backend}, MLP 32x32, fixed-length episodes of T={a.episode_length} steps "
       f"(non-terminating env), median of {a.generations} generations after the first; "
       "each row is a fresh subprocess.",
-      "rel_throughput: steps/s relative to the first row of its sweep.",
+      "rel_throughput: wall steps/s relative to the first row of its sweep (load-sensitive on "
+      "a shared machine); steps_per_cpu_s / rel_cpu_efficiency: env steps per process CPU-second "
+      "(all threads), the work each step costs whatever the load.",
       "On a CPU, forced host devices split the same physical cores "
       f"({os.cpu_count()} here): the device sweep measures the sharded path's overhead and "
       "XLA's per-device threading, not more hardware.",
