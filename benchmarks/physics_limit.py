@@ -50,10 +50,9 @@ def make_fixed_length_env(name: str, backend: str):
 def bare_physics(env, population: int, episode_length: int, obs_actions: bool = False):
   """The limit: vmapped reset + scan of step with zero actions; returns summed reward.
 
-  With ``obs_actions`` the action is a fixed, nearly free function of the observation. That
-  matters: with constant actions nothing reads the observation, and XLA deletes its
-  computation (on the spring backend, ``q``/``qd`` from the maximal coordinates), which no
-  policy can avoid.
+  With ``obs_actions`` the action is a fixed, nearly free function of the observation: with
+  constant actions nothing reads the observation, and XLA could delete its computation,
+  which no policy can avoid. (Measured on hopper and ant spring: no difference.)
   """
   a = env.action_size
 
@@ -186,7 +185,8 @@ def main(argv=None):
       "rollout = esjax's episode alone (policy, obs normalization, stats); ask_tell = perturb "
       "+ rank + noise-sum rebuild + Adam, no env; esjax_gen = one whole compiled generation.",
       "bare_obs = the same scan with action = 0.01*tanh(obs[:action_size]): the observation "
-      "must then be computed, as for any policy (with zero actions XLA deletes it).",
+      "must then be computed, as for any policy (a check that zero actions do not flatter "
+      "the limit by letting XLA skip it).",
       "ratio_bare/esjax = bare / esjax generation (target >= 0.9 at pop >= 256); "
       "ratio_bare_obs/esjax the same against the observation-reading limit.",
       "first_gen_s includes tracing + XLA compile; recompiles_after_first counts backend "
