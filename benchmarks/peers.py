@@ -76,8 +76,9 @@ def summarize(name, curve, compile_s, wall_s, final_return, threshold, settings)
   # (and evosax's second, after its state's weak types settle) never counts, and every method
   # is measured in the same phase of learning.
   k = min(len(curve) // 2, len(curve) - 2) if len(curve) > 1 else 0
-  rate = (steps[-1] - steps[k]) / max(wall[-1] - wall[k], 1e-9) if len(curve) > 1 else float("nan")
-  cpu_rate = (steps[-1] - steps[k]) / max(cpu[-1] - cpu[k], 1e-9) if len(curve) > 1 else float("nan")
+  nan = float("nan")
+  rate = (steps[-1] - steps[k]) / max(wall[-1] - wall[k], 1e-9) if len(curve) > 1 else nan
+  cpu_rate = (steps[-1] - steps[k]) / max(cpu[-1] - cpu[k], 1e-9) if len(curve) > 1 else nan
   hit = np.nonzero(ret >= threshold)[0]
   return {"method": name, "live_env_steps": int(steps[-1]), "live_steps_per_s": float(rate),
           "live_steps_per_cpu_s": float(cpu_rate),

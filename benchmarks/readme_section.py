@@ -42,8 +42,8 @@ FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
   is in the rollout: the hopper breakdown shows the policy in esjax's per-member while_loop at
   1.07x bare physics (cheaper than the same in a scan, 1.13x), and observation normalization
   plus per-step observation statistics and finiteness checks taking it to 1.25x. Hopper's
-  spring step is cheap (~10 us of CPU per member-step, ant ~55 us), so small per-step ops weigh more than
-  on ant, where physics dominates. Ways to close it (not done here): accumulate observation
+  spring step is cheap (~10 us of CPU per member-step, ant ~55 us), so small per-step ops
+  weigh more than on ant, where physics dominates. Ways to close it (not done here): accumulate observation
   statistics for a sampled subset of members or steps (the paper samples them with
   probability 0.01), and check finiteness once per episode instead of per step.
 - **Compiles.** The first generation (trace + compile) takes 24-30 s; the timed generations
