@@ -30,6 +30,7 @@ CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, whic
 done whatever else the machine runs (wall-time ratios between runs minutes apart moved by 2x
 here as other jobs came and went).
 
+`peers.py` also needs `pip install evosax` (0.3.2 here; Brax's ES trainer comes with brax).
 `python benchmarks/readme_section.py` rebuilds this section from `benchmarks/results/*.md`.
 """
 
@@ -62,6 +63,12 @@ FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
   different bits depending on its place in the batch: tell's chunked rebuild then differs from
   what ask used, which breaks esjax's contract. Not made a config option: at the default policy
   (~1.5k parameters) ask+tell is ~1.5% of a generation, so the table would save about that.
+- **Scaling (CPU, T=20).** One CPU device runs the generation on one core (CPU seconds =
+  wall seconds). Env steps per CPU-second peak at population 256 and fall to 0.77x of the
+  pop-64 figure at 4096 (cache pressure of larger vmapped batches). Splitting pop 1024 over 4
+  forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
+  throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
+  `benchmarks/gpu.sh` (unrun: no GPU was lent).
 """
 
 
