@@ -44,8 +44,8 @@ FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
   1.07x bare physics (cheaper than the same in a scan, 1.13x), and observation normalization
   plus per-step observation statistics and finiteness checks taking it to 1.25x. Hopper's
   spring step is cheap (~10 us of CPU per member-step, ant ~55 us), so small per-step ops
-  weigh more than on ant, where physics dominates. Ways to close it (not done here): accumulate observation
-  statistics for a sampled subset of members or steps (the paper samples them with
+  weigh more than on ant, where physics dominates. Ways to close it (not done here):
+  accumulate observation statistics for a sampled subset of members or steps (the paper samples them with
   probability 0.01), and check finiteness once per episode instead of per step.
 - **Compiles.** The first generation (trace + compile) takes 24-30 s; the timed generations
   after it trigger 0 XLA compilations (counted with `jax.monitoring`), in every script.
@@ -65,7 +65,7 @@ FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
   (~1.5k parameters) ask+tell is ~1.5% of a generation, so the table would save about that.
 - **Scaling (CPU, T=20).** One CPU device runs the generation on one core (CPU seconds =
   wall seconds). Env steps per CPU-second peak at population 256 and fall to 0.77x of the
-  pop-64 figure at 4096 (cache pressure of larger vmapped batches). Splitting pop 1024 over 4
+  pop-64 figure at 4096 (likely cache pressure of larger vmapped batches; not profiled). Splitting pop 1024 over 4
   forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
   throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
   `benchmarks/gpu.sh` (unrun: no GPU was lent).
