@@ -1,0 +1,183 @@
+"""Shared benchmark helpers: machine info, timing with block_until_ready, compile counting,
+table writing (markdown + CSV + JSON under ``benchmarks/results/``).
+
+Every script imports this first; nothing here touches esjax internals.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+
+
+def cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+  """What a number means nothing without: CPU, cores, JAX version and the device it ran on."""
+  dev = jax.devices()[0]
+  info = {
+      "cpu": cpu_model(),
+      "cores": os.cpu_count(),
+      "python": platform.python_version(),
+      "jax": jax.__version__,
+      "backend": jax.default_backend(),
+      "device": getattr(dev, "device_kind", str(dev)),
+      "device_count": jax.device_count(),
+      "load_avg_1m": round(os.getloadavg()[0], 2),
+      "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+  }
+  with contextlib.suppress(Exception), contextlib.redirect_stdout(io.StringIO()):
+    import brax
+    info["brax"] = brax.__version__
+  return info
+
+
+def block(tree):
+  return jax.tree.map(lambda x: x.block_until_ready() if hasattr(x, "block_until_ready") else x,
+                      tree)
+
+
+def timed(fn: Callable, *args, **kwargs):
+  """``(result, seconds)`` of one call, waiting for every output array."""
+  t = time.perf_counter()
+  out = block(fn(*args, **kwargs))
+  return out, time.perf_counter() - t
+
+
+def best_of(fn: Callable, repeats: int = 3) -> float:
+  """Median wall seconds of ``repeats`` calls of ``fn()`` (already compiled). The machine is
+  shared, so the median is steadier than the mean and less flattering than the minimum."""
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    block(fn())
+    times.append(time.perf_counter() - t)
+  return statistics.median(times)
+
+
+def interleaved(fns: dict[str, Callable], repeats: int = 3) -> dict[str, dict[str, float]]:
+  """Times compiled ``fns`` round-robin, ``repeats`` rounds; per name the median wall seconds
+  and median process CPU seconds (``time.process_time``: all threads of this process).
+
+  On a machine shared with other jobs, round-robin puts every variant under the same load,
+  and CPU seconds count this process's work whatever the others do: ratios of CPU seconds
+  are the steadier comparison.
+  """
+  wall = {k: [] for k in fns}
+  cpu = {k: [] for k in fns}
+  for _ in range(repeats):
+    for k, fn in fns.items():
+      c, t = time.process_time(), time.perf_counter()
+      block(fn())
+      wall[k].append(time.perf_counter() - t)
+      cpu[k].append(time.process_time() - c)
+  return {k: {"wall": statistics.median(wall[k]), "cpu": statistics.median(cpu[k])} for k in fns}
+
+
+class CompileCounter:
+  """Counts XLA backend compilations (via ``jax.monitoring``) while active.
+
+  ``with CompileCounter() as c: ...; c.count`` -- the proof that a loop does not recompile.
+  """
+  _listening = False
+  _active: list["CompileCounter"] = []
+
+  def __init__(self):
+    self.count = 0
+    self.seconds = 0.0
+
+  @classmethod
+  def _listener(cls, event, duration, **kwargs):
+    if event == _BACKEND_COMPILE:
+      for c in cls._active:
+        c.count += 1
+        c.seconds += duration
+
+  def __enter__(self):
+    if not CompileCounter._listening:
+      jax.monitoring.register_event_duration_secs_listener(CompileCounter._listener)
+      CompileCounter._listening = True
+    CompileCounter._active.append(self)
+    return self
+
+  def __exit__(self, *exc):
+    CompileCounter._active.remove(self)
+
+
+def fmt(v: Any) -> str:
+  if isinstance(v, float):
+    if v != v:
+      return "nan"
+    if abs(v) >= 1000:
+      return f"{v:,.0f}"
+    if abs(v) >= 10:
+      return f"{v:.1f}"
+    return f"{v:.3g}"
+  return str(v)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+  columns = list(columns or rows[0].keys())
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  for r in rows:
+    lines.append("| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |")
+  return "\n".join(lines)
+
+
+def write_results(name: str, title: str, rows: Sequence[dict[str, Any]], notes: Sequence[str],
+                  command: str | None = None, columns: Sequence[str] | None = None,
+                  out_dir: str | None = None, extra: dict[str, Any] | None = None) -> str:
+  """Writes ``<name>.md``, ``<name>.csv`` and ``<name>.json``; returns the markdown.
+
+  Files are written whole to a temporary name and renamed, so an interrupted run never
+  leaves a half table behind.
+  """
+  out_dir = out_dir or RESULTS_DIR
+  os.makedirs(out_dir, exist_ok=True)
+  command = command or "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+  info = machine_info()
+  md = [f"### {title}", "", f"Command: `{command}`", "",
+        "Machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), "",
+        markdown_table(rows, columns), ""]
+  md += [f"- {n}" for n in notes]
+  text = "\n".join(md) + "\n"
+  columns = list(columns or rows[0].keys())
+  buf = io.StringIO()
+  w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+  w.writeheader()
+  w.writerows(rows)
+  payload = {"title": title, "command": command, "machine": info, "rows": list(rows),
+             "notes": list(notes), **(extra or {})}
+  for ext, data in (("md", text), ("csv", buf.getvalue()),
+                    ("json", json.dumps(payload, indent=2, default=float))):
+    path = os.path.join(out_dir, f"{name}.{ext}")
+    with open(path + ".tmp", "w") as f:
+      f.write(data)
+    os.replace(path + ".tmp", path)
+  print(text, flush=True)
+  return text
+
+
+def log(*args):
+  print(*args, file=sys.stderr, flush=True)
