@@ -152,7 +152,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   if resume:
     ckpt_lib.require_checkpoints(out_dir)  # before building envs: a quick error
   s = setup(config, problem, initial_params)
-  writer = sinks = ckpt = None
+  outputs, ckpt = [], None  # process 0's record writers; the checkpointer
   is_main = jax.process_index() == 0
   state, records = s.state, []
   generation, env_steps, wall0 = 0, 0, 0.0
@@ -170,8 +170,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       os.makedirs(out_dir, exist_ok=True)
       run_io.write_config(out_dir, config)
       run_io.rewrite_metrics(out_dir, records)  # on resume: one line per generation kept
-      writer = run_io.MetricsWriter(out_dir, append=True)
-      sinks = logging_sinks.Sinks(out_dir, config, wandb, tensorboard)
+      outputs = [run_io.MetricsWriter(out_dir, append=True),
+                 logging_sinks.Sinks(out_dir, config, wandb, tensorboard)]
     ckpt = ckpt_lib.Checkpointer(out_dir, config.keep_checkpoints, fp)
   bar = Progress(config.generations, enabled=progress and is_main,
                  total_env_steps=config.env_steps)
@@ -179,65 +179,57 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   stop = StopRequest(enabled=ckpt is not None, message=(
       "esjax: {signal}: stopping after the current generation to save a checkpoint "
       "(Ctrl-C again aborts without one)" if is_main else None))
-  try:
-    stop.__enter__()
-    while generation < config.generations and (config.env_steps is None
-                                               or env_steps < config.env_steps):
-      n = min(config.generations_per_call, config.generations - generation)
-      if config.eval_every:
-        n = min(n, config.eval_every - generation % config.eval_every)
-      if ckpt and config.checkpoint_every:
-        n = min(n, config.checkpoint_every - generation % config.checkpoint_every)
-      t_call = time.time()
-      state, buf = s.run(state, n)
-      buf = to_host(buf)
-      t_end = time.time()
-      for k in range(n):
-        row = {name: getattr(buf, name)[k] for name in buf.__dataclass_fields__}
-        steps = int(np.sum(row["gen_env_steps"]))
-        env_steps += steps
-        generation += 1
-        # Generations fused in one call share its wall time evenly.
-        wall = t_call - t0 + (t_end - t_call) * (k + 1) / n
-        rec = _record(config, row, generation, env_steps, wall, steps * n / max(t_end - t_call, 1e-9))
-        last = k == n - 1
-        done = generation >= config.generations or (config.env_steps is not None
-                                                     and env_steps >= config.env_steps)
-        if last and config.eval_every and (generation % config.eval_every == 0 or done):
-          mean, std = to_host(s.evaluate(state))
-          _add(rec, config, "eval_return", mean)
-          _add(rec, config, "eval_return_std", std)
-        records.append(rec)
-        if writer:
-          writer.write(rec)
-        if sinks:
-          sinks.write(rec)
-        if on_record:
-          on_record(rec)
-        bar.update(rec)
-        if done:
+  with stop:
+    try:
+      while not _finished(config, generation, env_steps):
+        n = min(config.generations_per_call, config.generations - generation)
+        if config.eval_every:
+          n = min(n, config.eval_every - generation % config.eval_every)
+        if ckpt and config.checkpoint_every:
+          n = min(n, config.checkpoint_every - generation % config.checkpoint_every)
+        t_call = time.time()
+        state, buf = s.run(state, n)
+        buf = to_host(buf)
+        t_end = time.time()
+        for k in range(n):
+          row = {name: getattr(buf, name)[k] for name in buf.__dataclass_fields__}
+          steps = int(np.sum(row["gen_env_steps"]))
+          env_steps += steps
+          generation += 1
+          # Generations fused in one call share its wall time evenly.
+          wall = t_call - t0 + (t_end - t_call) * (k + 1) / n
+          rate = steps * n / max(t_end - t_call, 1e-9)
+          rec = _record(config, row, generation, env_steps, wall, rate)
+          last = k == n - 1
+          done = _finished(config, generation, env_steps)
+          if last and config.eval_every and (generation % config.eval_every == 0 or done):
+            mean, std = to_host(s.evaluate(state))
+            _add(rec, config, "eval_return", mean)
+            _add(rec, config, "eval_return_std", std)
+          records.append(rec)
+          for out in outputs:
+            out.write(rec)
+          if on_record:
+            on_record(rec)
+          bar.update(rec)
+          if done:
+            break
+        done = _finished(config, generation, env_steps)
+        stopping = ckpt is not None and _agree(stop.requested is not None)
+        if ckpt and (done or stopping or (config.checkpoint_every
+                                          and generation % config.checkpoint_every == 0)):
+          ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
+        if stopping:
+          stop.requested = stop.requested or "SIGTERM"  # another process got the signal
           break
-      done = generation >= config.generations or (config.env_steps is not None
-                                                  and env_steps >= config.env_steps)
-      stopping = ckpt is not None and _agree(stop.requested is not None)
-      if ckpt and (done or stopping or (config.checkpoint_every
-                                        and generation % config.checkpoint_every == 0)):
-        ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
-      if stopping:
-        stop.requested = stop.requested or "SIGTERM"  # another process got the signal
-        break
-  finally:
-    stop.__exit__()
-    bar.close()
-    if writer:
-      writer.close()
-    if sinks:
-      sinks.close()
-    if ckpt:
-      ckpt.close()
+    finally:
+      bar.close()
+      for out in outputs:
+        out.close()
+      if ckpt:
+        ckpt.close()
   # A signal that arrived during the last generation still leaves a finished run.
-  interrupted = stop.requested if generation < config.generations and (
-      config.env_steps is None or env_steps < config.env_steps) else None
+  interrupted = None if _finished(config, generation, env_steps) else stop.requested
   host = to_host(state)
   flat = host.es.params
   policy_fn, params = None, None
@@ -251,6 +243,11 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
   return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
                      interrupted)
+
+
+def _finished(config: TrainConfig, generation: int, env_steps: int) -> bool:
+  return generation >= config.generations or (config.env_steps is not None
+                                              and env_steps >= config.env_steps)
 
 
 def _agree(flag: bool) -> bool:
