@@ -38,15 +38,15 @@ here as other jobs came and went).
 FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
 
 - **Physics limit.** At population 256 (T=100, fixed-length episodes) one esjax generation
-  costs 1/0.954 of bare vmapped physics on ant (target >= 0.9: met) and 1/0.85 on hopper
-  (missed). The ES part (ask + tell + Adam) is 1.5% of a hopper generation; the rest of the gap
-  is in the rollout: the hopper breakdown shows the policy in esjax's per-member while_loop at
-  1.07x bare physics (cheaper than the same in a scan, 1.13x), and observation normalization
-  plus per-step observation statistics and finiteness checks taking it to 1.25x. Hopper's
+  costs 1/0.974 of bare vmapped physics on ant and 1/0.949 on hopper (target >= 0.9: met on
+  both), measured on a quiet machine after the rollout took the normalizer's mean/std out of
+  its per-step loop. An earlier run at load ~4, before that change, gave 0.954 (ant) and 0.85
+  (hopper); the two changes (code, load) were not separated. The ES part (ask + tell + Adam) is
+  1.5% of a hopper generation; the rollout breakdown puts the policy in esjax's per-member
+  while_loop at 1.05x bare physics and the whole esjax rollout (plus observation
+  normalization, per-step observation statistics and finiteness checks) at 1.04x (within noise). Hopper's
   spring step is cheap (~10 us of CPU per member-step, ant ~55 us), so small per-step ops
-  weigh more than on ant, where physics dominates. Ways to close it (not done here):
-  accumulate observation statistics for a sampled subset of members or steps (the paper samples them with
-  probability 0.01), and check finiteness once per episode instead of per step.
+  weigh more there than on ant.
 - **Compiles.** The first generation (trace + compile) takes 24-30 s; the timed generations
   after it trigger 0 XLA compilations (counted with `jax.monitoring`), in every script.
 - **Peers.** At an equal budget of 1M live env steps on hopper (pop 256, T=200), esjax

@@ -69,5 +69,9 @@ def mean_std(state: NormalizerState, min_std: float = 1e-2):
 
 def normalize(state: NormalizerState, obs: jnp.ndarray, clip: float = 5.0) -> jnp.ndarray:
   """(obs - mean) / std clipped to +-clip (the paper clips at 5)."""
-  mean, std = mean_std(state)
+  return standardize(obs, *mean_std(state), clip)
+
+
+def standardize(obs, mean, std, clip: float = 5.0) -> jnp.ndarray:
+  """``normalize`` with mean and std computed once, for loops that apply it every step."""
   return jnp.clip((obs - mean) / std, -clip, clip)

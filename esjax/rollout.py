@@ -60,12 +60,14 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
   return, step count and observation sums stop changing at ``done``).
   """
 
-  def act(params, normalizer, obs):
-    if normalize_obs:
-      obs = norm_lib.normalize(normalizer, obs, obs_clip)
-    return policy.apply(params, obs)
-
   def evaluate(params, normalizer, key):
+    # The normalizer is fixed for the episode: take its mean/std once, not every step.
+    mean, std = norm_lib.mean_std(normalizer)
+
+    def act(obs):
+      return policy.apply(params, norm_lib.standardize(obs, mean, std, obs_clip)
+                          if normalize_obs else obs)
+
     env_state = env.reset(key)
     init = _Carry(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
                   jnp.ones((), bool), ObsStats.of(env_state.obs, _finite(env_state.obs)))
@@ -74,7 +76,7 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
       return c.alive & (c.steps < episode_length)
 
     def body(c):
-      nxt = env.step(c.env_state, act(params, normalizer, c.env_state.obs))
+      nxt = env.step(c.env_state, act(c.env_state.obs))
       alive = nxt.done == 0
       # The observation after a terminal step is never acted on: leave it out of the stats.
       stats = c.stats + ObsStats.of(nxt.obs, alive * _finite(nxt.obs))
