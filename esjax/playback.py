@@ -33,13 +33,6 @@ _MAX_GIF_FRAMES = 300
 _MIN_FRAME_S = 0.02  # GIF players clamp faster frames; 50 fps at most
 
 
-def _first_seed(saved: run_io.SavedRun):
-  """(flat params, normalizer) of the run, or of its first seed when it trained several."""
-  if saved.flat_params.ndim == 1:
-    return saved.flat_params, saved.normalizer
-  return saved.flat_params[0], jax.tree.map(lambda x: x[0], saved.normalizer)
-
-
 def episode_keys(seed: int, episodes: int) -> jax.Array:
   """Episode i of ``esjax eval --seed S`` and ``esjax render --seed S`` (i = 0) share a key."""
   # fold_in, not split: key i must not depend on how many episodes were asked for.
@@ -50,7 +43,7 @@ def episode_keys(seed: int, episodes: int) -> jax.Array:
 def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0) -> np.ndarray:
   """Returns of the run's deterministic policy over ``episodes`` episodes, shape (episodes,)."""
   saved = run_io.load(run_dir)
-  flat, normalizer = _first_seed(saved)
+  flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
   evaluate = _evaluator(saved.config, saved.policy.num_params)
   ev = evaluate(flat, normalizer, episode_keys(seed, episodes))
   return np.asarray(ev.ret, np.float64)
@@ -73,7 +66,7 @@ def rollout_states(run_dir: str, seed: int = 0):
   ``(env, [pipeline states], return)``, cut at ``done``."""
   saved = run_io.load(run_dir)
   cfg = saved.config
-  flat, normalizer = _first_seed(saved)
+  flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
   act = run_io.make_act(saved.policy, flat, normalizer, cfg)
   env = make_env(cfg.env, cfg.backend)
 

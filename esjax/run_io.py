@@ -84,7 +84,7 @@ class SavedRun:
   flat_params: jax.Array
   normalizer: norm_lib.NormalizerState
   policy: Policy
-  act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action
+  act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action (seed 0 if several)
 
 
 def load(run_dir: str) -> SavedRun:
@@ -109,7 +109,14 @@ def load(run_dir: str) -> SavedRun:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
-                  make_act(policy, flat, normalizer, config))
+                  make_act(policy, *first_seed(flat, normalizer), config))
+
+
+def first_seed(flat, normalizer):
+  """(flat params, normalizer) of a run, or of its first seed when it trained several."""
+  if flat.ndim == 1:
+    return flat, normalizer
+  return flat[0], jax.tree.map(lambda x: x[0], normalizer)
 
 
 def make_act(policy: Policy, flat, normalizer, config: TrainConfig):

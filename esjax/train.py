@@ -234,10 +234,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   flat = host.es.params
   policy_fn, params = None, None
   if s.policy is not None:
-    first = flat if config.num_seeds == 1 else flat[0]
-    first_norm = host.normalizer if config.num_seeds == 1 else jax.tree.map(lambda x: x[0],
-                                                                            host.normalizer)
-    policy_fn = run_io.make_act(s.policy, first, first_norm, config)
+    policy_fn = run_io.make_act(s.policy, *run_io.first_seed(flat, host.normalizer), config)
     params = s.policy.unravel(flat) if config.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
     if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
