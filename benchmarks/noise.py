@@ -3,7 +3,7 @@
 Times the two places ES touches noise, at a few parameter counts:
   * ask:  the population's perturbed parameters, ``theta + sigma * eps_i``  -> (pop, P);
   * tell: the weighted sum ``sum_j w_j eps_j`` rebuilt in chunks            -> (P,).
-Key-derived variants use esjax.noise as is (noise of member i from fold_in(gen_key, i)),
+Key-derived variants use esjax.perturbations as is (noise of member i from fold_in(gen_key, i)),
 only the key's PRNG implementation changes. The table variant is the paper's: one
 precomputed array of N(0, 1) floats, member i's noise is the slice at an offset drawn from
 member i's key -- still decided by (seed, generation, index) alone.
@@ -23,7 +23,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from benchmarks import common  # noqa: E402
-from esjax import noise  # noqa: E402
+from esjax import keys
+from esjax.perturbations import gaussian as noise  # noqa: E402
 
 
 def key_variant(impl: str):
@@ -33,7 +34,7 @@ def key_variant(impl: str):
     return jax.random.fold_in(jax.random.key(seed, impl=impl), 7)  # a generation key
 
   def eps(gen_key, idx, num_params):
-    return noise.sample(noise.noise_key(gen_key, idx), num_params)
+    return noise.sample(keys.noise_key(gen_key, idx), num_params)
 
   return make_key, eps
 
@@ -46,7 +47,7 @@ def table_variant(table: jax.Array):
 
   def eps(gen_key, idx, num_params):
     hi = table.shape[0] - num_params
-    offset = jax.random.randint(noise.noise_key(gen_key, idx), (), 0, hi)
+    offset = jax.random.randint(keys.noise_key(gen_key, idx), (), 0, hi)
     return jax.lax.dynamic_slice(table, (offset,), (num_params,))
 
   return make_key, eps
@@ -58,12 +59,12 @@ def build(eps, population: int, num_params: int, chunk: int, sigma: float = 0.05
   @jax.jit
   def ask(gen_key, theta):
     members = jnp.arange(population)
-    e = jax.vmap(lambda m: noise.member_sign(m, True) * eps(gen_key, m // 2, num_params))(
+    e = jax.vmap(lambda m: keys.member_sign(m, True) * eps(gen_key, m // 2, num_params))(
         members)
     return theta[None] + sigma * e  # (pop, P)
 
   @jax.jit
-  def tell(gen_key, w):  # w: (pairs,) -> (P,), the same chunked scan as esjax.noise
+  def tell(gen_key, w):  # w: (pairs,) -> (P,), the same chunked scan as esjax.perturbations
     n = -(-pairs // chunk)
     idx = jnp.arange(n * chunk).reshape(n, chunk)
     wp = jnp.zeros((n * chunk,)).at[:pairs].set(w).reshape(n, chunk)
@@ -134,7 +135,7 @@ def main(argv=None):
       f"{a.chunk}, medians of {a.repeats} compiled calls; table = {a.table_size:,} floats "
       f"({a.table_size * 4 / 2**20:.0f} MiB) built once, outside the timings.",
       "ask = (pop, P) perturbed parameters; tell = sum of w_j eps_j over the directions, rebuilt "
-      "in chunks as esjax.noise.weighted_noise_sum does.",
+      "in chunks as esjax.perturbations.weighted_noise_sum does.",
       "ask_tell_consistent: tell's chunked rebuild of pair p equals the noise ask gave member "
       "2p (checked with one-hot weights). A variant that fails it breaks esjax's contract (member "
       "noise decided by (seed, generation, index) alone) and cannot be used whatever its speed.",

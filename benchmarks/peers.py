@@ -33,7 +33,7 @@ import optax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 import esjax  # noqa: E402
-from esjax.envs import make_env  # noqa: E402
+from esjax.problems.brax_envs import make_env  # noqa: E402
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402

@@ -31,11 +31,10 @@ import jax.numpy as jnp  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 import esjax  # noqa: E402
-import importlib  # noqa: E402
-
-train_lib = importlib.import_module("esjax.train")  # the module; esjax.train is the function
+from esjax.parallel.mesh import to_host  # noqa: E402
+from esjax.run import train as train_lib  # noqa: E402
 from esjax.policies import make_policy  # noqa: E402
-from esjax.rollout import brax_problem  # noqa: E402
+from esjax.problems.brax import brax_problem  # noqa: E402
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402
@@ -98,19 +97,19 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   cands = params[None] + 0.05 * jax.random.normal(key, (population, params.shape[0]))
   keys = jax.random.split(key, population)
   roll = jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))
-  norm = train_lib.to_host(s.state.normalizer)
+  norm = to_host(s.state.normalizer)
   common.timed(roll, cands, norm, keys)
 
   # ask + tell alone: the ES overhead the rollout does not hide.
-  strategy = esjax.open_es(config.make_optimizer(), config.sigma, population, config.mirrored,
+  strategy = esjax.open_es(population, config.make_optimizer(), config.sigma, config.mirrored,
                            config.shaping, config.weight_decay, config.noise_chunk)
   es0 = strategy.init(params)
 
   @jax.jit
   def ask_tell(es, k):
-    c = strategy.ask(es, k, jnp.arange(population))
+    c = esjax.strategies.ask(strategy, es, k, jnp.arange(population))
     returns = c.sum(1)  # any cheap, candidate-dependent fitness
-    return strategy.tell(es, k, returns)[0]
+    return esjax.strategies.tell(strategy, es, k, returns)[0]
 
   common.timed(ask_tell, es0, key)
 
@@ -134,7 +133,7 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
                             "rollout": lambda: roll(cands, norm, keys),
                             "ask_tell": lambda: ask_tell(es0, key),
                             "esjax": one_generation}, max(repeats, gens_after))
-  simulated = int(train_lib.to_host(holder["buf"]).gen_env_steps[0])
+  simulated = int(to_host(holder["buf"]).gen_env_steps[0])
   assert simulated == steps, (simulated, steps)  # fixed-length: equal work in both
   cpu = {k: v["cpu"] for k, v in t.items()}
   wall = {k: v["wall"] for k, v in t.items()}

@@ -5,7 +5,7 @@ Variants (vmapped over the population, fixed T, non-terminating env), each addin
   scan obs-action  -- actions a trivial function of the observation (it must be computed)
   scan policy      -- esjax's MLP with per-member parameters, in a lax.scan
   while policy     -- the same in a per-member while_loop (esjax's rollout shape, no stats)
-  esjax rollout    -- esjax.rollout.brax_problem (+ obs normalization and statistics)
+  esjax rollout    -- esjax.problems.brax.brax_problem (+ obs normalization and statistics)
 
     python benchmarks/profile_rollout.py                  # hopper on CPU, ~3 min
 """
@@ -22,9 +22,9 @@ import jax.numpy as jnp  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks.physics_limit import make_fixed_length_env  # noqa: E402
-from esjax import normalizer as norm_lib  # noqa: E402
+from esjax.problems import normalizer as norm_lib  # noqa: E402
 from esjax.policies import make_policy  # noqa: E402
-from esjax.rollout import brax_problem  # noqa: E402
+from esjax.problems.brax import brax_problem  # noqa: E402
 
 
 def main(argv=None):

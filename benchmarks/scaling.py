@@ -32,8 +32,8 @@ def worker(a):
   from benchmarks.physics_limit import make_fixed_length_env
   import esjax
   from esjax.policies import make_policy
-  from esjax.rollout import brax_problem
-  train_lib = importlib.import_module("esjax.train")
+  from esjax.problems.brax import brax_problem
+  from esjax.run import train as train_lib
 
   env = make_fixed_length_env(a.env, a.backend)
   config = esjax.TrainConfig(env=a.env, backend=a.backend, population_size=a.population,

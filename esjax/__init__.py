@@ -1,26 +1,57 @@
-"""esjax: Evolution Strategies (Salimans et al. 2017) as one jit-compiled, sharded JAX step."""
-from esjax import distributed, hlo
-from esjax.config import TrainConfig
-from esjax.distributed import DistributedConfig
-from esjax.envs import ConfigError
-from esjax.logging_sinks import WandbOptions
-from esjax.normalizer import NormalizerState, ObsStats
-from esjax.playback import evaluate_run, render_run
-from esjax.plot import plot_runs
-from esjax.policies import MLP, Linear, Policy, make_policy
-from esjax.presets import PRESETS, Preset
-from esjax.rollout import Evaluation, Problem, black_box, brax_problem
-from esjax.run_io import SavedRun, load
-from esjax.shaping import centered_rank, identity, z_score
-from esjax.step import GenMetrics, TrainState
-from esjax.strategy import ESState, OpenES, open_es
-from esjax.train import TrainResult, setup, train
+"""esjax: Evolution Strategies (Salimans et al. 2017) as one jit-compiled, sharded JAX step.
 
-__all__ = [
-    "TrainConfig", "ConfigError", "NormalizerState", "ObsStats", "MLP", "Linear", "Policy",
-    "make_policy", "Evaluation", "Problem", "black_box", "brax_problem", "SavedRun", "load",
-    "centered_rank", "identity", "z_score", "GenMetrics", "TrainState", "ESState", "OpenES",
-    "open_es", "TrainResult", "setup", "train", "WandbOptions", "evaluate_run", "render_run",
-    "plot_runs", "PRESETS", "Preset", "DistributedConfig", "distributed", "hlo",
-]
-__version__ = "0.1.0"
+The public API is re-exported here lazily: ``import esjax.strategies`` (or ``esjax.minimize``)
+must not pay for brax, orbax or matplotlib, so each name is imported from its layer on first
+use. The layers, lowest first: ``keys``/``perturbations`` -> ``strategies`` -> ``problems``/
+``policies`` -> ``parallel`` -> ``run`` -> ``cli``/``viz`` (see docs/architecture.md).
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    # strategies
+    "Strategy": "esjax.strategies", "open_es": "esjax.strategies", "OpenESState": "esjax.strategies",
+    "centered_rank": "esjax.strategies", "identity": "esjax.strategies",
+    "z_score": "esjax.strategies", "strategies": None,
+    # problems and policies
+    "Evaluation": "esjax.problems", "Problem": "esjax.problems", "black_box": "esjax.problems",
+    "brax_problem": "esjax.problems", "NormalizerState": "esjax.problems",
+    "ObsStats": "esjax.problems", "MLP": "esjax.policies", "Linear": "esjax.policies",
+    "Policy": "esjax.policies", "make_policy": "esjax.policies",
+    # the compiled step and scale-out
+    "GenMetrics": "esjax.parallel.generation", "TrainState": "esjax.parallel.generation",
+    "DistributedConfig": "esjax.parallel.multihost",
+    "distributed": ("esjax.parallel.multihost",), "hlo": ("esjax.parallel.hlo",),
+    # running
+    "ConfigError": "esjax.errors", "TrainConfig": "esjax.run.config",
+    "PRESETS": "esjax.run.presets", "Preset": "esjax.run.presets",
+    "TrainResult": "esjax.run.train", "setup": "esjax.run.train", "train": "esjax.run.train",
+    "SavedRun": "esjax.run.files", "load": "esjax.run.files",
+    "WandbOptions": "esjax.run.sinks",
+    # looking at runs
+    "evaluate_run": "esjax.viz.playback", "render_run": "esjax.viz.playback",
+    "plot_runs": "esjax.viz.plot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+  if name not in _EXPORTS:
+    raise AttributeError(f"module 'esjax' has no attribute {name!r}")
+  where = _EXPORTS[name]
+  if where is None:  # a subpackage
+    value = importlib.import_module(f"esjax.{name}")
+  elif isinstance(where, tuple):  # a module under another name
+    value = importlib.import_module(where[0])
+  else:
+    value = getattr(importlib.import_module(where), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_EXPORTS))

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
 from benchmarks import noise as noise_bench  # noqa: E402
 from benchmarks import peers  # noqa: E402
-from esjax import noise  # noqa: E402
+from esjax.perturbations import gaussian as noise  # noqa: E402
 
 
 def test_compile_counter_counts_new_shapes_only():

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import esjax
-from esjax import checkpoint as ckpt_lib
-from esjax import run_io
+from esjax.run import checkpoint as ckpt_lib
+from esjax.run import files as run_io
 from esjax.cli import main
 from esjax.policies import make_policy
-from esjax.train import to_host
+from esjax.run.train import to_host
 
 import bb_run
 
@@ -202,7 +202,7 @@ def test_kill_during_save_leaves_usable_checkpoints(finished_run, tmp_path, caps
   assert capsys.readouterr().out == ""
   assert restored.generation == 10
   assert [r["generation"] for r in restored.records] == list(range(1, 11))
-  np.testing.assert_array_equal(restored.state.es.params, finished_run[1].flat_params)
+  np.testing.assert_array_equal(restored.state.es.mean, finished_run[1].flat_params)
 
 
 def test_every_checkpoint_damaged_is_an_error(finished_run, tmp_path):
@@ -222,7 +222,7 @@ def test_checkpoint_of_another_network_shape_is_an_error(finished_run, tmp_path)
   with pytest.raises(esjax.ConfigError) as e:
     bb_train(out, gens=10, every=5, resume=True, num_params=12)
   print(e.value)
-  assert "es.params as float32(10,)" in str(e.value) and "float32(12,)" in str(e.value)
+  assert "es.mean as float32(10,)" in str(e.value) and "float32(12,)" in str(e.value)
   assert "another network shape" in str(e.value)
 
 
@@ -281,7 +281,7 @@ def saved_params(tmp_path):
   config = esjax.TrainConfig(hidden_sizes=(8, 8))
   _, flat = make_policy("mlp", 11, 3, (8, 8), "tanh", None)
   run_io.write_config(str(tmp_path), config)
-  from esjax import normalizer
+  from esjax.problems import normalizer
   run_io.save_params(str(tmp_path), flat, normalizer.init(11), 11, 3)
   return tmp_path
 

@@ -7,7 +7,7 @@ parameter-sized collectives when they exist.
 """
 import pytest
 
-from esjax import hlo
+from esjax.parallel import hlo
 from subproc import FAST_COMPILE, run_all
 
 _ASYNC_HLO = """
@@ -33,8 +33,8 @@ def test_parser_counts_sync_and_async_collectives_once():
 
 _BLACK_BOX = """
 import json, jax.numpy as jnp, esjax
-from esjax import hlo
-from esjax.train import setup
+from esjax.parallel import hlo
+from esjax.run.train import setup
 out = {}
 for comm in ("returns", "gradient"):
   for dim in (100, 10000):
@@ -60,15 +60,15 @@ def test_returns_traffic_is_independent_of_params_gradient_traffic_is_not():
 
 _BRAX = """
 import json, esjax
-from esjax import hlo
-from esjax.train import setup
+from esjax.parallel import hlo
+from esjax.run.train import setup
 out = {}
 for hidden in ((8, 8), (136, 136)):
   cfg = esjax.TrainConfig(env="hopper", backend="spring", episode_length=30, population_size=8,
                           hidden_sizes=hidden, generations=1, eval_every=0)
   s = setup(cfg)
   found = hlo.step_traffic(s)
-  out[str(hidden[0])] = {"params": int(s.state.es.params.shape[0]),
+  out[str(hidden[0])] = {"params": int(s.state.es.mean.shape[0]),
                          "obs": s.problem.obs_size,
                          "bytes": sum(c.bytes for c in found),
                          "ops": [[c.op, c.shapes] for c in found]}

@@ -16,8 +16,11 @@ import pytest
 from PIL import Image
 
 import esjax
-from esjax import cli, logging_sinks, presets
-from esjax.progress import Progress
+from esjax import cli
+from esjax.cli import app as cli_app
+from esjax.run import presets
+from esjax.run import sinks as logging_sinks
+from esjax.run.progress import Progress
 
 
 def _sphere(params, key):
@@ -60,7 +63,7 @@ def two_runs(tmp_path_factory):
 def test_tensorboard_scalars_match_metrics_jsonl(two_runs):
   root, results = two_runs
   tb = _read_tb_scalars(root / "run0" / logging_sinks.TB_DIR)
-  metrics = esjax.run_io.read_metrics(str(root / "run0"))
+  metrics = esjax.run.files.read_metrics(str(root / "run0"))
   assert metrics == results[0].metrics
   assert tb["train/pop_return_mean"] == [
       (m["generation"], pytest.approx(m["pop_return_mean"], rel=1e-6)) for m in metrics]
@@ -224,8 +227,8 @@ def test_every_preset_is_a_valid_config_and_listed_once(capsys):
 
 
 def _parsed(argv):
-  args = cli.build_parser().parse_args(argv)
-  return cli.config_from_args(cli.apply_preset(args, argv[1:]))
+  args = cli_app.build_parser().parse_args(argv)
+  return cli_app.config_from_args(cli_app.apply_preset(args, argv[1:]))
 
 
 def test_explicit_flags_override_preset_even_when_equal_to_the_default():

@@ -109,7 +109,7 @@ def test_bad_multiprocess_flags_fail_before_joining_anything(tmp_path, capsys, f
 
 
 def test_cluster_auto_detection_follows_jax(monkeypatch):
-  from esjax import distributed
+  from esjax.parallel import multihost as distributed
   for var in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri",
               "PMIX_SERVER_URI2", "PMIX_SERVER_URI21", "PMIX_SERVER_URI3",
               "PMIX_SERVER_URI4", "PMIX_SERVER_URI41", "JOBSET_NAME"):

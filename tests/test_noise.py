@@ -2,11 +2,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esjax import noise
+from esjax import keys
+from esjax.perturbations import gaussian as noise
 
 
 def test_mirrored_pairs_are_exact_negatives():
-  gen_key = noise.generation_key(jax.random.PRNGKey(0), 3)
+  gen_key = keys.generation_key(jax.random.PRNGKey(0), 3)
   eps = jax.vmap(lambda m: noise.member_noise(gen_key, m, 100, True))(jnp.arange(8))
   np.testing.assert_array_equal(eps[0::2], -eps[1::2])
   assert not np.allclose(eps[0], eps[2])
@@ -14,39 +15,39 @@ def test_mirrored_pairs_are_exact_negatives():
 
 def test_same_key_same_noise_different_generation_different_noise():
   key = jax.random.PRNGKey(7)
-  a = noise.member_noise(noise.generation_key(key, 5), 11, 50, False)
-  b = noise.member_noise(noise.generation_key(key, 5), 11, 50, False)
-  c = noise.member_noise(noise.generation_key(key, 6), 11, 50, False)
+  a = noise.member_noise(keys.generation_key(key, 5), 11, 50, False)
+  b = noise.member_noise(keys.generation_key(key, 5), 11, 50, False)
+  c = noise.member_noise(keys.generation_key(key, 6), 11, 50, False)
   np.testing.assert_array_equal(a, b)
   assert not np.allclose(a, c)
 
 
 def test_member_noise_depends_only_on_index():
   # The noise of member 5 is the same whether it is evaluated alone or in a batch.
-  gen_key = noise.generation_key(jax.random.PRNGKey(1), 0)
+  gen_key = keys.generation_key(jax.random.PRNGKey(1), 0)
   alone = noise.member_noise(gen_key, 5, 30, True)
   batch = jax.vmap(lambda m: noise.member_noise(gen_key, m, 30, True))(jnp.arange(4, 8))
   np.testing.assert_array_equal(alone, batch[1])
 
 
 def test_noise_and_rollout_streams_differ():
-  gen_key = noise.generation_key(jax.random.PRNGKey(0), 0)
-  assert not np.array_equal(noise.noise_key(gen_key, 0), noise.rollout_key(gen_key, 0))
+  gen_key = keys.generation_key(jax.random.PRNGKey(0), 0)
+  assert not np.array_equal(keys.noise_key(gen_key, 0), keys.rollout_key(gen_key, 0))
 
 
 def test_weighted_noise_sum_matches_dense_for_any_chunk():
-  gen_key = noise.generation_key(jax.random.PRNGKey(2), 1)
+  gen_key = keys.generation_key(jax.random.PRNGKey(2), 1)
   w = jax.random.normal(jax.random.PRNGKey(3), (37,))
-  dense = w @ jax.vmap(lambda i: noise.sample(noise.noise_key(gen_key, i), 20))(jnp.arange(37))
+  dense = w @ jax.vmap(lambda i: noise.sample(keys.noise_key(gen_key, i), 20))(jnp.arange(37))
   for chunk in (1, 5, 16, 37, 100):
     np.testing.assert_allclose(noise.weighted_noise_sum(gen_key, w, 20, chunk), dense,
                                rtol=1e-5, atol=1e-5)
 
 
 def test_weighted_noise_sum_explicit_indices():
-  gen_key = noise.generation_key(jax.random.PRNGKey(2), 1)
+  gen_key = keys.generation_key(jax.random.PRNGKey(2), 1)
   idx = jnp.array([4, 9, 2])
   w = jnp.array([0.5, -1.0, 2.0])
-  dense = sum(wi * noise.sample(noise.noise_key(gen_key, i), 12) for wi, i in zip(w, idx))
+  dense = sum(wi * noise.sample(keys.noise_key(gen_key, i), 12) for wi, i in zip(w, idx))
   np.testing.assert_allclose(noise.weighted_noise_sum(gen_key, w, 12, 2, indices=idx), dense,
                              rtol=1e-5, atol=1e-6)

@@ -6,8 +6,9 @@ import pytest
 from brax.envs.base import Wrapper
 
 import esjax
-from esjax import noise
-from esjax.envs import make_env
+from esjax import keys
+from esjax.perturbations import gaussian as noise
+from esjax.problems.brax_envs import make_env
 
 BAD = [np.nan, np.inf, -np.inf]
 
@@ -49,9 +50,9 @@ def expected_faults(seed, generations, population, fault_p):
   counts = []
   members = jnp.arange(population)
   for g in range(generations):
-    gen_key = noise.generation_key(run_key, g)
+    gen_key = keys.generation_key(run_key, g)
     u = jax.vmap(lambda m: jax.random.uniform(jax.random.fold_in(
-        noise.rollout_key(gen_key, noise.noise_index(m, True)), 7)))(members)
+        keys.rollout_key(gen_key, keys.noise_index(m, True)), 7)))(members)
     counts.append(int((np.asarray(u) < fault_p).sum()))
   return counts
 

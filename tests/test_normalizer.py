@@ -1,7 +1,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from esjax import normalizer as nl
+from esjax.problems import normalizer as nl
 
 
 def _stats(x):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from esjax import cli, playback
+from esjax import cli
+from esjax.viz import playback
 
 pytestmark = pytest.mark.slow  # compiles a real Brax env (training, eval and render rollouts)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from esjax import shaping
+from esjax.strategies import shaping
 
 
 def np_centered_rank(x):

@@ -6,8 +6,9 @@ import optax
 import pytest
 
 import esjax
-from esjax import noise
-from esjax.train import to_host
+from esjax import keys, strategies
+from esjax.perturbations import gaussian as noise
+from esjax.run.train import to_host
 
 
 def _setup(**kw):
@@ -46,10 +47,11 @@ def test_update_memory_does_not_grow_with_population():
   num_params = 20_000
 
   def temp_bytes(pop):
-    es = esjax.open_es(optax.adam(0.01), sigma=0.1, population_size=pop, noise_chunk=32)
+    es = esjax.open_es(pop, optax.adam(0.01), sigma=0.1, noise_chunk=32)
     state = es.init(jnp.zeros(num_params))
-    gen_key = noise.generation_key(jax.random.PRNGKey(0), 0)
-    compiled = jax.jit(es.tell).lower(state, gen_key, jnp.zeros(pop)).compile()
+    gen_key = keys.generation_key(jax.random.PRNGKey(0), 0)
+    tell = jax.jit(lambda s, k, r: strategies.tell(es, s, k, r))
+    compiled = tell.lower(state, gen_key, jnp.zeros(pop)).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
   small, large = temp_bytes(256), temp_bytes(8192)

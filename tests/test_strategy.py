@@ -8,7 +8,8 @@ import optax
 import pytest
 
 import esjax
-from esjax import noise
+from esjax import keys, strategies
+from esjax.perturbations import gaussian as noise
 
 TARGET = jnp.linspace(-1.0, 1.0, 20)
 
@@ -52,8 +53,7 @@ def test_weight_decay_shrinks_params_on_flat_fitness():
 
 
 def _make(pop=64, mirrored=True):
-  return esjax.open_es(optax.adam(0.05), sigma=0.1, population_size=pop, mirrored=mirrored,
-                       noise_chunk=16)
+  return esjax.open_es(pop, optax.adam(0.05), sigma=0.1, mirrored=mirrored, noise_chunk=16)
 
 
 def test_ask_tell_under_jit_and_scan_converges():
@@ -62,15 +62,15 @@ def test_ask_tell_under_jit_and_scan_converges():
   members = jnp.arange(64)
 
   def generation(state, g):
-    gen_key = noise.generation_key(jax.random.PRNGKey(0), g)
-    cands = es.ask(state, gen_key, members)
+    gen_key = keys.generation_key(jax.random.PRNGKey(0), g)
+    cands = strategies.ask(es, state, gen_key, members)
     returns = jax.vmap(quadratic, in_axes=(0, None))(cands, None)
-    state, _ = es.tell(state, gen_key, returns)
-    return state, quadratic(state.params, None)
+    state, _ = strategies.tell(es, state, gen_key, returns)
+    return state, quadratic(state.mean, None)
 
   state, curve = jax.jit(lambda s: jax.lax.scan(generation, s, jnp.arange(300)))(state)
   assert curve[-1] > 0.9 * curve[0] / 100  # error reduced 100x from its start (-sum(T^2))
-  np.testing.assert_allclose(state.params, TARGET, atol=0.1)
+  np.testing.assert_allclose(state.mean, TARGET, atol=0.1)
 
 
 def test_vmap_over_seeds_gives_independent_but_reproducible_runs():
@@ -79,9 +79,9 @@ def test_vmap_over_seeds_gives_independent_but_reproducible_runs():
   members = jnp.arange(16)
 
   def one(state, seed):
-    gen_key = noise.generation_key(jax.random.PRNGKey(seed), 0)
-    returns = jax.vmap(quadratic, in_axes=(0, None))(es.ask(state, gen_key, members), None)
-    return es.tell(state, gen_key, returns)[0].params
+    gen_key = keys.generation_key(jax.random.PRNGKey(seed), 0)
+    returns = jax.vmap(quadratic, in_axes=(0, None))(strategies.ask(es, state, gen_key, members), None)
+    return strategies.tell(es, state, gen_key, returns)[0].mean
 
   out = jax.vmap(one)(states, jnp.array([0, 1, 0]))
   np.testing.assert_array_equal(out[0], out[2])
@@ -91,8 +91,8 @@ def test_vmap_over_seeds_gives_independent_but_reproducible_runs():
 def test_ask_is_theta_plus_sigma_signed_noise():
   es = _make(pop=4)
   state = es.init(jnp.full(6, 2.0))
-  gen_key = noise.generation_key(jax.random.PRNGKey(3), 0)
-  cands = es.ask(state, gen_key, jnp.arange(4))
+  gen_key = keys.generation_key(jax.random.PRNGKey(3), 0)
+  cands = strategies.ask(es, state, gen_key, jnp.arange(4))
   np.testing.assert_allclose(cands[0] - 2.0, -(cands[1] - 2.0), atol=1e-6)
-  eps0 = noise.sample(noise.noise_key(gen_key, 0), 6)
+  eps0 = noise.sample(keys.noise_key(gen_key, 0), 6)
   np.testing.assert_allclose(cands[0], 2.0 + 0.1 * eps0, atol=1e-6)

@@ -30,7 +30,7 @@ import sys
 
 import jax
 
-from esjax.envs import ConfigError
+from esjax.errors import ConfigError
 
 _log = logging.getLogger(__name__)
 

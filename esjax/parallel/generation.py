@@ -11,24 +11,25 @@ its own members' weighted noise and the parameter-sized vector is psummed.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import flax.struct
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec as P
 
-from esjax import noise
-from esjax import normalizer as norm_lib
-from esjax.normalizer import NormalizerState
-from esjax.rollout import Problem
-from esjax.strategy import ESState, OpenES
-
-AXIS = "devices"
-_EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
+from esjax import keys
+from esjax.parallel.mesh import AXIS
+from esjax.problems import normalizer as norm_lib
+from esjax.problems.base import Problem
+from esjax.problems.normalizer import NormalizerState
+from esjax.strategies import base as strategy_lib
+from esjax.strategies.base import Strategy
 
 
 @flax.struct.dataclass
 class TrainState:
-  es: ESState
+  es: Any  # the strategy's state (``mean``, ``sigma``, ...)
   normalizer: NormalizerState
   key: jax.Array  # the run key: with the generation it decides every random number
   generation: jnp.ndarray  # () int32
@@ -43,28 +44,36 @@ class GenMetrics:
   nonfinite_returns: jnp.ndarray  # members whose return was NaN or inf (ranked last)
   episode_length_mean: jnp.ndarray
   gen_env_steps: jnp.ndarray  # env steps of live episodes in this generation
-  grad_norm: jnp.ndarray
-  update_norm: jnp.ndarray
-  param_norm: jnp.ndarray
+  param_norm: jnp.ndarray  # norm of the strategy's mean
+  info: Any  # the strategy's own pytree of scalars (grad norm, sigma stats, ...)
 
 
-def init_state(strategy: OpenES, params: jax.Array, obs_size: int, seed: int) -> TrainState:
+def metric_rows(metrics: GenMetrics) -> dict[str, Any]:
+  """Flat ``{name: value}`` of a GenMetrics, the strategy's info fields by their own names."""
+  row = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__ if name != "info"}
+  info = metrics.info
+  fields = getattr(info, "__dataclass_fields__", None)
+  row.update({name: getattr(info, name) for name in fields} if fields else dict(info or {}))
+  return row
+
+
+def init_state(strategy: Strategy, params: jax.Array, obs_size: int, seed: int) -> TrainState:
   return TrainState(strategy.init(params), norm_lib.init(obs_size), jax.random.PRNGKey(seed),
                     jnp.zeros((), jnp.int32))
 
 
-def make_generation(problem: Problem, strategy: OpenES, population_size: int, num_devices: int,
-                    mirrored: bool, normalize_obs: bool, noise_chunk: int,
-                    comm: str = "returns"):
+def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
+                    normalize_obs: bool, comm: str = "returns"):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``."""
-  local = population_size // num_devices
+  local = strategy.population_size // num_devices
+  mirrored = strategy.mirrored
 
   def generation(state: TrainState):
-    gen_key = noise.generation_key(state.key, state.generation)
+    gen_key = keys.generation_key(state.key, state.generation)
     members = jax.lax.axis_index(AXIS) * local + jnp.arange(local)  # this device's slice
-    candidates = strategy.ask(state.es, gen_key, members)  # (local, P)
+    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)  # (local, P)
     rollout_keys = jax.vmap(
-        lambda m: noise.rollout_key(gen_key, noise.noise_index(m, mirrored)))(members)
+        lambda m: keys.rollout_key(gen_key, keys.noise_index(m, mirrored)))(members)
     ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
                                                           rollout_keys)
     # The only cross-device traffic: pop returns + pop step counts + obs-stat sums.
@@ -73,15 +82,9 @@ def make_generation(problem: Problem, strategy: OpenES, population_size: int, nu
     obs_stats = jax.lax.psum(jax.tree.map(lambda x: x.sum(0), ev.obs_stats), AXIS)
 
     if comm == "returns":
-      es, info = strategy.tell(state.es, gen_key, returns)
-    else:
-      w = strategy.weights(returns)
-      # Only this device's own directions, then a parameter-sized psum: the
-      # data-parallel pattern, O(P) bytes per generation instead of O(pop).
-      mine = members[0::2] // 2 if mirrored else members
-      local_sum = noise.weighted_noise_sum(gen_key, w[mine], state.es.params.shape[0],
-                                           noise_chunk, indices=mine)
-      es, info = strategy.finish(state.es, jax.lax.psum(local_sum, AXIS))
+      es, info = strategy_lib.tell(strategy, state.es, gen_key, returns)
+    else:  # the data-parallel pattern, O(P) bytes per generation instead of O(pop)
+      es, info = strategy_lib.tell_local(strategy, state.es, gen_key, returns, members, AXIS)
 
     normalizer = (norm_lib.update(state.normalizer, obs_stats) if normalize_obs
                   else state.normalizer)
@@ -97,9 +100,8 @@ def make_generation(problem: Problem, strategy: OpenES, population_size: int, nu
         nonfinite_returns=(~finite).sum().astype(jnp.int32),
         episode_length_mean=steps.mean(),
         gen_env_steps=steps.sum().astype(jnp.int32),
-        grad_norm=info.grad_norm,
-        update_norm=info.update_norm,
-        param_norm=jnp.linalg.norm(es.params),
+        param_norm=jnp.linalg.norm(es.mean),
+        info=info,
     )
     new_state = TrainState(es, normalizer, state.key, state.generation + 1)
     return new_state, metrics
@@ -142,10 +144,9 @@ def make_evaluate(problem: Problem, episodes: int, num_seeds: int = 1):
   """Mean return of the unperturbed policy over ``episodes`` episodes: ``(state) -> (mean, std)``."""
 
   def evaluate(state: TrainState):
-    key = jax.random.fold_in(jax.random.fold_in(state.key, _EVAL_STREAM), state.generation)
-    keys = jax.random.split(key, episodes)
-    ev = jax.vmap(problem.evaluate, in_axes=(None, None, 0))(state.es.params, state.normalizer,
-                                                              keys)
+    episode_keys = jax.random.split(keys.eval_key(state.key, state.generation), episodes)
+    ev = jax.vmap(problem.evaluate, in_axes=(None, None, 0))(state.es.mean, state.normalizer,
+                                                              episode_keys)
     return ev.ret.mean(), ev.ret.std()
 
   return jax.jit(jax.vmap(evaluate) if num_seeds > 1 else evaluate)

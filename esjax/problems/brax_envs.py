@@ -13,11 +13,9 @@ with contextlib.redirect_stdout(io.StringIO()):
 # Brax warns on every env build that its pipelines are unmaintained; we pin brax and test it.
 warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
 
+from esjax.errors import ConfigError
+
 BACKENDS = ("generalized", "positional", "spring", "mjx")
-
-
-class ConfigError(ValueError):
-  """A user-facing configuration mistake: the message names the value and what is accepted."""
 
 
 def env_names() -> list[str]:

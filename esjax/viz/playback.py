@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esjax import run_io
-from esjax.envs import make_env
+from esjax.run import files as run_io
+from esjax.problems.brax_envs import make_env
 from esjax.policies import make_policy
-from esjax.rollout import brax_problem
+from esjax.problems.brax import brax_problem
 
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
 _MAX_GIF_FRAMES = 300

@@ -1,44 +1,14 @@
-"""Fitness functions: a Brax episode rollout, or any ``f(params, key) -> float`` black box.
-
-Both are a ``Problem``: ``evaluate(flat_params, normalizer, key) -> Evaluation``. The ES step
-vmaps ``evaluate`` over a device's slice of the population and never looks inside.
-"""
+"""One Brax episode as a Problem: the rollout the ES step vmaps over a device's members."""
 from __future__ import annotations
-
-import dataclasses
-from typing import Callable
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 
-from esjax import normalizer as norm_lib
-from esjax.normalizer import NormalizerState, ObsStats
 from esjax.policies import Policy
-
-
-@flax.struct.dataclass
-class Evaluation:
-  ret: jnp.ndarray  # () episode return (NaN if the episode blew up)
-  steps: jnp.ndarray  # () env steps of the live episode
-  obs_stats: ObsStats  # observation sums for the normalizer
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-  evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
-  obs_size: int  # 0 for a black box: no normalizer
-
-
-def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
-  """Wraps ``fitness(flat_params, key) -> scalar`` (higher is better) as a Problem."""
-
-  def evaluate(params, normalizer, key):
-    del normalizer
-    return Evaluation(jnp.asarray(fitness(params, key), jnp.float32), jnp.ones((), jnp.int32),
-                      ObsStats.zeros(0))
-
-  return Problem(evaluate, obs_size=0)
+from esjax.problems import normalizer as norm_lib
+from esjax.problems.base import Evaluation, Problem
+from esjax.problems.normalizer import ObsStats
 
 
 @flax.struct.dataclass

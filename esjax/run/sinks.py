@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any
 
-from esjax.config import TrainConfig
-from esjax.envs import ConfigError
+from esjax.run.config import TrainConfig
+from esjax.errors import ConfigError
 
 TB_DIR = "tb"
 # Record keys that are bookkeeping, not curves.

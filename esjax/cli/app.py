@@ -11,9 +11,9 @@ import datetime
 import os
 import sys
 
-from esjax import commands
-from esjax.config import TrainConfig
-from esjax.envs import ConfigError
+from esjax.cli import commands
+from esjax.run.config import TrainConfig
+from esjax.errors import ConfigError
 
 EXIT_USAGE = 2
 
@@ -123,7 +123,7 @@ def _given_flags(train_argv: list[str]) -> set[str]:
 
 def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Namespace:
   """Preset values replace defaults, never flags the user gave."""
-  from esjax import presets  # pylint: disable=g-import-not-at-top
+  from esjax.run import presets  # pylint: disable=g-import-not-at-top
   fields = presets.get(args.preset).fields
   given = _given_flags(train_argv)
   values = vars(args).copy()
@@ -159,7 +159,7 @@ def _resume_config(args) -> TrainConfig:
   if not os.path.isfile(os.path.join(run_dir, "config.json")):
     raise ConfigError(f"--resume {run_dir!r} is not an esjax run (no config.json); expected a "
                       "directory written by `esjax train --out DIR`")
-  from esjax.run_io import read_config  # pylint: disable=g-import-not-at-top
+  from esjax.run.files import read_config  # pylint: disable=g-import-not-at-top
   config = read_config(run_dir)
   changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES if k in given}
   if "env_steps" in changes and "generations" not in changes:
@@ -172,14 +172,14 @@ def cmd_train(args) -> int:
   config = _resume_config(args) if resume else config_from_args(args).validate()
   # Import order matters: esjax.distributed imports jax but must join the job before anything
   # creates a backend; heavy imports (brax) only after the flags parse.
-  from esjax import distributed
+  from esjax.parallel import multihost as distributed
   dist = distributed.DistributedConfig(args.coordinator, args.num_processes,
                                        args.process_id).validate()
   out = args.resume or args.out or os.path.join(
       "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
   wandb = None
   if args.wandb:
-    from esjax import logging_sinks  # pylint: disable=g-import-not-at-top
+    from esjax.run import sinks as logging_sinks  # pylint: disable=g-import-not-at-top
     logging_sinks.check_wandb()
     wandb = logging_sinks.WandbOptions(args.wandb_project, args.wandb_name)
   distributed.initialize(dist)
@@ -187,7 +187,7 @@ def cmd_train(args) -> int:
   with distributed.exit_on_job_failure(EXIT_USAGE):
     if main and not resume:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
-    from esjax.train import train
+    from esjax.run.train import train
     result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
                    tensorboard=args.tensorboard, resume=resume)
   if not main:

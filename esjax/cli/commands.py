@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from esjax.envs import ConfigError
+from esjax.errors import ConfigError
 
 
 def add_subcommands(sub) -> None:
@@ -63,7 +63,7 @@ def cmd_plot(args) -> int:
   out = args.out or (os.path.join(args.dirs[0], "curves.png") if len(args.dirs) == 1
                      else "curves.png")
   _check_out_file(out, (".png", ".pdf", ".svg"))
-  from esjax import plot  # pylint: disable=g-import-not-at-top
+  from esjax.viz import plot  # pylint: disable=g-import-not-at-top
   plot.plot_runs(args.dirs, out)
   print(f"wrote {os.path.abspath(out)}")
   return 0
@@ -72,7 +72,7 @@ def cmd_plot(args) -> int:
 def cmd_eval(args) -> int:
   _check_run_dir(args.dir)
   _positive("episodes", args.episodes)
-  from esjax import playback  # pylint: disable=g-import-not-at-top
+  from esjax.viz import playback  # pylint: disable=g-import-not-at-top
   returns = playback.evaluate_run(args.dir, args.episodes, args.seed)
   print(f"{len(returns)} episodes: mean return {returns.mean():.2f}, std {returns.std():.2f} "
         f"(min {returns.min():.2f}, max {returns.max():.2f})")
@@ -83,7 +83,7 @@ def cmd_render(args) -> int:
   _check_run_dir(args.dir)
   out = args.out or os.path.join(args.dir, "episode.html")
   _check_out_file(out, (".html",))
-  from esjax import playback  # pylint: disable=g-import-not-at-top
+  from esjax.viz import playback  # pylint: disable=g-import-not-at-top
   result = playback.render_run(args.dir, out, args.seed, gif=args.gif)
   print(f"episode: {result.steps} steps, return {result.ret:.2f}")
   print(f"wrote {os.path.abspath(result.html)}")
@@ -96,7 +96,7 @@ def cmd_render(args) -> int:
 
 def cmd_presets(args) -> int:
   del args
-  from esjax import presets  # pylint: disable=g-import-not-at-top
+  from esjax.run import presets  # pylint: disable=g-import-not-at-top
   print("\n".join(presets.listing()))
   return 0
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from esjax.config import TrainConfig
-from esjax.envs import ConfigError
+from esjax.run.config import TrainConfig
+from esjax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

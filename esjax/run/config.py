@@ -8,9 +8,10 @@ from typing import Any
 
 import optax
 
-from esjax.envs import BACKENDS, ConfigError, check_env
+from esjax.errors import ConfigError
+from esjax.problems.brax_envs import BACKENDS, check_env
 from esjax.policies import ACTIVATIONS
-from esjax.shaping import SHAPERS
+from esjax.strategies.shaping import SHAPERS
 
 # Optax factories that take the learning rate as their first argument.
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adabelief", "lion", "nadam", "adagrad", "lamb")

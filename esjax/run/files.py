@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esjax import normalizer as norm_lib
-from esjax.config import TrainConfig
-from esjax.envs import ConfigError
+from esjax.problems import normalizer as norm_lib
+from esjax.run.config import TrainConfig
+from esjax.errors import ConfigError
 from esjax.policies import Policy, make_policy
 
 CONFIG_FILE = "config.json"

@@ -14,8 +14,8 @@ from typing import Any
 # needed, and importing esjax inside a notebook leaves its inline backend alone.
 from matplotlib.figure import Figure
 
-from esjax.envs import ConfigError
-from esjax.run_io import METRICS_FILE
+from esjax.errors import ConfigError
+from esjax.run.files import METRICS_FILE
 
 
 def read_curves(run_dir: str) -> list[dict[str, Any]]:

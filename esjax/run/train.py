@@ -13,18 +13,22 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
-from esjax import checkpoint as ckpt_lib
-from esjax import logging_sinks, run_io
-from esjax import step as step_lib
-from esjax.config import TrainConfig
-from esjax.envs import ConfigError, make_env
-from esjax.preemption import StopRequest
+from esjax.run import checkpoint as ckpt_lib
+from esjax.run import files as run_io
+from esjax.run import sinks as logging_sinks
+from esjax.parallel import generation as step_lib
+from esjax.run.config import TrainConfig
+from esjax.errors import ConfigError
+from esjax.problems.brax_envs import make_env
+from esjax.run.preemption import StopRequest
 from esjax.policies import Policy, make_policy
-from esjax.progress import Progress
-from esjax.rollout import Problem, brax_problem
-from esjax.strategy import open_es
+from esjax.run.progress import Progress
+from esjax.problems.base import Problem
+from esjax.problems.brax import brax_problem
+from esjax.parallel.mesh import make_mesh, replicate, to_host
+from esjax.strategies.open_es import open_es
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,31 +57,6 @@ class TrainResult:
   interrupted: str | None = None  # the signal (SIGTERM/SIGINT) that stopped the run early
 
 
-def make_mesh(num_devices: int | None = None) -> Mesh:
-  devices = jax.devices()
-  if num_devices is not None:
-    if num_devices > len(devices):
-      raise ConfigError(f"num_devices={num_devices} but only {len(devices)} devices are visible")
-    devices = devices[:num_devices]
-  return Mesh(np.array(devices), (step_lib.AXIS,))
-
-
-def replicate(tree, mesh: Mesh):
-  """Host values -> arrays replicated on every device of ``mesh`` (multi-process safe)."""
-  sharding = NamedSharding(mesh, P())
-
-  def put(x):
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-
-  return jax.tree.map(put, tree)
-
-
-def to_host(tree):
-  """Replicated device arrays -> numpy, reading this process's own copy."""
-  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
-
-
 def setup(config: TrainConfig, problem: Problem | None = None,
           initial_params: jax.Array | None = None) -> Setup:
   """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
@@ -100,15 +79,14 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
-  strategy = open_es(config.make_optimizer(), config.sigma, config.population_size,
+  strategy = open_es(config.population_size, config.make_optimizer(), config.sigma,
                      config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
   # Seed s of a K-seed run is exactly the single run with seed + s.
   states = [step_lib.init_state(strategy, params, problem.obs_size, config.seed + s)
             for s in range(config.num_seeds)]
   state = states[0] if config.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
-  generation = step_lib.make_generation(problem, strategy, config.population_size, mesh.size,
-                                        config.mirrored, config.normalize_obs,
-                                        config.noise_chunk, config.comm)
+  generation = step_lib.make_generation(problem, strategy, mesh.size, config.normalize_obs,
+                                        config.comm)
   sharded = step_lib.shard_generation(generation, mesh, config.num_seeds)
   run = step_lib.make_multi_step(sharded, config.generations_per_call)
   evaluate = step_lib.make_evaluate(problem, config.eval_episodes, config.num_seeds)
@@ -192,7 +170,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         buf = to_host(buf)
         t_end = time.time()
         for k in range(n):
-          row = {name: getattr(buf, name)[k] for name in buf.__dataclass_fields__}
+          row = {name: v[k] for name, v in step_lib.metric_rows(buf).items()}
           steps = int(np.sum(row["gen_env_steps"]))
           env_steps += steps
           generation += 1
@@ -231,7 +209,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   # A signal that arrived during the last generation still leaves a finished run.
   interrupted = None if _finished(config, generation, env_steps) else stop.requested
   host = to_host(state)
-  flat = host.es.params
+  flat = host.es.mean
   policy_fn, params = None, None
   if s.policy is not None:
     policy_fn = run_io.make_act(s.policy, *run_io.first_seed(flat, host.normalizer), config)

@@ -1,0 +1,4 @@
+"""The ``esjax`` command line."""
+from esjax.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,50 @@
+"""Every PRNG key stream of a run: the seed's "workers know each other's seeds".
+
+Member ``i`` of generation ``g`` draws its noise and its rollout from keys that depend only on
+``(run_key, g, i)``. With mirrored (antithetic) sampling, members ``2p`` and ``2p + 1`` share
+pair ``p``'s keys and carry ``+eps_p`` and ``-eps_p``. Because nothing but keys decides the
+noise, any device can rebuild any member's perturbation, and a run gives the same result on 1
+or 1000 devices. Evaluation episodes have a stream of their own, so evaluating never changes
+what training sees.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+# Distinct streams under one generation key, so the noise and the rollout of a member never
+# share random bits.
+_NOISE_STREAM = 0
+_ROLLOUT_STREAM = 1
+_EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
+
+
+def generation_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
+  return jax.random.fold_in(run_key, generation)
+
+
+def noise_index(member: jax.Array, mirrored: bool) -> jax.Array:
+  """The index whose key draws member ``member``'s noise (its pair under mirroring)."""
+  return member // 2 if mirrored else member
+
+
+def member_sign(member: jax.Array, mirrored: bool) -> jax.Array:
+  """+1 for the first of a mirrored pair, -1 for the second; always +1 unmirrored."""
+  member = jnp.asarray(member)
+  if not mirrored:
+    return jnp.ones_like(member, dtype=jnp.float32)
+  return 1.0 - 2.0 * (member % 2).astype(jnp.float32)
+
+
+def noise_key(gen_key: jax.Array, index: jax.Array) -> jax.Array:
+  return jax.random.fold_in(jax.random.fold_in(gen_key, _NOISE_STREAM), index)
+
+
+def rollout_key(gen_key: jax.Array, index: jax.Array) -> jax.Array:
+  """Mirrored partners share this key: common random numbers cut the variance of r+ - r-."""
+  return jax.random.fold_in(jax.random.fold_in(gen_key, _ROLLOUT_STREAM), index)
+
+
+def eval_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
+  """The key of the evaluation episodes run after ``generation`` generations."""
+  return jax.random.fold_in(jax.random.fold_in(run_key, _EVAL_STREAM), generation)

@@ -1,0 +1,64 @@
+"""Gaussian perturbations rebuilt from PRNG keys, and the noise moments every strategy needs.
+
+A member's noise is ``sign * eps_index`` with ``eps_index ~ N(0, I)`` drawn from its key
+(``keys.noise_key``); mirrored partners share one index and differ in sign. Every strategy in
+``esjax.strategies`` updates from the returns and a few weighted *moments* of this noise,
+``sum_j w_j * eps_j ** k`` for k = 1 (the gradient direction) or 2 (the variance direction),
+which ``moments_from_keys`` rebuilds on any device from the keys alone.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from esjax import keys
+
+
+def sample(key: jax.Array, num_params: int, dtype=jnp.float32) -> jax.Array:
+  """One standard-normal direction, shape (num_params,)."""
+  return jax.random.normal(key, (num_params,), dtype)
+
+
+def member_noise(gen_key, member, num_params: int, mirrored: bool) -> jax.Array:
+  """Signed noise of one member, shape (num_params,). vmap over ``member`` for a slice."""
+  eps = sample(keys.noise_key(gen_key, keys.noise_index(member, mirrored)), num_params)
+  return keys.member_sign(member, mirrored) * eps
+
+
+def moments_from_keys(gen_key, weights: Sequence[jax.Array], powers: Sequence[int],
+                      num_params: int, chunk_size: int,
+                      indices: jax.Array | None = None) -> tuple[jax.Array, ...]:
+  """``(sum_j weights[m][j] * eps_{indices[j]} ** powers[m] for each m)``, each (num_params,).
+
+  ``indices`` are noise indices (pairs when mirrored), ``arange(n)`` by default. The
+  directions are walked ``chunk_size`` at a time under ``lax.scan``, so at most
+  ``chunk_size x num_params`` floats of noise exist at once however large the population, and
+  each chunk's noise is drawn once for every moment.
+  """
+  n = weights[0].shape[0]
+  if indices is None:
+    indices = jnp.arange(n)
+  chunk = max(1, min(chunk_size, n))
+  num_chunks = -(-n // chunk)
+  # Padded directions get weight 0: they cost a little compute, never a wrong answer.
+  padded = tuple(jnp.zeros((num_chunks * chunk,), w.dtype).at[:n].set(w).reshape(num_chunks, chunk)
+                 for w in weights)
+  indices = jnp.zeros((num_chunks * chunk,), jnp.int32).at[:n].set(indices)
+  indices = indices.reshape(num_chunks, chunk)
+
+  def body(totals, xs):
+    idx, ws = xs
+    eps = jax.vmap(lambda i: sample(keys.noise_key(gen_key, i), num_params))(idx)  # (chunk, P)
+    return tuple(t + w @ (eps if p == 1 else eps**p) for t, w, p in zip(totals, ws, powers)), None
+
+  zeros = tuple(jnp.zeros((num_params,), jnp.float32) for _ in weights)
+  totals, _ = jax.lax.scan(body, zeros, (indices, padded))
+  return totals
+
+
+def weighted_noise_sum(gen_key, weights: jax.Array, num_params: int, chunk_size: int,
+                       indices: jax.Array | None = None) -> jax.Array:
+  """``sum_j weights[j] * eps_{indices[j]}``, shape (num_params,): the first moment alone."""
+  return moments_from_keys(gen_key, (weights,), (1,), num_params, chunk_size, indices)[0]

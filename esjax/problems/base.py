@@ -1,0 +1,29 @@
+"""What the ES step evaluates: a ``Problem`` maps one member's params to a return.
+
+``evaluate(flat_params, normalizer, key) -> Evaluation``; the step vmaps it over a device's
+slice of the population and never looks inside. ``obs_stats`` is what the problem wants summed
+over the population and folded into its state (the observation normalizer).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from esjax.problems.normalizer import NormalizerState, ObsStats
+
+
+@flax.struct.dataclass
+class Evaluation:
+  ret: jnp.ndarray  # () episode return (NaN if the episode blew up)
+  steps: jnp.ndarray  # () env steps of the live episode
+  obs_stats: ObsStats  # observation sums for the normalizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+  evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
+  obs_size: int  # 0 for a black box: no normalizer

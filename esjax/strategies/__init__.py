@@ -1,0 +1,17 @@
+"""Keys-only evolution strategies: each one a short module over the contract in ``base``.
+
+``esjax.strategies.<name>(population_size, ...)`` returns a ``Strategy`` of pure functions;
+``REGISTRY`` maps the names the command line accepts to those factories. Importing this
+package pulls in jax, flax and optax only (no brax, orbax or matplotlib).
+"""
+from esjax.strategies import shaping
+from esjax.strategies.base import Strategy, ask, dense_tell, tell, tell_local
+from esjax.strategies.open_es import OpenESState, open_es
+from esjax.strategies.shaping import SHAPERS, centered_rank, identity, z_score
+
+REGISTRY = {
+    "open_es": open_es,
+}
+
+__all__ = ["Strategy", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
+           "REGISTRY", "SHAPERS", "centered_rank", "identity", "z_score", "shaping"]

@@ -1,0 +1,110 @@
+"""The strategy contract that keeps every evolution strategy keys-only.
+
+Every Gaussian-family ES (OpenAI-ES, ARS, PGPE, SNES, sep-CMA-ES) updates its search
+distribution from the population's *returns* and a few weighted *noise moments*
+``sum_j w_j * eps_j ** k`` (k = 1, 2), which any device rebuilds from PRNG keys chunk by chunk
+(``perturbations.moments_from_keys``). So a strategy is four pure functions over its own state:
+
+* ``init(params) -> state``: a replicated pytree with at least ``mean`` (P,), the policy that
+  evaluation runs, and ``sigma`` (a scalar or (P,)), both read by the step;
+* ``candidate(state, eps) -> params``: member params from its signed standard-normal noise;
+* ``utilities(state, returns) -> weights``: one (num_directions,) array per entry of
+  ``powers``; scalars only (shaping, top-b selection, baselines). A direction is a noise index:
+  a mirrored pair, or a member when unmirrored;
+* ``update(state, moments) -> (state, info)``: ``moments[m] = sum_j weights[m][j] *
+  eps_j ** powers[m]``; ``info`` is a pytree of scalars that reaches the metrics as is.
+
+``tell`` (all-gathered returns, every device rebuilds the moments) and ``tell_local`` (each
+device its own directions, then a psum of parameter-sized moments: the data-parallel
+``--comm gradient`` mode) are written once here, for every strategy.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from esjax import keys
+from esjax.perturbations import gaussian
+
+State = Any  # a flax.struct dataclass with ``mean`` and ``sigma``
+
+
+class Strategy(NamedTuple):
+  """A keys-only ES: pure functions plus the static facts the step needs."""
+  name: str
+  init: Callable[[jax.Array], State]
+  candidate: Callable[[State, jax.Array], jax.Array]
+  utilities: Callable[[State, jax.Array], tuple[jax.Array, ...]]
+  update: Callable[[State, tuple[jax.Array, ...]], tuple[State, Any]]
+  powers: tuple[int, ...]  # the power of eps in each moment ``utilities`` weighs
+  mirrored: bool
+  population_size: int
+  noise_chunk: int = 64  # directions rebuilt at once in ``tell``
+
+
+def num_directions(strategy: Strategy) -> int:
+  return strategy.population_size // 2 if strategy.mirrored else strategy.population_size
+
+
+def pair_difference(u: jax.Array, mirrored: bool) -> jax.Array:
+  """Member utilities (pop,) -> first-moment weights per direction: ``u+ - u-`` per pair."""
+  return u[0::2] - u[1::2] if mirrored else u
+
+
+def pair_sum(u: jax.Array, mirrored: bool) -> jax.Array:
+  """Member utilities (pop,) -> second-moment weights per direction: ``u+ + u-`` per pair
+  (``eps**2`` is the same for both members of a pair)."""
+  return u[0::2] + u[1::2] if mirrored else u
+
+
+def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array) -> jax.Array:
+  """Params of ``members`` (len(members), P), each rebuilt from its own key."""
+  num_params = state.mean.shape[0]
+  eps = jax.vmap(lambda m: gaussian.member_noise(gen_key, m, num_params,
+                                                 strategy.mirrored))(members)
+  return jax.vmap(strategy.candidate, in_axes=(None, 0))(state, eps)
+
+
+def weigh(strategy: Strategy, state: State, returns: jax.Array) -> tuple[jax.Array, ...]:
+  """``strategy.utilities``, except that returns carrying no information (all non-finite, or
+  all equal) weigh nothing: such a generation must not move the search, whatever the shaper."""
+  weights = strategy.utilities(state, returns)
+  silent = no_signal(returns)
+  return tuple(jnp.where(silent, 0.0, w) for w in weights)
+
+
+def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array):
+  """One update from *all* returns (pop,), every perturbation rebuilt from keys."""
+  weights = weigh(strategy, state, returns)
+  moments = gaussian.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
+                                       strategy.noise_chunk)
+  return strategy.update(state, moments)
+
+
+def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
+               members: jax.Array, axis_name: str):
+  """``tell`` with each device summing only its own ``members``' directions, then a psum of
+  the parameter-sized moments over ``axis_name``: O(P) bytes instead of O(pop)."""
+  weights = weigh(strategy, state, returns)
+  mine = keys.noise_index(members[0::2] if strategy.mirrored else members, strategy.mirrored)
+  local = gaussian.moments_from_keys(gen_key, tuple(w[mine] for w in weights), strategy.powers,
+                                     state.mean.shape[0], strategy.noise_chunk, indices=mine)
+  return strategy.update(state, jax.lax.psum(local, axis_name))
+
+
+def dense_tell(strategy: Strategy, state: State, eps: jax.Array, returns: jax.Array):
+  """``tell`` from an explicit (num_directions, P) noise matrix: the reference the keys-only
+  path is tested against, and the entry point for noise that did not come from keys."""
+  weights = weigh(strategy, state, returns)
+  moments = tuple(w @ (eps if p == 1 else eps**p) for w, p in zip(weights, strategy.powers))
+  return strategy.update(state, moments)
+
+
+def no_signal(returns: jax.Array) -> jax.Array:
+  """True when the returns carry no information: all non-finite, or all equal."""
+  finite = jnp.isfinite(returns)
+  lo = jnp.min(jnp.where(finite, returns, jnp.inf))
+  hi = jnp.max(jnp.where(finite, returns, -jnp.inf))
+  return (~jnp.any(finite)) | (jnp.all(finite) & (lo == hi))

@@ -1,0 +1,1 @@
+"""Looking at runs: learning curves, evaluation and rendering of a trained policy."""
