@@ -101,8 +101,8 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   common.timed(roll, cands, norm, keys)
 
   # ask + tell alone: the ES overhead the rollout does not hide.
-  strategy = esjax.open_es(population, config.make_optimizer(), config.sigma, config.mirrored,
-                           config.shaping, config.weight_decay, config.noise_chunk)
+  strategy = esjax.open_es(population, config.optimizer, config.learning_rate, config.sigma,
+      config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
   es0 = strategy.init(params)
 
   @jax.jit

@@ -79,8 +79,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
-  strategy = open_es(config.population_size, config.make_optimizer(), config.sigma,
-                     config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
+  strategy = open_es(config.population_size, config.optimizer, config.learning_rate, config.sigma,
+      config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
   # Seed s of a K-seed run is exactly the single run with seed + s.
   states = [step_lib.init_state(strategy, params, problem.obs_size, config.seed + s)
             for s in range(config.num_seeds)]

@@ -24,6 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from esjax import keys
 from esjax.perturbations import gaussian
@@ -42,6 +43,22 @@ class Strategy(NamedTuple):
   mirrored: bool
   population_size: int
   noise_chunk: int = 64  # directions rebuilt at once in ``tell``
+
+
+# Optax factories that take the learning rate as their first argument: what a strategy's
+# ``optimizer`` option may name.
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adabelief", "lion", "nadam", "adagrad", "lamb")
+
+
+def make_optimizer(optimizer: str | optax.GradientTransformation,
+                   learning_rate: float) -> optax.GradientTransformation:
+  """An optax transformation, or the named optax factory called with ``learning_rate``."""
+  if isinstance(optimizer, str):
+    if optimizer not in OPTIMIZERS:
+      raise ValueError(f"optimizer={optimizer!r} is invalid; expected one of: "
+                       f"{', '.join(OPTIMIZERS)} (or an optax GradientTransformation)")
+    return getattr(optax, optimizer)(learning_rate)
+  return optimizer
 
 
 def num_directions(strategy: Strategy) -> int:

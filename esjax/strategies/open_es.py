@@ -30,11 +30,14 @@ class OpenESInfo:
   update_norm: jax.Array
 
 
-def open_es(population_size: int, optimizer: optax.GradientTransformation | None = None,
-            sigma: float = 0.05, mirrored: bool = True, shaping: str = "centered_rank",
-            weight_decay: float = 0.0, noise_chunk: int = 64) -> base.Strategy:
-  """OpenAI-ES; ``optimizer`` defaults to Adam with step size 0.01 (the paper's Humanoid)."""
-  optimizer = optax.adam(0.01) if optimizer is None else optimizer
+def open_es(population_size: int, optimizer: str | optax.GradientTransformation = "adam",
+            learning_rate: float = 0.02, sigma: float = 0.05, mirrored: bool = True,
+            shaping: str = "centered_rank", weight_decay: float = 0.005,
+            noise_chunk: int = 64) -> base.Strategy:
+  """OpenAI-ES. The defaults are esjax's default hopper run (the paper's Humanoid used sigma
+  0.02, Adam 0.01, L2 0.005: the ``humanoid_paper`` preset). ``optimizer`` is an optax
+  transformation or the name of an optax factory called with ``learning_rate``."""
+  optimizer = base.make_optimizer(optimizer, learning_rate)
   shaper = SHAPERS[shaping]
 
   def init(params: jax.Array) -> OpenESState:
