@@ -46,7 +46,7 @@ MODES = ("returns", "gradient")
 
 
 def measure(comm: str, pop: int, num_params: int) -> dict:
-  config = esjax.TrainConfig(population_size=pop, generations=1, eval_every=0,
+  config = esjax.TrainConfig.of(population_size=pop, generations=1, eval_every=0,
                              normalize_obs=False, comm=comm, num_devices=ARGS.devices,
                              generations_per_call=ARGS.generations)
   target = jnp.linspace(-1.0, 1.0, num_params)

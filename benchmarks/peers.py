@@ -91,7 +91,7 @@ def summarize(name, curve, compile_s, wall_s, final_return, threshold, settings)
 
 
 def run_esjax(a, eval_env):
-  config = esjax.TrainConfig(env="hopper", backend=a.backend, population_size=a.population,
+  config = esjax.TrainConfig.of(env="hopper", backend=a.backend, population_size=a.population,
                              episode_length=a.episode_length, sigma=SIGMA, learning_rate=LR,
                              weight_decay=L2, hidden_sizes=HIDDEN, generations=10**6,
                              env_steps=a.budget, eval_every=0, seed=a.seed)

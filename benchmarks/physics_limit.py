@@ -86,11 +86,12 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   bare_obs = bare_physics(env, population, episode_length, obs_actions=True)
   common.timed(bare_obs, key)
 
-  config = esjax.TrainConfig(env=env_name, backend=backend, population_size=population,
+  config = esjax.TrainConfig.of(env=env_name, backend=backend, population_size=population,
                              episode_length=episode_length, hidden_sizes=hidden, eval_every=0)
-  policy, params = make_policy(config.policy, int(env.observation_size), int(env.action_size),
-                               config.hidden_sizes, config.activation, key)
-  problem = brax_problem(env, policy, episode_length, config.normalize_obs, config.obs_clip)
+  policy, params = make_policy(config.policy.kind, int(env.observation_size), int(env.action_size),
+                               config.policy.hidden_sizes, config.policy.activation, key)
+  problem = brax_problem(env, policy, episode_length, config.problem.normalize_obs,
+                         config.problem.obs_clip)
 
   # The rollout alone (policy + normalizer + while_loop), same members, no ES.
   s = train_lib.setup(config, problem=problem, initial_params=params)
@@ -101,8 +102,7 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   common.timed(roll, cands, norm, keys)
 
   # ask + tell alone: the ES overhead the rollout does not hide.
-  strategy = esjax.open_es(population, config.optimizer, config.learning_rate, config.sigma,
-      config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
+  strategy = config.strategy.build()
   es0 = strategy.init(params)
 
   @jax.jit

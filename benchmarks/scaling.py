@@ -36,11 +36,11 @@ def worker(a):
   from esjax.run import train as train_lib
 
   env = make_fixed_length_env(a.env, a.backend)
-  config = esjax.TrainConfig(env=a.env, backend=a.backend, population_size=a.population,
+  config = esjax.TrainConfig.of(env=a.env, backend=a.backend, population_size=a.population,
                              episode_length=a.episode_length, hidden_sizes=(32, 32),
                              eval_every=0, num_devices=a.devices)
   policy, params = make_policy("mlp", int(env.observation_size), int(env.action_size),
-                               config.hidden_sizes, config.activation, jax.random.PRNGKey(0))
+                               config.policy.hidden_sizes, config.policy.activation, jax.random.PRNGKey(0))
   problem = brax_problem(env, policy, a.episode_length)
   s = train_lib.setup(config, problem=problem, initial_params=params)
   state = s.state

@@ -25,7 +25,7 @@ def fitness(params, key):
 
 
 def config(generations=30, checkpoint_every=5):
-  return esjax.TrainConfig(population_size=16, generations=generations, eval_every=4,
+  return esjax.TrainConfig.of(population_size=16, generations=generations, eval_every=4,
                            eval_episodes=2, normalize_obs=False, sigma=0.1, learning_rate=0.05,
                            generations_per_call=3, checkpoint_every=checkpoint_every)
 

@@ -33,7 +33,7 @@ def fitness(params, key):
   return -jnp.sum((params - TARGET) ** 2) + 0.01 * jax.random.normal(key)
 
 
-config = esjax.TrainConfig(population_size=16, generations=int(os.environ.get("GENS", 6)),
+config = esjax.TrainConfig.of(population_size=16, generations=int(os.environ.get("GENS", 6)),
                            eval_every=0, normalize_obs=False, sigma=0.1, learning_rate=0.05,
                            seed=3, num_seeds=int(os.environ.get("SEEDS", 1)),
                            comm=os.environ.get("COMM", "returns"))

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def hopper_result():
-  config = esjax.TrainConfig(env="hopper", backend="spring", population_size=64,
+  config = esjax.TrainConfig.of(env="hopper", backend="spring", population_size=64,
                              episode_length=150, generations=12, eval_every=6, eval_episodes=4,
                              hidden_sizes=(16, 16), generations_per_call=6, seed=1)
   return esjax.train(config, progress=False)

@@ -258,7 +258,7 @@ def test_resume_damaged_config(tmp_path, capsys):
 
 
 def test_resume_run_without_checkpoints(tmp_path, capsys):
-  run_io.write_config(str(tmp_path), esjax.TrainConfig(population_size=8, hidden_sizes=(8, 8)))
+  run_io.write_config(str(tmp_path), esjax.TrainConfig.of(population_size=8, hidden_sizes=(8, 8)))
   assert main(["train", "--resume", str(tmp_path), "--quiet"]) == 2
   err = capsys.readouterr().err
   print(err)
@@ -278,7 +278,7 @@ def test_resume_refuses_changing_the_search(tmp_path, capsys):
 
 @pytest.fixture
 def saved_params(tmp_path):
-  config = esjax.TrainConfig(hidden_sizes=(8, 8))
+  config = esjax.TrainConfig.of(hidden_sizes=(8, 8))
   _, flat = make_policy("mlp", 11, 3, (8, 8), "tanh", None)
   run_io.write_config(str(tmp_path), config)
   from esjax.problems import normalizer
@@ -302,7 +302,7 @@ def test_load_garbage_params(saved_params):
 
 def test_load_params_of_another_network(saved_params):
   config = json.loads((saved_params / "config.json").read_text())
-  config["hidden_sizes"] = [16, 16]
+  config["policy"]["hidden_sizes"] = [16, 16]
   (saved_params / "config.json").write_text(json.dumps(config))
   with pytest.raises(esjax.ConfigError, match="params but the config's network needs") as e:
     esjax.load(str(saved_params))

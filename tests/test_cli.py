@@ -76,9 +76,9 @@ def test_population_not_divisible_by_devices(tmp_path, capsys):
   from esjax.run.config import TrainConfig
   from esjax.errors import ConfigError
   with pytest.raises(ConfigError, match="not divisible by the 4 devices"):
-    TrainConfig(population_size=6).validate(device_count=4)
+    TrainConfig.of(population_size=6).validate(device_count=4)
   with pytest.raises(ConfigError, match="splits a mirrored pair"):
-    TrainConfig(population_size=12).validate(device_count=4)
+    TrainConfig.of(population_size=12).validate(device_count=4)
 
 
 def test_bad_flag_in_a_real_process_exits_2_without_traceback(tmp_path):

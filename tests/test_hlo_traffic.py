@@ -39,7 +39,7 @@ out = {}
 for comm in ("returns", "gradient"):
   for dim in (100, 10000):
     for pop in (16, 64):
-      cfg = esjax.TrainConfig(population_size=pop, generations=1, eval_every=0,
+      cfg = esjax.TrainConfig.of(population_size=pop, generations=1, eval_every=0,
                               normalize_obs=False, comm=comm)
       s = setup(cfg, esjax.black_box(lambda p, k: -jnp.sum(p ** 2)), jnp.zeros(dim))
       out[f"{comm}/{dim}/{pop}"] = hlo.collective_bytes(hlo.step_hlo(s))
@@ -64,7 +64,7 @@ from esjax.parallel import hlo
 from esjax.run.train import setup
 out = {}
 for hidden in ((8, 8), (136, 136)):
-  cfg = esjax.TrainConfig(env="hopper", backend="spring", episode_length=30, population_size=8,
+  cfg = esjax.TrainConfig.of(env="hopper", backend="spring", episode_length=30, population_size=8,
                           hidden_sizes=hidden, generations=1, eval_every=0)
   s = setup(cfg)
   found = hlo.step_traffic(s)

@@ -29,7 +29,7 @@ def _sphere(params, key):
 
 
 def _train(out_dir, seed=0, **kw):
-  config = esjax.TrainConfig(population_size=8, generations=6, eval_every=3, eval_episodes=1,
+  config = esjax.TrainConfig.of(population_size=8, generations=6, eval_every=3, eval_episodes=1,
                              normalize_obs=False, learning_rate=0.1, seed=seed)
   return esjax.train(config, out_dir=str(out_dir), problem=esjax.black_box(_sphere),
                      initial_params=jnp.zeros(4), progress=False, **kw)
@@ -215,7 +215,7 @@ def test_every_preset_is_a_valid_config_and_listed_once(capsys):
   for name, preset in presets.PRESETS.items():
     config = presets.config(name)
     config.validate()
-    assert config.env == preset.fields["env"]
+    assert config.problem.env == preset.fields["env"]
   paper = presets.config("humanoid_paper")
   assert (paper.sigma, paper.learning_rate, paper.weight_decay, paper.hidden_sizes,
           paper.activation, paper.shaping, paper.optimizer) == (
@@ -234,14 +234,14 @@ def _parsed(argv):
 def test_explicit_flags_override_preset_even_when_equal_to_the_default():
   config = _parsed(["train", "--preset", "humanoid_paper", "--sigma", "0.05",
                     "--generations", "7", "--hidden-sizes", "16"])
-  assert config.sigma == 0.05 == esjax.TrainConfig.sigma  # explicit default value wins
-  assert config.generations == 7 and config.hidden_sizes == (16,)
-  assert config.learning_rate == 0.01 and config.population_size == 10000  # from the preset
+  assert config.strategy.options["sigma"] == 0.05 == esjax.strategies.options.options(esjax.open_es)["sigma"]  # explicit default value wins
+  assert config.runtime.generations == 7 and config.policy.hidden_sizes == (16,)
+  assert config.strategy.options["learning_rate"] == 0.01 and config.strategy.population_size == 10000  # from the preset
   # An env-step budget without --generations decides the length, as without a preset.
   config = _parsed(["train", "--preset", "ant", "--env-steps", "1000"])
-  assert config.env_steps == 1000 and config.generations == 2**31 - 1 and config.env == "ant"
+  assert config.runtime.env_steps == 1000 and config.runtime.generations == 2**31 - 1 and config.problem.env == "ant"
   config = _parsed(["train", "--preset", "swimmer", "--no-normalize-obs"])
-  assert config.policy == "linear" and config.normalize_obs is False
+  assert config.policy.kind == "linear" and config.problem.normalize_obs is False
 
 
 def test_unknown_preset_is_one_line_exit_2(tmp_path, capsys):

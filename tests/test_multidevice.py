@@ -15,7 +15,7 @@ import json, jax, jax.numpy as jnp, numpy as np, esjax
 target = jnp.linspace(-1.0, 1.0, 40)
 problem = esjax.black_box(lambda p, k: -jnp.sum((p - target) ** 2) + 0.01 * jax.random.normal(k))
 def run(**kw):
-  cfg = esjax.TrainConfig(**{**dict(population_size=16, generations=5, eval_every=0,
+  cfg = esjax.TrainConfig.of(**{**dict(population_size=16, generations=5, eval_every=0,
                                     normalize_obs=False, sigma=0.1, learning_rate=0.05,
                                     seed=3), **kw})
   r = esjax.train(cfg, problem=problem, initial_params=jnp.zeros(40), progress=False)
@@ -73,7 +73,7 @@ def test_seed_s_of_a_k_seed_run_is_the_single_run_with_seed_plus_s(black_box_run
 
 _BRAX = """
 import json, jax, esjax
-cfg = esjax.TrainConfig(env="hopper", backend="spring", episode_length=30, population_size=8,
+cfg = esjax.TrainConfig.of(env="hopper", backend="spring", episode_length=30, population_size=8,
                         hidden_sizes=(8, 8), generations=3, eval_every=0, seed=1)
 r = esjax.train(cfg, progress=False)
 print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(),

@@ -157,4 +157,4 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   assert sorted(os.listdir(out / "checkpoints")) == ["2"]  # one final checkpoint, not one each
   import esjax
   saved = esjax.load(str(out))
-  assert saved.config.population_size == 8
+  assert saved.config.strategy.population_size == 8

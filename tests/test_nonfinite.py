@@ -60,13 +60,13 @@ def expected_faults(seed, generations, population, fault_p):
 @pytest.mark.parametrize("shaping", ["centered_rank", "z_score", "identity"])
 def test_black_box_faults_are_counted_and_params_stay_finite(shaping):
   gens, pop = 25, 32
-  config = esjax.TrainConfig(population_size=pop, generations=gens, eval_every=0,
+  config = esjax.TrainConfig.of(population_size=pop, generations=gens, eval_every=0,
                              normalize_obs=False, sigma=0.1, learning_rate=0.1, shaping=shaping,
                              generations_per_call=5)
   result = esjax.train(config, problem=esjax.black_box(faulty_fitness),
                        initial_params=jnp.zeros(10), progress=False)
   counts = [m["nonfinite_returns"] for m in result.metrics]
-  assert counts == expected_faults(config.seed, gens, pop, FAULT_P)
+  assert counts == expected_faults(config.runtime.seed, gens, pop, FAULT_P)
   assert sum(counts) > 0
   assert all(np.isfinite(m["param_norm"]) and np.isfinite(m["pop_return_mean"])
              for m in result.metrics)
@@ -96,17 +96,18 @@ class PoisonWrapper(Wrapper):
 @pytest.mark.slow
 def test_brax_nan_rewards_and_obs_are_counted_and_never_reach_params_or_normalizer():
   gens, pop = 3, 16
-  config = esjax.TrainConfig(population_size=pop, generations=gens, episode_length=20,
+  config = esjax.TrainConfig.of(population_size=pop, generations=gens, episode_length=20,
                              hidden_sizes=(8, 8), eval_every=0, generations_per_call=gens)
   env = PoisonWrapper(make_env("hopper", "spring"))
   policy, params = esjax.make_policy("mlp", int(env.observation_size), int(env.action_size),
-                                     config.hidden_sizes, config.activation,
-                                     jax.random.PRNGKey(config.seed))
-  problem = esjax.brax_problem(env, policy, config.episode_length, config.normalize_obs,
-                               config.obs_clip)
+                                     config.policy.hidden_sizes, config.policy.activation,
+                                     jax.random.PRNGKey(config.runtime.seed))
+  problem = esjax.brax_problem(env, policy, config.problem.episode_length,
+                               config.problem.normalize_obs,
+                               config.problem.obs_clip)
   result = esjax.train(config, problem=problem, initial_params=params, progress=False)
   counts = [m["nonfinite_returns"] for m in result.metrics]
-  assert counts == expected_faults(config.seed, gens, pop, FAULT_P)
+  assert counts == expected_faults(config.runtime.seed, gens, pop, FAULT_P)
   assert 0 < sum(counts) < gens * pop
   assert np.all(np.isfinite(result.flat_params))
   norm = result.normalizer

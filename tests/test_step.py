@@ -12,7 +12,7 @@ from esjax.run.train import to_host
 
 
 def _setup(**kw):
-  config = esjax.TrainConfig(population_size=16, generations=10, eval_every=3, eval_episodes=2,
+  config = esjax.TrainConfig.of(population_size=16, generations=10, eval_every=3, eval_episodes=2,
                              normalize_obs=False, generations_per_call=4, **kw)
   problem = esjax.black_box(lambda p, k: -jnp.sum(p**2) + 0.01 * jax.random.normal(k))
   return config, problem
@@ -33,7 +33,7 @@ def test_no_recompilation_after_the_first_generation():
 def test_fused_generations_equal_one_at_a_time():
   config, problem = _setup()
   fused = esjax.train(config, problem=problem, initial_params=jnp.ones(8), progress=False)
-  single = esjax.train(config.__class__(**{**config.__dict__, "generations_per_call": 1}),
+  single = esjax.train(config.replace(generations_per_call=1),
                        problem=problem, initial_params=jnp.ones(8), progress=False)
   np.testing.assert_array_equal(fused.flat_params, single.flat_params)
   assert [m["generation"] for m in fused.metrics] == list(range(1, 11))
@@ -64,7 +64,7 @@ def test_seeds_are_independent_runs_of_the_same_step():
   config, problem = _setup(num_seeds=3, seed=5)
   multi = esjax.train(config, problem=problem, initial_params=jnp.ones(8), progress=False)
   for s in range(3):
-    one = esjax.train(config.__class__(**{**config.__dict__, "num_seeds": 1, "seed": 5 + s}),
+    one = esjax.train(config.replace(num_seeds=1, seed=5 + s),
                       problem=problem, initial_params=jnp.ones(8), progress=False)
     np.testing.assert_allclose(multi.flat_params[s], one.flat_params, rtol=1e-6, atol=1e-7)
   rec = multi.metrics[-1]

@@ -31,7 +31,7 @@ def _cosine(a, b):
 def test_es_gradient_points_along_true_gradient(shaping, mirrored):
   theta0 = jnp.zeros(20)
   lr = 1e-3
-  config = esjax.TrainConfig(population_size=4096, sigma=0.05, learning_rate=lr, optimizer="sgd",
+  config = esjax.TrainConfig.of(population_size=4096, sigma=0.05, learning_rate=lr, optimizer="sgd",
                              weight_decay=0.0, shaping=shaping, mirrored=mirrored,
                              generations=1, eval_every=0, normalize_obs=False, noise_chunk=512)
   result = esjax.train(config, problem=esjax.black_box(quadratic), initial_params=theta0,
@@ -43,10 +43,10 @@ def test_es_gradient_points_along_true_gradient(shaping, mirrored):
 
 def test_weight_decay_shrinks_params_on_flat_fitness():
   theta0 = jnp.ones(5)
-  config = esjax.TrainConfig(population_size=8, sigma=0.1, learning_rate=0.1, optimizer="sgd",
+  config = esjax.TrainConfig.of(population_size=8, sigma=0.1, learning_rate=0.1, optimizer="sgd",
                              weight_decay=0.5, generations=1, eval_every=0, normalize_obs=False)
   # Identity shaping of a flat fitness gives a zero ES gradient: only the decay moves theta.
-  config = dataclasses.replace(config, shaping="identity")
+  config = config.replace(shaping="identity")
   flat = esjax.black_box(lambda p, k: jnp.float32(0.0))
   result = esjax.train(config, problem=flat, initial_params=theta0, progress=False)
   np.testing.assert_allclose(result.flat_params, theta0 * (1 - 0.1 * 0.5), rtol=1e-6)

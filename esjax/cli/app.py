@@ -12,7 +12,10 @@ import os
 import sys
 
 from esjax.cli import commands
-from esjax.run.config import TrainConfig
+from esjax.run.config import (PolicyConfig, ProblemConfig, RuntimeConfig, StrategyConfig,
+                              TrainConfig)
+from esjax.strategies import REGISTRY
+from esjax.strategies import options as options_lib
 from esjax.errors import ConfigError
 
 EXIT_USAGE = 2
@@ -35,42 +38,39 @@ def _int_list(text: str) -> tuple[int, ...]:
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
   d = TrainConfig()
   g = p.add_argument_group("problem")
-  g.add_argument("--env", default=d.env, help="Brax env name (default: %(default)s)")
-  g.add_argument("--backend", default=d.backend,
+  g.add_argument("--env", default=d.problem.env, help="Brax env name (default: %(default)s)")
+  g.add_argument("--backend", default=d.problem.backend,
                  help="Brax backend: generalized, positional, spring, mjx (default: %(default)s)")
-  g.add_argument("--episode-length", type=int, default=d.episode_length)
-  g = p.add_argument_group("evolution strategy")
-  g.add_argument("--population-size", type=int, default=d.population_size,
-                 help="members per generation, mirrored partners counted (default: %(default)s)")
-  g.add_argument("--no-mirrored", dest="mirrored", action="store_false",
-                 help="independent noise per member instead of +eps/-eps pairs")
-  g.add_argument("--sigma", type=float, default=d.sigma, help="noise std (default: %(default)s)")
-  g.add_argument("--learning-rate", type=float, default=d.learning_rate)
-  g.add_argument("--optimizer", default=d.optimizer, help="an optax optimizer name (default: adam)")
-  g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-  g.add_argument("--shaping", default=d.shaping, help="centered_rank, z_score or identity")
-  g.add_argument("--noise-chunk", type=int, default=d.noise_chunk)
-  g = p.add_argument_group("policy")
-  g.add_argument("--policy", default=d.policy, help="mlp or linear")
-  g.add_argument("--hidden-sizes", type=_int_list, default=d.hidden_sizes,
-                 help="comma-separated widths (default: 32,32)")
-  g.add_argument("--activation", default=d.activation)
+  g.add_argument("--episode-length", type=int, default=d.problem.episode_length)
   g.add_argument("--no-normalize-obs", dest="normalize_obs", action="store_false")
+  g = p.add_argument_group("evolution strategy (`esjax strategies` lists each one's options)")
+  g.add_argument("--strategy", default=d.strategy.name,
+                 help=f"{', '.join(sorted(REGISTRY))} (default: %(default)s)")
+  g.add_argument("--population-size", type=int, default=d.strategy.population_size,
+                 help="members per generation, mirrored partners counted (default: %(default)s)")
+  g.add_argument("--noise-chunk", type=int, default=d.strategy.noise_chunk,
+                 help="noise directions rebuilt at once in the update (memory)")
+  _add_strategy_option_flags(g)
+  g = p.add_argument_group("policy")
+  g.add_argument("--policy", default=d.policy.kind, help="mlp or linear")
+  g.add_argument("--hidden-sizes", type=_int_list, default=d.policy.hidden_sizes,
+                 help="comma-separated widths (default: 32,32)")
+  g.add_argument("--activation", default=d.policy.activation)
   g = p.add_argument_group("budget and evaluation")
   g.add_argument("--generations", type=int, default=None,
-                 help=f"generations to run (default: {d.generations}, or unlimited with "
+                 help=f"generations to run (default: {d.runtime.generations}, or unlimited with "
                  "--env-steps)")
   g.add_argument("--env-steps", type=int, default=None, help="stop after this many env steps")
-  g.add_argument("--eval-every", type=int, default=d.eval_every, help="generations; 0 = never")
-  g.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+  g.add_argument("--eval-every", type=int, default=d.runtime.eval_every, help="generations; 0 = never")
+  g.add_argument("--eval-episodes", type=int, default=d.runtime.eval_episodes)
   g = p.add_argument_group("run")
-  g.add_argument("--seed", type=int, default=d.seed)
-  g.add_argument("--num-seeds", type=int, default=d.num_seeds,
+  g.add_argument("--seed", type=int, default=d.runtime.seed)
+  g.add_argument("--num-seeds", type=int, default=d.runtime.num_seeds,
                  help="independent runs vmapped through one compiled step")
   g.add_argument("--num-devices", type=int, default=None, help="default: every device")
-  g.add_argument("--generations-per-call", type=int, default=d.generations_per_call,
+  g.add_argument("--generations-per-call", type=int, default=d.runtime.generations_per_call,
                  help="generations fused in one compiled call between host syncs")
-  g.add_argument("--comm", default=d.comm,
+  g.add_argument("--comm", default=d.runtime.comm,
                  help="returns (scalars cross devices) or gradient (data-parallel psum)")
   g = p.add_argument_group("multi-process (auto-detected on TPU pods, SLURM, Open MPI, k8s)")
   g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
@@ -79,10 +79,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--num-processes", type=int, default=None)
   g.add_argument("--process-id", type=int, default=None)
   g.add_argument("--out", default=None, help="output directory (default: runs/ENV-TIMESTAMP)")
-  g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+  g.add_argument("--checkpoint-every", type=int, default=d.runtime.checkpoint_every,
                  help="generations between checkpoints; 0 = only at the end (default: "
                  "%(default)s)")
-  g.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
+  g.add_argument("--keep-checkpoints", type=int, default=d.runtime.keep_checkpoints,
                  help="newest checkpoints kept (default: %(default)s)")
   g.add_argument("--resume", metavar="DIR", default=None,
                  help="continue the run in DIR from its newest good checkpoint, with its saved "
@@ -99,12 +99,42 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--wandb-name", default=None, help="W&B run name (default: W&B's own)")
 
 
+def _strategy_options() -> dict[str, object]:
+  """Every option any registered strategy takes, with the first default seen (for its type)."""
+  out: dict[str, object] = {}
+  for factory in REGISTRY.values():
+    for name, default in options_lib.options(factory).items():
+      out.setdefault(name, default)
+  return out
+
+
+def _add_strategy_option_flags(g) -> None:
+  """One flag per strategy option; unset flags (None) keep the chosen strategy's default."""
+  for name, default in _strategy_options().items():
+    flag = "--" + name.replace("_", "-")
+    users = [n for n, f in sorted(REGISTRY.items()) if name in options_lib.options(f)]
+    help_ = f"strategy option ({', '.join(users)})"
+    if isinstance(default, bool):
+      g.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                     help=help_)
+    else:
+      kind = type(default) if isinstance(default, (int, float)) else str
+      g.add_argument(flag, dest=name, type=kind, default=None, help=help_)
+
+
+def _flat_names() -> set[str]:
+  names = {"policy", "strategy"} | set(_strategy_options())
+  for section in (ProblemConfig, PolicyConfig, StrategyConfig, RuntimeConfig):
+    names |= {f.name for f in dataclasses.fields(section)}
+  return names - {"kind", "name", "options"}
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-  fields = {f.name for f in dataclasses.fields(TrainConfig)}
+  fields = _flat_names()
   values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
   if args.generations is None and args.env_steps is not None:
     values["generations"] = 2**31 - 1  # the env-step budget decides
-  return TrainConfig(**values)
+  return TrainConfig.of(**values)
 
 
 def _check_out_dir(path: str) -> None:
@@ -164,7 +194,7 @@ def _resume_config(args) -> TrainConfig:
   changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES if k in given}
   if "env_steps" in changes and "generations" not in changes:
     changes["generations"] = 2**31 - 1  # the env-step budget decides
-  return dataclasses.replace(config, **changes).validate()
+  return config.replace(**changes).validate()
 
 
 def cmd_train(args) -> int:
@@ -176,7 +206,7 @@ def cmd_train(args) -> int:
   dist = distributed.DistributedConfig(args.coordinator, args.num_processes,
                                        args.process_id).validate()
   out = args.resume or args.out or os.path.join(
-      "runs", f"{config.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+      "runs", f"{config.problem.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
   wandb = None
   if args.wandb:
     from esjax.run import sinks as logging_sinks  # pylint: disable=g-import-not-at-top

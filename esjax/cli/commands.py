@@ -36,6 +36,9 @@ def add_subcommands(sub) -> None:
   p = sub.add_parser("presets", help="list the named configurations for `train --preset`")
   p.set_defaults(func=cmd_presets)
 
+  p = sub.add_parser("strategies", help="list the evolution strategies with their options")
+  p.set_defaults(func=cmd_strategies)
+
 
 def _check_run_dir(path: str) -> None:
   if not os.path.isdir(path):
@@ -100,3 +103,14 @@ def cmd_presets(args) -> int:
   print("\n".join(presets.listing()))
   return 0
 
+
+
+def cmd_strategies(args) -> int:
+  del args
+  from esjax.strategies import REGISTRY  # pylint: disable=g-import-not-at-top
+  from esjax.strategies import options as options_lib  # pylint: disable=g-import-not-at-top
+  for name, factory in sorted(REGISTRY.items()):
+    print(f"{name}: {options_lib.paper(factory)}")
+    opts = options_lib.options(factory)
+    print("  " + (", ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items()) or "no options"))
+  return 0

@@ -56,10 +56,10 @@ def fingerprint(config, kind: str, obs_size: int, action_size: int) -> dict[str,
   """What a checkpoint's arrays were built for; compared field by field on restore."""
   fp: dict[str, Any] = {"problem": kind}
   if kind == "brax":  # in the order a mismatch is best explained by
-    fp.update(env=config.env, backend=config.backend, policy=config.policy,
-              hidden_sizes=list(config.hidden_sizes), obs_size=obs_size,
+    fp.update(env=config.problem.env, backend=config.problem.backend,
+              policy=config.policy.kind, hidden_sizes=list(config.policy.hidden_sizes), obs_size=obs_size,
               action_size=action_size)
-  fp["num_seeds"] = config.num_seeds
+  fp["num_seeds"] = config.runtime.num_seeds
   return fp
 
 

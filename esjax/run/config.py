@@ -1,117 +1,237 @@
-"""The one frozen training configuration, validated once at the edge."""
+"""The one frozen training configuration, in sections, validated once at the edge.
+
+``TrainConfig`` holds four sections: ``problem`` (what is evaluated), ``policy`` (the network),
+``strategy`` (the ES and its own options) and ``runtime`` (budget, evaluation, checkpoints,
+devices, seeds). ``TrainConfig.of(**flat)`` builds one from the flat names the command line and
+the presets use (``env=``, ``sigma=``, ``generations=``...): every name that is not a section
+field is an option of the chosen strategy, checked against its factory's signature.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-from typing import Any
-
-import optax
+from typing import Any, Mapping
 
 from esjax.errors import ConfigError
-from esjax.problems.brax_envs import BACKENDS, check_env
 from esjax.policies import ACTIVATIONS
-from esjax.strategies.shaping import SHAPERS
+from esjax.problems.brax_envs import check_env
+from esjax.strategies import REGISTRY, SHAPERS
+from esjax.strategies import options as options_lib
+from esjax.strategies.base import OPTIMIZERS, Strategy
 
-# Optax factories that take the learning rate as their first argument.
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adabelief", "lion", "nadam", "adagrad", "lamb")
 POLICIES = ("mlp", "linear")
 COMM_MODES = ("returns", "gradient")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  """Everything that decides a run. Defaults: the default run, Brax hopper on the spring
-  backend, which reaches an evaluation return above 1000 in a few minutes on a 2-core CPU."""
+class ProblemConfig:
   env: str = "hopper"
   backend: str = "spring"
   episode_length: int = 1000
-  population_size: int = 256  # members per generation, mirrored partners counted
-  mirrored: bool = True
-  sigma: float = 0.05
-  learning_rate: float = 0.02
-  optimizer: str = "adam"
-  weight_decay: float = 0.005
-  shaping: str = "centered_rank"
-  policy: str = "mlp"
-  hidden_sizes: tuple[int, ...] = (32, 32)
-  activation: str = "tanh"
   normalize_obs: bool = True
   obs_clip: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+  kind: str = "mlp"  # mlp | linear
+  hidden_sizes: tuple[int, ...] = (32, 32)
+  activation: str = "tanh"
+
+  def __post_init__(self):
+    # Lists from JSON or the CLI become tuples so the config stays frozen and comparable.
+    object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyConfig:
+  name: str = "open_es"
+  population_size: int = 256  # members per generation, mirrored partners counted
+  noise_chunk: int = 64  # noise directions rebuilt at once in the update (a memory knob)
+  options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # unset = default
+
+  def __post_init__(self):
+    object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
+
+  def resolved(self) -> dict[str, Any]:
+    """Every option of the strategy: the given ones over the factory's defaults."""
+    return {**options_lib.options(REGISTRY[self.name]), **self.options}
+
+  def build(self) -> Strategy:
+    try:
+      return REGISTRY[self.name](self.population_size, noise_chunk=self.noise_chunk,
+                                 **self.options)
+    except (ValueError, TypeError) as e:  # the factory's own checks, said in one line
+      raise ConfigError(f"strategy {self.name!r}: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
   generations: int = 60
-  env_steps: int | None = None  # if set, stop once this many env steps were taken
+  env_steps: int | None = None  # if set, stop once this many env steps were taken (per seed)
   eval_every: int = 10  # generations; 0 = never
   eval_episodes: int = 8
-  checkpoint_every: int = 10  # generations between checkpoints (with an out dir); 0 = only at end
+  checkpoint_every: int = 10  # generations between checkpoints (with an out dir); 0 = at end
   keep_checkpoints: int = 3  # newest checkpoints kept on disk
-  noise_chunk: int = 64  # noise directions rebuilt at once in the update
   generations_per_call: int = 1  # generations fused in one compiled call between host syncs
   num_devices: int | None = None  # None = every device of every process
   comm: str = "returns"  # what crosses devices: scalar returns, or summed gradients
   num_seeds: int = 1  # independent runs vmapped through the same step
   seed: int = 0
 
-  def __post_init__(self):
-    # Lists from JSON or the CLI become tuples so the config stays hashable and frozen.
-    object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+
+_SECTIONS = {"problem": ProblemConfig, "policy": PolicyConfig, "strategy": StrategyConfig,
+             "runtime": RuntimeConfig}
+# Flat names that differ from their section field's name.
+_RENAMED = {"policy": ("policy", "kind"), "strategy": ("strategy", "name")}
+
+
+def _flat_home(name: str) -> tuple[str, str]:
+  """(section, field) of a flat name; strategy options land in ("strategy", "options")."""
+  if name in _RENAMED:
+    return _RENAMED[name]
+  for section, cls in _SECTIONS.items():
+    if name in {f.name for f in dataclasses.fields(cls)} and name != "options":
+      return section, name
+  return "strategy", "options"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything that decides a run. The defaults are the default run: Brax hopper on the
+  spring backend, OpenAI-ES, which passes an evaluation return of 1000 in a few minutes on a
+  2-core CPU."""
+  problem: ProblemConfig = ProblemConfig()
+  policy: PolicyConfig = PolicyConfig()
+  strategy: StrategyConfig = StrategyConfig()
+  runtime: RuntimeConfig = RuntimeConfig()
+
+  @classmethod
+  def of(cls, **flat: Any) -> "TrainConfig":
+    """From flat names: ``TrainConfig.of(env="ant", population_size=512, sigma=0.02)``."""
+    parts: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    options: dict[str, Any] = {}
+    for name, value in flat.items():
+      section, field = _flat_home(name)
+      if field == "options":
+        options[name] = value
+      else:
+        parts[section][field] = value
+    parts["strategy"]["options"] = options
+    return cls(**{s: _SECTIONS[s](**v) for s, v in parts.items()})
+
+  def flat(self) -> dict[str, Any]:
+    """The inverse of ``of``: flat names of every set field and given strategy option."""
+    out: dict[str, Any] = {}
+    for section in _SECTIONS:
+      for name, value in dataclasses.asdict(getattr(self, section)).items():
+        if name == "options":
+          out.update(value)
+        else:
+          out["policy" if (section, name) == ("policy", "kind") else
+              "strategy" if (section, name) == ("strategy", "name") else name] = value
+    return out
+
+  def replace(self, **flat: Any) -> "TrainConfig":
+    """A copy with flat names changed (strategy options merged over the given ones)."""
+    return TrainConfig.of(**{**self.flat(), **flat})
 
   def validate(self, device_count: int | None = None) -> "TrainConfig":
     """Raises ConfigError naming the first bad value and what is accepted; returns self."""
-    check_env(self.env, self.backend)
-    _positive_int("population_size", self.population_size)
-    if self.mirrored and self.population_size % 2:
-      raise ConfigError(f"population_size={self.population_size} must be even with mirrored "
+    p, pol, st, rt = self.problem, self.policy, self.strategy, self.runtime
+    check_env(p.env, p.backend)
+    _positive_int("episode_length", p.episode_length)
+    _positive_float("obs_clip", p.obs_clip)
+    _choice("policy", pol.kind, POLICIES)
+    _choice("activation", pol.activation, tuple(ACTIVATIONS))
+    if not pol.hidden_sizes and pol.kind == "mlp":
+      raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
+    for h in pol.hidden_sizes:
+      _positive_int("hidden_sizes", h)
+    _choice("strategy", st.name, tuple(sorted(REGISTRY)))
+    _positive_int("population_size", st.population_size)
+    _positive_int("noise_chunk", st.noise_chunk)
+    _check_options(st)
+    mirrored = bool(st.resolved().get("mirrored", False))
+    if mirrored and st.population_size % 2:
+      raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
                         "sampling (each pair is +eps and -eps); use an even number or "
                         "--no-mirrored")
-    _positive_float("sigma", self.sigma)
-    _positive_float("learning_rate", self.learning_rate)
-    _nonneg_float("weight_decay", self.weight_decay)
-    _positive_int("episode_length", self.episode_length)
-    _positive_int("generations", self.generations)
-    if self.env_steps is not None:
-      _positive_int("env_steps", self.env_steps)
-    _nonneg_int("eval_every", self.eval_every)
-    _positive_int("eval_episodes", self.eval_episodes)
-    _nonneg_int("checkpoint_every", self.checkpoint_every)
-    _positive_int("keep_checkpoints", self.keep_checkpoints)
-    _positive_int("noise_chunk", self.noise_chunk)
-    _positive_int("generations_per_call", self.generations_per_call)
-    _positive_int("num_seeds", self.num_seeds)
-    _positive_float("obs_clip", self.obs_clip)
-    _choice("optimizer", self.optimizer, OPTIMIZERS)
-    _choice("shaping", self.shaping, tuple(SHAPERS))
-    _choice("policy", self.policy, POLICIES)
-    _choice("activation", self.activation, tuple(ACTIVATIONS))
-    _choice("comm", self.comm, COMM_MODES)
-    if not self.hidden_sizes and self.policy == "mlp":
-      raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
-    for h in self.hidden_sizes:
-      _positive_int("hidden_sizes", h)
-    if self.num_devices is not None:
-      _positive_int("num_devices", self.num_devices)
+    _positive_int("generations", rt.generations)
+    if rt.env_steps is not None:
+      _positive_int("env_steps", rt.env_steps)
+    _nonneg_int("eval_every", rt.eval_every)
+    _positive_int("eval_episodes", rt.eval_episodes)
+    _nonneg_int("checkpoint_every", rt.checkpoint_every)
+    _positive_int("keep_checkpoints", rt.keep_checkpoints)
+    _positive_int("generations_per_call", rt.generations_per_call)
+    _positive_int("num_seeds", rt.num_seeds)
+    _choice("comm", rt.comm, COMM_MODES)
+    if rt.num_devices is not None:
+      _positive_int("num_devices", rt.num_devices)
     if device_count is not None:
-      if self.population_size % device_count:
-        raise ConfigError(f"population_size={self.population_size} is not divisible by the "
+      if st.population_size % device_count:
+        raise ConfigError(f"population_size={st.population_size} is not divisible by the "
                           f"{device_count} devices; use a multiple of {device_count}")
-      if self.mirrored and (self.population_size // device_count) % 2:
-        raise ConfigError(f"population_size={self.population_size} over {device_count} devices "
-                          "splits a mirrored pair; use a multiple of "
-                          f"{2 * device_count}")
+      if mirrored and (st.population_size // device_count) % 2:
+        raise ConfigError(f"population_size={st.population_size} over {device_count} devices "
+                          f"splits a mirrored pair; use a multiple of {2 * device_count}")
+    st.build()  # the factory's own checks (choices, ranges it knows)
     return self
-
-  def make_optimizer(self) -> optax.GradientTransformation:
-    return getattr(optax, self.optimizer)(self.learning_rate)
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2)
 
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
+    """From ``to_json``'s sections, or from the flat names of an esjax 0.1 config.json."""
+    if not any(isinstance(v, dict) for v in d.values()):
+      return cls.of(**d)
+    unknown = sorted(set(d) - set(_SECTIONS))
     if unknown:
-      raise ConfigError(f"unknown config keys {unknown}; expected some of {sorted(known)}")
-    return cls(**d)
+      raise ConfigError(f"unknown config sections {unknown}; expected some of "
+                        f"{sorted(_SECTIONS)}")
+    parts = {}
+    for section, cls_ in _SECTIONS.items():
+      values = d.get(section, {})
+      known = {f.name for f in dataclasses.fields(cls_)}
+      bad = sorted(set(values) - known)
+      if bad:
+        raise ConfigError(f"unknown keys {bad} in config section {section!r}; expected some "
+                          f"of {sorted(known)}")
+      parts[section] = cls_(**values)
+    return cls(**parts)
+
+
+def _check_options(st: StrategyConfig) -> None:
+  known = options_lib.options(REGISTRY[st.name])
+  for name, value in st.options.items():
+    if name not in known:
+      raise ConfigError(f"--{name.replace('_', '-')} is not an option of strategy "
+                        f"{st.name!r}; its options: "
+                        f"{', '.join('--' + k.replace('_', '-') for k in known) or 'none'}")
+    default = known[name]
+    if name == "optimizer":
+      if isinstance(value, str):
+        _choice("optimizer", value, OPTIMIZERS + _extra_optimizers(st))
+    elif name == "shaping":
+      _choice("shaping", value, tuple(SHAPERS))
+    elif name in ("sigma", "learning_rate"):
+      _positive_float(name, value)
+    elif isinstance(default, bool):
+      if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is invalid; expected true or false")
+    elif isinstance(default, int):
+      _nonneg_int(name, value)
+    elif isinstance(default, float):
+      _nonneg_float(name, value)
+
+
+def _extra_optimizers(st: StrategyConfig) -> tuple[str, ...]:
+  """Optimizer names a strategy adds to optax's (e.g. PGPE's ClipUp)."""
+  default = options_lib.options(REGISTRY[st.name]).get("optimizer")
+  return (default,) if isinstance(default, str) and default not in OPTIMIZERS else ()
 
 
 def _positive_int(name, v):

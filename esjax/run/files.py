@@ -103,8 +103,8 @@ def load(run_dir: str) -> SavedRun:
     raise ConfigError(f"{path!r} not found; the run has not finished (no final params)")
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
-  policy, template = make_policy(config.policy, obs_size, action_size, config.hidden_sizes,
-                                 config.activation)
+  policy, template = make_policy(config.policy.kind, obs_size, action_size,
+                                 config.policy.hidden_sizes, config.policy.activation)
   if flat.ndim and flat.shape[-1] != template.shape[0]:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
@@ -124,8 +124,8 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
 
   @jax.jit
   def act(obs):
-    if config.normalize_obs:
-      obs = norm_lib.normalize(normalizer, obs, config.obs_clip)
+    if config.problem.normalize_obs:
+      obs = norm_lib.normalize(normalizer, obs, config.problem.obs_clip)
     return policy.apply(flat, obs)
 
   return act

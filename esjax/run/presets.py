@@ -103,7 +103,7 @@ def get(name: str) -> Preset:
 
 def config(name: str, **overrides) -> TrainConfig:
   """The preset's TrainConfig, with ``overrides`` (TrainConfig fields) taking precedence."""
-  return TrainConfig.from_dict({**get(name).fields, **overrides})
+  return TrainConfig.of(**{**get(name).fields, **overrides})
 
 
 def listing() -> list[str]:
@@ -111,10 +111,11 @@ def listing() -> list[str]:
   width = max(map(len, PRESETS))
   lines = []
   for name, p in PRESETS.items():
-    f = p.fields
-    shape = "linear" if f.get("policy") == "linear" else "x".join(
-        map(str, f.get("hidden_sizes", TrainConfig.hidden_sizes)))
-    lines.append(f"{name:<{width}}  {f['env']}/{f['backend']}, pop {f['population_size']}, "
-                 f"sigma {f['sigma']}, lr {f['learning_rate']}, {shape}, "
-                 f"{f['generations']} gens; {p.description}")
+    c = TrainConfig.of(**p.fields)
+    opts = c.strategy.resolved()
+    shape = "linear" if c.policy.kind == "linear" else "x".join(map(str, c.policy.hidden_sizes))
+    lines.append(f"{name:<{width}}  {c.problem.env}/{c.problem.backend}, {c.strategy.name} "
+                 f"pop {c.strategy.population_size}, sigma {opts.get('sigma')}, lr "
+                 f"{opts.get('learning_rate')}, {shape}, {c.runtime.generations} gens; "
+                 f"{p.description}")
   return lines

@@ -70,7 +70,7 @@ class Sinks:
       check_wandb()
       import wandb as wandb_lib  # pylint: disable=g-import-not-at-top
       self._wandb = wandb_lib.init(project=wandb.project, name=wandb.name, dir=run_dir,
-                                   config=dataclasses.asdict(config))
+                                   config=config.flat())
 
   def write(self, rec: dict[str, Any]) -> None:
     scalars = dict(_scalars(rec))

@@ -28,7 +28,6 @@ from esjax.run.progress import Progress
 from esjax.problems.base import Problem
 from esjax.problems.brax import brax_problem
 from esjax.parallel.mesh import make_mesh, replicate, to_host
-from esjax.strategies.open_es import open_es
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,32 +63,30 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   ``problem`` replaces the Brax rollout with any fitness function (see ``rollout.black_box``);
   then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
   """
-  mesh = make_mesh(config.num_devices)
+  rt, pc = config.runtime, config.problem
+  mesh = make_mesh(rt.num_devices)
   config.validate(device_count=mesh.size)
-  key = jax.random.PRNGKey(config.seed)
+  key = jax.random.PRNGKey(rt.seed)
   policy, action_size = None, 0
   if problem is None:
-    env = make_env(config.env, config.backend)
+    env = make_env(pc.env, pc.backend)
     action_size = int(env.action_size)
-    policy, params = make_policy(config.policy, int(env.observation_size), action_size,
-                                 config.hidden_sizes, config.activation, key)
-    problem = brax_problem(env, policy, config.episode_length, config.normalize_obs,
-                           config.obs_clip)
+    policy, params = make_policy(config.policy.kind, int(env.observation_size), action_size,
+                                 config.policy.hidden_sizes, config.policy.activation, key)
+    problem = brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip)
   elif initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
-  strategy = open_es(config.population_size, config.optimizer, config.learning_rate, config.sigma,
-      config.mirrored, config.shaping, config.weight_decay, config.noise_chunk)
+  strategy = config.strategy.build()
   # Seed s of a K-seed run is exactly the single run with seed + s.
-  states = [step_lib.init_state(strategy, params, problem.obs_size, config.seed + s)
-            for s in range(config.num_seeds)]
-  state = states[0] if config.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
-  generation = step_lib.make_generation(problem, strategy, mesh.size, config.normalize_obs,
-                                        config.comm)
-  sharded = step_lib.shard_generation(generation, mesh, config.num_seeds)
-  run = step_lib.make_multi_step(sharded, config.generations_per_call)
-  evaluate = step_lib.make_evaluate(problem, config.eval_episodes, config.num_seeds)
+  states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
+            for s in range(rt.num_seeds)]
+  state = states[0] if rt.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
+  generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm)
+  sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
+  run = step_lib.make_multi_step(sharded, rt.generations_per_call)
+  evaluate = step_lib.make_evaluate(problem, rt.eval_episodes, rt.num_seeds)
   return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
                run, evaluate)
 
@@ -100,7 +97,7 @@ def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, en
                          "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s}
   for name, value in row.items():
     value = np.asarray(value)
-    if config.num_seeds > 1:
+    if config.runtime.num_seeds > 1:
       rec[name] = float(value.mean())
       rec[name + "_per_seed"] = value.tolist()
     else:
@@ -146,13 +143,14 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                         "output directory")
     if is_main:
       os.makedirs(out_dir, exist_ok=True)
-      run_io.write_config(out_dir, config)
+      # Every option resolved: a resumed run keeps its values even if a default changes.
+      run_io.write_config(out_dir, config.replace(**config.strategy.resolved()))
       run_io.rewrite_metrics(out_dir, records)  # on resume: one line per generation kept
       outputs = [run_io.MetricsWriter(out_dir, append=True),
                  logging_sinks.Sinks(out_dir, config, wandb, tensorboard)]
-    ckpt = ckpt_lib.Checkpointer(out_dir, config.keep_checkpoints, fp)
-  bar = Progress(config.generations, enabled=progress and is_main,
-                 total_env_steps=config.env_steps)
+    ckpt = ckpt_lib.Checkpointer(out_dir, config.runtime.keep_checkpoints, fp)
+  bar = Progress(config.runtime.generations, enabled=progress and is_main,
+                 total_env_steps=config.runtime.env_steps)
   t0 = time.time() - wall0
   stop = StopRequest(enabled=ckpt is not None, message=(
       "esjax: {signal}: stopping after the current generation to save a checkpoint "
@@ -160,11 +158,11 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   with stop:
     try:
       while not _finished(config, generation, env_steps):
-        n = min(config.generations_per_call, config.generations - generation)
-        if config.eval_every:
-          n = min(n, config.eval_every - generation % config.eval_every)
-        if ckpt and config.checkpoint_every:
-          n = min(n, config.checkpoint_every - generation % config.checkpoint_every)
+        n = min(config.runtime.generations_per_call, config.runtime.generations - generation)
+        if config.runtime.eval_every:
+          n = min(n, config.runtime.eval_every - generation % config.runtime.eval_every)
+        if ckpt and config.runtime.checkpoint_every:
+          n = min(n, config.runtime.checkpoint_every - generation % config.runtime.checkpoint_every)
         t_call = time.time()
         state, buf = s.run(state, n)
         buf = to_host(buf)
@@ -180,7 +178,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           rec = _record(config, row, generation, env_steps, wall, rate)
           last = k == n - 1
           done = _finished(config, generation, env_steps)
-          if last and config.eval_every and (generation % config.eval_every == 0 or done):
+          if last and config.runtime.eval_every and (generation % config.runtime.eval_every == 0 or done):
             mean, std = to_host(s.evaluate(state))
             _add(rec, config, "eval_return", mean)
             _add(rec, config, "eval_return_std", std)
@@ -194,8 +192,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
             break
         done = _finished(config, generation, env_steps)
         stopping = ckpt is not None and _agree(stop.requested is not None)
-        if ckpt and (done or stopping or (config.checkpoint_every
-                                          and generation % config.checkpoint_every == 0)):
+        if ckpt and (done or stopping or (config.runtime.checkpoint_every
+                                          and generation % config.runtime.checkpoint_every == 0)):
           ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
         if stopping:
           stop.requested = stop.requested or "SIGTERM"  # another process got the signal
@@ -213,7 +211,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   policy_fn, params = None, None
   if s.policy is not None:
     policy_fn = run_io.make_act(s.policy, *run_io.first_seed(flat, host.normalizer), config)
-    params = s.policy.unravel(flat) if config.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
+    params = s.policy.unravel(flat) if config.runtime.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
     if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
   return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
@@ -221,8 +219,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
 
 
 def _finished(config: TrainConfig, generation: int, env_steps: int) -> bool:
-  return generation >= config.generations or (config.env_steps is not None
-                                              and env_steps >= config.env_steps)
+  return generation >= config.runtime.generations or (config.runtime.env_steps is not None
+                                              and env_steps >= config.runtime.env_steps)
 
 
 def _agree(flag: bool) -> bool:
@@ -236,7 +234,7 @@ def _agree(flag: bool) -> bool:
 
 def _add(rec, config, name, value):
   value = np.asarray(value)
-  if config.num_seeds > 1:
+  if config.runtime.num_seeds > 1:
     rec[name] = float(value.mean())
     rec[name + "_per_seed"] = value.tolist()
   else:
