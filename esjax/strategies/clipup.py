@@ -48,10 +48,10 @@ def clipup(learning_rate: float, max_speed: float, momentum: float = 0.9
   def update_fn(updates, state, params=None):
     del params
     # updates is the loss gradient -g: subtracting it ascends the fitness, as the paper does.
-    inv_norm = _safe_inverse(optax.global_norm(updates))
+    inv_norm = _safe_inverse(optax.tree.norm(updates))
     velocity = jax.tree.map(lambda v, u: momentum * v - learning_rate * inv_norm * u,
                             state.velocity, updates)
-    speed = optax.global_norm(velocity)
+    speed = optax.tree.norm(velocity)
     shrink = jnp.where(speed > max_speed, max_speed * _safe_inverse(speed), 1.0)
     velocity = jax.tree.map(lambda v: (v * shrink).astype(v.dtype), velocity)
     return velocity, ClipUpState(velocity)
