@@ -85,9 +85,10 @@ def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.0
     center = jnp.where(chosen, plus + minus, 0.0).sum() / n
     var = jnp.where(chosen, (plus - center) ** 2 + (minus - center) ** 2, 0.0).sum() / n
     reward_std = jnp.sqrt(var)
-    moves = (count > 0) & (reward_std > 0)
-    scale = jnp.where(moves, 1.0 / (jnp.maximum(count, 1) * jnp.where(moves, reward_std, 1.0)),
-                      0.0)
+    # 1/(b sigma_R), or 0 (no step) when no pair is left or the chosen returns are all equal.
+    denom = count * reward_std
+    moves = denom > 0
+    scale = jnp.where(moves, 1.0 / jnp.where(moves, denom, 1.0), 0.0)
     return (jnp.where(chosen, (plus - minus) * scale, 0.0),)
 
   def update(state: ARSState, moments):
