@@ -5,13 +5,19 @@
 package pulls in jax, flax and optax only (no brax, orbax or matplotlib).
 """
 from esjax.strategies import shaping
+from esjax.strategies.ars import ARSState, ars
 from esjax.strategies.base import Strategy, ask, dense_tell, tell, tell_local
+from esjax.strategies.clipup import ClipUpState, clipup
 from esjax.strategies.open_es import OpenESState, open_es
+from esjax.strategies.pgpe import PGPEState, pgpe
 from esjax.strategies.shaping import SHAPERS, centered_rank, identity, z_score
 
 REGISTRY = {
     "open_es": open_es,
+    "ars": ars,
+    "pgpe": pgpe,
 }
 
 __all__ = ["Strategy", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
+           "ars", "ARSState", "pgpe", "PGPEState", "clipup", "ClipUpState",
            "REGISTRY", "SHAPERS", "centered_rank", "identity", "z_score", "shaping"]

@@ -43,6 +43,9 @@ class Strategy(NamedTuple):
   mirrored: bool
   population_size: int
   noise_chunk: int = 64  # directions rebuilt at once in ``tell``
+  # Subtracted from every env reward in *training* rollouts (never evaluation) by the trainer:
+  # ARS's survival-bonus shift. 0 for every strategy that does not ask for it.
+  reward_shift: float = 0.0
 
 
 # Optax factories that take the learning rate as their first argument: what a strategy's

@@ -1,0 +1,102 @@
+"""ARS: Augmented Random Search (Mania, Guy & Recht 2018, "Simple random search provides a
+competitive approach to reinforcement learning", arXiv 1803.07055), Algorithm 2.
+
+Per generation, N antithetic pairs ``theta +- nu * delta_k`` (delta_k ~ N(0, I), the raw noise);
+the directions are ranked by ``max(r+_k, r-_k)`` and the top b kept; then exactly the paper's
+step, with no division by nu::
+
+    theta <- theta + alpha / (b * sigma_R) * sum_{top b} (r+_k - r-_k) * delta_k
+
+where sigma_R is the (population, ddof=0) standard deviation of the 2b returns used.
+``top_directions`` b = 0 or b >= N keeps every direction (ARS V1/V2); 0 < b < N gives the
+``-t`` variants (V1-t/V2-t).
+
+What lives elsewhere, and deviations from the paper:
+
+* V2's observation normalization (running state mean/std) is the trainer's normalizer, not
+  this module: V1 vs V2 is the trainer's ``normalize_obs`` switch.
+* ``reward_shift`` (the paper subtracts the survival bonus from every step's reward in
+  training rollouts, e.g. 1 for Hopper/Walker/Ant/Humanoid) is stored as
+  ``Strategy.reward_shift``; the trainer subtracts it per env step in training rollouts only,
+  never in evaluation. This module only carries the value.
+* Non-finite returns (the paper has none): a pair with a NaN/inf return is dropped. It ranks
+  last for the top-b selection and takes no part in the step or in sigma_R; if fewer than b
+  pairs are finite, b becomes the number of finite pairs. A generation with no finite pair,
+  or with sigma_R = 0, does not move theta.
+* The noise comes from per-pair PRNG keys instead of a shared noise table.
+"""
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from esjax.strategies import base
+
+
+@flax.struct.dataclass
+class ARSState:
+  mean: jax.Array  # (P,) theta (M_j in the paper), flattened
+  sigma: jax.Array  # () nu, the exploration noise std
+  learning_rate: jax.Array  # () alpha, the step size; traced so that a sweep can vmap it
+
+
+@flax.struct.dataclass
+class ARSInfo:
+  grad_norm: jax.Array  # || sum_{top b} (r+ - r-) delta / (b sigma_R) ||
+  update_norm: jax.Array  # alpha times the above
+
+
+def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.03,
+        top_directions: int = 0, reward_shift: float = 0.0,
+        noise_chunk: int = 64) -> base.Strategy:
+  """ARS, always mirrored (members 2k, 2k+1 carry +delta_k, -delta_k). ``population_size`` =
+  2N. The defaults (alpha 0.02, nu 0.03) are of the order of the paper's MuJoCo settings
+  (its Table 9 tunes alpha and nu per task); ``top_directions`` b: 0 or >= N uses all N
+  directions. ``reward_shift`` is applied by the trainer (see the module docstring)."""
+  if population_size < 2 or population_size % 2:
+    raise ValueError(f"population_size={population_size} must be even and >= 2: ARS "
+                     "evaluates antithetic pairs")
+  if top_directions < 0:
+    raise ValueError(f"top_directions={top_directions} must be >= 0 (0 = all directions)")
+  num_pairs = population_size // 2
+  top = num_pairs if top_directions == 0 else min(top_directions, num_pairs)
+
+  def init(params: jax.Array) -> ARSState:
+    return ARSState(params, jnp.asarray(sigma, jnp.float32),
+                    jnp.asarray(learning_rate, jnp.float32))
+
+  def candidate(state: ARSState, eps: jax.Array) -> jax.Array:
+    return state.mean + state.sigma * eps
+
+  def utilities(state, returns):
+    del state
+    returns = jnp.asarray(returns, jnp.float32)
+    plus, minus = returns[0::2], returns[1::2]
+    finite = jnp.isfinite(plus) & jnp.isfinite(minus)
+    plus, minus = jnp.where(finite, plus, 0.0), jnp.where(finite, minus, 0.0)
+    # Rank by max(r+, r-), best first; dropped pairs score -inf so they rank last. A stable
+    # sort breaks ties by pair index.
+    score = jnp.where(finite, jnp.maximum(plus, minus), -jnp.inf)
+    rank = jnp.argsort(jnp.argsort(-score, stable=True), stable=True)
+    chosen = (rank < top) & finite
+    count = chosen.sum()
+    n = jnp.maximum(2 * count, 1).astype(jnp.float32)
+    center = jnp.where(chosen, plus + minus, 0.0).sum() / n
+    var = jnp.where(chosen, (plus - center) ** 2 + (minus - center) ** 2, 0.0).sum() / n
+    reward_std = jnp.sqrt(var)
+    # 1/(b sigma_R), or 0 (no step) when no pair is left or the chosen returns are all equal.
+    denom = count * reward_std
+    moves = denom > 0
+    scale = jnp.where(moves, 1.0 / jnp.where(moves, denom, 1.0), 0.0)
+    return (jnp.where(chosen, (plus - minus) * scale, 0.0),)
+
+  def update(state: ARSState, moments):
+    # The weights already hold 1/(b sigma_R): moments[0] is the paper's sum, alpha aside.
+    grad = moments[0]
+    step = state.learning_rate * grad
+    info = ARSInfo(jnp.linalg.norm(grad), jnp.linalg.norm(step))
+    return state.replace(mean=state.mean + step), info
+
+  return base.Strategy("ars", init, candidate, utilities, update, (1,), True,
+                       population_size, noise_chunk, float(reward_shift))
