@@ -153,7 +153,7 @@ class TrainConfig:
     _positive_int("population_size", st.population_size)
     _positive_int("noise_chunk", st.noise_chunk)
     _check_options(st)
-    mirrored = bool(st.resolved().get("mirrored", False))
+    mirrored = st.build().mirrored  # the factory's own checks too (choices, ranges it knows)
     if mirrored and st.population_size % 2:
       raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
                         "sampling (each pair is +eps and -eps); use an even number or "
@@ -177,7 +177,6 @@ class TrainConfig:
       if mirrored and (st.population_size // device_count) % 2:
         raise ConfigError(f"population_size={st.population_size} over {device_count} devices "
                           f"splits a mirrored pair; use a multiple of {2 * device_count}")
-    st.build()  # the factory's own checks (choices, ranges it knows)
     return self
 
   def to_json(self) -> str:

@@ -25,5 +25,5 @@ def options(factory: Callable) -> dict[str, Any]:
 
 def paper(factory: Callable) -> str:
   """The first line of the strategy module's docstring: the paper it implements."""
-  doc = inspect.getmodule(factory).__doc__ or ""
-  return doc.strip().splitlines()[0] if doc.strip() else ""
+  doc = (inspect.getmodule(factory).__doc__ or "").strip()
+  return " ".join(doc.split("\n\n")[0].split())  # the first paragraph, on one line
