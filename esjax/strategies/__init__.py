@@ -7,11 +7,16 @@ package pulls in jax, flax and optax only (no brax, orbax or matplotlib).
 from esjax.strategies import shaping
 from esjax.strategies.base import Strategy, ask, dense_tell, tell, tell_local
 from esjax.strategies.open_es import OpenESState, open_es
+from esjax.strategies.sep_cma_es import SepCMAESState, sep_cma_es
 from esjax.strategies.shaping import SHAPERS, centered_rank, identity, z_score
+from esjax.strategies.snes import SNESState, snes
 
 REGISTRY = {
     "open_es": open_es,
+    "snes": snes,
+    "sep_cma_es": sep_cma_es,
 }
 
 __all__ = ["Strategy", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
+           "snes", "SNESState", "sep_cma_es", "SepCMAESState",
            "REGISTRY", "SHAPERS", "centered_rank", "identity", "z_score", "shaping"]
