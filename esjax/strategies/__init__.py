@@ -10,14 +10,19 @@ from esjax.strategies.base import Strategy, ask, dense_tell, tell, tell_local
 from esjax.strategies.clipup import ClipUpState, clipup
 from esjax.strategies.open_es import OpenESState, open_es
 from esjax.strategies.pgpe import PGPEState, pgpe
+from esjax.strategies.sep_cma_es import SepCMAESState, sep_cma_es
 from esjax.strategies.shaping import SHAPERS, centered_rank, identity, z_score
+from esjax.strategies.snes import SNESState, snes
 
 REGISTRY = {
     "open_es": open_es,
     "ars": ars,
     "pgpe": pgpe,
+    "snes": snes,
+    "sep_cma_es": sep_cma_es,
 }
 
 __all__ = ["Strategy", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
            "ars", "ARSState", "pgpe", "PGPEState", "clipup", "ClipUpState",
+           "snes", "SNESState", "sep_cma_es", "SepCMAESState",
            "REGISTRY", "SHAPERS", "centered_rank", "identity", "z_score", "shaping"]
