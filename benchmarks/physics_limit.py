@@ -10,7 +10,7 @@ and reports ``bare / esjax`` (1.0 = ES is free). Episodes are made non-terminati
 (``terminate_when_unhealthy=False``) so every member simulates exactly ``episode_length`` steps
 in both: equal env steps actually simulated. Also reports the first generation's wall time
 (compile included) and the number of XLA compilations over the following generations
-(DESIGN.md property 5: must be 0).
+(docs/architecture.md property 5: must be 0).
 
     python benchmarks/physics_limit.py                       # CPU default, ~4 min
     python benchmarks/physics_limit.py --populations 256,1024,4096 --episode-length 1000  # GPU

@@ -1,14 +1,15 @@
-"""Rewrites the "## Benchmarks" section at the end of README.md from benchmarks/results/*.md.
+"""Rewrites docs/benchmarks.md from benchmarks/results/*.md (the README links to it).
 
     python benchmarks/readme_section.py     # after running the benchmark scripts
 """
 from __future__ import annotations
 
 import os
+import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling"]
-INTRO = """## Benchmarks
+ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm"]
+INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
 command to `benchmarks/results/` (markdown, CSV and JSON, with the machine, JAX version and
@@ -24,6 +25,7 @@ same suite with GPU-sized settings on a GPU machine (see the script's header).
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
 | `benchmarks/profile_rollout.py` | where a rollout's time goes beyond bare physics, one piece at a time |
 | `benchmarks/gpu.sh` | all of the above with GPU-sized settings, plus a humanoid run |
+| `benchmarks/comm.py` | bytes and time per generation of `--comm returns` vs `--comm gradient` on 4 forced CPU devices |
 
 Timing on a shared machine: each script times its variants round-robin and reports process
 CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, which count the work
@@ -31,11 +33,12 @@ done whatever else the machine runs (wall-time ratios between runs minutes apart
 here as other jobs came and went).
 
 `peers.py` also needs `pip install evosax` (0.3.2 here; Brax's ES trainer comes with brax).
-`python benchmarks/readme_section.py` rebuilds this section from `benchmarks/results/*.md`.
+`python benchmarks/readme_section.py` rebuilds this page from `benchmarks/results/*.md`. What the
+comm-mode numbers mean for choosing `--comm` is in [scaling.md](scaling.md).
 """
 
 
-FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
+FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
 
 - **Physics limit.** At population 256 (T=100, fixed-length episodes) one esjax generation
   costs 1/0.974 of bare vmapped physics on ant and 1/0.949 on hopper (target >= 0.9: met on
@@ -69,6 +72,14 @@ FINDINGS = """#### What the tables say (2-core CPU, 2026-11-23)
   forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
   throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
   `benchmarks/gpu.sh` (unrun: no GPU was lent).
+- **Comm modes (4 forced CPU devices).** Bytes: returns mode always, by 5x (pop 256, 1k
+  params) to 3000x (pop 32, 100k params): it moves `4 x pop` bytes, gradient mode adds
+  `4 x params`. Time, where sending is a memcpy: gradient mode, 1.3-2.2x faster in every cell
+  but the smallest (pop 32, 1k params), because returns mode makes every device regenerate all
+  `pop x params` noise values while gradient mode splits that work. Below the break-even link
+  bandwidth (0.9-15 MB/s for CPU noise generation here) returns mode is faster as well. The
+  default run moves 2,140 B/gen with `returns` and 8,296 B/gen with `gradient` (from its HLO on
+  4 devices).
 """
 
 
@@ -78,15 +89,15 @@ def main():
     path = os.path.join(ROOT, "benchmarks", "results", f"{name}.md")
     if os.path.exists(path):
       with open(path) as f:
-        parts.append(f.read().replace("### ", "#### ", 1))
+        text = f.read()
+      # Each results file opens with a heading of its own level; make it a section here.
+      parts.append(re.sub(r"\A#+ ", "## ", text))
   parts.append(FINDINGS)
-  readme = os.path.join(ROOT, "README.md")
-  with open(readme) as f:
-    text = f.read()
-  head = text.split("\n## Benchmarks\n")[0].rstrip("\n")
-  with open(readme + ".tmp", "w") as f:
-    f.write(head + "\n\n" + "\n".join(parts))
-  os.replace(readme + ".tmp", readme)
+  page = os.path.join(ROOT, "docs", "benchmarks.md")
+  os.makedirs(os.path.dirname(page), exist_ok=True)
+  with open(page + ".tmp", "w") as f:
+    f.write("\n".join(p.rstrip("\n") + "\n" for p in parts))
+  os.replace(page + ".tmp", page)
 
 
 if __name__ == "__main__":

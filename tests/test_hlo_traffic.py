@@ -1,4 +1,4 @@
-"""Scalar-only traffic (DESIGN.md property 2), read from the compiled step's HLO.
+"""Scalar-only traffic (docs/architecture.md property 2), read from the compiled step's HLO.
 
 The per-generation cross-device bytes of the default ``comm="returns"`` step must not depend
 on the parameter count: only population returns and observation sums cross devices. The

@@ -1,4 +1,5 @@
-"""Device-count invariance (DESIGN.md property 1), the gradient comm mode, and many seeds.
+"""Device-count invariance (docs/architecture.md property 1), the gradient comm mode, and
+many seeds.
 
 Each device count needs its own interpreter (the CPU device count is fixed at JAX start),
 so every case runs as a subprocess with 1, 2 and 4 forced CPU devices, all at once.

@@ -1,4 +1,4 @@
-"""Properties of the compiled ES step from DESIGN.md: one compile, bounded update memory."""
+"""Properties of the compiled ES step (docs/architecture.md): one compile, bounded memory."""
 import jax
 import jax.numpy as jnp
 import numpy as np

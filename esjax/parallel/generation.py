@@ -1,8 +1,8 @@
 """One generation of ES as one compiled, device-sharded function.
 
-Data flow (see DESIGN.md): every device holds the same ``TrainState``; each evaluates its
-contiguous slice of member ids, and only the population's scalar returns (an all-gather)
-and the observation sums (a psum) cross devices. Every device then rebuilds all
+Data flow (see docs/architecture.md): every device holds the same ``TrainState``; each
+evaluates its contiguous slice of member ids, and only the population's scalar returns (an
+all-gather) and the observation sums (a psum) cross devices. Every device then rebuilds all
 perturbations from keys and applies the identical update, so the state stays replicated
 without ever sending a parameter vector.
 

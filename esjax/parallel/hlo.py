@@ -1,7 +1,7 @@
 """What crosses devices, read from the compiled program itself.
 
-The claim of the method (DESIGN.md, "scalar-only traffic") is about the compiled step, so it
-is checked there: ``collectives(hlo_text)`` lists every cross-device collective in an
+The claim of the method (docs/architecture.md, "scalar-only traffic") is about the compiled
+step, so it is checked there: ``collectives(hlo_text)`` lists every cross-device collective in an
 optimized HLO module with the bytes of the array it produces. The ES step compiles to one
 ``while`` loop whose body is one generation and contains every collective once, so the sum
 over the module is the traffic of one generation.
