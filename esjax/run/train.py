@@ -60,7 +60,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
           initial_params: jax.Array | None = None) -> Setup:
   """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
 
-  ``problem`` replaces the Brax rollout with any fitness function (see ``rollout.black_box``);
+  ``problem`` replaces the Brax rollout with any fitness function (see ``problems.black_box``);
   then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
   """
   rt, pc = config.runtime, config.problem
