@@ -75,11 +75,24 @@ def _takes(name: str, option: str) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _built(name: str, population: int, options: tuple):
-  """The strategy and its jitted keys-only and dense tells, compiled once per settings."""
+  """The strategy and ``tells(state, gen_key, returns, perm, signs) -> (keys_tell,
+  dense_tell)``: the keys-only update and the dense one from the noise matrix with its
+  directions reordered by ``perm`` and multiplied by ``signs`` (the identity by default). One
+  compile per settings serves (a), (e), (f) and (g); each ignores the half it does not need."""
   es = REGISTRY[name](population, **dict(options))
-  tell = jax.jit(lambda s, k, r: base.tell(es, s, k, r))
-  dense = jax.jit(lambda s, e, r: base.dense_tell(es, s, e, r))
-  return es, tell, dense
+  n = base.num_directions(es)
+
+  @jax.jit
+  def both(state, gen_key, returns, perm, signs):
+    eps = _dense_noise(n, gen_key)[perm] * signs[:, None]
+    return base.tell(es, state, gen_key, returns), base.dense_tell(es, state, eps, returns)
+
+  def tells(state, gen_key, returns, perm=None, signs=None):
+    perm = np.arange(n) if perm is None else perm
+    signs = np.ones(n, np.float32) if signs is None else np.asarray(signs, np.float32)
+    return both(state, gen_key, jnp.asarray(returns, jnp.float32), perm, signs)
+
+  return es, tells
 
 
 def _make(name: str, mirrored: bool | None = None, **extra):
@@ -89,15 +102,14 @@ def _make(name: str, mirrored: bool | None = None, **extra):
   if _takes(name, "mirrored"):  # always explicit, so that equal settings share one compile
     default = inspect.signature(REGISTRY[name]).parameters["mirrored"].default
     options["mirrored"] = options.get("mirrored", default) if mirrored is None else mirrored
-  es, tell, dense = _built(name, case.population, tuple(sorted(options.items())))
+  es, tells = _built(name, case.population, tuple(sorted(options.items())))
   if mirrored is not None and es.mirrored != mirrored:
     pytest.skip(f"{name} does not take mirrored={mirrored}")
-  return es, tell, dense
+  return es, tells
 
 
-def _dense_noise(es, gen_key):
-  """The (num_directions, P) noise matrix, drawn from the same keys as the step's."""
-  n = base.num_directions(es)
+def _dense_noise(n, gen_key):
+  """The (n, P) noise matrix of n directions, drawn from the keys the step draws from."""
   return jax.vmap(lambda i: gaussian.sample(keys.noise_key(gen_key, i), P))(jnp.arange(n))
 
 
@@ -120,14 +132,13 @@ def _assert_states_close(a, b, rtol=1e-5, atol=1e-6):
 @pytest.mark.parametrize("mirrored", [True, False], ids=["mirrored", "unmirrored"])
 @pytest.mark.parametrize("name", NAMES)
 def test_keys_tell_equals_dense_tell(name, mirrored):
-  es, tell, dense = _make(name, mirrored)
+  es, tells = _make(name, mirrored)
   state = es.init(_x0())
   rng = np.random.default_rng(1)
   for g in range(3):  # several tells: optimizer moments, paths and sigma are live too
     gen_key = _gen_key(g)
     returns = jnp.asarray(rng.normal(size=es.population_size), jnp.float32)
-    from_keys, info_k = tell(state, gen_key, returns)
-    from_dense, info_d = dense(state, _dense_noise(es, gen_key), returns)
+    (from_keys, info_k), (from_dense, info_d) = tells(state, gen_key, returns)
     # Chunked sums under scan vs one matmul: the same terms added in another order.
     _assert_states_close(from_keys, from_dense)
     _assert_states_close(info_k, info_d, rtol=1e-4)
@@ -155,7 +166,7 @@ def test_one_compilation_for_any_number_of_fused_generations(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_nonfinite_returns_rank_last_and_never_reach_the_state(name):
-  es, tell, _ = _make(name)
+  es, tells = _make(name)
   state = es.init(_x0())
   rng = np.random.default_rng(2)
   n = es.population_size
@@ -167,10 +178,10 @@ def test_nonfinite_returns_rank_last_and_never_reach_the_state(name):
     finite = returns[~bad]
     stand_in = finite.min() - 1.0 if _case(name).nonfinite_as == "below" else finite.min()
     clean = np.where(bad, stand_in, returns).astype(np.float32)
-    new, info = tell(state, _gen_key(g), jnp.asarray(returns))
+    new, info = tells(state, _gen_key(g), returns)[0]
     for path, leaf in jax.tree_util.tree_leaves_with_path((new, info)):
       assert np.all(np.isfinite(np.asarray(leaf))), jax.tree_util.keystr(path)
-    expected, _ = tell(state, _gen_key(g), jnp.asarray(clean))
+    expected, _ = tells(state, _gen_key(g), clean)[0]
     _assert_states_close(new, expected, rtol=1e-6, atol=1e-7)
     state = new
 
@@ -185,10 +196,10 @@ SILENT = {"all_nan": [np.nan], "all_plus_inf": [np.inf], "mixed_nonfinite": [np.
 @pytest.mark.parametrize("name", NAMES)
 def test_returns_without_information_leave_the_mean_unchanged(name, returns):
   # From init: an optimizer's momentum from earlier generations may still (rightly) coast.
-  es, tell, _ = _make(name, **_case(name).no_signal)
+  es, tells = _make(name, **_case(name).no_signal)
   state = es.init(_x0())
   silent = jnp.asarray(np.resize(np.array(returns, np.float32), es.population_size))
-  new, info = tell(state, _gen_key(0), silent)
+  new, info = tells(state, _gen_key(0), silent)[0]
   np.testing.assert_array_equal(new.mean, state.mean)
   for path, leaf in jax.tree_util.tree_leaves_with_path((new, info)):
     assert np.all(np.isfinite(np.asarray(leaf))), jax.tree_util.keystr(path)
@@ -201,7 +212,7 @@ def test_returns_without_information_leave_the_mean_unchanged(name, returns):
 def test_tied_returns_share_one_utility(name, mirrored):
   """Relabelling the population (which direction holds which index, and which member of a
   mirrored pair is "+") is a symmetry of ES: with ties, index tie-breaking would break it."""
-  es, _, dense = _make(name, mirrored)
+  es, tells = _make(name, mirrored)
   n = es.population_size
   rng = np.random.default_rng(3)
   returns = rng.permutation(n).astype(np.float32)
@@ -209,18 +220,20 @@ def test_tied_returns_share_one_utility(name, mirrored):
   returns[[1, 2, 5]] = returns[1]
   returns[[8, 12]] = returns[8]
   state = es.init(_x0())
-  eps = _dense_noise(es, _gen_key(0))
-  base_state, _ = dense(state, eps, jnp.asarray(returns))
+  gen_key = _gen_key(0)
+  (expected, _), _ = tells(state, gen_key, returns)
   for trial in range(3):
-    perm = rng.permutation(eps.shape[0])
+    # New direction k is old direction perm[k]; when mirrored, flipping a pair swaps its
+    # members, which is the same as negating its noise.
+    perm = rng.permutation(base.num_directions(es))
     if es.mirrored:
-      flip = rng.random(len(perm)) < 0.5  # swap the pair's members: the noise changes sign
+      flip = (rng.random(len(perm)) < 0.5).astype(int)
       members = np.stack([2 * perm + flip, 2 * perm + 1 - flip], 1).reshape(-1)
-      new_eps = eps[perm] * np.where(flip, -1.0, 1.0)[:, None]
+      signs = 1.0 - 2.0 * flip
     else:
-      members, new_eps = perm, eps[perm]
-    relabelled, _ = dense(state, jnp.asarray(new_eps, jnp.float32), jnp.asarray(returns[members]))
-    _assert_states_close(relabelled, base_state)
+      members, signs = perm, None
+    _, (relabelled, _) = tells(state, gen_key, returns[members], perm, signs)
+    _assert_states_close(relabelled, expected)
 
 
 # (h) ------------------------------------------------------------------------------------
