@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from esjax import keys
+from esjax.parallel.mesh import to_host
 from esjax.perturbations import gaussian
 from esjax.run import optimize
 from esjax.strategies import REGISTRY, base
@@ -159,7 +160,7 @@ def test_one_compilation_for_any_number_of_fused_generations(name):
   for n in (1, 3, 7):
     carry, _ = p.run(carry, n)
   assert p.run._cache_size() == 1
-  assert int(optimize.to_host(carry).train.generation) == 11
+  assert int(to_host(carry).train.generation) == 11
 
 
 # (e) ------------------------------------------------------------------------------------
