@@ -31,6 +31,8 @@ _EXPORTS = {
     "TrainResult": "esjax.run.train", "setup": "esjax.run.train", "train": "esjax.run.train",
     "SavedRun": "esjax.run.files", "load": "esjax.run.files",
     "WandbOptions": "esjax.run.sinks",
+    "minimize": "esjax.run.optimize", "maximize": "esjax.run.optimize",
+    "OptimizeResult": "esjax.run.optimize",
     # looking at runs
     "evaluate_run": "esjax.viz.playback", "render_run": "esjax.viz.playback",
     "plot_runs": "esjax.viz.plot",

@@ -27,8 +27,8 @@ def test_nonfinite_returns_get_the_lowest_utility(shaper):
 def test_centered_rank_puts_plus_inf_last_not_first():
   x = jnp.array([1.0, jnp.inf, 2.0, jnp.nan])
   u = np.asarray(esjax.centered_rank(x))
-  # Ranks: the two faults 0 and 1 (ties broken by index), then 1.0 -> 2, 2.0 -> 3; over n-1 = 3.
-  np.testing.assert_allclose(u, np.array([2, 0, 3, 1]) / 3 - 0.5, rtol=1e-6)
+  # Ranks: the two faults tie at -inf and share (0 + 1) / 2, then 1.0 -> 2, 2.0 -> 3; over 3.
+  np.testing.assert_allclose(u, np.array([2, 0.5, 3, 0.5]) / 3 - 0.5, rtol=1e-6)
 
 
 FAULT_P = 0.35  # fraction of rollout keys whose fitness is NaN, +inf or -inf

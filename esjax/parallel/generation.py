@@ -45,12 +45,16 @@ class GenMetrics:
   episode_length_mean: jnp.ndarray
   gen_env_steps: jnp.ndarray  # env steps of live episodes in this generation
   param_norm: jnp.ndarray  # norm of the strategy's mean
+  best_member: jnp.ndarray  # () int32 id of the highest finite return (0 if none is finite)
   info: Any  # the strategy's own pytree of scalars (grad norm, sigma stats, ...)
 
 
 def metric_rows(metrics: GenMetrics) -> dict[str, Any]:
   """Flat ``{name: value}`` of a GenMetrics, the strategy's info fields by their own names."""
-  row = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__ if name != "info"}
+  # best_member is an index, not a statistic (a mean over seeds would mean nothing): it is
+  # there for optimize, which rebuilds the best member's params from its key.
+  row = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__
+         if name not in ("info", "best_member")}
   info = metrics.info
   fields = getattr(info, "__dataclass_fields__", None)
   row.update({name: getattr(info, name) for name in fields} if fields else dict(info or {}))
@@ -101,6 +105,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
         episode_length_mean=steps.mean(),
         gen_env_steps=steps.sum().astype(jnp.int32),
         param_norm=jnp.linalg.norm(es.mean),
+        best_member=jnp.argmax(jnp.where(finite, returns, -jnp.inf)).astype(jnp.int32),
         info=info,
     )
     new_state = TrainState(es, normalizer, state.key, state.generation + 1)

@@ -2,10 +2,10 @@
 observation normalizer that is the problem's own state. ``esjax.problems.brax`` (and its env
 registry) import brax only when used."""
 from esjax.problems.base import Evaluation, Problem
-from esjax.problems.black_box import black_box
+from esjax.problems.black_box import black_box, check_fitness
 from esjax.problems.normalizer import NormalizerState, ObsStats
 
-__all__ = ["Evaluation", "Problem", "black_box", "brax_problem", "NormalizerState", "ObsStats"]
+__all__ = ["Evaluation", "Problem", "black_box", "check_fitness", "brax_problem", "NormalizerState", "ObsStats"]
 
 
 def __getattr__(name):

@@ -6,6 +6,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from esjax.errors import ConfigError
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
 
@@ -19,3 +20,20 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
                       ObsStats.zeros(0))
 
   return Problem(evaluate, obs_size=0)
+
+
+def check_fitness(fitness: Callable[[jax.Array, jax.Array], jax.Array], params) -> None:
+  """Raises ``ConfigError`` unless ``fitness(params, key)`` is a real scalar.
+
+  Traced with ``jax.eval_shape`` (nothing runs), once at setup: a vector-valued fitness would
+  otherwise surface as a shape error deep inside the compiled, sharded step.
+  """
+  params = jax.ShapeDtypeStruct(jnp.shape(params), jnp.result_type(params))
+  out = jax.eval_shape(fitness, params, jax.eval_shape(jax.random.PRNGKey, 0))
+  where = f"for params of shape {tuple(params.shape)}; expected a scalar"
+  if not isinstance(out, jax.ShapeDtypeStruct):  # a tuple, dict, None, ...
+    raise ConfigError(f"fitness returned a {type(out).__name__} {where}")
+  if out.shape != ():
+    raise ConfigError(f"fitness returned shape {tuple(out.shape)} {where}")
+  if jnp.issubdtype(out.dtype, jnp.complexfloating) or not jnp.issubdtype(out.dtype, jnp.number):
+    raise ConfigError(f"fitness returned dtype {out.dtype} {where} (a real number)")

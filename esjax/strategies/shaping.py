@@ -21,11 +21,21 @@ def _sanitize(x: jnp.ndarray) -> jnp.ndarray:
 def centered_rank(x: jnp.ndarray) -> jnp.ndarray:
   """Ranks mapped linearly to [-0.5, 0.5] (Salimans et al. 2017, sec. 2.2).
 
-  Ties are broken by index, as in the paper's released code (``argsort`` of ``argsort``).
+  Tied returns share the mean of their ranks (all non-finite returns tie at -inf), so which
+  member holds a tie never changes the update: index tie-breaking, as in the paper's released
+  code (``argsort`` of ``argsort``), would favour the lower member id. Without ties the
+  result is the paper's exactly.
   """
   x = _sanitize(x)
   n = x.shape[0]
-  ranks = jnp.argsort(jnp.argsort(x, stable=True), stable=True).astype(jnp.float32)
+  order = jnp.argsort(x, stable=True)
+  xs = x[order]
+  # A sorted value's tie group spans positions [first, last); its members share the mean rank
+  # (first + last - 1) / 2, which is the position itself when the group has one member.
+  first = jnp.searchsorted(xs, xs, side="left")
+  last = jnp.searchsorted(xs, xs, side="right")
+  mean_rank = (first + last - 1).astype(jnp.float32) / 2
+  ranks = jnp.zeros((n,), jnp.float32).at[order].set(mean_rank)
   return ranks / jnp.maximum(n - 1, 1) - 0.5
 
 

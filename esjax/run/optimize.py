@@ -1,0 +1,257 @@
+"""Black-box optimization on the compiled, sharded ES step: ``minimize`` and ``maximize``.
+
+For users outside RL: any ``f(params, key) -> scalar`` over a flat float vector, optimized by
+any registered strategy with exactly the step ``esjax.train`` runs (keys-only perturbations,
+only scalar returns crossing devices, ``generations_per_call`` generations per compiled call).
+
+What is "best". Every member of every generation is evaluated once by the step; its return
+crosses devices, its params do not. So the step reports the id of the best member, and the
+params are rebuilt from that member's key (``strategies.ask`` on the pre-update state) on
+every device, inside the compiled call. The distribution's mean is what the search converges
+to, so it is evaluated too: once before the first generation (``x0``) and once after every
+generation, with the evaluation key stream (``keys.eval_key``), which never changes what the
+search sees. That costs one fitness call per generation (1/population of the work) and
+makes ``history["mean_fitness"]`` the learning curve of the mean. ``best_*`` is the best of
+all those evaluations, members and means alike; for a noisy ``f`` it is the best *observed*
+value, which favours lucky draws.
+
+Importing this module pulls in jax, flax and optax only (no brax, orbax or matplotlib).
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from esjax import keys
+from esjax.errors import ConfigError
+from esjax.parallel import generation as step_lib
+from esjax.parallel.mesh import make_mesh, replicate, to_host
+from esjax.problems.black_box import black_box, check_fitness
+from esjax.strategies import REGISTRY, base as strategy_lib
+
+# Generations fused into one compiled call. The fused count is traced, so every chunk (the
+# last one shorter) reuses one compilation; the cap only bounds the metrics buffer.
+MAX_GENERATIONS_PER_CALL = 1000
+DEFAULT_POPULATION = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeResult:
+  best_params: np.ndarray  # (P,) the best evaluated point: a member or a mean
+  best_fitness: float  # f at best_params as evaluated (in f's own sign)
+  mean: np.ndarray  # (P,) the search distribution's final mean
+  history: dict[str, np.ndarray]  # one entry per generation (see ``minimize``)
+
+
+@flax.struct.dataclass
+class Best:
+  fitness: jax.Array  # () in the step's sign (higher is better); -inf until something finite
+  params: jax.Array  # (P,)
+
+
+@flax.struct.dataclass
+class Tracked:
+  """The multi-step's carry: the replicated train state and the best point so far."""
+  train: step_lib.TrainState
+  best: Best
+
+
+@flax.struct.dataclass
+class StepRecord:
+  gen: step_lib.GenMetrics
+  mean_fitness: jax.Array  # f at the updated mean (step's sign; NaN/inf as f returned it)
+  best_fitness: jax.Array  # best so far, after this generation (step's sign)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """What ``minimize``/``maximize`` run: exposed so that tests can inspect the compiled step
+  (its cache size, its HLO) without running a search."""
+  strategy: strategy_lib.Strategy
+  mesh: Any
+  carry: Tracked  # replicated over ``mesh``
+  run: Callable  # (carry, n) -> (carry, StepRecord[max_generations]), one compiled program
+  generations: int
+  generations_per_call: int
+  sign: float  # +1 maximize, -1 minimize: the step always maximizes sign * f
+
+
+def minimize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_es",
+             generations: int = 100, seed: int = 0, num_devices: int | None = None,
+             population_size: int | None = None, **options) -> OptimizeResult:
+  """Minimizes ``f(params, key) -> scalar`` from ``x0`` (a 1-D float vector).
+
+  ``strategy``: a registry name (``esjax.strategies.REGISTRY``; ``options`` go to its factory)
+  or a ``Strategy`` object (then no options, and its own population size). ``population_size``
+  defaults to 64 and must divide by the device count (``num_devices``, default: all visible).
+  ``key`` lets ``f`` be noisy; mirrored partners share it (common random numbers).
+
+  ``history`` holds one value per generation: ``pop_fitness_mean``/``_std`` (finite members),
+  ``pop_fitness_best``, ``nonfinite`` (members whose fitness was NaN/inf: they rank last),
+  ``mean_fitness`` (f at the mean after the generation), ``best_fitness`` (best so far), and
+  the strategy's info fields by their own names. Fitness values are in f's own sign.
+  """
+  return _optimize(f, x0, strategy, generations, seed, num_devices, population_size, -1.0,
+                   options)
+
+
+def maximize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_es",
+             generations: int = 100, seed: int = 0, num_devices: int | None = None,
+             population_size: int | None = None, **options) -> OptimizeResult:
+  """``minimize`` for an ``f`` where higher is better."""
+  return _optimize(f, x0, strategy, generations, seed, num_devices, population_size, 1.0,
+                   options)
+
+
+def _optimize(f, x0, strategy, generations, seed, num_devices, population_size, sign, options):
+  p = prepare(f, x0, strategy, generations, seed, num_devices, population_size, sign, options)
+  carry, chunks, done = p.carry, [], 0
+  while done < p.generations:
+    n = min(p.generations_per_call, p.generations - done)
+    carry, buf = p.run(carry, n)
+    chunks.append(jax.tree.map(lambda x: x[:n], to_host(buf)))
+    done += n
+  records = jax.tree.map(lambda *x: np.concatenate(x), *chunks)
+  host = to_host(carry)
+  return OptimizeResult(best_params=host.best.params, best_fitness=float(sign * host.best.fitness),
+                        mean=host.train.es.mean, history=_history(records, sign))
+
+
+def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
+            num_devices: int | None = None, population_size: int | None = None,
+            sign: float = 1.0, options: dict | None = None) -> Prepared:
+  """Validates the inputs and builds the replicated carry and the compiled multi-step."""
+  options = dict(options or {})
+  if not callable(f):
+    raise ConfigError(f"f={f!r} is not callable; expected f(params, key) -> scalar")
+  x0 = _check_x0(x0)
+  if not isinstance(generations, (int, np.integer)) or isinstance(generations, bool) \
+      or generations < 1:
+    raise ConfigError(f"generations={generations!r} is invalid; expected an int >= 1")
+  es = _strategy(strategy, population_size, options)
+  mesh = make_mesh(num_devices)
+  if es.population_size % mesh.size:
+    raise ConfigError(f"population_size={es.population_size} is not divisible by the "
+                      f"{mesh.size} devices; choose a multiple of {mesh.size}")
+  check_fitness(f, x0)
+
+  def fitness(params, key):  # the step maximizes
+    return sign * jnp.asarray(f(params, key), jnp.float32)
+
+  generation = step_lib.make_generation(black_box(fitness), es, mesh.size, normalize_obs=False)
+  sharded = step_lib.shard_generation(generation, mesh)
+
+  def tracked(carry: Tracked):
+    state = carry.train
+    new, m = sharded(state)
+    # Rebuilt here on every device from the member's key: params never cross devices.
+    gen_key = keys.generation_key(state.key, state.generation)
+    member = strategy_lib.ask(es, state.es, gen_key, m.best_member[None])[0]
+    mean_fit = fitness(new.es.mean, keys.eval_key(new.key, new.generation))
+    best = _better(_better(carry.best, m.pop_return_max, member), _safe(mean_fit), new.es.mean)
+    return Tracked(new, best), StepRecord(m, mean_fit, best.fitness)
+
+  per_call = min(int(generations), MAX_GENERATIONS_PER_CALL)
+  run = step_lib.make_multi_step(tracked, per_call)
+  state = step_lib.init_state(es, jnp.asarray(x0), 0, seed)
+  # x0 counts as evaluated (with the key the mean of generation 0 is evaluated with), so the
+  # result is never worse than the start.
+  f0 = _safe(jax.jit(fitness)(jnp.asarray(x0), keys.eval_key(state.key, 0)))
+  carry = Tracked(state, Best(f0, jnp.asarray(x0)))
+  return Prepared(es, mesh, replicate(carry, mesh), run, int(generations), per_call, sign)
+
+
+def _safe(fit: jax.Array) -> jax.Array:
+  """Non-finite fitness never counts as best (it ranks last in the search too)."""
+  return jnp.where(jnp.isfinite(fit), fit, -jnp.inf)
+
+
+def _better(best: Best, fitness: jax.Array, params: jax.Array) -> Best:
+  take = fitness > best.fitness
+  return Best(jnp.where(take, fitness, best.fitness), jnp.where(take, params, best.params))
+
+
+def _check_x0(x0) -> np.ndarray:
+  try:
+    x = np.asarray(x0)
+  except Exception:  # ragged lists and the like
+    raise ConfigError(f"x0 of type {type(x0).__name__} is not an array; expected a 1-D float "
+                      "vector") from None
+  if x.ndim != 1 or x.size == 0 or not np.issubdtype(x.dtype, np.floating):
+    raise ConfigError(f"x0 has shape {x.shape} and dtype {x.dtype}; expected a non-empty 1-D "
+                      "float vector (e.g. np.zeros(10))")
+  if not np.all(np.isfinite(x)):
+    raise ConfigError("x0 holds NaN or inf; expected finite values")
+  return x.astype(np.float32)
+
+
+def strategy_options(name: str) -> list[str]:
+  """The options (keyword arguments) a registered strategy's factory takes."""
+  params = inspect.signature(REGISTRY[name]).parameters
+  return [p for p in params if p != "population_size"
+          and params[p].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                 inspect.Parameter.KEYWORD_ONLY)]
+
+
+def _strategy(strategy, population_size, options) -> strategy_lib.Strategy:
+  if isinstance(strategy, strategy_lib.Strategy):
+    if options:
+      raise ConfigError(f"options {sorted(options)} apply to a strategy named from the "
+                        f"registry, not to the Strategy object {strategy.name!r}")
+    if population_size is not None and population_size != strategy.population_size:
+      raise ConfigError(f"population_size={population_size} but the Strategy object "
+                        f"{strategy.name!r} has population_size={strategy.population_size}")
+    es = strategy
+  elif isinstance(strategy, str):
+    if strategy not in REGISTRY:
+      raise ConfigError(f"strategy={strategy!r} is unknown; expected one of: "
+                        f"{', '.join(sorted(REGISTRY))}")
+    known = strategy_options(strategy)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+      raise ConfigError(f"strategy {strategy!r} takes no option {unknown[0]!r}; its options: "
+                        f"{', '.join(known)}")
+    pop = DEFAULT_POPULATION if population_size is None else population_size
+    if not isinstance(pop, (int, np.integer)) or isinstance(pop, bool) or pop < 2:
+      raise ConfigError(f"population_size={pop!r} is invalid; expected an int >= 2")
+    try:
+      es = REGISTRY[strategy](int(pop), **options)
+    except ConfigError:
+      raise
+    except (ValueError, TypeError) as e:  # a bad option value, in the factory's own words
+      raise ConfigError(f"strategy {strategy!r}: {e}") from None
+  else:
+    raise ConfigError(f"strategy={strategy!r} is invalid; expected a name (one of: "
+                      f"{', '.join(sorted(REGISTRY))}) or a Strategy")
+  if es.mirrored and es.population_size % 2:
+    raise ConfigError(f"population_size={es.population_size} is odd but strategy {es.name!r} "
+                      "samples mirrored pairs; choose an even population")
+  return es
+
+
+def _history(records: StepRecord, sign: float) -> dict[str, np.ndarray]:
+  """Per-generation arrays in f's own sign (the step maximizes sign * f)."""
+  g = records.gen
+  # A generation without a finite return has pop max -inf and mean 0 (the step's
+  # convention); the mean and std read as NaN here rather than as a fitness.
+  finite = np.isfinite(g.pop_return_max)
+  hist = {
+      "pop_fitness_mean": np.where(finite, sign * g.pop_return_mean, np.nan),
+      "pop_fitness_std": np.where(finite, g.pop_return_std, np.nan),
+      "pop_fitness_best": sign * g.pop_return_max,
+      "nonfinite": g.nonfinite_returns,
+      "mean_fitness": sign * records.mean_fitness,
+      "best_fitness": sign * records.best_fitness,
+  }
+  info = g.info
+  fields = getattr(info, "__dataclass_fields__", None)
+  items = {n: getattr(info, n) for n in fields} if fields else dict(info or {})
+  for name, value in items.items():
+    hist["info_" + name if name in hist else name] = np.asarray(value)
+  return hist
