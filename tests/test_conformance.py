@@ -51,6 +51,15 @@ CASES = {
     # biases the optimum of (h) towards 0.
     "open_es": Case(options=dict(sigma=0.1, learning_rate=0.05, weight_decay=0.0),
                     sphere=(32, 150, 1e-2), ellipsoid=(32, 400, 0.1)),
+    # ARS weighs raw returns: a NaN/inf counts as the lowest finite return, not below it.
+    "ars": Case(options=dict(sigma=0.05, learning_rate=0.05, top_directions=4),
+                nonfinite_as="lowest",
+                sphere=(32, 300, 1e-2), ellipsoid=(32, 600, 0.1)),
+    "pgpe": Case(options=dict(sigma=0.1, learning_rate=0.05, max_speed=0.1),
+                 sphere=(32, 300, 1e-2), ellipsoid=(32, 600, 0.1)),
+    "snes": Case(options=dict(sigma=0.5), sphere=(32, 150, 1e-2), ellipsoid=(32, 400, 0.1)),
+    "sep_cma_es": Case(options=dict(sigma=0.5), sphere=(32, 150, 1e-2),
+                       ellipsoid=(32, 400, 0.1)),
 }
 
 NAMES = sorted(REGISTRY)

@@ -55,15 +55,17 @@ def _ars(pop, b):
 
 
 def ars_reference(mean, alpha, nu, eps, returns, b):
-  """Mania et al. 2018, Algorithm 2, step 7, in float64. Pairs with a non-finite return are
-  dropped first (esjax's documented choice), b shrinks to the finite pairs left."""
+  """Mania et al. 2018, Algorithm 2, step 7, in float64. A non-finite return counts as the
+  lowest finite one (esjax's rank-last rule); pairs tied with the b-th best score are kept."""
   del nu  # the paper's step does not divide by nu
   r = np.asarray(returns, np.float64)
-  plus, minus = r[0::2], r[1::2]
-  keep = np.flatnonzero(np.isfinite(plus) & np.isfinite(minus))
-  order = keep[np.argsort(-np.maximum(plus[keep], minus[keep]), kind="stable")][:b]
-  if order.size == 0:
+  finite = np.isfinite(r)
+  if not finite.any():
     return np.asarray(mean, np.float64)
+  r = np.where(finite, r, r[finite].min())
+  plus, minus = r[0::2], r[1::2]
+  score = np.maximum(plus, minus)
+  order = np.flatnonzero(score >= np.sort(score)[::-1][b - 1])
   sigma_r = np.concatenate([plus[order], minus[order]]).std()
   if sigma_r == 0:
     return np.asarray(mean, np.float64)
@@ -86,21 +88,21 @@ def test_ars_matches_numpy_transcription(pop, b):
   assert float(info.update_norm) > 0
 
 
-def test_ars_non_finite_pairs_are_dropped():
+def test_ars_non_finite_returns_rank_last():
   pop, b = 12, 3
   es, tell = _ars(pop, b)
   gen_key = keys.generation_key(RUN_KEY, 1)
   state = es.init(jnp.zeros(P))
   returns = _returns(0, pop)
-  # A +inf would win the max(r+, r-) ranking if it were kept; a NaN next to the best return,
-  # too. Both pairs must rank last and take no part.
+  # A +inf would win the max(r+, r-) ranking if it counted as large; it counts as the lowest
+  # finite return instead, and so does a NaN next to the best return.
   returns[2], returns[7], returns[6] = np.inf, np.nan, 50.0
   new, _ = tell(state, gen_key, jnp.asarray(returns))
   assert np.all(np.isfinite(new.mean))
   want = ars_reference(np.zeros(P), 0.05, 0.02, _noise(gen_key, pop // 2), returns, b)
   np.testing.assert_allclose(new.mean, want, rtol=1e-5, atol=1e-6)
-  # Fewer finite pairs than b: b becomes the finite count.
-  returns[[0, 5, 9]] = [np.nan, -np.inf, np.nan]  # pairs 0, 2, 4 dropped too: 1 pair left
+  # Most returns non-finite: they all tie at the lowest finite return.
+  returns[[0, 5, 9]] = [np.nan, -np.inf, np.nan]
   new, _ = tell(state, gen_key, jnp.asarray(returns))
   want = ars_reference(np.zeros(P), 0.05, 0.02, _noise(gen_key, pop // 2), returns, b)
   np.testing.assert_allclose(new.mean, want, rtol=1e-5, atol=1e-6)

@@ -19,10 +19,13 @@ What lives elsewhere, and deviations from the paper:
   training rollouts, e.g. 1 for Hopper/Walker/Ant/Humanoid) is stored as
   ``Strategy.reward_shift``; the trainer subtracts it per env step in training rollouts only,
   never in evaluation. This module only carries the value.
-* Non-finite returns (the paper has none): a pair with a NaN/inf return is dropped. It ranks
-  last for the top-b selection and takes no part in the step or in sigma_R; if fewer than b
-  pairs are finite, b becomes the number of finite pairs. A generation with no finite pair,
-  or with sigma_R = 0, does not move theta.
+* Non-finite returns (the paper has none) rank last, as in every esjax strategy: a NaN/inf
+  return counts as the lowest finite return of the generation (``shaping.identity``), so a
+  pair with one blown-up member still says "this direction is bad" and a pair with two
+  weighs nothing. A generation with no finite return, or with sigma_R = 0, does not move
+  theta.
+* Ties at the top-b boundary keep every pair tied with the b-th best score (so b may grow by
+  the size of the tie): which of two equal directions is kept must not depend on its index.
 * The noise comes from per-pair PRNG keys instead of a shared noise table.
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from esjax.strategies import base
+from esjax.strategies.shaping import identity
 
 
 @flax.struct.dataclass
@@ -71,21 +75,16 @@ def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.0
 
   def utilities(state, returns):
     del state
-    returns = jnp.asarray(returns, jnp.float32)
+    returns = identity(returns)  # non-finite -> the lowest finite return
     plus, minus = returns[0::2], returns[1::2]
-    finite = jnp.isfinite(plus) & jnp.isfinite(minus)
-    plus, minus = jnp.where(finite, plus, 0.0), jnp.where(finite, minus, 0.0)
-    # Rank by max(r+, r-), best first; dropped pairs score -inf so they rank last. A stable
-    # sort breaks ties by pair index.
-    score = jnp.where(finite, jnp.maximum(plus, minus), -jnp.inf)
-    rank = jnp.argsort(jnp.argsort(-score, stable=True), stable=True)
-    chosen = (rank < top) & finite
+    score = jnp.maximum(plus, minus)  # (pairs,) the paper's ranking of directions
+    chosen = score >= jnp.sort(score)[num_pairs - top]  # the b best, and any tied with them
     count = chosen.sum()
     n = jnp.maximum(2 * count, 1).astype(jnp.float32)
     center = jnp.where(chosen, plus + minus, 0.0).sum() / n
     var = jnp.where(chosen, (plus - center) ** 2 + (minus - center) ** 2, 0.0).sum() / n
     reward_std = jnp.sqrt(var)
-    # 1/(b sigma_R), or 0 (no step) when no pair is left or the chosen returns are all equal.
+    # 1/(b sigma_R), or 0 (no step) when the chosen returns are all equal.
     denom = count * reward_std
     moves = denom > 0
     scale = jnp.where(moves, 1.0 / jnp.where(moves, denom, 1.0), 0.0)
