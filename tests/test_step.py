@@ -70,3 +70,12 @@ def test_seeds_are_independent_runs_of_the_same_step():
   rec = multi.metrics[-1]
   assert len(rec["pop_return_mean_per_seed"]) == 3
   assert rec["pop_return_mean"] == pytest.approx(np.mean(rec["pop_return_mean_per_seed"]))
+
+
+def test_a_non_scalar_fitness_is_one_config_error_before_compiling():
+  config = esjax.TrainConfig.of(population_size=8, generations=1, eval_every=0,
+                                normalize_obs=False)
+  vector = esjax.black_box(lambda p, k: p * 2.0)
+  with pytest.raises(esjax.ConfigError) as e:
+    esjax.train(config, problem=vector, initial_params=jnp.zeros(3), progress=False)
+  assert str(e.value) == "fitness returned shape (3,) for params of shape (3,); expected a scalar"

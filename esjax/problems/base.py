@@ -27,3 +27,6 @@ class Evaluation:
 class Problem:
   evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
   obs_size: int  # 0 for a black box: no normalizer
+  # Raises ConfigError if ``evaluate`` cannot work on params like these; run once at setup so
+  # a user's mistake is one line, not a shape error deep inside the compiled step.
+  check: Callable[[jax.Array], None] | None = None

@@ -19,7 +19,7 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
     return Evaluation(jnp.asarray(fitness(params, key), jnp.float32), jnp.ones((), jnp.int32),
                       ObsStats.zeros(0))
 
-  return Problem(evaluate, obs_size=0)
+  return Problem(evaluate, obs_size=0, check=lambda params: check_fitness(fitness, params))
 
 
 def check_fitness(fitness: Callable[[jax.Array, jax.Array], jax.Array], params) -> None:

@@ -78,6 +78,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
+  if problem.check is not None:
+    problem.check(params)
   strategy = config.strategy.build()
   # Seed s of a K-seed run is exactly the single run with seed + s.
   states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
