@@ -23,7 +23,7 @@ def test_no_recompilation_after_the_first_generation():
   s = esjax.setup(config, problem, initial_params=jnp.ones(8))
   state = s.state
   for n in (4, 1, 3, 2):  # the fused-generation count is traced: one compile serves all
-    state, _ = s.run(state, n)
+    state, _, _ = s.run(state, n)
     s.evaluate(state)
   assert s.run._cache_size() == 1
   assert s.evaluate._cache_size() == 1

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import chex
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys
@@ -33,6 +35,41 @@ class TrainState:
   normalizer: NormalizerState
   key: jax.Array  # the run key: with the generation it decides every random number
   generation: jnp.ndarray  # () int32
+  env_steps: jnp.ndarray  # (2,) int32: live env steps so far, an exact counter (see below)
+
+
+# The env-step count lives in the state as two int32 words ``[hi, lo]``, value
+# ``hi * 2**30 + lo`` with ``0 <= lo < 2**30``. One int32 overflows at 2.1e9 steps (a long
+# Humanoid run takes more), uint32 at 4.3e9, float32 stops counting exactly at 2**24, and
+# int64 exists only with ``jax_enable_x64``, a global switch that would change every other
+# dtype of the run. Two words are exact up to 2**61 steps, for any per-generation count that
+# fits an int32 (the form ``gen_env_steps`` has), and checkpoint as plain int32 arrays.
+_STEP_BASE = 2**30
+
+
+def steps_zero() -> jnp.ndarray:
+  return jnp.zeros((2,), jnp.int32)
+
+
+def steps_add(counter: jnp.ndarray, steps: jnp.ndarray) -> jnp.ndarray:
+  """``counter + steps`` (``steps`` >= 0, int32; any leading seed axis broadcast), exactly."""
+  steps = jnp.asarray(steps, jnp.int32)
+  lo = counter[..., 1] + steps % _STEP_BASE  # < 2**31: no overflow
+  hi = counter[..., 0] + steps // _STEP_BASE + lo // _STEP_BASE
+  return jnp.stack([hi, lo % _STEP_BASE], axis=-1)
+
+
+def steps_reached(counter: jnp.ndarray, budget: int) -> jnp.ndarray:
+  """``counter >= budget`` (a Python int), per seed."""
+  b_hi, b_lo = divmod(int(budget), _STEP_BASE)
+  hi, lo = counter[..., 0], counter[..., 1]
+  return (hi > b_hi) | ((hi == b_hi) & (lo >= b_lo))
+
+
+def steps_value(counter) -> Any:
+  """The counter's value on the host: an int64 numpy array (shape () or (num_seeds,))."""
+  c = np.asarray(counter).astype(np.int64)
+  return c[..., 0] * _STEP_BASE + c[..., 1]
 
 
 @flax.struct.dataclass
@@ -63,7 +100,7 @@ def metric_rows(metrics: GenMetrics) -> dict[str, Any]:
 
 def init_state(strategy: Strategy, params: jax.Array, obs_size: int, seed: int) -> TrainState:
   return TrainState(strategy.init(params), norm_lib.init(obs_size), jax.random.PRNGKey(seed),
-                    jnp.zeros((), jnp.int32))
+                    jnp.zeros((), jnp.int32), steps_zero())
 
 
 def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
@@ -108,7 +145,8 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
         best_member=jnp.argmax(jnp.where(finite, returns, -jnp.inf)).astype(jnp.int32),
         info=info,
     )
-    new_state = TrainState(es, normalizer, state.key, state.generation + 1)
+    # env_steps is counted by make_multi_step, outside this body; it passes through here.
+    new_state = state.replace(es=es, normalizer=normalizer, generation=state.generation + 1)
     return new_state, metrics
 
   return generation
@@ -126,21 +164,52 @@ def shard_generation(generation, mesh: Mesh, num_seeds: int = 1):
   return jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
 
 
-def make_multi_step(sharded_generation, max_generations: int):
-  """``run(state, n) -> (state, metrics[max_generations])`` running ``n <= max_generations``
-  generations in one compiled call (a ``fori_loop``; ``n`` is traced, so any count up to the
-  maximum reuses one compilation). Rows past ``n`` of the metrics buffer are zeros."""
+def make_multi_step(sharded_generation, max_generations: int, env_steps: int | None = None):
+  """``run(state, n) -> (state, metrics[max_generations], ran)``: up to ``n <= max_generations``
+  generations in one compiled call (a ``while_loop``; ``n`` is traced, so any count up to the
+  maximum reuses one compilation).
+
+  With an env-step budget ``env_steps``, a generation runs only while the state's counter is
+  below it, so the call stops at the generation that reaches the budget, as one-at-a-time calls
+  would: the state, its checkpoint and the records agree whatever ``generations_per_call`` is.
+  With several seeds (a leading seed axis) each seed stops at its own budget: a seed that has
+  reached it keeps its state (a select) while the others go on, and the loop ends when all
+  have, or after ``n``. ``ran`` is the number of generations each seed ran in this call (()
+  int32, or (num_seeds,)): a seed's rows of the metrics buffer are its first ``ran`` rows; the
+  rest are zeros or, for a seed that stopped early, the discarded generations' values.
+  """
 
   def run(state: TrainState, n):
     _, shape = jax.eval_shape(sharded_generation, state)
     buf = jax.tree.map(lambda s: jnp.zeros((max_generations,) + s.shape, s.dtype), shape)
+    seeds_shape = state.generation.shape  # () or (num_seeds,)
+    chex.assert_shape(state.env_steps, seeds_shape + (2,))
+    chex.assert_shape(shape.gen_env_steps, seeds_shape)
 
-    def body(i, carry):
-      st, b = carry
-      st, m = sharded_generation(st)
-      return st, jax.tree.map(lambda bb, x: bb.at[i].set(x), b, m)
+    def active(st):
+      if env_steps is None:  # no budget: decided at trace time, nothing in the loop
+        return jnp.ones(seeds_shape, bool)
+      return ~steps_reached(st.env_steps, env_steps)
 
-    return jax.lax.fori_loop(0, n, body, (state, buf))
+    def cond(carry):
+      i, st, _, _ = carry
+      return (i < n) & jnp.any(active(st))
+
+    def body(carry):
+      i, st, b, ran = carry
+      go = active(st)
+      new, m = sharded_generation(st)
+      new = new.replace(env_steps=steps_add(st.env_steps, m.gen_env_steps))
+      if env_steps is not None and go.ndim:  # seeds: one at its budget stays where it is
+        new = jax.tree.map(
+            lambda a, o: jnp.where(go.reshape(go.shape + (1,) * (a.ndim - go.ndim)), a, o),
+            new, st)
+      b = jax.tree.map(lambda bb, x: bb.at[i].set(x), b, m)
+      return i + 1, new, b, ran + go.astype(jnp.int32)
+
+    init = (jnp.zeros((), jnp.int32), state, buf, jnp.zeros(seeds_shape, jnp.int32))
+    _, state, buf, ran = jax.lax.while_loop(cond, body, init)
+    return state, buf, ran
 
   return jax.jit(run, donate_argnums=0)
 

@@ -21,8 +21,13 @@ class _Carry:
 
 
 def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool = True,
-                 obs_clip: float = 5.0) -> Problem:
+                 obs_clip: float = 5.0, reward_shift: float = 0.0) -> Problem:
   """One episode of ``env`` under ``policy``, cut off at ``episode_length`` steps.
+
+  ``reward_shift`` is subtracted from every step's reward (terminal step included), so the
+  return is the true one minus ``reward_shift`` times the live steps: ARS's removal of the
+  survival bonus, for training rollouts only (the trainer evaluates with an unshifted problem).
+  It is applied only when non-zero, at trace time: shift 0 is the very same computation.
 
   The episode is a ``lax.while_loop`` rather than a fixed ``lax.scan``: vmapped, it runs until
   every member of the slice is done, so a generation of policies that fall in 50 steps costs
@@ -50,7 +55,8 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
       alive = nxt.done == 0
       # The observation after a terminal step is never acted on: leave it out of the stats.
       stats = c.stats + ObsStats.of(nxt.obs, alive * _finite(nxt.obs))
-      return _Carry(nxt, c.ret + nxt.reward, c.steps + 1, alive, stats)
+      reward = nxt.reward - reward_shift if reward_shift else nxt.reward
+      return _Carry(nxt, c.ret + reward, c.steps + 1, alive, stats)
 
     out = jax.lax.while_loop(cond, body, init)
     return Evaluation(out.ret, out.steps, out.stats)

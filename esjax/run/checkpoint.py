@@ -5,8 +5,8 @@ and renamed into place once complete, so a run killed mid-save (even by SIGKILL)
 previous checkpoints intact and no half-written one that looks finished. A checkpoint holds
 
 * ``state``: every leaf of ``TrainState`` (params, optimizer state, normalizer, run key,
-  generation) as host arrays, under neutral names ``leaf_000...`` (the tree structure comes
-  from the run's own setup on restore, so nothing about Python types is stored);
+  generation, env-step counter) as host arrays, under neutral names ``leaf_000...`` (the tree
+  structure comes from the run's own setup on restore, so nothing about Python types is stored);
 * ``meta`` (JSON): generation, env steps, wall time, the number of metrics records (so
   ``metrics.jsonl`` can be rewritten to exactly one line per generation), a fingerprint of what
   the state was built for (env, network, shapes) and a CRC32 per leaf.
@@ -279,6 +279,10 @@ def _check_compatible(path: str, meta: dict[str, Any], fp: dict[str, Any], names
     if saved.get(key) != fp.get(key):
       raise ConfigError(f"checkpoint {path!r} was written for {key}={saved.get(key)!r} but this "
                         f"run has {key}={fp.get(key)!r}; resume with the run's own config.json")
+  saved_names = [info["name"] for info in meta["leaves"]]
+  if "env_steps" in names and "env_steps" not in saved_names:
+    raise ConfigError(f"checkpoint {path!r} predates the env-step counter in the training state "
+                      "(esjax 0.1 before it); finish that run with the esjax that wrote it")
   if len(meta["leaves"]) != len(leaves):
     raise ConfigError(f"checkpoint {path!r} holds {len(meta['leaves'])} state arrays but this "
                       f"run's state has {len(leaves)} (another optimizer?); resume with the "

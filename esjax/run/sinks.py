@@ -51,7 +51,8 @@ def _scalars(rec: dict[str, Any]):
       yield f"{group}/{name}", float(value)
     elif isinstance(value, list) and name.endswith("_per_seed"):
       for s, v in enumerate(value):
-        yield f"{group}/{name[:-len('_per_seed')]}/seed{s}", float(v)
+        if v is not None:  # None: the seed stopped at its env-step budget
+          yield f"{group}/{name[:-len('_per_seed')]}/seed{s}", float(v)
 
 
 class Sinks:

@@ -34,13 +34,13 @@ from esjax.parallel.mesh import make_mesh, replicate, to_host
 class Setup:
   """Everything built from a config before the first generation."""
   config: TrainConfig
-  problem: Problem
+  problem: Problem  # what training evaluates (rewards shifted by the strategy's reward_shift)
   policy: Policy | None
   action_size: int
   mesh: Mesh
   state: step_lib.TrainState  # replicated over the mesh (a leading seed axis if num_seeds > 1)
-  run: Callable  # (state, n) -> (state, metrics buffer)
-  evaluate: Callable  # state -> (mean, std)
+  run: Callable  # (state, n) -> (state, metrics buffer, generations run per seed)
+  evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,43 +67,63 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   mesh = make_mesh(rt.num_devices)
   config.validate(device_count=mesh.size)
   key = jax.random.PRNGKey(rt.seed)
+  strategy = config.strategy.build()
   policy, action_size = None, 0
   if problem is None:
     env = make_env(pc.env, pc.backend)
     action_size = int(env.action_size)
     policy, params = make_policy(config.policy.kind, int(env.observation_size), action_size,
                                  config.policy.hidden_sizes, config.policy.activation, key)
-    problem = brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip)
+    # Training rollouts take the strategy's reward shift (ARS's survival bonus); evaluation
+    # measures the true reward. Shift 0 builds the very same rollout for both.
+    problem = brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip,
+                           reward_shift=strategy.reward_shift)
+    eval_problem = (brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip)
+                    if strategy.reward_shift else problem)
   elif initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
+  elif strategy.reward_shift:
+    raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
+                      "per-step rewards; a custom problem defines its own returns (build it "
+                      "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
+  else:
+    eval_problem = problem
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
   if problem.check is not None:
     problem.check(params)
-  strategy = config.strategy.build()
   # Seed s of a K-seed run is exactly the single run with seed + s.
   states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
             for s in range(rt.num_seeds)]
   state = states[0] if rt.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm)
   sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
-  run = step_lib.make_multi_step(sharded, rt.generations_per_call)
-  evaluate = step_lib.make_evaluate(problem, rt.eval_episodes, rt.num_seeds)
+  run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
+  evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, rt.num_seeds)
   return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
                run, evaluate)
 
 
-def _record(config: TrainConfig, row: dict[str, np.ndarray], generation: int, env_steps: int,
+def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
+            generation: int, seed_generation: np.ndarray, env_steps: np.ndarray,
             wall_s: float, steps_per_s: float) -> dict[str, Any]:
-  rec: dict[str, Any] = {"generation": generation, "env_steps": env_steps,
-                         "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s}
+  """One metrics line. With several seeds, ``live`` (num_seeds,) marks the seeds that ran this
+  generation: the others have stopped at their env-step budget, their per-seed values are
+  ``None`` and means are over the live seeds; ``generation_per_seed`` and
+  ``env_steps_per_seed`` say where each seed is (or stopped), and ``env_steps`` is their mean."""
+  if config.runtime.num_seeds == 1:
+    rec: dict[str, Any] = {"generation": generation, "env_steps": int(env_steps[0]),
+                           "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s}
+    rec.update({name: np.asarray(value).item() for name, value in row.items()})
+    return rec
+  rec = {"generation": generation, "env_steps": int(round(float(env_steps.mean()))),
+         "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s,
+         "generation_per_seed": seed_generation.tolist(),
+         "env_steps_per_seed": env_steps.tolist()}
   for name, value in row.items():
     value = np.asarray(value)
-    if config.runtime.num_seeds > 1:
-      rec[name] = float(value.mean())
-      rec[name + "_per_seed"] = value.tolist()
-    else:
-      rec[name] = value.item()
+    rec[name] = float(value[live].mean())
+    rec[name + "_per_seed"] = [v if on else None for v, on in zip(value.tolist(), live)]
   return rec
 
 
@@ -132,14 +152,14 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   outputs, ckpt = [], None  # process 0's record writers; the checkpointer
   is_main = jax.process_index() == 0
   state, records = s.state, []
-  generation, env_steps, wall0 = 0, 0, 0.0
+  generation, wall0 = 0, 0.0  # generation: the run's (the furthest seed's) generation
   if out_dir is not None:
     fp = ckpt_lib.fingerprint(config, "brax" if s.policy is not None else "custom",
                               s.problem.obs_size, s.action_size)
     if resume:
       r = ckpt_lib.restore_latest(out_dir, to_host(s.state), fp)
       state, records = replicate(r.state, s.mesh), r.records
-      generation, env_steps, wall0 = r.generation, r.env_steps, r.wall_s
+      generation, wall0 = r.generation, r.wall_s
     elif ckpt_lib.has_checkpoints(out_dir):
       raise ConfigError(f"{out_dir!r} already holds checkpoints; resume it or choose a new "
                         "output directory")
@@ -151,6 +171,11 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       outputs = [run_io.MetricsWriter(out_dir, append=True),
                  logging_sinks.Sinks(out_dir, config, wandb, tensorboard)]
     ckpt = ckpt_lib.Checkpointer(out_dir, config.runtime.keep_checkpoints, fp)
+  # Per seed (num_seeds,): each seed's generation and env steps, from the state itself (so a
+  # resumed run continues from its checkpoint's counts).
+  host0 = to_host(state)
+  seed_generation = np.atleast_1d(np.asarray(host0.generation, np.int64))
+  env_steps = np.atleast_1d(step_lib.steps_value(host0.env_steps))
   bar = Progress(config.runtime.generations, enabled=progress and is_main,
                  total_env_steps=config.runtime.env_steps)
   t0 = time.time() - wall0
@@ -166,19 +191,22 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         if ckpt and config.runtime.checkpoint_every:
           n = min(n, config.runtime.checkpoint_every - generation % config.runtime.checkpoint_every)
         t_call = time.time()
-        state, buf = s.run(state, n)
-        buf = to_host(buf)
+        state, buf, ran = s.run(state, n)
+        buf, ran = to_host(buf), np.atleast_1d(to_host(ran))
         t_end = time.time()
-        for k in range(n):
+        rows = int(ran.max())  # < n when the env-step budget stopped the call early
+        for k in range(rows):
+          live = k < ran  # (num_seeds,): the seeds that ran this generation
           row = {name: v[k] for name, v in step_lib.metric_rows(buf).items()}
-          steps = int(np.sum(row["gen_env_steps"]))
-          env_steps += steps
+          steps = np.where(live, np.atleast_1d(row["gen_env_steps"]), 0).astype(np.int64)
+          env_steps = env_steps + steps
+          seed_generation = seed_generation + live
           generation += 1
           # Generations fused in one call share its wall time evenly.
-          wall = t_call - t0 + (t_end - t_call) * (k + 1) / n
-          rate = steps * n / max(t_end - t_call, 1e-9)
-          rec = _record(config, row, generation, env_steps, wall, rate)
-          last = k == n - 1
+          wall = t_call - t0 + (t_end - t_call) * (k + 1) / rows
+          rate = int(steps.sum()) * rows / max(t_end - t_call, 1e-9)
+          rec = _record(config, row, live, generation, seed_generation, env_steps, wall, rate)
+          last = k == rows - 1
           done = _finished(config, generation, env_steps)
           if last and config.runtime.eval_every and (generation % config.runtime.eval_every == 0 or done):
             mean, std = to_host(s.evaluate(state))
@@ -196,7 +224,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         stopping = ckpt is not None and _agree(stop.requested is not None)
         if ckpt and (done or stopping or (config.runtime.checkpoint_every
                                           and generation % config.runtime.checkpoint_every == 0)):
-          ckpt.save(to_host(state), generation, env_steps, time.time() - t0, records)
+          ckpt.save(to_host(state), generation, int(env_steps.sum()), time.time() - t0, records)
         if stopping:
           stop.requested = stop.requested or "SIGTERM"  # another process got the signal
           break
@@ -220,9 +248,11 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                      interrupted)
 
 
-def _finished(config: TrainConfig, generation: int, env_steps: int) -> bool:
-  return generation >= config.runtime.generations or (config.runtime.env_steps is not None
-                                              and env_steps >= config.runtime.env_steps)
+def _finished(config: TrainConfig, generation: int, env_steps: np.ndarray) -> bool:
+  """The generation cap, or every seed at its own env-step budget (``env_steps`` per seed)."""
+  return generation >= config.runtime.generations or (
+      config.runtime.env_steps is not None
+      and bool(np.all(env_steps >= config.runtime.env_steps)))
 
 
 def _agree(flag: bool) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -90,9 +91,22 @@ def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array
 def weigh(strategy: Strategy, state: State, returns: jax.Array) -> tuple[jax.Array, ...]:
   """``strategy.utilities``, except that returns carrying no information (all non-finite, or
   all equal) weigh nothing: such a generation must not move the search, whatever the shaper."""
-  weights = strategy.utilities(state, returns)
+  weights = tuple(strategy.utilities(state, returns))
+  # The contract, checked at trace time (no runtime cost): a wrong length would otherwise
+  # broadcast or index silently in the moments.
+  chex.assert_equal(len(weights), len(strategy.powers))
+  chex.assert_shape(weights, (num_directions(strategy),))
   silent = no_signal(returns)
   return tuple(jnp.where(silent, 0.0, w) for w in weights)
+
+
+def _update(strategy: Strategy, state: State, moments):
+  """``strategy.update``, checked at trace time to return a state of the same shapes and
+  dtypes (a dtype drift, e.g. a float64 or int leaf, would otherwise surface as an opaque
+  loop-carry mismatch in the fused generations)."""
+  new, info = strategy.update(state, moments)
+  chex.assert_trees_all_equal_shapes_and_dtypes(new, state)
+  return new, info
 
 
 def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array):
@@ -100,7 +114,7 @@ def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Arra
   weights = weigh(strategy, state, returns)
   moments = gaussian.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
                                        strategy.noise_chunk)
-  return strategy.update(state, moments)
+  return _update(strategy, state, moments)
 
 
 def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
@@ -111,7 +125,7 @@ def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: ja
   mine = keys.noise_index(members[0::2] if strategy.mirrored else members, strategy.mirrored)
   local = gaussian.moments_from_keys(gen_key, tuple(w[mine] for w in weights), strategy.powers,
                                      state.mean.shape[0], strategy.noise_chunk, indices=mine)
-  return strategy.update(state, jax.lax.psum(local, axis_name))
+  return _update(strategy, state, jax.lax.psum(local, axis_name))
 
 
 def dense_tell(strategy: Strategy, state: State, eps: jax.Array, returns: jax.Array):
@@ -119,7 +133,7 @@ def dense_tell(strategy: Strategy, state: State, eps: jax.Array, returns: jax.Ar
   path is tested against, and the entry point for noise that did not come from keys."""
   weights = weigh(strategy, state, returns)
   moments = tuple(w @ (eps if p == 1 else eps**p) for w, p in zip(weights, strategy.powers))
-  return strategy.update(state, moments)
+  return _update(strategy, state, moments)
 
 
 def no_signal(returns: jax.Array) -> jax.Array:
