@@ -4,7 +4,7 @@
 ``REGISTRY`` maps the names the command line accepts to those factories. Importing this
 package pulls in jax, flax and optax only (no brax, orbax or matplotlib).
 """
-from esjax.strategies import shaping
+from esjax.strategies import options, shaping
 from esjax.strategies.ars import ARSState, ars
 from esjax.strategies.base import Strategy, ask, dense_tell, tell, tell_local
 from esjax.strategies.clipup import ClipUpState, clipup
@@ -25,4 +25,4 @@ REGISTRY = {
 __all__ = ["Strategy", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
            "ars", "ARSState", "pgpe", "PGPEState", "clipup", "ClipUpState",
            "snes", "SNESState", "sep_cma_es", "SepCMAESState",
-           "REGISTRY", "SHAPERS", "centered_rank", "identity", "z_score", "shaping"]
+           "REGISTRY", "SHAPERS", "options", "centered_rank", "identity", "z_score", "shaping"]
