@@ -91,6 +91,19 @@ PRESETS: dict[str, Preset] = {
         "7-DoF arm pushing an object to a goal (generalized backend)",
         dict(env="pusher", backend="generalized", population_size=256, sigma=0.05,
              learning_rate=0.02, hidden_sizes=(64, 64), generations=300)),
+    # ARS V2-t with the paper's per-task settings (Mania et al. 2018, MuJoCo table): linear
+    # policy on normalized observations, N directions (population 2N), top b, step alpha,
+    # noise nu, survival bonus removed in training (shift 1 on Hopper, 0 on HalfCheetah).
+    "ars_hopper": Preset(
+        "ARS V2-t, the paper's Hopper settings: N=8, b=4, alpha 0.01, nu 0.025, shift 1, linear",
+        dict(env="hopper", backend="spring", strategy="ars", population_size=16,
+             learning_rate=0.01, sigma=0.025, top_directions=4, reward_shift=1.0,
+             policy="linear", generations=1000, eval_every=50)),
+    "ars_halfcheetah": Preset(
+        "ARS V2-t, the paper's HalfCheetah settings: N=32, b=4, alpha 0.02, nu 0.03, linear",
+        dict(env="halfcheetah", backend="spring", strategy="ars", population_size=64,
+             learning_rate=0.02, sigma=0.03, top_directions=4, policy="linear",
+             generations=500, eval_every=25)),
 }
 
 
