@@ -217,10 +217,11 @@ def test_every_preset_is_a_valid_config_and_listed_once(capsys):
     config.validate()
     assert config.problem.env == preset.fields["env"]
   paper = presets.config("humanoid_paper")
-  assert (paper.sigma, paper.learning_rate, paper.weight_decay, paper.hidden_sizes,
-          paper.activation, paper.shaping, paper.optimizer) == (
+  opts = paper.strategy.resolved()
+  assert (opts["sigma"], opts["learning_rate"], opts["weight_decay"], paper.policy.hidden_sizes,
+          paper.policy.activation, opts["shaping"], opts["optimizer"]) == (
               0.02, 0.01, 0.005, (256, 256), "tanh", "centered_rank", "adam")
-  assert paper.population_size >= 10000
+  assert paper.strategy.population_size >= 10000
   assert cli.main(["presets"]) == 0
   lines = capsys.readouterr().out.splitlines()
   assert [l.split()[0] for l in lines] == list(presets.PRESETS)
