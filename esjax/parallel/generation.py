@@ -214,6 +214,26 @@ def make_multi_step(sharded_generation, max_generations: int, env_steps: int | N
   return jax.jit(run, donate_argnums=0)
 
 
+def fuse(step, max_generations: int):
+  """``run(carry, n) -> (carry, metrics[max_generations])``: ``n <= max_generations`` calls of
+  ``step(carry) -> (carry, metrics)`` in one compiled call (a ``fori_loop``, ``n`` traced, so
+  any count reuses one compilation); rows past ``n`` are zeros. For steps that carry more than
+  a TrainState (``run.optimize`` tracks the best member) and need no env-step budget."""
+
+  def run(carry, n):
+    _, shape = jax.eval_shape(step, carry)
+    buf = jax.tree.map(lambda s: jnp.zeros((max_generations,) + s.shape, s.dtype), shape)
+
+    def body(i, c):
+      c, b = c
+      c, m = step(c)
+      return c, jax.tree.map(lambda bb, x: bb.at[i].set(x), b, m)
+
+    return jax.lax.fori_loop(0, n, body, (carry, buf))
+
+  return jax.jit(run, donate_argnums=0)
+
+
 def make_evaluate(problem: Problem, episodes: int, num_seeds: int = 1):
   """Mean return of the unperturbed policy over ``episodes`` episodes: ``(state) -> (mean, std)``."""
 

@@ -158,7 +158,7 @@ def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
     return Tracked(new, best), StepRecord(m, mean_fit, best.fitness)
 
   per_call = min(int(generations), MAX_GENERATIONS_PER_CALL)
-  run = step_lib.make_multi_step(tracked, per_call)
+  run = step_lib.fuse(tracked, per_call)
   state = step_lib.init_state(es, jnp.asarray(x0), 0, seed)
   # x0 counts as evaluated (with the key the mean of generation 0 is evaluated with), so the
   # result is never worse than the start.
