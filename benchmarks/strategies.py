@@ -4,7 +4,7 @@
                                     [--env-steps 3000000] [--seeds 3] [--params 1e4,1e5,1e6]
 
 Part ``rl``: each registered strategy trains each env with the same MLP policy (32x32 tanh),
-population 256 and env-step budget per seed; the seeds run vmapped through one compiled step
+population (64 by default) and env-step budget per seed; the seeds run vmapped through one compiled step
 (``--num-seeds``), so the wall time is that of all seeds together. The final evaluation
 return (8 episodes of the unperturbed policy) is reported as mean +- std over seeds.
 Settings per strategy are in ``RL_SETTINGS``: each strategy's own defaults except where a
@@ -38,7 +38,7 @@ POPULATION = 256
 # Options per strategy for the RL table; anything not named keeps the strategy's default.
 RL_SETTINGS = {
     "open_es": {},
-    "ars": {"sigma": 0.025, "learning_rate": 0.02, "top_directions": 64},
+    "ars": {"sigma": 0.025, "learning_rate": 0.02, "top_directions": 16},
     "pgpe": {"sigma": 0.05},
     "snes": {"sigma": 0.05},
     "sep_cma_es": {"sigma": 0.05},
@@ -50,16 +50,16 @@ EVOSAX = {"open_es": "Open_ES", "ars": "ARS", "pgpe": "PGPE", "snes": "SNES",
           "sep_cma_es": "Sep_CMA_ES"}
 
 
-def rl_rows(envs, env_steps, seeds, quick):
+def rl_rows(envs, env_steps, seeds, quick, population):
   rows = []
   for env in envs:
     for name in sorted(strategies.REGISTRY):
       options = dict(RL_SETTINGS.get(name, {}))
-      if name == "ars" and "reward_shift" in strategies.options.options(strategies.REGISTRY[name]):
+      if name == "ars":
         options["reward_shift"] = ARS_SHIFT.get(env, 0.0)
       config = esjax.TrainConfig.of(
-          env=env, strategy=name, population_size=POPULATION, env_steps=env_steps,
-          generations=2**31 - 1, eval_every=0 if not quick else 0, eval_episodes=8,
+          env=env, strategy=name, population_size=population, env_steps=env_steps,
+          generations=2**31 - 1, eval_every=10**6, eval_episodes=8,  # evaluated once, at the end
           num_seeds=seeds, episode_length=1000, **options)
       common.log(f"{env} {name} {options}")
       t0 = time.perf_counter()
@@ -125,7 +125,8 @@ def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--part", default="all", choices=("rl", "ask_tell", "all"))
   p.add_argument("--envs", default="hopper,halfcheetah")
-  p.add_argument("--env-steps", type=int, default=3_000_000, help="budget per seed")
+  p.add_argument("--env-steps", type=int, default=1_000_000, help="budget per seed")
+  p.add_argument("--population", type=int, default=64, help="members per generation (rl)")
   p.add_argument("--seeds", type=int, default=3)
   p.add_argument("--params", default="1e4,1e5,1e6")
   p.add_argument("--repeats", type=int, default=3)
@@ -133,13 +134,13 @@ def main():
   p.add_argument("--out", default=None, help="results directory (default benchmarks/results)")
   a = p.parse_args()
   if a.quick:
-    a.env_steps, a.seeds, a.params, a.repeats = 20_000, 2, "1e3", 1
+    a.env_steps, a.seeds, a.params, a.repeats, a.population = 20_000, 2, "1e3", 1, 16
   if a.part in ("rl", "all"):
-    rows = rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick)
+    rows = rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick, a.population)
     common.write_results(
         "strategies_rl", f"Strategies on Brax envs, {a.env_steps:,} env steps per seed, "
         f"{a.seeds} seeds", rows,
-        [f"Population {POPULATION}, 32x32 tanh MLP, observation normalization, spring backend, "
+        [f"Population {a.population}, 32x32 tanh MLP, observation normalization, spring backend, "
          "1000-step episodes; final evaluation over 8 episodes of the unperturbed policy.",
          "The seeds run vmapped through one compiled step: wall_s_all_seeds is their time "
          "together, compile included.",
