@@ -120,7 +120,9 @@ def acquire(run_dir: str) -> RunLock:
       mine._count += 1  # pylint: disable=protected-access
       return mine
   path = lock_path(run_dir)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  # Held read-only: a run holds no file open for writing between generations, so the
+  # filesystem under it can be remounted read-only (and the run then fails cleanly).
+  fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
   try:
     try:
       fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -134,8 +136,11 @@ def acquire(run_dir: str) -> RunLock:
         raise RunLocked(_owner_text(run_dir, info)) from None
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+    wfd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    try:
+      os.write(wfd, (json.dumps(info) + "\n").encode())
+    finally:
+      os.close(wfd)
   except BaseException:
     os.close(fd)
     raise
