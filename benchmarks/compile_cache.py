@@ -24,7 +24,7 @@ from benchmarks import common  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
     "hopper (default run)": ["--generations", "1", "--eval-every", "0"],
-    "ant, population 64": ["--env", "ant", "--population-size", "64", "--generations", "1",
+    "ant (population 64)": ["--env", "ant", "--population-size", "64", "--generations", "1",
                            "--eval-every", "0"],
 }
 

@@ -228,7 +228,7 @@ def test_second_run_on_the_same_dir_exits_2_and_a_killed_runs_lock_is_stale(tmp_
     assert second.returncode == 2
     assert err.strip().splitlines() == [
         f"esjax: error: {str(out)!r} is in use by another esjax run (pid {first.pid} on host "
-        f"{socket.gethostname()}, " + err.split(", started ", 1)[1].strip()]
+        f"{socket.gethostname()}, started " + err.split(", started ", 1)[1].strip()]
     assert "wait for it to finish or stop it" in err
   first.kill()  # SIGKILL: the lock file stays, its flock goes with the process
   first.wait()
