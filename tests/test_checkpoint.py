@@ -339,13 +339,14 @@ def test_cli_sigint_then_resume_and_foreign_checkpoints(tmp_path, capsys):
   assert os.listdir(out / "checkpoints") == [str(stopped)]
 
   # Foreign checkpoints: the same checkpoint under an edited config.json.
-  for key, value, expect in [("env", "walker2d", "env='hopper' but this run has env='walker2d'"),
-                             ("hidden_sizes", [16, 16], "hidden_sizes=[8, 8] but this run has "
-                              "hidden_sizes=[16, 16]")]:
+  for section, key, value, expect in [
+      ("problem", "env", "walker2d", "env='hopper' but this run has env='walker2d'"),
+      ("policy", "hidden_sizes", [16, 16], "hidden_sizes=[8, 8] but this run has "
+       "hidden_sizes=[16, 16]")]:
     other = tmp_path / f"other-{key}"
     shutil.copytree(out, other)
     config = json.loads((other / "config.json").read_text())
-    config[key] = value
+    config[section][key] = value
     (other / "config.json").write_text(json.dumps(config))
     assert main(["train", "--resume", str(other), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -359,6 +360,6 @@ def test_cli_sigint_then_resume_and_foreign_checkpoints(tmp_path, capsys):
   assert f"done: {stopped + 2} generations" in done.stdout
   metrics = run_io.read_metrics(str(out))
   assert [m["generation"] for m in metrics] == list(range(1, stopped + 3))
-  assert json.loads((out / "config.json").read_text())["generations"] == stopped + 2
+  assert json.loads((out / "config.json").read_text())["runtime"]["generations"] == stopped + 2
   saved = esjax.load(str(out))
   assert np.all(np.isfinite(saved.flat_params))

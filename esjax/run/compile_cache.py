@@ -131,7 +131,9 @@ def _install_hook() -> None:
   that can run over many lines, repeated per function); say it once, in one line."""
   global _hook_installed
   with _lock:
-    if _hook_installed:
+    # Installed again if something replaced it since (``warnings.catch_warnings`` restores
+    # the previous hook when its block ends).
+    if _hook_installed and getattr(warnings.showwarning, "_esjax", False):
       return
     _hook_installed = True
   previous = warnings.showwarning
@@ -147,4 +149,5 @@ def _install_hook() -> None:
       return
     previous(message, category, filename, lineno, file, line)
 
+  showwarning._esjax = True  # type: ignore[attr-defined]
   warnings.showwarning = showwarning
