@@ -54,11 +54,11 @@ def bb_train(out=None, gens=30, every=5, resume=False, num_params=bb_run.NUM_PAR
                      initial_params=jnp.zeros(num_params), progress=False, resume=resume)
 
 
-def restore(out, num_params=bb_run.NUM_PARAMS, log=print):
+def restore(out, num_params=bb_run.NUM_PARAMS):
   """restore_latest into a black-box run's state, without compiling a step."""
   s = esjax.setup(bb_run.config(), esjax.black_box(bb_run.fitness), jnp.zeros(num_params))
   fp = ckpt_lib.fingerprint(s.config, "custom", 0, 0)
-  return ckpt_lib.restore_latest(str(out), to_host(s.state), fp, log=log)
+  return ckpt_lib.restore_latest(str(out), to_host(s.state), fp)
 
 
 def untimed(records):
@@ -158,7 +158,7 @@ def test_truncated_newest_checkpoint_falls_back_and_resumes_exactly(finished_run
   for f in files:
     truncate(f)
   result = bb_train(out, gens=10, every=5, resume=True)
-  msg = capsys.readouterr().out
+  msg = capsys.readouterr().err  # warnings go to stderr
   print(msg)
   assert "damaged checkpoint(s) (generation 10: state/" in msg and "(truncated?)" in msg
   assert "resuming from generation 5" in msg
@@ -173,7 +173,7 @@ def test_corrupted_newest_checkpoint_falls_back(finished_run, tmp_path, capsys):
   for f in data_files(out / "checkpoints" / "10"):
     scribble(f)  # same size, other bytes
   restored = restore(out)
-  msg = capsys.readouterr().out
+  msg = capsys.readouterr().err  # warnings go to stderr
   print(msg)
   assert "is corrupted (checksum mismatch)" in msg and "resuming from generation 5" in msg
   assert restored.generation == 5 and len(restored.records) == 5
@@ -183,7 +183,7 @@ def test_damaged_metadata_falls_back(finished_run, tmp_path, capsys):
   out = copy_run(finished_run, tmp_path)
   truncate(out / "checkpoints" / "10" / "meta" / "metadata")
   restored = restore(out)
-  msg = capsys.readouterr().out
+  msg = capsys.readouterr().err  # warnings go to stderr
   print(msg)
   assert "generation 10: meta/metadata has" in msg and "resuming from generation 5" in msg
   assert restored.generation == 5
@@ -199,7 +199,7 @@ def test_kill_during_save_leaves_usable_checkpoints(finished_run, tmp_path, caps
   with open(out / "metrics.jsonl", "a") as f:
     f.write('{"generation": 11, "env_st')
   restored = restore(out)
-  assert capsys.readouterr().out == ""
+  assert capsys.readouterr().err == ""  # no warning
   assert restored.generation == 10
   assert [r["generation"] for r in restored.records] == list(range(1, 11))
   np.testing.assert_array_equal(restored.state.es.mean, finished_run[1].flat_params)
@@ -339,13 +339,14 @@ def test_cli_sigint_then_resume_and_foreign_checkpoints(tmp_path, capsys):
   assert os.listdir(out / "checkpoints") == [str(stopped)]
 
   # Foreign checkpoints: the same checkpoint under an edited config.json.
-  for key, value, expect in [("env", "walker2d", "env='hopper' but this run has env='walker2d'"),
-                             ("hidden_sizes", [16, 16], "hidden_sizes=[8, 8] but this run has "
-                              "hidden_sizes=[16, 16]")]:
+  for section, key, value, expect in [
+      ("problem", "env", "walker2d", "env='hopper' but this run has env='walker2d'"),
+      ("policy", "hidden_sizes", [16, 16], "hidden_sizes=[8, 8] but this run has "
+       "hidden_sizes=[16, 16]")]:
     other = tmp_path / f"other-{key}"
     shutil.copytree(out, other)
     config = json.loads((other / "config.json").read_text())
-    config[key] = value
+    config[section][key] = value
     (other / "config.json").write_text(json.dumps(config))
     assert main(["train", "--resume", str(other), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -359,6 +360,6 @@ def test_cli_sigint_then_resume_and_foreign_checkpoints(tmp_path, capsys):
   assert f"done: {stopped + 2} generations" in done.stdout
   metrics = run_io.read_metrics(str(out))
   assert [m["generation"] for m in metrics] == list(range(1, stopped + 3))
-  assert json.loads((out / "config.json").read_text())["generations"] == stopped + 2
+  assert json.loads((out / "config.json").read_text())["runtime"]["generations"] == stopped + 2
   saved = esjax.load(str(out))
   assert np.all(np.isfinite(saved.flat_params))

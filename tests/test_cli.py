@@ -28,8 +28,9 @@ def test_train_writes_config_metrics_params(tmp_path):
   assert proc.returncode == 0, proc.stderr
   assert str(out) in proc.stdout
   config = json.loads((out / "config.json").read_text())
-  assert config["env"] == "hopper" and config["population_size"] == 8
-  assert config["hidden_sizes"] == [8, 8]
+  assert config["esjax_version"] == esjax.__version__
+  assert config["problem"]["env"] == "hopper" and config["strategy"]["population_size"] == 8
+  assert config["policy"]["hidden_sizes"] == [8, 8]
   lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
   assert [l["generation"] for l in lines] == [1, 2, 3]
   for l in lines:

@@ -50,7 +50,8 @@ def test_render_writes_html_of_the_eval_episode_and_a_gif_or_a_reason(run_dir, r
                                                                       capsys):
   out = tmp_path / "ep.html"
   assert cli.main(["render", run_dir, "--out", str(out), "--seed", "1"]) == 0
-  printed = capsys.readouterr().out
+  captured = capsys.readouterr()
+  printed = captured.out
   steps = int(re.search(r"episode: (\d+) steps, return ([-\d.]+)", printed).group(1))
   ret = float(re.search(r"return ([-\d.]+)", printed).group(1))
   # The rendered episode is episode 0 of `esjax eval --seed 1` (its key does not depend on
@@ -64,7 +65,8 @@ def test_render_writes_html_of_the_eval_episode_and_a_gif_or_a_reason(run_dir, r
     assert img.format == "GIF" and img.n_frames > 1
     assert f"wrote {gif}" in printed
   else:
-    assert re.search(r"^no GIF: no offscreen renderer available \(.+\)$", printed, re.M)
+    assert re.search(r"^esjax: warning: no GIF: no offscreen renderer available \(.+\)$",
+                     captured.err, re.M)  # a warning: on stderr
   assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 

@@ -1,7 +1,11 @@
 """``esjax`` command line: parse, build a TrainConfig, call the library.
 
 User mistakes end with one line ``esjax: error: ...`` and exit code 2, before any output
-directory exists; nothing prints a traceback for them.
+directory exists; nothing prints a traceback for them. So does a second run on a directory
+another live run is writing (the line names its pid and host). A run whose output cannot be
+written (disk full, directory removed or made read-only) ends with one line naming the path
+and the error, and exit code 74 (EX_IOERR); its earlier checkpoints stay resumable. Warnings
+go to stderr, results to stdout.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ from esjax.run.config import (PolicyConfig, ProblemConfig, RuntimeConfig, Strate
                               TrainConfig)
 from esjax.strategies import REGISTRY
 from esjax.strategies import options as options_lib
-from esjax.errors import ConfigError
+from esjax.errors import ConfigError, RunIOError
 
 EXIT_USAGE = 2
+EXIT_IO = RunIOError.EXIT_IO  # 74: a run's output could not be written (disk, directory)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +93,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="continue the run in DIR from its newest good checkpoint, with its saved "
                  "config (--generations/--env-steps may extend it)")
   g.add_argument("--quiet", action="store_true", help="no progress output")
+  g.add_argument("--compile-cache", metavar="DIR", default=None,
+                 help="persistent JAX compilation cache (default: $JAX_COMPILATION_CACHE_DIR or "
+                 "~/.cache/esjax/jax-compile)")
+  g.add_argument("--no-compile-cache", dest="compile_cache", action="store_const", const=False,
+                 help="compile everything afresh, read and write no cache")
   g.add_argument("--preset", default=None,
                  help="start from a named configuration (`esjax presets`); flags override it")
   g = p.add_argument_group("logging (metrics.jsonl always; TensorBoard events under DIR/tb/)")
@@ -138,6 +148,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _check_out_dir(path: str) -> None:
+  from esjax.run import lock as lock_lib  # pylint: disable=g-import-not-at-top
+  lock_lib.check_free(path)  # a live run there: name it, rather than "not empty"
+  if lock_lib.only_lock_file(path):
+    return  # a run that stopped before writing anything
   if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
@@ -171,7 +185,7 @@ def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Na
 _RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints",
                      "num_devices", "generations_per_call")
 _RESUME_ALSO = ("resume", "quiet", "tensorboard", "wandb", "wandb_project", "wandb_name",
-                "coordinator", "num_processes", "process_id")
+                "coordinator", "num_processes", "process_id", "compile_cache")
 
 
 def _resume_config(args) -> TrainConfig:
@@ -217,9 +231,21 @@ def cmd_train(args) -> int:
   with distributed.exit_on_job_failure(EXIT_USAGE):
     if main and not resume:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
+    elif main:
+      from esjax.run import lock as lock_lib  # pylint: disable=g-import-not-at-top
+      lock_lib.check_free(out)  # before building anything
     from esjax.run.train import train
-    result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
-                   tensorboard=args.tensorboard, resume=resume)
+    cache = True if args.compile_cache is None else args.compile_cache
+    try:
+      result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
+                     tensorboard=args.tensorboard, resume=resume, compile_cache=cache)
+    except RunIOError as e:
+      if not main:
+        raise
+      hint = (f"; the checkpoints before it are intact: fix the cause, then `esjax train "
+              f"--resume {out}`" if os.path.isdir(out) else "")
+      print(f"esjax: error: {e}{hint}", file=sys.stderr, flush=True)
+      return EXIT_IO
   if not main:
     return 0
   if result.interrupted:

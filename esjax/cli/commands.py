@@ -7,6 +7,7 @@ check the user's paths, and call a library function. User mistakes raise ``Confi
 from __future__ import annotations
 
 import os
+import sys
 
 from esjax.errors import ConfigError
 
@@ -93,7 +94,7 @@ def cmd_render(args) -> int:
   if result.gif:
     print(f"wrote {os.path.abspath(result.gif)}")
   elif args.gif:
-    print(f"no GIF: {result.gif_error}")
+    print(f"esjax: warning: no GIF: {result.gif_error}", file=sys.stderr)  # warnings: stderr
   return 0
 
 

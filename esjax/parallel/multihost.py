@@ -24,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import ipaddress
 import logging
 import os
+import socket
 import sys
 
 import jax
@@ -106,6 +108,43 @@ def use_cpu_collectives() -> None:
     _log.debug("could not select gloo CPU collectives: %s", e)
 
 
+def public_addresses(coordinator: str) -> list[str]:
+  """The public (not private, loopback or link-local) addresses ``HOST:PORT`` resolves to.
+
+  Only resolves (``getaddrinfo``), never connects. A name that does not resolve gives [] (JAX
+  then fails with its own clear error).
+  """
+  host, _, port = coordinator.rpartition(":")
+  host = host.strip("[]")  # [v6]:port
+  try:
+    infos = socket.getaddrinfo(host, int(port) if port.isdigit() else None,
+                               proto=socket.IPPROTO_TCP)
+  except (socket.gaierror, UnicodeError, OSError, ValueError):
+    return []
+  found = []
+  for *_, sockaddr in infos:
+    try:
+      ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+    except ValueError:
+      continue
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+      ip = ip.ipv4_mapped
+    if not (ip.is_private or ip.is_loopback or ip.is_link_local) and str(ip) not in found:
+      found.append(str(ip))
+  return found
+
+
+def coordinator_warning(coordinator: str) -> str | None:
+  """The one-line warning for a coordinator reachable from the internet, or None."""
+  public = public_addresses(coordinator)
+  if not public:
+    return None
+  return (f"esjax: warning: --coordinator {coordinator} resolves to the public address "
+          f"{', '.join(public)}; JAX's coordination service has no authentication, so anyone "
+          "who can reach that port can join or disrupt the job: use a private network address "
+          "or a firewall (docs/scaling-security.md)")
+
+
 def initialize(cfg: DistributedConfig = DistributedConfig()) -> bool:
   """Joins the job described by ``cfg`` (or auto-detected); returns whether one was joined.
 
@@ -115,6 +154,10 @@ def initialize(cfg: DistributedConfig = DistributedConfig()) -> bool:
   cfg.validate()
   if not cfg.explicit and detected_cluster() is None:
     return False
+  if cfg.explicit:
+    warning = coordinator_warning(cfg.coordinator)
+    if warning:
+      print(warning, file=sys.stderr, flush=True)
   use_cpu_collectives()
   kwargs = dict(initialization_timeout=cfg.init_timeout_s,
                 heartbeat_timeout_seconds=cfg.heartbeat_s,

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import errno
 import os
 import shutil
+import sys
 import zlib
 from typing import Any, Callable
 
@@ -33,7 +35,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from esjax.errors import ConfigError
+from esjax.errors import ConfigError, RunIOError
 
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "damaged-checkpoints"
@@ -107,9 +109,24 @@ class Checkpointer:
 
   def save(self, host_state, generation: int, env_steps: int, wall_s: float,
            records: list[dict[str, Any]]) -> str:
+    """Writes checkpoint ``generation``; a failed write (disk full, directory removed or
+    read-only) raises ``RunIOError`` naming the checkpoint and the system's error, and leaves
+    the earlier checkpoints as they were (orbax only renames a finished one into place)."""
+    path = os.path.join(self.directory, str(generation))
+    if not os.path.isdir(self.directory):  # removed under us: orbax would recreate it
+      raise RunIOError(self.directory, FileNotFoundError(errno.ENOENT, "directory was removed"))
+    try:
+      return self._save(host_state, generation, env_steps, wall_s, records)
+    except RunIOError:
+      raise
+    except Exception as e:  # orbax/tensorstore wrap the OSError in their own types
+      raise RunIOError(path, _os_error(e) or e) from e
+
+  def _save(self, host_state, generation: int, env_steps: int, wall_s: float,
+           records: list[dict[str, Any]]) -> str:
     names, leaves = _leaves(host_state)
     meta = {
-        "format": FORMAT, "generation": generation, "env_steps": env_steps, "wall_s": wall_s,
+        "format": FORMAT, "esjax_version": _version(), "generation": generation, "env_steps": env_steps, "wall_s": wall_s,
         "fingerprint": self._fp,
         "leaves": [{"name": n, "shape": list(x.shape), "dtype": str(x.dtype), "crc32": _crc(x)}
                    for n, x in zip(names, leaves)],
@@ -131,12 +148,40 @@ class Checkpointer:
     self._mgr.close()
 
 
+def _version() -> str:
+  from esjax import __version__  # pylint: disable=g-import-not-at-top
+  return __version__
+
+
+_ERRNO_TEXT = {os.strerror(c): c for c in (errno.ENOSPC, errno.EROFS, errno.EACCES,
+                                           errno.ENOENT, errno.EDQUOT, errno.EIO)}
+
+
+def _os_error(e: BaseException) -> OSError | None:
+  """The OSError behind ``e`` (its cause/context chain), or one read from its message
+  (tensorstore reports errno text inside its own exception types)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.strerror:
+      return e
+    for text, code in _ERRNO_TEXT.items():
+      if text.lower() in str(e).lower():
+        return OSError(code, text)
+    e = e.__cause__ or e.__context__
+  return None
+
+
+def _stderr(line: str) -> None:
+  print(line, file=sys.stderr, flush=True)
+
+
 class _Damaged(Exception):
   pass
 
 
 def restore_latest(run_dir: str, template, fp: dict[str, Any],
-                   log: Callable[[str], None] = print) -> Restored:
+                   log: Callable[[str], None] = _stderr) -> Restored:
   """The newest good checkpoint of ``run_dir``, as a host state shaped like ``template``.
 
   Raises ConfigError when there is none, when all are damaged, or when the newest readable one
@@ -174,7 +219,7 @@ def restore_latest(run_dir: str, template, fp: dict[str, Any],
 
 
 def _records_upto(run_dir: str, generation: int, expected: int,
-                  log: Callable[[str], None]) -> list[dict[str, Any]]:
+                  log: Callable[[str], None] = _stderr) -> list[dict[str, Any]]:
   """metrics.jsonl's records up to the checkpoint's generation; lines written after it (the
   generations about to be rerun) and a line cut off by a kill are dropped."""
   path = os.path.join(run_dir, "metrics.jsonl")
@@ -213,6 +258,13 @@ def _file_crc(path: str) -> int:
 
 
 def _write_manifest(step_dir: str) -> None:
+  try:
+    _write_manifest_unchecked(step_dir)
+  except OSError as e:
+    raise RunIOError(os.path.join(step_dir, MANIFEST), e) from e
+
+
+def _write_manifest_unchecked(step_dir: str) -> None:
   files = {rel: {"size": os.path.getsize(os.path.join(step_dir, rel)),
                  "crc32": _file_crc(os.path.join(step_dir, rel))} for rel in _files(step_dir)}
   tmp = os.path.join(step_dir, MANIFEST + ".tmp")

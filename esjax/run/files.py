@@ -5,6 +5,7 @@ Params are stored with flax's msgpack serialization: loading executes no code (n
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 from typing import Any, Callable
@@ -16,8 +17,9 @@ import numpy as np
 
 from esjax.problems import normalizer as norm_lib
 from esjax.run.config import TrainConfig
-from esjax.errors import ConfigError
+from esjax.errors import ConfigError, RunIOError
 from esjax.policies import Policy, make_policy
+from esjax.run import versioning
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -25,14 +27,21 @@ PARAMS_FILE = "params.msgpack"
 
 
 def write_config(run_dir: str, config: TrainConfig) -> None:
-  _atomic_write(os.path.join(run_dir, CONFIG_FILE), config.to_json().encode())
+  """config.json: the config's sections plus ``esjax_version`` (which wrote them)."""
+  data = {versioning.FIELD: versioning.current(), **json.loads(config.to_json())}
+  _atomic_write(os.path.join(run_dir, CONFIG_FILE), json.dumps(data, indent=2).encode())
 
 
 def read_config(run_dir: str) -> TrainConfig:
+  """config.json of a run; ConfigError (one line) if missing, damaged, or written by an esjax
+  this one cannot read."""
   path = os.path.join(run_dir, CONFIG_FILE)
   try:
     with open(path) as f:
-      return TrainConfig.from_dict(json.load(f))
+      data = json.load(f)
+    if isinstance(data, dict):
+      versioning.check(path, data.pop(versioning.FIELD, None))
+    return TrainConfig.from_dict(data)
   except FileNotFoundError:
     raise ConfigError(f"{path!r} not found; expected a run directory written by `esjax train`")
   except (json.JSONDecodeError, TypeError) as e:
@@ -40,15 +49,31 @@ def read_config(run_dir: str) -> TrainConfig:
 
 
 class MetricsWriter:
+  """Appends one JSON line per record. Each line is one ``write`` on a file opened for that
+  line: no buffer to lose, nothing held open between generations (so a removed or remounted
+  directory is noticed at the next line), and a failure raises ``RunIOError`` naming the file.
+  """
+
   def __init__(self, run_dir: str, append: bool = False):
-    self._f = open(os.path.join(run_dir, METRICS_FILE), "a" if append else "w")
+    self.path = os.path.join(run_dir, METRICS_FILE)
+    if not append:
+      _io(self.path, lambda: os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                              0o644)))
 
   def write(self, record: dict[str, Any]) -> None:
-    self._f.write(json.dumps(record) + "\n")
-    self._f.flush()
+    data = (json.dumps(record) + "\n").encode()
+
+    def append():
+      fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+      try:
+        _write_all(fd, data)
+      finally:
+        os.close(fd)
+
+    _io(self.path, append)
 
   def close(self) -> None:
-    self._f.close()
+    pass
 
 
 def rewrite_metrics(run_dir: str, records: list[dict[str, Any]]) -> None:
@@ -70,6 +95,7 @@ def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState,
                      "m2": np.asarray(normalizer.m2)},
       "obs_size": obs_size,
       "action_size": action_size,
+      versioning.FIELD: versioning.current(),
   }
   path = os.path.join(run_dir, PARAMS_FILE)
   _atomic_write(path, flax.serialization.msgpack_serialize(payload))
@@ -94,13 +120,18 @@ def load(run_dir: str) -> SavedRun:
   try:
     with open(path, "rb") as f:
       payload = flax.serialization.msgpack_restore(f.read())
+  except FileNotFoundError:
+    raise ConfigError(f"{path!r} not found; the run has not finished (no final params)")
+  except Exception as e:  # msgpack raises several types on damaged bytes
+    raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
+  if isinstance(payload, dict):
+    versioning.check(path, payload.get(versioning.FIELD))
+  try:
     flat = jnp.asarray(payload["flat_params"])
     nd = payload["normalizer"]
     normalizer = norm_lib.NormalizerState(jnp.asarray(nd["count"]), jnp.asarray(nd["mean"]),
                                           jnp.asarray(nd["m2"]))
     obs_size, action_size = int(payload["obs_size"]), int(payload["action_size"])
-  except FileNotFoundError:
-    raise ConfigError(f"{path!r} not found; the run has not finished (no final params)")
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   policy, template = make_policy(config.policy.kind, obs_size, action_size,
@@ -135,11 +166,44 @@ def _unravel(policy: Policy, flat):
   return policy.unravel(flat) if flat.ndim == 1 else jax.vmap(policy.unravel)(flat)
 
 
+def _write_all(fd: int, data: bytes) -> None:
+  view = memoryview(data)
+  while view:
+    n = os.write(fd, view)
+    if n <= 0:  # a full disk may answer a short write before it answers ENOSPC
+      raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    view = view[n:]
+
+
+def _io(path: str, fn: Callable[[], Any]) -> Any:
+  """``fn()``, with any OSError turned into one ``RunIOError`` line naming ``path``."""
+  try:
+    return fn()
+  except RunIOError:
+    raise
+  except OSError as e:
+    raise RunIOError(path, e) from e
+
+
 def _atomic_write(path: str, data: bytes) -> None:
-  # A reader (or a crash) never sees half a file: write aside, then rename over.
+  # A reader (or a crash) never sees half a file: write aside, then rename over. On failure
+  # (disk full, directory gone) the old file is untouched and the partial copy removed.
   tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+
+  def write():
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+      _write_all(fd, data)
+      os.fsync(fd)
+    finally:
+      os.close(fd)
+    os.replace(tmp, path)
+
+  try:
+    _io(path, write)
+  except RunIOError:
+    try:
+      os.remove(tmp)
+    except OSError:
+      pass
+    raise

@@ -16,6 +16,7 @@ from typing import Any
 
 from esjax.run.config import TrainConfig
 from esjax.errors import ConfigError
+from esjax.run import io_guard
 
 TB_DIR = "tb"
 # Record keys that are bookkeeping, not curves.
@@ -61,10 +62,12 @@ class Sinks:
   def __init__(self, run_dir: str, config: TrainConfig, wandb: WandbOptions | None = None,
                tensorboard: bool = True):
     self._tb = None
+    self._tb_file = None  # io_guard: a failed event-file write surfaces as RunIOError
     self._wandb = None
     if tensorboard:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
       self._tb = SummaryWriter(os.path.join(run_dir, TB_DIR), flush_secs=10)
+      self._tb_file = io_guard.guard(self._tb)
       # The resolved config as text, so a TensorBoard tab tells which run it is.
       self._tb.add_text("config", "```\n" + config.to_json() + "\n```", 0)
     if wandb is not None:
@@ -74,6 +77,7 @@ class Sinks:
                                    config=config.flat())
 
   def write(self, rec: dict[str, Any]) -> None:
+    io_guard.check(self._tb_file)
     scalars = dict(_scalars(rec))
     gen = int(rec["generation"])
     if self._tb is not None:
@@ -90,6 +94,8 @@ class Sinks:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
+      if sys.exc_info()[0] is None:  # a run that otherwise ended well: say so
+        io_guard.check(self._tb_file)
     if self._wandb is not None:
       self._wandb.finish()
       self._wandb = None

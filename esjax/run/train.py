@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from typing import Any, Callable
 
@@ -16,6 +17,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from esjax.run import checkpoint as ckpt_lib
+from esjax.run import compile_cache as cache_lib
+from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
 from esjax.run import sinks as logging_sinks
 from esjax.parallel import generation as step_lib
@@ -131,7 +134,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           initial_params: jax.Array | None = None, progress: bool = True,
           on_record: Callable[[dict[str, Any]], None] | None = None,
           wandb: logging_sinks.WandbOptions | None = None,
-          tensorboard: bool = True, resume: bool = False) -> TrainResult:
+          tensorboard: bool = True, resume: bool = False,
+          compile_cache: cache_lib.Setting = True) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
@@ -141,7 +145,17 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   newest good checkpoint. The directory is created only after the config is validated.
   Records also go to TensorBoard under ``out_dir/tb/`` (unless ``tensorboard=False``) and,
   with ``wandb``, to Weights & Biases (see ``logging_sinks``).
+
+  ``compile_cache`` is JAX's persistent compilation cache (``compile_cache.py``): True (the
+  default) uses ``$JAX_COMPILATION_CACHE_DIR`` or ``~/.cache/esjax/jax-compile``, a path uses
+  that directory, None/False turns it off; it is a process-wide JAX setting, so it stays as
+  set after the call. A cache that cannot be used costs one warning line, never the run.
+  While the run writes ``out_dir``, process 0 holds ``out_dir/esjax.lock``: another run on the
+  same directory raises ConfigError naming this one's pid and host. A write that fails (disk
+  full, directory removed or read-only) raises ``esjax.errors.RunIOError`` naming the path;
+  the checkpoints before it are intact and ``resume=True`` continues from them.
   """
+  cache_lib.configure(compile_cache)
   if wandb is not None:
     logging_sinks.check_wandb()  # before anything is built or written
   if resume and out_dir is None:
@@ -153,7 +167,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   is_main = jax.process_index() == 0
   state, records = s.state, []
   generation, wall0 = 0, 0.0  # generation: the run's (the furthest seed's) generation
+  run_lock = None
   if out_dir is not None:
+    run_lock = lock_lib.acquire(out_dir) if is_main else None  # released in `finally` below
     fp = ckpt_lib.fingerprint(config, "brax" if s.policy is not None else "custom",
                               s.problem.obs_size, s.action_size)
     if resume:
@@ -234,6 +250,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         out.close()
       if ckpt:
         ckpt.close()
+      if run_lock and sys.exc_info()[0] is not None:  # failing: free the directory now
+        run_lock.release()
   # A signal that arrived during the last generation still leaves a finished run.
   interrupted = None if _finished(config, generation, env_steps) else stop.requested
   host = to_host(state)
@@ -244,6 +262,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     params = s.policy.unravel(flat) if config.runtime.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
     if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
+  if run_lock:
+    run_lock.release()
   return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
                      interrupted)
 
