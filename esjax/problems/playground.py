@@ -60,7 +60,10 @@ def make_env(name: str, backend: str | None = None):
   impl = check_backend(backend)
   reg = _registry()
   try:
-    env = reg.load(name, config_overrides={"impl": impl})
+    # A Menagerie env's first load tries a git clone and draws a progress bar: keep it quiet,
+    # a failure is said in one line below.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+      env = reg.load(name, config_overrides={"impl": impl})
     length = int(reg.get_default_config(name).episode_length)
   except (FileNotFoundError, OSError) as e:
     raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
