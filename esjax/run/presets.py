@@ -91,6 +91,11 @@ PRESETS: dict[str, Preset] = {
         "7-DoF arm pushing an object to a goal (generalized backend)",
         dict(env="pusher", backend="generalized", population_size=256, sigma=0.05,
              learning_rate=0.02, hidden_sizes=(64, 64), generations=300)),
+    "cartpole": Preset(
+        "gymnax CartPole-v1 (discrete actions, argmax MLP head): return 500, the maximum",
+        dict(env="gymnax:CartPole-v1", population_size=64, sigma=0.1, learning_rate=0.05,
+             hidden_sizes=(16, 16), generations=30, eval_every=5),
+        verified="VERIFY"),
 }
 
 
@@ -114,7 +119,8 @@ def listing() -> list[str]:
     c = TrainConfig.of(**p.fields)
     opts = c.strategy.resolved()
     shape = "linear" if c.policy.kind == "linear" else "x".join(map(str, c.policy.hidden_sizes))
-    lines.append(f"{name:<{width}}  {c.problem.env}/{c.problem.backend}, {c.strategy.name} "
+    where = c.problem.env + (f"/{c.problem.backend}" if c.problem.backend else "")
+    lines.append(f"{name:<{width}}  {where}, {c.strategy.name} "
                  f"pop {c.strategy.population_size}, sigma {opts.get('sigma')}, lr "
                  f"{opts.get('learning_rate')}, {shape}, {c.runtime.generations} gens; "
                  f"{p.description}")
