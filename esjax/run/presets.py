@@ -5,6 +5,8 @@ A preset is a dict of ``TrainConfig`` fields; flags given on the command line ov
 ``TrainConfig`` default (centered-rank shaping, mirrored sampling, Adam, weight decay 0.005,
 observation normalization clipped to +-5, tanh MLP: the paper's recipe).
 
+``cartpole`` (gymnax CartPole-v1) was trained here with the exact preset too.
+
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
 see each ``verified``): ``hopper`` and ``inverted_pendulum`` were trained here with the exact
 preset (``esjax train --preset NAME``), ``inverted_double_pendulum`` and ``halfcheetah`` on
@@ -93,9 +95,12 @@ PRESETS: dict[str, Preset] = {
              learning_rate=0.02, hidden_sizes=(64, 64), generations=300)),
     "cartpole": Preset(
         "gymnax CartPole-v1 (discrete actions, argmax MLP head): return 500, the maximum",
-        dict(env="gymnax:CartPole-v1", population_size=64, sigma=0.1, learning_rate=0.05,
+        dict(env="gymnax:CartPole-v1", population_size=128, sigma=0.1, learning_rate=0.05,
              hidden_sizes=(16, 16), generations=30, eval_every=5),
-        verified="VERIFY"),
+        verified="`esjax train --preset cartpole`: eval return 500.0 (the maximum) at generation "
+                 "20 (780,747 env steps) and at 30 (1,411,628 env steps, 12.5 s wall incl. "
+                 "compile; 23 s with startup) on a loaded 2-core CPU, jax 0.10.2, gymnax "
+                 "1.0.1; `esjax eval` 10 episodes: 500.00 +- 0.00"),
 }
 
 
