@@ -150,6 +150,13 @@ def test_playground_bad_backend_and_menagerie_envs_fail_in_one_line(capsys, tmp_
   assert cli.main(["train", "--env", "playground:CartpoleBalance", "--backend", "cuda",
                    "--quiet", "--out", str(tmp_path / "a")]) == 2
   assert "expected one of: jax, warp" in capsys.readouterr().err
+  # Go1 needs MuJoCo Menagerie's robot model; offline, playground's git clone fails and the
+  # load is one ConfigError line. (With the assets present it just loads; nothing is trained.)
+  from esjax.problems import playground as pg
+  try:
+    pg.make_env("Go1Getup")
+  except ConfigError as e:
+    assert "Menagerie" in str(e) and "\n" not in str(e)
 
 
 _INVARIANCE = """
