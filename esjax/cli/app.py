@@ -43,10 +43,15 @@ def _int_list(text: str) -> tuple[int, ...]:
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
   d = TrainConfig()
   g = p.add_argument_group("problem")
-  g.add_argument("--env", default=d.problem.env, help="Brax env name (default: %(default)s)")
+  g.add_argument("--env", default=d.problem.env,
+                 help="Brax name, gymnax:NAME or playground:NAME (`esjax envs`; default: "
+                 "%(default)s)")
   g.add_argument("--backend", default=d.problem.backend,
-                 help="Brax backend: generalized, positional, spring, mjx (default: %(default)s)")
-  g.add_argument("--episode-length", type=int, default=d.problem.episode_length)
+                 help="Brax: generalized, positional, spring (default), mjx; playground: jax "
+                 "(default), warp (GPU); gymnax: none")
+  g.add_argument("--episode-length", type=int, default=d.problem.episode_length,
+                 help="default: the env's own (Brax 1000, gymnax max_steps_in_episode, "
+                 "playground's config)")
   g.add_argument("--no-normalize-obs", dest="normalize_obs", action="store_false")
   g = p.add_argument_group("evolution strategy (`esjax strategies` lists each one's options)")
   g.add_argument("--strategy", default=d.strategy.name,
@@ -57,7 +62,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="noise directions rebuilt at once in the update (memory)")
   _add_strategy_option_flags(g)
   g = p.add_argument_group("policy")
-  g.add_argument("--policy", default=d.policy.kind, help="mlp or linear")
+  g.add_argument("--policy", default=d.policy.kind,
+                 help="auto (default: cnn for image observations, else mlp), mlp, linear, cnn")
   g.add_argument("--hidden-sizes", type=_int_list, default=d.policy.hidden_sizes,
                  help="comma-separated widths (default: 32,32)")
   g.add_argument("--activation", default=d.policy.activation)

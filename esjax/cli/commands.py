@@ -40,6 +40,9 @@ def add_subcommands(sub) -> None:
   p = sub.add_parser("strategies", help="list the evolution strategies with their options")
   p.set_defaults(func=cmd_strategies)
 
+  p = sub.add_parser("envs", help="list the environments of every installed source")
+  p.set_defaults(func=cmd_envs)
+
 
 def _check_run_dir(path: str) -> None:
   if not os.path.isdir(path):
@@ -114,4 +117,11 @@ def cmd_strategies(args) -> int:
     print(f"{name}: {options_lib.paper(factory)}")
     opts = options_lib.options(factory)
     print("  " + (", ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items()) or "no options"))
+  return 0
+
+
+def cmd_envs(args) -> int:
+  del args
+  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+  print("\n".join(sources.listing()))
   return 0

@@ -1,4 +1,4 @@
 """Policies: flax modules plus the flat-vector view that ES perturbs."""
-from esjax.policies.networks import ACTIVATIONS, MLP, Linear, Policy, make_policy
+from esjax.policies.networks import ACTIVATIONS, CNN, KINDS, MLP, Linear, Policy, make_policy
 
-__all__ = ["ACTIVATIONS", "MLP", "Linear", "Policy", "make_policy"]
+__all__ = ["ACTIVATIONS", "CNN", "KINDS", "MLP", "Linear", "Policy", "make_policy"]

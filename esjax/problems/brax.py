@@ -1,6 +1,8 @@
 """One Brax episode as a Problem: the rollout the ES step vmaps over a device's members."""
 from __future__ import annotations
 
+from typing import Callable
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -20,8 +22,12 @@ class _Carry:
   stats: ObsStats
 
 
-def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool = True,
-                 obs_clip: float = 5.0, reward_shift: float = 0.0) -> Problem:
+DEFAULT_EPISODE_LENGTH = 1000  # Brax's own default, used when episode_length is None
+
+
+def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs: bool = True,
+                 obs_clip: float = 5.0, reward_shift: float = 0.0,
+                 observe: Callable | None = None, obs_size: int | None = None) -> Problem:
   """One episode of ``env`` under ``policy``, cut off at ``episode_length`` steps.
 
   ``reward_shift`` is subtracted from every step's reward (terminal step included), so the
@@ -29,11 +35,19 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
   survival bonus, for training rollouts only (the trainer evaluates with an unshifted problem).
   It is applied only when non-zero, at trace time: shift 0 is the very same computation.
 
+  Any env with Brax's ``reset(key)`` / ``step(state, action)`` and a state with ``obs``,
+  ``reward`` and ``done`` works (MuJoCo Playground's ``MjxEnv`` too): ``observe(state)`` picks
+  the observation vector (default ``state.obs``) and ``obs_size`` its length (default
+  ``env.observation_size``).
+
   The episode is a ``lax.while_loop`` rather than a fixed ``lax.scan``: vmapped, it runs until
   every member of the slice is done, so a generation of policies that fall in 50 steps costs
   50 steps, not ``episode_length``. Finished members are frozen by the batching rule (their
   return, step count and observation sums stop changing at ``done``).
   """
+
+  episode_length = DEFAULT_EPISODE_LENGTH if episode_length is None else episode_length
+  observe = observe or (lambda s: s.obs)
 
   def evaluate(params, normalizer, key):
     # The normalizer is fixed for the episode: take its mean/std once, not every step.
@@ -44,24 +58,26 @@ def brax_problem(env, policy: Policy, episode_length: int, normalize_obs: bool =
                           if normalize_obs else obs)
 
     env_state = env.reset(key)
+    obs0 = observe(env_state)
     init = _Carry(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
-                  jnp.ones((), bool), ObsStats.of(env_state.obs, _finite(env_state.obs)))
+                  jnp.ones((), bool), ObsStats.of(obs0, _finite(obs0)))
 
     def cond(c):
       return c.alive & (c.steps < episode_length)
 
     def body(c):
-      nxt = env.step(c.env_state, act(c.env_state.obs))
+      nxt = env.step(c.env_state, act(observe(c.env_state)))
       alive = nxt.done == 0
+      obs = observe(nxt)
       # The observation after a terminal step is never acted on: leave it out of the stats.
-      stats = c.stats + ObsStats.of(nxt.obs, alive * _finite(nxt.obs))
+      stats = c.stats + ObsStats.of(obs, alive * _finite(obs))
       reward = nxt.reward - reward_shift if reward_shift else nxt.reward
       return _Carry(nxt, c.ret + reward, c.steps + 1, alive, stats)
 
     out = jax.lax.while_loop(cond, body, init)
     return Evaluation(out.ret, out.steps, out.stats)
 
-  return Problem(evaluate, obs_size=int(env.observation_size))
+  return Problem(evaluate, obs_size=int(env.observation_size if obs_size is None else obs_size))
 
 
 def _finite(obs):

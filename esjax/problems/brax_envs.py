@@ -16,6 +16,7 @@ warnings.filterwarnings("ignore", message="Brax System, piplines and environment
 from esjax.errors import ConfigError
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
+DEFAULT_BACKEND = "spring"
 
 
 def env_names() -> list[str]:

@@ -15,27 +15,27 @@ from typing import Any, Mapping
 
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
-from esjax.problems.brax_envs import check_env
+from esjax.policies.networks import KINDS
 from esjax.strategies import REGISTRY, SHAPERS
 from esjax.strategies import options as options_lib
 from esjax.strategies.base import OPTIMIZERS, Strategy
 
-POLICIES = ("mlp", "linear")
+POLICIES = KINDS  # auto = cnn for image observations, else mlp
 COMM_MODES = ("returns", "gradient")
 
 
 @dataclasses.dataclass(frozen=True)
 class ProblemConfig:
-  env: str = "hopper"
-  backend: str = "spring"
-  episode_length: int = 1000
+  env: str = "hopper"  # Brax name, or gymnax:NAME / playground:NAME (`esjax envs`)
+  backend: str | None = None  # Brax: spring (default) ...; playground: jax (default) or warp
+  episode_length: int | None = None  # None = the env's own (Brax 1000, gymnax max_steps...)
   normalize_obs: bool = True
   obs_clip: float = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
 class PolicyConfig:
-  kind: str = "mlp"  # mlp | linear
+  kind: str = "auto"  # auto | mlp | linear | cnn (auto: cnn for image observations)
   hidden_sizes: tuple[int, ...] = (32, 32)
   activation: str = "tanh"
 
@@ -140,12 +140,14 @@ class TrainConfig:
   def validate(self, device_count: int | None = None) -> "TrainConfig":
     """Raises ConfigError naming the first bad value and what is accepted; returns self."""
     p, pol, st, rt = self.problem, self.policy, self.strategy, self.runtime
-    check_env(p.env, p.backend)
-    _positive_int("episode_length", p.episode_length)
+    from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+    sources.check(p.env, p.backend)
+    if p.episode_length is not None:
+      _positive_int("episode_length", p.episode_length)
     _positive_float("obs_clip", p.obs_clip)
     _choice("policy", pol.kind, POLICIES)
     _choice("activation", pol.activation, tuple(ACTIVATIONS))
-    if not pol.hidden_sizes and pol.kind == "mlp":
+    if not pol.hidden_sizes and pol.kind in ("mlp", "auto"):
       raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
     for h in pol.hidden_sizes:
       _positive_int("hidden_sizes", h)

@@ -88,7 +88,7 @@ def read_metrics(run_dir: str) -> list[dict[str, Any]]:
 
 
 def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState, obs_size: int,
-                action_size: int) -> str:
+                action_size: int, obs_shape: tuple[int, ...] = (), discrete: bool = False) -> str:
   payload = {
       "flat_params": np.asarray(flat_params),
       "normalizer": {"count": np.asarray(normalizer.count), "mean": np.asarray(normalizer.mean),
@@ -96,6 +96,10 @@ def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState,
       "obs_size": obs_size,
       "action_size": action_size,
       versioning.FIELD: versioning.current(),
+      # The policy's input shape ((10, 10, C) frames for MinAtar; obs_size is then 0: no
+      # normalizer) and action head; absent in esjax 0.1 files (vector obs, continuous).
+      "obs_shape": list(obs_shape or (obs_size,)),
+      "discrete": bool(discrete),
   }
   path = os.path.join(run_dir, PARAMS_FILE)
   _atomic_write(path, flax.serialization.msgpack_serialize(payload))
@@ -132,10 +136,15 @@ def load(run_dir: str) -> SavedRun:
     normalizer = norm_lib.NormalizerState(jnp.asarray(nd["count"]), jnp.asarray(nd["mean"]),
                                           jnp.asarray(nd["m2"]))
     obs_size, action_size = int(payload["obs_size"]), int(payload["action_size"])
+    # msgpack restores a list as a dict keyed "0", "1", ...
+    shape = payload.get("obs_shape", [obs_size])
+    obs_shape = tuple(int(d) for d in (shape.values() if isinstance(shape, dict) else shape))
+    discrete = bool(payload.get("discrete", False))
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
-  policy, template = make_policy(config.policy.kind, obs_size, action_size,
-                                 config.policy.hidden_sizes, config.policy.activation)
+  policy, template = make_policy(config.policy.kind, obs_shape, action_size,
+                                 config.policy.hidden_sizes, config.policy.activation,
+                                 discrete=discrete)
   if flat.ndim and flat.shape[-1] != template.shape[0]:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
@@ -153,9 +162,12 @@ def first_seed(flat, normalizer):
 def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
   """The deterministic policy as one jitted function of observations."""
 
+  # An empty normalizer (image observations) means none: the policy sees raw frames.
+  normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
+
   @jax.jit
   def act(obs):
-    if config.problem.normalize_obs:
+    if normalize:
       obs = norm_lib.normalize(normalizer, obs, config.problem.obs_clip)
     return policy.apply(flat, obs)
 

@@ -5,6 +5,8 @@ A preset is a dict of ``TrainConfig`` fields; flags given on the command line ov
 ``TrainConfig`` default (centered-rank shaping, mirrored sampling, Adam, weight decay 0.005,
 observation normalization clipped to +-5, tanh MLP: the paper's recipe).
 
+``cartpole`` (gymnax CartPole-v1) was trained here with the exact preset too.
+
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
 see each ``verified``): ``hopper`` and ``inverted_pendulum`` were trained here with the exact
 preset (``esjax train --preset NAME``), ``inverted_double_pendulum`` and ``halfcheetah`` on
@@ -104,6 +106,14 @@ PRESETS: dict[str, Preset] = {
         dict(env="halfcheetah", backend="spring", strategy="ars", population_size=64,
              learning_rate=0.02, sigma=0.03, top_directions=4, policy="linear",
              generations=500, eval_every=25)),
+    "cartpole": Preset(
+        "gymnax CartPole-v1 (discrete actions, argmax MLP head): return 500, the maximum",
+        dict(env="gymnax:CartPole-v1", population_size=128, sigma=0.1, learning_rate=0.05,
+             hidden_sizes=(16, 16), generations=30, eval_every=5),
+        verified="`esjax train --preset cartpole`: eval return 500.0 (the maximum) at generation "
+                 "20 (780,747 env steps) and at 30 (1,411,628 env steps, 12.5 s wall incl. "
+                 "compile; 23 s with startup) on a loaded 2-core CPU, jax 0.10.2, gymnax "
+                 "1.0.1; `esjax eval` 10 episodes: 500.00 +- 0.00"),
 }
 
 
@@ -127,7 +137,8 @@ def listing() -> list[str]:
     c = TrainConfig.of(**p.fields)
     opts = c.strategy.resolved()
     shape = "linear" if c.policy.kind == "linear" else "x".join(map(str, c.policy.hidden_sizes))
-    lines.append(f"{name:<{width}}  {c.problem.env}/{c.problem.backend}, {c.strategy.name} "
+    where = c.problem.env + (f"/{c.problem.backend}" if c.problem.backend else "")
+    lines.append(f"{name:<{width}}  {where}, {c.strategy.name} "
                  f"pop {c.strategy.population_size}, sigma {opts.get('sigma')}, lr "
                  f"{opts.get('learning_rate')}, {shape}, {c.runtime.generations} gens; "
                  f"{p.description}")

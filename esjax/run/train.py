@@ -24,12 +24,11 @@ from esjax.run import sinks as logging_sinks
 from esjax.parallel import generation as step_lib
 from esjax.run.config import TrainConfig
 from esjax.errors import ConfigError
-from esjax.problems.brax_envs import make_env
 from esjax.run.preemption import StopRequest
 from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
 from esjax.problems.base import Problem
-from esjax.problems.brax import brax_problem
+from esjax.problems import sources
 from esjax.parallel.mesh import make_mesh, replicate, to_host
 
 
@@ -44,6 +43,8 @@ class Setup:
   state: step_lib.TrainState  # replicated over the mesh (a leading seed axis if num_seeds > 1)
   run: Callable  # (state, n) -> (state, metrics buffer, generations run per seed)
   evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
+  obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
+  discrete: bool = False  # discrete actions (an argmax policy head)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,18 +72,17 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   config.validate(device_count=mesh.size)
   key = jax.random.PRNGKey(rt.seed)
   strategy = config.strategy.build()
-  policy, action_size = None, 0
+  policy, action_size, obs_shape, discrete = None, 0, (), False
   if problem is None:
-    env = make_env(pc.env, pc.backend)
-    action_size = int(env.action_size)
-    policy, params = make_policy(config.policy.kind, int(env.observation_size), action_size,
-                                 config.policy.hidden_sizes, config.policy.activation, key)
-    # Training rollouts take the strategy's reward shift (ARS's survival bonus); evaluation
-    # measures the true reward. Shift 0 builds the very same rollout for both.
-    problem = brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip,
-                           reward_shift=strategy.reward_shift)
-    eval_problem = (brax_problem(env, policy, pc.episode_length, pc.normalize_obs, pc.obs_clip)
-                    if strategy.reward_shift else problem)
+    # Brax, gymnax or playground by the env name's prefix (problems/sources.py).
+    built = sources.build(pc, config.policy, key, reward_shift=strategy.reward_shift)
+    problem, eval_problem, policy = built.problem, built.eval_problem, built.policy
+    params, action_size, obs_shape = built.params, built.action_size, built.obs_shape
+    discrete = built.discrete
+    # The config as run: the env's own backend and episode length written out, so a resumed
+    # run keeps them even if a default changes.
+    config = config.replace(backend=sources.resolved_backend(pc.env, pc.backend),
+                            episode_length=built.episode_length)
   elif initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   elif strategy.reward_shift:
@@ -104,7 +104,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, rt.num_seeds)
   return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
-               run, evaluate)
+               run, evaluate, tuple(obs_shape), discrete)
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
@@ -163,6 +163,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   if resume:
     ckpt_lib.require_checkpoints(out_dir)  # before building envs: a quick error
   s = setup(config, problem, initial_params)
+  config = s.config  # backend and episode length resolved for the env
   outputs, ckpt = [], None  # process 0's record writers; the checkpointer
   is_main = jax.process_index() == 0
   state, records = s.state, []
@@ -261,7 +262,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     policy_fn = run_io.make_act(s.policy, *run_io.first_seed(flat, host.normalizer), config)
     params = s.policy.unravel(flat) if config.runtime.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
     if out_dir is not None and is_main and not interrupted:
-      run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size)
+      run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size,
+                         s.obs_shape, s.discrete)
   if run_lock:
     run_lock.release()
   return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,

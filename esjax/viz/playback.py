@@ -25,8 +25,6 @@ import numpy as np
 
 from esjax.run import files as run_io
 from esjax.problems.brax_envs import make_env
-from esjax.policies import make_policy
-from esjax.problems.brax import brax_problem
 
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
 _MAX_GIF_FRAMES = 300
@@ -44,21 +42,22 @@ def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0) -> np.ndarray:
   """Returns of the run's deterministic policy over ``episodes`` episodes, shape (episodes,)."""
   saved = run_io.load(run_dir)
   flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
-  evaluate = _evaluator(saved.config, saved.policy.num_params)
+  evaluate = _evaluator(saved.config.to_json(), saved.policy.num_params)
   ev = evaluate(flat, normalizer, episode_keys(seed, episodes))
   return np.asarray(ev.ret, np.float64)
 
 
 @functools.lru_cache(maxsize=8)
-def _evaluator(cfg, num_params: int):
+def _evaluator(config_json: str, num_params: int):
   """One compiled rollout per (config, network): evaluating again (another seed, another
-  checkpoint of the same run) costs no Brax recompilation."""
+  checkpoint of the same run) costs no recompilation. Any env source (``sources.build``)."""
   del num_params  # part of the cache key only
-  env = make_env(cfg.env, cfg.backend)
-  policy, _ = make_policy(cfg.policy, int(env.observation_size), int(env.action_size),
-                          cfg.hidden_sizes, cfg.activation)
-  problem = brax_problem(env, policy, cfg.episode_length, cfg.normalize_obs, cfg.obs_clip)
-  return jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))
+  import json  # pylint: disable=g-import-not-at-top
+  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+  from esjax.run.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  cfg = TrainConfig.from_dict(json.loads(config_json))
+  built = sources.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
+  return jax.jit(jax.vmap(built.eval_problem.evaluate, in_axes=(None, None, 0)))
 
 
 def rollout_states(run_dir: str, seed: int = 0):
@@ -66,9 +65,14 @@ def rollout_states(run_dir: str, seed: int = 0):
   ``(env, [pipeline states], return)``, cut at ``done``."""
   saved = run_io.load(run_dir)
   cfg = saved.config
+  if ":" in cfg.problem.env:
+    from esjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f"render draws Brax envs only; {cfg.problem.env!r} is not one "
+                      "(`esjax eval` works for every source)")
   flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
   act = run_io.make_act(saved.policy, flat, normalizer, cfg)
-  env = make_env(cfg.env, cfg.backend)
+  env = make_env(cfg.problem.env, cfg.problem.backend or "spring")
+  length = cfg.problem.episode_length or 1000
 
   @jax.jit
   def episode(key):
@@ -80,12 +84,12 @@ def rollout_states(run_dir: str, seed: int = 0):
 
     # A fixed-length scan (not the training while_loop): we want every state, and the
     # steps after ``done`` are cut on the host.
-    _, (states, rewards, dones) = jax.lax.scan(body, s0, None, length=cfg.episode_length)
+    _, (states, rewards, dones) = jax.lax.scan(body, s0, None, length=length)
     return s0.pipeline_state, states, rewards, dones
 
   first, states, rewards, dones = jax.device_get(episode(episode_keys(seed, 1)[0]))
   done_at = np.flatnonzero(np.asarray(dones) > 0)
-  steps = int(done_at[0]) + 1 if done_at.size else cfg.episode_length
+  steps = int(done_at[0]) + 1 if done_at.size else length
   ret = float(np.sum(np.asarray(rewards)[:steps]))
   trajectory = [first] + [jax.tree.map(lambda x, i=i: x[i], states) for i in range(steps)]
   return env, trajectory, ret

@@ -1,0 +1,142 @@
+"""gymnax 1.x environments (classic control and MinAtar) as a Problem.
+
+Checked against the installed gymnax 1.0.1: ``env.step(key, state, action, params)`` returns
+``(obs, state, reward, terminated, truncated, info)`` and auto-resets (on ``terminated or
+truncated`` it returns the *next* episode's first observation and state). An ES episode must
+end at its first terminal, so the rollout calls ``env.step_env`` instead, which returns
+``(obs, state, reward, terminated, info)`` with no reset and no time limit, and the episode is
+cut off here at ``episode_length`` (``env_params.max_steps_in_episode`` unless overridden).
+The loop is the Brax rollout's ``lax.while_loop``: vmapped, finished members are frozen by the
+batching rule, so nothing after a member's first ``terminated`` reaches its return, its step
+count or the observation statistics.
+
+Image observations (MinAtar's ``(10, 10, C)`` boolean frames) skip the observation
+normalizer (``obs_size`` 0): the frames are already 0/1 and a per-pixel running mean would
+mostly standardize empty cells; the CNN policy sees the raw frames.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from esjax.policies import Policy
+from esjax.problems import normalizer as norm_lib
+from esjax.problems.base import Evaluation, Problem
+from esjax.problems.normalizer import ObsStats
+
+CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
+           "MountainCarContinuous-v0")
+MINATAR = ("Asterix-MinAtar", "Breakout-MinAtar", "Freeway-MinAtar", "Seaquest-MinAtar",
+           "SpaceInvaders-MinAtar")
+SUPPORTED = CLASSIC + MINATAR
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """What the policy and the rollout need to know about an env's spaces."""
+  obs_shape: tuple[int, ...]
+  action_size: int  # choices (discrete) or action dimensions (continuous)
+  discrete: bool
+  low: np.ndarray | None  # continuous action bounds (the policy's [-1, 1] maps onto them)
+  high: np.ndarray | None
+  max_steps: int  # env_params.max_steps_in_episode
+
+
+def env_names() -> list[str]:
+  import gymnax  # pylint: disable=g-import-not-at-top
+  return [n for n in SUPPORTED if n in gymnax.registered_envs]
+
+
+def make_env(name: str):
+  """``(env, env_params, spec)`` of a supported gymnax env."""
+  import gymnax  # pylint: disable=g-import-not-at-top
+  from gymnax.environments import spaces  # pylint: disable=g-import-not-at-top
+  env, params = gymnax.make(name)
+  obs_space, act_space = env.observation_space(params), env.action_space(params)
+  obs_shape = tuple(int(d) for d in obs_space.shape)
+  if isinstance(act_space, spaces.Discrete):
+    spec = Spec(obs_shape, int(act_space.n), True, None, None, int(params.max_steps_in_episode))
+  else:
+    shape = tuple(act_space.shape) or (1,)
+    size = int(np.prod(shape))
+    low = np.broadcast_to(np.asarray(act_space.low, np.float32), (size,)).copy()
+    high = np.broadcast_to(np.asarray(act_space.high, np.float32), (size,)).copy()
+    spec = Spec(obs_shape, size, False, low, high, int(params.max_steps_in_episode))
+  return env, params, spec
+
+
+@flax.struct.dataclass
+class _Carry:
+  env_state: object
+  obs: jnp.ndarray
+  ret: jnp.ndarray
+  steps: jnp.ndarray
+  alive: jnp.ndarray
+  stats: ObsStats
+
+
+def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: int | None = None,
+                   normalize_obs: bool = True, obs_clip: float = 5.0,
+                   reward_shift: float = 0.0) -> Problem:
+  """One episode of a gymnax env under ``policy``: the Brax rollout's contract (return, live
+  steps, observation sums), ending at the first ``terminated`` or after ``episode_length``
+  steps (default: the env's ``max_steps_in_episode``)."""
+  length = spec.max_steps if episode_length is None else int(episode_length)
+  image = len(spec.obs_shape) == 3
+  obs_size = 0 if image else int(np.prod(spec.obs_shape))
+  normalize = normalize_obs and not image
+  scalar_action = not spec.discrete and spec.action_size == 1
+
+  def to_action(out):
+    if spec.discrete:
+      return out  # an int32 index from the argmax head
+    a = spec.low + (out + 1.0) * 0.5 * (spec.high - spec.low)
+    # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a (1,)
+    # action would turn their scalar state fields into (1,) arrays.
+    return a.reshape(()) if scalar_action else a
+
+  def stats_of(obs, weight):
+    if image:
+      return ObsStats.zeros(0)
+    obs = obs.reshape(-1)
+    return ObsStats.of(obs, weight * jnp.all(jnp.isfinite(obs)).astype(jnp.float32))
+
+  def evaluate(params, normalizer, key):
+    mean, std = norm_lib.mean_std(normalizer)
+
+    def act(obs):
+      x = obs.reshape(-1) if not image else obs
+      if normalize:
+        x = norm_lib.standardize(x, mean, std, obs_clip)
+      return to_action(policy.apply(params, x if not image else x.astype(jnp.float32)))
+
+    reset_key, step_key = jax.random.split(key)
+    obs, env_state = env.reset_env(reset_key, env_params)
+    obs = jnp.asarray(obs, jnp.float32)
+    init = _Carry(env_state, obs, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
+                  jnp.ones((), bool), stats_of(obs, jnp.ones((), jnp.float32)))
+
+    def cond(c):
+      return c.alive & (c.steps < length)
+
+    def body(c):
+      k = jax.random.fold_in(step_key, c.steps)
+      obs, env_state, reward, terminated, _ = env.step_env(k, c.env_state, act(c.obs),
+                                                          env_params)
+      obs = jnp.asarray(obs, jnp.float32)
+      alive = ~jnp.asarray(terminated, bool).reshape(())
+      reward = jnp.asarray(reward, jnp.float32).reshape(())
+      if reward_shift:
+        reward = reward - reward_shift
+      # The observation after a terminal step is never acted on: leave it out of the stats.
+      stats = c.stats + stats_of(obs, alive.astype(jnp.float32))
+      return _Carry(env_state, obs, c.ret + reward, c.steps + 1, alive, stats)
+
+    out = jax.lax.while_loop(cond, body, init)
+    return Evaluation(out.ret, out.steps, out.stats)
+
+  return Problem(evaluate, obs_size=obs_size)

@@ -1,0 +1,97 @@
+"""MuJoCo Playground (``pip install playground``, module ``mujoco_playground``) envs.
+
+DM Control Suite envs load with ``registry.load(name, config_overrides={"impl": "jax"})``: the
+pure-JAX MJX pipeline, which runs on CPU, GPU and TPU. ``backend="warp"`` selects MuJoCo Warp,
+allowed only when ``warp`` is importable and a GPU is present. An env's ``MjxEnv`` has Brax's
+``reset(key)``/``step(state, action)`` API and its state has ``obs``, ``reward`` and ``done``,
+so the rollout is the Brax one (``brax_problem``), reading ``obs["state"]`` when observations
+are a dict. Episode length: the env config's ``episode_length`` unless overridden.
+
+Locomotion and manipulation envs load robot models from MuJoCo Menagerie, which playground
+fetches on first use; when those assets are absent (and cannot be fetched) the build fails with
+one line instead of a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+from esjax.errors import ConfigError
+
+BACKENDS = ("jax", "warp")
+INSTALL = 'pip install -e ".[playground]"'
+
+
+def _registry():
+  # warp and mujoco print import noise when optional parts are absent; keep output clean.
+  with contextlib.redirect_stdout(io.StringIO()):
+    from mujoco_playground import registry  # pylint: disable=g-import-not-at-top
+  return registry
+
+
+def env_names() -> list[str]:
+  return sorted(_registry().ALL_ENVS)
+
+
+def needs_menagerie(name: str) -> bool:
+  reg = _registry()
+  return name not in reg.dm_control_suite.ALL_ENVS
+
+
+def check_backend(backend: str | None) -> str:
+  """The MJX implementation: ``jax`` (default) or ``warp`` (GPU + warp installed)."""
+  backend = backend or "jax"
+  if backend not in BACKENDS:
+    raise ConfigError(f"backend={backend!r} is invalid for a playground env; expected one of: "
+                      f"{', '.join(BACKENDS)}")
+  if backend == "warp":
+    import importlib.util  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    if importlib.util.find_spec("warp") is None:
+      raise ConfigError("backend='warp' needs warp-lang installed (pip install warp-lang); "
+                        "or use --backend jax")
+    if not any(d.platform == "gpu" for d in jax.devices()):
+      raise ConfigError("backend='warp' needs a GPU; use --backend jax on CPU/TPU")
+  return backend
+
+
+def make_env(name: str, backend: str | None = None):
+  """``(env, default_episode_length)``."""
+  impl = check_backend(backend)
+  reg = _registry()
+  try:
+    # A Menagerie env's first load tries a git clone and draws a progress bar: keep it quiet,
+    # a failure is said in one line below.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+      env = reg.load(name, config_overrides={"impl": impl})
+    length = int(reg.get_default_config(name).episode_length)
+  except (FileNotFoundError, OSError) as e:
+    raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
+                      f"available ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                      "use a DM Control Suite env (esjax envs) or install the assets") from None
+  except Exception as e:  # pylint: disable=broad-except
+    if needs_menagerie(name) and ("menagerie" in str(e).lower() or "git" in str(e).lower()):
+      raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
+                        f"available ({str(e).splitlines()[0][:160]})") from None
+    raise
+  return env, length
+
+
+def observe(state):
+  """The observation vector: ``obs["state"]`` for dict observations."""
+  obs = state.obs
+  return obs["state"] if isinstance(obs, dict) or hasattr(obs, "keys") else obs
+
+
+def obs_size(env) -> int:
+  size = env.observation_size
+  if isinstance(size, dict) or hasattr(size, "keys"):
+    if "state" not in size:
+      raise ConfigError(f"playground observations have keys {sorted(size)}; esjax reads "
+                        "'state' (vision envs are not supported)")
+    size = size["state"]
+  if isinstance(size, (tuple, list)):
+    if len(size) != 1:
+      raise ConfigError(f"playground observation shape {tuple(size)} is not a vector")
+    size = size[0]
+  return int(size)
