@@ -54,6 +54,10 @@ class StrategyConfig:
   def __post_init__(self):
     object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
 
+  def __hash__(self):  # options is a dict: hash its items, so a config can key a cache
+    return hash((self.name, self.population_size, self.noise_chunk,
+                 tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
+
   def resolved(self) -> dict[str, Any]:
     """Every option of the strategy: the given ones over the factory's defaults."""
     return {**options_lib.options(REGISTRY[self.name]), **self.options}
