@@ -102,6 +102,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--compile-cache", metavar="DIR", default=None,
                  help="persistent JAX compilation cache (default: $JAX_COMPILATION_CACHE_DIR or "
                  "~/.cache/esjax/jax-compile)")
+  g.add_argument("--memory-limit", default=None, metavar="SIZE",
+                 help="memory one device may use (e.g. 2G); default: the device's own (on a "
+                 "CPU host, the available RAM over its devices)")
   g.add_argument("--no-compile-cache", dest="compile_cache", action="store_const", const=False,
                  help="compile everything afresh, read and write no cache")
   g.add_argument("--preset", default=None,
@@ -191,7 +194,7 @@ def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Na
 _RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints",
                      "num_devices", "generations_per_call")
 _RESUME_ALSO = ("resume", "quiet", "tensorboard", "wandb", "wandb_project", "wandb_name",
-                "coordinator", "num_processes", "process_id", "compile_cache")
+                "coordinator", "num_processes", "process_id", "compile_cache", "memory_limit")
 
 
 def _resume_config(args) -> TrainConfig:
@@ -220,6 +223,9 @@ def _resume_config(args) -> TrainConfig:
 def cmd_train(args) -> int:
   resume = args.resume is not None
   config = _resume_config(args) if resume else config_from_args(args).validate()
+  if args.memory_limit is not None:
+    from esjax.run.preflight import parse_size  # pylint: disable=g-import-not-at-top
+    parse_size(args.memory_limit)  # a bad size is one line before anything is built
   # Import order matters: esjax.distributed imports jax but must join the job before anything
   # creates a backend; heavy imports (brax) only after the flags parse.
   from esjax.parallel import multihost as distributed
@@ -244,7 +250,8 @@ def cmd_train(args) -> int:
     cache = True if args.compile_cache is None else args.compile_cache
     try:
       result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
-                     tensorboard=args.tensorboard, resume=resume, compile_cache=cache)
+                     tensorboard=args.tensorboard, resume=resume, compile_cache=cache,
+                     memory_limit=args.memory_limit)
     except RunIOError as e:
       if not main:
         raise

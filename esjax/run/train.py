@@ -17,6 +17,8 @@ import numpy as np
 from jax.sharding import Mesh
 
 from esjax.run import checkpoint as ckpt_lib
+from esjax.run import preflight
+from esjax.strategies.base import Strategy
 from esjax.run import compile_cache as cache_lib
 from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
@@ -40,6 +42,7 @@ class Setup:
   policy: Policy | None
   action_size: int
   mesh: Mesh
+  strategy: Strategy
   state: step_lib.TrainState  # replicated over the mesh (a leading seed axis if num_seeds > 1)
   run: Callable  # (state, n) -> (state, metrics buffer, generations run per seed)
   evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
@@ -103,7 +106,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, rt.num_seeds)
-  return Setup(config, problem, policy, action_size, mesh, replicate(state, mesh),
+  return Setup(config, problem, policy, action_size, mesh, strategy, replicate(state, mesh),
                run, evaluate, tuple(obs_shape), discrete)
 
 
@@ -135,7 +138,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           on_record: Callable[[dict[str, Any]], None] | None = None,
           wandb: logging_sinks.WandbOptions | None = None,
           tensorboard: bool = True, resume: bool = False,
-          compile_cache: cache_lib.Setting = True) -> TrainResult:
+          compile_cache: cache_lib.Setting = True,
+          memory_limit: int | str | None = None) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
@@ -154,6 +158,12 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   same directory raises ConfigError naming this one's pid and host. A write that fails (disk
   full, directory removed or read-only) raises ``esjax.errors.RunIOError`` naming the path;
   the checkpoints before it are intact and ``resume=True`` continues from them.
+
+  Before the first generation the step is compiled and checked (``preflight.py``): with
+  ``progress`` a short block says the devices, members per device, parameters, bytes that
+  cross devices per generation and the memory a device needs against what it has; a step that
+  cannot fit raises ConfigError naming the largest population that would. ``memory_limit``
+  (bytes, or "512M", "2G") replaces what a device is taken to have.
   """
   cache_lib.configure(compile_cache)
   if wandb is not None:
@@ -166,6 +176,16 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   config = s.config  # backend and episode length resolved for the env
   outputs, ckpt = [], None  # process 0's record writers; the checkpointer
   is_main = jax.process_index() == 0
+  # Compiled ahead of time (the loop reuses it): its traffic and memory, checked before any
+  # directory is written.
+  plan = preflight.plan(s, preflight.parse_size(memory_limit) if memory_limit else None)
+  limit = preflight.parse_size(memory_limit) if memory_limit else None
+  preflight.check_fits(plan, multiple=s.mesh.size * (2 if s.strategy.mirrored else 1),
+                       replan=lambda pop: preflight.plan(
+                           setup(config.replace(population_size=pop), problem, initial_params),
+                           limit))
+  if progress and is_main:
+    print("\n".join(plan.lines()), flush=True)
   state, records = s.state, []
   generation, wall0 = 0, 0.0  # generation: the run's (the furthest seed's) generation
   run_lock = None

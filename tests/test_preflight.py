@@ -1,0 +1,83 @@
+"""Before the first generation: the plan block, and a population that cannot fit refused."""
+import jax.numpy as jnp
+import pytest
+
+import esjax
+from esjax import cli
+from esjax.run import preflight
+
+PARAMS = 5000
+
+
+def _config(**kw):
+  return esjax.TrainConfig.of(**{**dict(population_size=64, generations=1, eval_every=0,
+                                        normalize_obs=False, noise_chunk=64), **kw})
+
+
+def _sphere(p, k):
+  return -jnp.sum(p * p)
+
+
+def test_the_plan_names_devices_members_params_traffic_and_memory(capsys):
+  s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
+  p = preflight.plan(s)
+  assert (p.devices, p.members_per_device, p.num_params) == (1, 64, PARAMS)
+  # The returns (and at most the episode lengths) of 64 members, never O(PARAMS): on one
+  # device the collectives stay as no-ops, their payload what 2+ devices would exchange.
+  assert 64 * 4 <= p.bytes_per_generation <= 64 * 8
+  # The state in and out holds at least the mean and Adam's two moments.
+  assert p.fixed_bytes >= 3 * 4 * PARAMS and p.step_bytes > p.fixed_bytes
+  assert p.device_bytes and p.device_bytes > p.step_bytes
+  esjax.train(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS),
+              progress=True, compile_cache=False)
+  out = capsys.readouterr().out
+  assert "devices: 1 on 1 process(es); 64 of 64 members per device" in out
+  assert (f"parameters: {PARAMS:,}; crossing devices per generation: "
+          f"{p.bytes_per_generation:,} bytes") in out
+  assert "memory per device: the step needs" in out
+
+
+def test_a_population_that_cannot_fit_is_one_line_naming_the_largest_that_does(tmp_path):
+  s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
+  p = preflight.plan(s)
+  # A limit between the state alone and the whole step: some smaller population fits.
+  limit = (p.fixed_bytes + p.step_bytes) // 2
+  out = tmp_path / "run"
+  with pytest.raises(esjax.ConfigError) as e:
+    esjax.train(_config(population_size=4096), out_dir=str(out),
+                problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS),
+                progress=False, memory_limit=limit)
+  msg = str(e.value)
+  assert "\n" not in msg and msg.startswith("population_size=4096 needs ")
+  largest = int(msg.split("fits on these 1 device(s) is ")[1].split()[0])
+  assert 2 <= largest < 4096 and largest % 2 == 0
+  assert not out.exists()  # refused before anything was written
+  # The named population does fit the same limit, and the next multiple up does not.
+  def plan(pop):
+    return preflight.plan(esjax.setup(_config(population_size=pop),
+                                      problem=esjax.black_box(_sphere),
+                                      initial_params=jnp.zeros(PARAMS)), limit)
+  preflight.check_fits(plan(largest), multiple=2)
+  assert plan(4096).step_bytes > limit
+
+
+def test_state_alone_too_large_says_so():
+  s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
+  p = preflight.plan(s, memory_limit=1000)
+  with pytest.raises(esjax.ConfigError, match="not even population_size=2 fits"):
+    preflight.check_fits(p, multiple=2)
+
+
+@pytest.mark.parametrize("text,want", [("512M", 512 * 2**20), ("2G", 2 * 2**30),
+                                       ("1.5k", 1536), ("4096", 4096), ("3GiB", 3 * 2**30)])
+def test_sizes_parse(text, want):
+  assert preflight.parse_size(text) == want
+
+
+def test_bad_memory_limit_flag_exits_2_before_anything(tmp_path, capsys):
+  out = tmp_path / "run"
+  assert cli.main(["train", "--memory-limit", "lots", "--out", str(out)]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == ["esjax: error: memory limit 'lots' is invalid; expected a size such as 512M, "
+                 "2G or a number of bytes"]
+  assert not out.exists()
