@@ -83,7 +83,10 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
             for s in range(rt.num_seeds)]
   state = states[0] if rt.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
-  generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm)
+  local = strategy.population_size // mesh.size
+  chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
+  generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm,
+                                        chunk)
   sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call)
   evaluate = step_lib.make_evaluate(problem, rt.eval_episodes, rt.num_seeds)
