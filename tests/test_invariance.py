@@ -123,11 +123,12 @@ def default_runs(tmp_path_factory):
   port = _free_port()
   procs = [_launch(d / "local.json", 4, "brax", LAYOUTS="1,2,4", RESUME="1,4")]
   procs += [_launch(d / f"p{i}.json", 2, "brax", f"localhost:{port}", 2, i) for i in range(2)]
-  _wait(procs, timeout=1500)
+  _wait(procs, timeout=2900)
   return _load(d / "local.json"), [_load(d / f"p{i}.json") for i in range(2)]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
   local, _ = default_runs
   ref = local["1"]
@@ -137,6 +138,7 @@ def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
   local, procs = default_runs
   assert [p["process"] for p in procs] == [0, 1] and procs[0]["devices"] == 4
@@ -145,6 +147,7 @@ def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_resumed_on_another_device_count_is_bitwise_equal(default_runs):
   local, _ = default_runs
   resumed, ref = local["resumed"], local["1"]
