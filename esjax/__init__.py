@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import importlib
 
+from esjax import xla_env as _xla_env
+
+# Before anything starts JAX's CPU backend: no FMA, so runs are bit-identical on any layout.
+_xla_env.request_no_fma()
+
 __version__ = "0.2.0"
 
 _EXPORTS = {

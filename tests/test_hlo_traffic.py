@@ -72,21 +72,30 @@ for hidden in ((8, 8), (136, 136)):
                          "obs": s.problem.obs_size,
                          "bytes": sum(c.bytes for c in found),
                          "ops": [[c.op, c.shapes] for c in found]}
+# The default run's step (pop 256, chunks of 64); the episode length does not change traffic.
+s = setup(esjax.TrainConfig().replace(generations=1, eval_every=0, episode_length=30))
+out["default"] = {"bytes": hlo.collective_bytes(hlo.step_hlo(s))}
 print(json.dumps(out))
 """
 
 
 @pytest.mark.slow
 def test_brax_policy_100x_larger_moves_the_same_bytes():
-  r = run_all(_BRAX, [4], timeout=400, xla_flags=FAST_COMPILE)[4]
+  r = run_all(_BRAX, [4], timeout=900, xla_flags=FAST_COMPILE)[4]
   small, large = r["8"], r["136"]
   print(f"hopper, 4 devices, pop 8: policy {small['params']} params -> {small['bytes']} B/gen; "
         f"policy {large['params']} params -> {large['bytes']} B/gen")
   print("collectives:", small["ops"])
   assert large["params"] >= 100 * small["params"]
   assert small["bytes"] == large["bytes"]
-  # O(population + observation size): returns and step counts (pop each) plus the
-  # normalizer's sums (about 2 x obs + a count); nothing near the parameter count.
-  pop, obs = 8, small["obs"]
-  assert 4 * pop <= small["bytes"] <= 8 * (2 * pop + 2 * obs + 2)
+  # O(population + observation size), exactly: returns and step counts (4 B x pop each) and
+  # one obs-sum triple (count, sum, sum of squares: 2 x obs + 1 floats) per member chunk,
+  # gathered in member order (issue 10). Pop 8 on 4 devices: slices of 2, so 4 chunks.
+  pop, obs, chunks = 8, small["obs"], 4
+  assert small["bytes"] == 4 * pop * 2 + 4 * chunks * (2 * obs + 1)
   assert small["bytes"] < small["params"] * 4
+
+  # The default run: 2 x 1024 B + 4 chunks x 23 floats = 2416 B per generation (2140 B before
+  # issue 10, when the obs sums were one psum of 23 floats).
+  print("default run (hopper, pop 256, 4 devices):", r["default"]["bytes"], "B/gen")
+  assert r["default"]["bytes"] == 4 * 256 * 2 + 4 * (256 // 64) * (2 * obs + 1) == 2416

@@ -6,7 +6,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "esjax"
 # Lowest first; a module may import its own layer and any lower one (docs/architecture.md).
-LAYERS = [("errors", "keys"), ("perturbations",), ("strategies",), ("problems", "policies"),
+LAYERS = [("errors", "keys", "xla_env"), ("perturbations",), ("strategies",), ("problems", "policies"),
           ("parallel",), ("run",), ("cli", "viz")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

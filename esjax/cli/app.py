@@ -79,6 +79,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--num-seeds", type=int, default=d.runtime.num_seeds,
                  help="independent runs vmapped through one compiled step")
   g.add_argument("--num-devices", type=int, default=None, help="default: every device")
+  g.add_argument("--member-chunk", type=int, default=None,
+                 help="members evaluated at once per device; must divide each device's slice. "
+                 "Equal chunks give bit-identical runs on any device count (default: 64 on "
+                 "CPU, the whole slice on GPU/TPU; see docs/reproducibility.md)")
   g.add_argument("--generations-per-call", type=int, default=d.runtime.generations_per_call,
                  help="generations fused in one compiled call between host syncs")
   g.add_argument("--comm", default=d.runtime.comm,
@@ -191,8 +195,9 @@ def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Na
 
 # Flags that may change on --resume: the budget, checkpointing and the device layout (results
 # do not depend on the device count or on how generations are fused), never the search itself.
+# A new --member-chunk is a layout change too, but bitwise equality needs the same chunk.
 _RESUME_OVERRIDES = ("generations", "env_steps", "checkpoint_every", "keep_checkpoints",
-                     "num_devices", "generations_per_call")
+                     "num_devices", "member_chunk", "generations_per_call")
 _RESUME_ALSO = ("resume", "quiet", "tensorboard", "wandb", "wandb_project", "wandb_name",
                 "coordinator", "num_processes", "process_id", "compile_cache", "memory_limit")
 

@@ -1,10 +1,17 @@
 """One generation of ES as one compiled, device-sharded function.
 
 Data flow (see docs/architecture.md): every device holds the same ``TrainState``; each
-evaluates its contiguous slice of member ids, and only the population's scalar returns (an
-all-gather) and the observation sums (a psum) cross devices. Every device then rebuilds all
+evaluates its contiguous slice of member ids, and only the population's scalar returns, step
+counts and per-chunk observation sums (all-gathers) cross devices. Every device then rebuilds all
 perturbations from keys and applies the identical update, so the state stays replicated
 without ever sending a parameter vector.
+
+Bit-for-bit the same on any layout (docs/reproducibility.md): a device walks its slice in
+chunks of ``member_chunk`` members (vmapped inside, ``lax.map`` over chunks), so every
+member's episode runs in the same compiled chunk whatever the device count; and every sum
+that feeds the state is taken in one fixed order: the per-chunk observation sums are
+gathered in member order and added sequentially, never psummed (whose order follows the
+layout).
 
 ``comm="gradient"`` is the data-parallel alternative kept for comparison: each device sums
 its own members' weighted noise and the parameter-sized vector is psummed.
@@ -103,53 +110,99 @@ def init_state(strategy: Strategy, params: jax.Array, obs_size: int, seed: int) 
                     jnp.zeros((), jnp.int32), steps_zero())
 
 
+def default_member_chunk(local: int, backend: str) -> int:
+  """The chunk size ``member_chunk=None`` means for a per-device slice of ``local`` members.
+
+  On CPU, 64: a vmap of 64 hopper/ant episodes already fills a core's vector units (wider
+  chunks barely help, see benchmarks/results/reproducible.md), and 64 divides the slices of
+  every layout whose slices are multiples of 64 (pop 256 on 1, 2 or 4 devices), so those all
+  run the same chunk and give the same bits. A slice that 64 does not divide gets its largest
+  divisor below 64. On GPU/TPU, the whole slice: a chunk must hold thousands of members to
+  keep the device busy, so invariance across accelerator layouts is opt-in (set
+  ``member_chunk`` to the slice of the largest device count the run may ever use).
+  """
+  if backend != "cpu":
+    return local
+  return max(c for c in range(1, min(local, 64) + 1) if local % c == 0)
+
+
 def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
-                    normalize_obs: bool, comm: str = "returns"):
-  """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``."""
+                    normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None):
+  """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
+
+  ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
+  divide the slice. Equal chunks give equal bits on every device count.
+  """
   local = strategy.population_size // num_devices
+  chunk = member_chunk or local
+  if local % chunk:
+    raise ValueError(f"member_chunk={chunk} does not divide the per-device slice of {local}")
   mirrored = strategy.mirrored
 
-  def generation(state: TrainState):
-    gen_key = keys.generation_key(state.key, state.generation)
-    members = jax.lax.axis_index(AXIS) * local + jnp.arange(local)  # this device's slice
-    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)  # (local, P)
+  def evaluate_chunk(state: TrainState, gen_key, members):
+    """Rollouts of ``members`` (chunk,): returns, steps, and the chunk's obs sums. The sums
+    are taken here, over a chunk-shaped axis, so they are the same bits on any layout."""
+    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)  # (chunk, P)
     rollout_keys = jax.vmap(
         lambda m: keys.rollout_key(gen_key, keys.noise_index(m, mirrored)))(members)
     ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
                                                           rollout_keys)
-    # The only cross-device traffic: pop returns + pop step counts + obs-stat sums.
-    returns = jax.lax.all_gather(ev.ret, AXIS, tiled=True)  # (pop,)
-    steps = jax.lax.all_gather(ev.steps, AXIS, tiled=True)  # (pop,)
-    obs_stats = jax.lax.psum(jax.tree.map(lambda x: x.sum(0), ev.obs_stats), AXIS)
+    return ev.ret, ev.steps, jax.tree.map(lambda x: x.sum(0), ev.obs_stats)
+
+  def generation(state: TrainState):
+    gen_key = keys.generation_key(state.key, state.generation)
+    first = jax.lax.axis_index(AXIS) * local  # this device's slice, in chunks
+    members = (first + jnp.arange(local)).reshape(local // chunk, chunk)
+    ret, steps, chunk_stats = jax.lax.map(lambda m: evaluate_chunk(state, gen_key, m), members)
+    # The only cross-device traffic, all gathers in member order: pop returns + pop step
+    # counts + one obs-sum triple per chunk.
+    returns = jax.lax.all_gather(ret.reshape(-1), AXIS, tiled=True)  # (pop,)
+    steps = jax.lax.all_gather(steps.reshape(-1), AXIS, tiled=True)  # (pop,)
+    obs_stats = _sum_in_order(jax.lax.all_gather(chunk_stats, AXIS, tiled=True))
 
     if comm == "returns":
       es, info = strategy_lib.tell(strategy, state.es, gen_key, returns)
-    else:  # the data-parallel pattern, O(P) bytes per generation instead of O(pop)
-      es, info = strategy_lib.tell_local(strategy, state.es, gen_key, returns, members, AXIS)
+    else:  # the data-parallel pattern, O(P) bytes per generation instead of O(pop); its
+      # psum of parameter-sized moments follows the layout: equal only up to rounding.
+      es, info = strategy_lib.tell_local(strategy, state.es, gen_key, returns,
+                                         members.reshape(-1), AXIS)
 
     normalizer = (norm_lib.update(state.normalizer, obs_stats) if normalize_obs
                   else state.normalizer)
-    finite = jnp.isfinite(returns)
-    safe = jnp.where(finite, returns, 0.0)
-    count = jnp.maximum(finite.sum(), 1)
-    mean = safe.sum() / count
-    metrics = GenMetrics(
-        pop_return_mean=mean,
-        pop_return_max=jnp.max(jnp.where(finite, returns, -jnp.inf)),
-        pop_return_min=jnp.min(jnp.where(finite, returns, jnp.inf)),
-        pop_return_std=jnp.sqrt(jnp.where(finite, (safe - mean) ** 2, 0.0).sum() / count),
-        nonfinite_returns=(~finite).sum().astype(jnp.int32),
-        episode_length_mean=steps.mean(),
-        gen_env_steps=steps.sum().astype(jnp.int32),
-        param_norm=jnp.linalg.norm(es.mean),
-        best_member=jnp.argmax(jnp.where(finite, returns, -jnp.inf)).astype(jnp.int32),
-        info=info,
-    )
     # env_steps is counted by make_multi_step, outside this body; it passes through here.
     new_state = state.replace(es=es, normalizer=normalizer, generation=state.generation + 1)
-    return new_state, metrics
+    return new_state, _metrics(returns, steps, es, info)
 
   return generation
+
+
+def _sum_in_order(chunk_stats):
+  """Sum of (num_chunks, ...) per-chunk sums, chunk 0 first: a sequential scan, so the order
+  of the float additions is the member order on every layout (a psum's is not)."""
+  zero = jax.tree.map(lambda x: jnp.zeros_like(x[0]), chunk_stats)
+  total, _ = jax.lax.scan(lambda acc, s: (jax.tree.map(jnp.add, acc, s), None), zero,
+                          chunk_stats)
+  return total
+
+
+def _metrics(returns, steps, es, info) -> GenMetrics:
+  """Metrics from the gathered (pop,) arrays every device holds in full: layout-free."""
+  finite = jnp.isfinite(returns)
+  safe = jnp.where(finite, returns, 0.0)
+  count = jnp.maximum(finite.sum(), 1)
+  mean = safe.sum() / count
+  return GenMetrics(
+      pop_return_mean=mean,
+      pop_return_max=jnp.max(jnp.where(finite, returns, -jnp.inf)),
+      pop_return_min=jnp.min(jnp.where(finite, returns, jnp.inf)),
+      pop_return_std=jnp.sqrt(jnp.where(finite, (safe - mean) ** 2, 0.0).sum() / count),
+      nonfinite_returns=(~finite).sum().astype(jnp.int32),
+      episode_length_mean=steps.mean(),
+      gen_env_steps=steps.sum().astype(jnp.int32),
+      param_norm=jnp.linalg.norm(es.mean),
+      best_member=jnp.argmax(jnp.where(finite, returns, -jnp.inf)).astype(jnp.int32),
+      info=info,
+  )
 
 
 def shard_generation(generation, mesh: Mesh, num_seeds: int = 1):

@@ -80,6 +80,10 @@ class RuntimeConfig:
   keep_checkpoints: int = 3  # newest checkpoints kept on disk
   generations_per_call: int = 1  # generations fused in one compiled call between host syncs
   num_devices: int | None = None  # None = every device of every process
+  # Members evaluated at once on a device; equal chunks give equal bits on any device count
+  # (docs/reproducibility.md). None = 64 on CPU (the largest divisor of the per-device slice
+  # up to 64), the whole slice on GPU/TPU. Must divide each device's slice.
+  member_chunk: int | None = None
   comm: str = "returns"  # what crosses devices: scalar returns, or summed gradients
   num_seeds: int = 1  # independent runs vmapped through the same step
   seed: int = 0
@@ -176,6 +180,8 @@ class TrainConfig:
     _choice("comm", rt.comm, COMM_MODES)
     if rt.num_devices is not None:
       _positive_int("num_devices", rt.num_devices)
+    if rt.member_chunk is not None:
+      _positive_int("member_chunk", rt.member_chunk)
     if device_count is not None:
       if st.population_size % device_count:
         raise ConfigError(f"population_size={st.population_size} is not divisible by the "
@@ -183,6 +189,7 @@ class TrainConfig:
       if mirrored and (st.population_size // device_count) % 2:
         raise ConfigError(f"population_size={st.population_size} over {device_count} devices "
                           f"splits a mirrored pair; use a multiple of {2 * device_count}")
+      _check_member_chunk(rt.member_chunk, st.population_size, device_count)
     return self
 
   def to_json(self) -> str:
@@ -231,6 +238,16 @@ def _check_options(st: StrategyConfig) -> None:
       _nonneg_int(name, value)
     elif isinstance(default, float):
       _nonneg_float(name, value)
+
+
+def _check_member_chunk(chunk: int | None, population_size: int, device_count: int) -> None:
+  local = population_size // device_count
+  if chunk is not None and local % chunk:
+    divisors = [str(c) for c in range(1, local + 1) if local % c == 0]
+    divisors = ", ".join(divisors if len(divisors) <= 12 else divisors[:6] + ["..."] + divisors[-3:])
+    raise ConfigError(f"member_chunk={chunk} is invalid: each device's slice of {local} members "
+                      f"(population_size={population_size} over {device_count} devices) must "
+                      f"be a multiple of it; use one of: {divisors}")
 
 
 def _extra_optimizers(st: StrategyConfig) -> tuple[str, ...]:

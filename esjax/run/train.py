@@ -9,6 +9,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from esjax import xla_env
 from esjax.run import checkpoint as ckpt_lib
 from esjax.run import preflight
 from esjax.strategies.base import Strategy
@@ -102,7 +104,15 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
             for s in range(rt.num_seeds)]
   state = states[0] if rt.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
-  generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm)
+  if jax.default_backend() == "cpu" and not xla_env.no_fma_in_effect():
+    warnings.warn("esjax: FMA is on (JAX started before esjax was imported, or ESJAX_CPU_FMA=1"
+                  " or another --xla_cpu_max_isa), so results may differ in the last bits "
+                  f"between device counts; set XLA_FLAGS={xla_env.NO_FMA_FLAG} for bitwise "
+                  "invariance (docs/reproducibility.md)", stacklevel=2)
+  local = strategy.population_size // mesh.size
+  chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
+  generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm,
+                                        chunk)
   sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, rt.num_seeds)
