@@ -50,7 +50,7 @@ EVOSAX = {"open_es": "Open_ES", "ars": "ARS", "pgpe": "PGPE", "snes": "SNES",
           "sep_cma_es": "Sep_CMA_ES"}
 
 
-def rl_rows(envs, env_steps, seeds, quick, population):
+def rl_rows(envs, env_steps, seeds, quick, population, on_row=lambda rows: None):
   rows = []
   for env in envs:
     for name in sorted(strategies.REGISTRY):
@@ -74,6 +74,7 @@ def rl_rows(envs, env_steps, seeds, quick, population):
                    "generations": last["generation"],
                    "env_steps_per_seed": int(np.max(np.atleast_1d(steps))),
                    "wall_s_all_seeds": wall})
+      on_row(rows)  # the table so far after every run: a long run always leaves results
   return rows
 
 
@@ -136,17 +137,8 @@ def main():
   if a.quick:
     a.env_steps, a.seeds, a.params, a.repeats, a.population = 20_000, 2, "1e3", 1, 16
   if a.part in ("rl", "all"):
-    rows = rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick, a.population)
-    common.write_results(
-        "strategies_rl", f"Strategies on Brax envs, {a.env_steps:,} env steps per seed, "
-        f"{a.seeds} seeds", rows,
-        [f"Population {a.population}, 32x32 tanh MLP, observation normalization, spring backend, "
-         "1000-step episodes; final evaluation over 8 episodes of the unperturbed policy.",
-         "The seeds run vmapped through one compiled step: wall_s_all_seeds is their time "
-         "together, compile included.",
-         "ARS trains with the survival bonus removed on hopper (shift 1; evaluation uses the "
-         "true reward) and with the MLP policy, not the paper's linear one."],
-        out_dir=a.out)
+    rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick, a.population,
+            on_row=lambda rows: _write_rl(a, rows))
   if a.part in ("ask_tell", "all"):
     counts = [int(float(x)) for x in a.params.split(",")]
     rows = ask_tell_rows(counts, a.repeats)
@@ -159,6 +151,19 @@ def main():
          "esjax rebuilds the noise from keys in tell (64 directions at a time); evosax keeps "
          "the population it sampled and reuses it."],
         out_dir=a.out)
+
+
+def _write_rl(a, rows):
+  common.write_results(
+      "strategies_rl", f"Strategies on Brax envs, {a.env_steps:,} env steps per seed, "
+      f"{a.seeds} seeds", rows,
+      [f"Population {a.population}, 32x32 tanh MLP, observation normalization, spring backend, "
+       "1000-step episodes; final evaluation over 8 episodes of the unperturbed policy.",
+       "The seeds run vmapped through one compiled step: wall_s_all_seeds is their time "
+       "together, compile included.",
+       "ARS trains with the survival bonus removed on hopper (shift 1; evaluation uses the "
+       "true reward) and with the MLP policy, not the paper's linear one."],
+      out_dir=a.out)
 
 
 if __name__ == "__main__":
