@@ -48,3 +48,11 @@ def run_all(code: str, device_counts, timeout: float = 300, xla_flags: str = "",
   """Runs ``code`` once per device count, concurrently; returns {count: json}."""
   procs = {n: start(code, n, xla_flags, **extra) for n in device_counts}
   return {n: result(p, timeout) for n, p in procs.items()}
+
+
+def without_xla_logs(err: str) -> str:
+  """``err`` less XLA's own logging (its "slow compile" alarm on a loaded machine: an
+  absl-prefixed line and a banner of stars), so a test can count esjax's one line."""
+  keep = [l for l in err.splitlines()
+          if l.strip() and not l.startswith(("E1", "W1", "I1", "*", "[Compiling"))]
+  return "".join(l + "\n" for l in keep)

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import esjax
+import subproc
 from esjax.cli import main
 from esjax.errors import RunIOError
 from esjax.run import checkpoint as ckpt_lib
@@ -193,7 +194,7 @@ def test_cli_disk_full_during_params_write(tmpfs, tmp_path, capsys, monkeypatch,
   err = capsys.readouterr().err
   print(err)
   # XLA may log a "slow compile" alarm on a loaded machine: esjax's own output is one line.
-  err = "".join(l + "\n" for l in err.splitlines() if not _xla_log(l))
+  err = subproc.without_xla_logs(err)
   assert err.count("\n") == 1
   assert err.startswith(f"esjax: error: cannot write {str(out / 'params.msgpack')!r}: No space "
                         "left on device; the checkpoints before it are intact")
@@ -205,12 +206,6 @@ def test_cli_disk_full_during_params_write(tmpfs, tmp_path, capsys, monkeypatch,
   assert main(["train", "--resume", str(out), "--quiet"]) == 0
   np.testing.assert_array_equal(esjax.load(str(out)).flat_params,
                                 esjax.load(str(ref_dir)).flat_params)
-
-
-def _xla_log(line: str) -> bool:
-  """A line of XLA's own logging (absl-style prefix, its banner of stars) or blank."""
-  return (not line.strip() or line.startswith(("E1", "W1", "I1", "*", "[Compiling"))
-          or "slow_operation_alarm" in line)
 
 
 def _cli(args, env):
