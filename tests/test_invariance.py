@@ -127,10 +127,6 @@ def default_runs(tmp_path_factory):
   return _load(d / "local.json"), [_load(d / f"p{i}.json") for i in range(2)]
 
 
-@pytest.mark.skip(reason="not yet true: in a 2026-11-25 run the default run's generation-1 "
-                  "returns were equal on 1, 2 and 4 devices but generation 2 differed (1 device "
-                  "vs 2 and 4; max param difference 0.041 after 10 generations): the update or "
-                  "normalizer path still depends on the layout. Issue 10 stays open.")
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
@@ -141,10 +137,6 @@ def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
     _assert_same(local[n], ref)
 
 
-@pytest.mark.skip(reason="not yet true: in a 2026-11-25 run the default run's generation-1 "
-                  "returns were equal on 1, 2 and 4 devices but generation 2 differed (1 device "
-                  "vs 2 and 4; max param difference 0.041 after 10 generations): the update or "
-                  "normalizer path still depends on the layout. Issue 10 stays open.")
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
@@ -154,10 +146,6 @@ def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
     _assert_same(p["4"], local["1"])
 
 
-@pytest.mark.skip(reason="not yet true: in a 2026-11-25 run the default run's generation-1 "
-                  "returns were equal on 1, 2 and 4 devices but generation 2 differed (1 device "
-                  "vs 2 and 4; max param difference 0.041 after 10 generations): the update or "
-                  "normalizer path still depends on the layout. Issue 10 stays open.")
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_resumed_on_another_device_count_is_bitwise_equal(default_runs):

@@ -152,8 +152,9 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   assert any("done: 2 generations" in ln for ln in said[0]), results[0][1]
   assert any("wrote " in ln for ln in said[0]), results[0][1]
   assert said[1] == [], results[1][1]  # esjax prints only on process 0
-  assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "metrics.jsonl",
-                                     "params.msgpack", "tb"]
+  # esjax.lock stays (unlocked) by design: esjax/run/lock.py.
+  assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "esjax.lock",
+                                     "metrics.jsonl", "params.msgpack", "tb"]
   assert sorted(os.listdir(out / "checkpoints")) == ["2"]  # one final checkpoint, not one each
   import esjax
   saved = esjax.load(str(out))

@@ -28,6 +28,7 @@ def test_custom_problem_with_a_reward_shift_is_refused():
 def test_training_returns_are_shifted_per_live_step_and_evaluation_is_not():
   config = _config(reward_shift=1.0)
   s = esjax.setup(config)
+  config = s.config  # the backend resolved for the env
   env = make_env(config.problem.env, config.problem.backend)
   true = brax_problem(env, s.policy, LENGTH, config.problem.normalize_obs, config.problem.obs_clip)
   state = jax.tree.map(np.asarray, s.state)

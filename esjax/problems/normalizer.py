@@ -48,20 +48,25 @@ def init(obs_dim: int) -> NormalizerState:
 
 
 def update(state: NormalizerState, stats: ObsStats) -> NormalizerState:
+  # Every division is scalar by scalar, and vectors are only multiplied by the result. XLA's
+  # simplifier rewrites ``vector / broadcast(scalar)`` into a multiply by the reciprocal in some
+  # programs and not in others (it did in the one-device program and not in the two-device
+  # one), and the two round differently: written this way there is nothing left to rewrite,
+  # so every layout gets the same bits.
   n_b = stats.count
-  safe_n_b = jnp.maximum(n_b, 1.0)
-  mean_b = stats.sum / safe_n_b
+  inv_n_b = 1.0 / jnp.maximum(n_b, 1.0)
+  mean_b = stats.sum * inv_n_b
   m2_b = jnp.maximum(stats.sumsq - n_b * mean_b**2, 0.0)
   n = state.count + n_b
-  safe_n = jnp.maximum(n, 1.0)
+  inv_n = 1.0 / jnp.maximum(n, 1.0)
   delta = mean_b - state.mean
-  mean = state.mean + delta * n_b / safe_n
-  m2 = state.m2 + m2_b + delta**2 * state.count * n_b / safe_n
+  mean = state.mean + delta * (n_b * inv_n)
+  m2 = state.m2 + m2_b + delta**2 * (state.count * n_b * inv_n)
   return NormalizerState(n, mean, m2)
 
 
 def mean_std(state: NormalizerState, min_std: float = 1e-2):
-  var = state.m2 / jnp.maximum(state.count, 1.0)
+  var = state.m2 * (1.0 / jnp.maximum(state.count, 1.0))  # a scalar reciprocal: see update
   # Before any data (count 0) this is mean 0, std 1: the identity transform.
   std = jnp.where(state.count > 0, jnp.maximum(jnp.sqrt(var), min_std), 1.0)
   return state.mean, std

@@ -87,7 +87,8 @@ def plan(setup, memory_limit: int | None = None) -> Plan:
       num_params=int(setup.state.es.mean.shape[-1]),
       bytes_per_generation=hlo.collective_bytes(compiled.as_text()),
       fixed_bytes=int(fixed), step_bytes=int(fixed + mem.temp_size_in_bytes),
-      device_bytes=memory_limit if memory_limit else device_capacity(setup.mesh.devices.flat[0]))
+      # This process's own device: another process's device has no memory stats here.
+      device_bytes=memory_limit if memory_limit else device_capacity(setup.mesh.local_devices[0]))
 
 
 def check_fits(p: Plan, multiple: int, replan: Callable[[int], Plan] | None = None) -> None:
@@ -97,7 +98,7 @@ def check_fits(p: Plan, multiple: int, replan: Callable[[int], Plan] | None = No
   compiles it for another population, the two points give the memory per member (a line: the
   rollouts and update scale with the members per device, the state and noise chunks do not),
   and bisection confirms it by compiling the candidates. Only a run that does not fit pays for
-  these extra compiles (about six).
+  these extra compiles (at most log2 of the population over the multiple).
   """
   if p.device_bytes is None or p.step_bytes <= p.device_bytes:
     return
@@ -115,12 +116,16 @@ def check_fits(p: Plan, multiple: int, replan: Callable[[int], Plan] | None = No
 
 
 def _largest(p: Plan, multiple: int, replan: Callable[[int], Plan],
-             tries: int = 6) -> tuple[int, bool]:
+             tries: int | None = None) -> tuple[int, bool]:
   """(population, exact): the largest multiple of ``multiple`` below ``p.population`` whose
   compiled step fits, found by a line through two compiled sizes and then bisection; exact is
   False when ``tries`` compiles did not close the gap (the population is then a lower bound)."""
   limit = p.device_bytes
   lo, hi = 0, p.population  # lo fits (0 trivially), hi does not
+  if tries is None:
+    # Enough for plain bisection to close the gap: the line guess misses when members are
+    # evaluated in chunks (memory then stops growing with the population past one chunk).
+    tries = max(1, math.ceil(math.log2(max(p.population // multiple, 2))))
 
   def probe(pop):
     nonlocal lo, hi

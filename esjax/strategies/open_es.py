@@ -53,7 +53,9 @@ def open_es(population_size: int, optimizer: str | optax.GradientTransformation 
   def update(state: OpenESState, moments):
     # The paper's estimate ascends; optax descends, so the sign flips here. Weight decay pulls
     # theta towards 0 as an L2 penalty would.
-    grad = moments[0] / (population_size * state.sigma)
+    # A vector times a scalar reciprocal, never a vector divided by a broadcast scalar: XLA
+    # rewrites the latter into the former in some programs only (problems/normalizer.py).
+    grad = moments[0] * (1.0 / (population_size * state.sigma))
     loss_grad = -grad + weight_decay * state.mean
     updates, opt_state = optimizer.update(loss_grad, state.opt_state, state.mean)
     mean = optax.apply_updates(state.mean, updates)

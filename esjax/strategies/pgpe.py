@@ -92,8 +92,9 @@ def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation 
     return base.pair_difference(u, True), pair_sums - jnp.mean(pair_sums)
 
   def update(state: PGPEState, moments):
-    grad_mean = state.sigma * moments[0] / population_size
-    grad_sigma = state.sigma * moments[1] / population_size
+    # Times the reciprocal, not divided by a broadcast scalar (see open_es.update).
+    grad_mean = state.sigma * moments[0] * (1.0 / population_size)
+    grad_sigma = state.sigma * moments[1] * (1.0 / population_size)
     updates, opt_state = optimizer.update(-grad_mean, state.opt_state, state.mean)
     mean = optax.apply_updates(state.mean, updates)
     limit = sigma_max_change * state.sigma

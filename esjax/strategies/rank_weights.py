@@ -36,4 +36,4 @@ def nes_utilities(population_size: int) -> jax.Array:
   - log k) / sum(...) - 1/n``; they sum to 0, so a generation's shift of the returns cancels."""
   k = jnp.arange(1, population_size + 1, dtype=jnp.float32)
   raw = jnp.maximum(0.0, jnp.log(population_size / 2 + 1) - jnp.log(k))
-  return raw / jnp.sum(raw) - 1.0 / population_size
+  return raw * (1.0 / jnp.sum(raw)) - 1.0 / population_size  # times a scalar reciprocal
