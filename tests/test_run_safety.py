@@ -200,3 +200,27 @@ def test_coordinator_public_address_warns_in_one_line(address):
   print(warning)
   assert warning.startswith("esjax: warning: --coordinator") and "\n" not in warning
   assert address.split(":")[0] in warning and "no authentication" in warning
+
+
+# ---- long runs: records stream to metrics.jsonl, not into memory ----
+
+def test_a_run_with_an_out_dir_keeps_no_records_in_memory(tmp_path, monkeypatch):
+  config = esjax.TrainConfig.of(population_size=8, generations=6, eval_every=3,
+                                normalize_obs=False, checkpoint_every=2)
+  kw = dict(problem=esjax.black_box(lambda p, k: -jnp.sum(p * p)), initial_params=jnp.ones(5),
+            progress=False, tensorboard=False)
+  in_memory = esjax.train(config, **kw).metrics
+  reads = []
+  real_read = run_io.read_metrics
+  monkeypatch.setattr(run_io, "read_metrics", lambda d: reads.append(d) or real_read(d))
+  out = str(tmp_path / "run")
+  result = esjax.train(config, out_dir=out, **kw)
+  # Nothing held while running: the records are read back from the file only when looked at.
+  assert isinstance(result.metrics, run_io.MetricsLog) and reads == []
+  strip = lambda ms: [{k: v for k, v in m.items() if k not in ("wall_s", "steps_per_s")}
+                      for m in ms]
+  assert strip(result.metrics) == strip(in_memory) and len(reads) == 1
+  assert result.metrics[-1]["generation"] == 6 and len(reads) == 1  # then a plain list
+  # A resume appends to the same file; the first result still has its own six records.
+  esjax.train(config.replace(generations=8), out_dir=out, resume=True, **kw)
+  assert len(run_io.MetricsLog(out, 6)) == 6

@@ -108,7 +108,7 @@ class Checkpointer:
     self.directory = checkpoint_dir(run_dir)
 
   def save(self, host_state, generation: int, env_steps: int, wall_s: float,
-           records: list[dict[str, Any]]) -> str:
+           num_records: int) -> str:
     """Writes checkpoint ``generation``; a failed write (disk full, directory removed or
     read-only) raises ``RunIOError`` naming the checkpoint and the system's error, and leaves
     the earlier checkpoints as they were (orbax only renames a finished one into place)."""
@@ -116,14 +116,14 @@ class Checkpointer:
     if not os.path.isdir(self.directory):  # removed under us: orbax would recreate it
       raise RunIOError(self.directory, FileNotFoundError(errno.ENOENT, "directory was removed"))
     try:
-      return self._save(host_state, generation, env_steps, wall_s, records)
+      return self._save(host_state, generation, env_steps, wall_s, num_records)
     except RunIOError:
       raise
     except Exception as e:  # orbax/tensorstore wrap the OSError in their own types
       raise RunIOError(path, _os_error(e) or e) from e
 
   def _save(self, host_state, generation: int, env_steps: int, wall_s: float,
-           records: list[dict[str, Any]]) -> str:
+            num_records: int) -> str:
     names, leaves = _leaves(host_state)
     meta = {
         "format": FORMAT, "esjax_version": _version(), "generation": generation, "env_steps": env_steps, "wall_s": wall_s,
@@ -132,7 +132,7 @@ class Checkpointer:
                    for n, x in zip(names, leaves)],
         # Only a count: metrics.jsonl already holds these lines (written before every save), and
         # storing all records would make each save grow with the run's length.
-        "num_records": len(records),
+        "num_records": num_records,
     }
     # Orbax refuses zero-size arrays (a black box's empty normalizer): meta's shape rebuilds them.
     arrays = {f"leaf_{i:03d}": x for i, x in enumerate(leaves) if x.size}

@@ -4,6 +4,7 @@ Params are stored with flax's msgpack serialization: loading executes no code (n
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import errno
 import json
@@ -80,6 +81,34 @@ def rewrite_metrics(run_dir: str, records: list[dict[str, Any]]) -> None:
   """Replaces metrics.jsonl by ``records`` (on resume: drops lines past the checkpoint)."""
   data = "".join(json.dumps(r) + "\n" for r in records).encode()
   _atomic_write(os.path.join(run_dir, METRICS_FILE), data)
+
+
+class MetricsLog(collections.UserList):
+  """A finished run's records, read from ``RUN_DIR/metrics.jsonl`` on first use.
+
+  While a run writes metrics.jsonl it keeps no records in memory, so a run of any length holds
+  the same host memory (benchmarks/long_run.py); ``TrainResult.metrics`` is this list, loaded
+  when first looked at (its first ``count`` lines: a later resume may append more) and then
+  an ordinary list.
+  """
+
+  def __init__(self, run_dir: str, count: int):  # pylint: disable=super-init-not-called
+    self._run_dir, self._count, self._data = run_dir, count, None
+
+  @property
+  def data(self) -> list[dict[str, Any]]:
+    if self._data is None:
+      try:
+        self._data = read_metrics(self._run_dir)[:self._count]
+      except FileNotFoundError:
+        raise FileNotFoundError(f"the run's records live in {self._run_dir!r}/{METRICS_FILE}, "
+                                "which is gone: read result.metrics before removing the run "
+                                "directory") from None
+    return self._data
+
+  @data.setter
+  def data(self, value: list[dict[str, Any]]) -> None:
+    self._data = value
 
 
 def read_metrics(run_dir: str) -> list[dict[str, Any]]:

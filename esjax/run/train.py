@@ -58,7 +58,7 @@ class TrainResult:
   params: Any  # flax params pytree (leading seed axis if num_seeds > 1)
   flat_params: np.ndarray
   normalizer: Any
-  metrics: list[dict[str, Any]]
+  metrics: list[dict[str, Any]]  # with an out_dir, read from its metrics.jsonl on first use
   policy: Callable[[jax.Array], jax.Array] | None  # obs -> action (seed 0 if several)
   state: step_lib.TrainState
   run_dir: str | None
@@ -196,7 +196,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                            limit))
   if progress and is_main:
     print("\n".join(plan.lines()), flush=True)
-  state, records = s.state, []
+  # Records stay in memory only where no metrics.jsonl holds them (no out_dir, or a process
+  # other than 0): a long run's memory must not grow with its length.
+  state, records, num_records = s.state, [], 0
   generation, wall0 = 0, 0.0  # generation: the run's (the furthest seed's) generation
   run_lock = None
   if out_dir is not None:
@@ -205,7 +207,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                               s.problem.obs_size, s.action_size)
     if resume:
       r = ckpt_lib.restore_latest(out_dir, to_host(s.state), fp)
-      state, records = replicate(r.state, s.mesh), r.records
+      state, records, num_records = replicate(r.state, s.mesh), r.records, len(r.records)
       generation, wall0 = r.generation, r.wall_s
     elif ckpt_lib.has_checkpoints(out_dir):
       raise ConfigError(f"{out_dir!r} already holds checkpoints; resume it or choose a new "
@@ -215,6 +217,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
       # Every option resolved: a resumed run keeps its values even if a default changes.
       run_io.write_config(out_dir, config.replace(**config.strategy.resolved()))
       run_io.rewrite_metrics(out_dir, records)  # on resume: one line per generation kept
+      records = None  # from here on they live in metrics.jsonl only
       outputs = [run_io.MetricsWriter(out_dir, append=True),
                  logging_sinks.Sinks(out_dir, config, wandb, tensorboard)]
     ckpt = ckpt_lib.Checkpointer(out_dir, config.runtime.keep_checkpoints, fp)
@@ -259,7 +262,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
             mean, std = to_host(s.evaluate(state))
             _add(rec, config, "eval_return", mean)
             _add(rec, config, "eval_return_std", std)
-          records.append(rec)
+          num_records += 1
+          if records is not None:
+            records.append(rec)
           for out in outputs:
             out.write(rec)
           if on_record:
@@ -271,7 +276,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         stopping = ckpt is not None and _agree(stop.requested is not None)
         if ckpt and (done or stopping or (config.runtime.checkpoint_every
                                           and generation % config.runtime.checkpoint_every == 0)):
-          ckpt.save(to_host(state), generation, int(env_steps.sum()), time.time() - t0, records)
+          ckpt.save(to_host(state), generation, int(env_steps.sum()), time.time() - t0, num_records)
         if stopping:
           stop.requested = stop.requested or "SIGTERM"  # another process got the signal
           break
@@ -296,7 +301,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                          s.obs_shape, s.discrete)
   if run_lock:
     run_lock.release()
-  return TrainResult(config, params, flat, host.normalizer, records, policy_fn, host, out_dir,
+  metrics = run_io.MetricsLog(out_dir, num_records) if records is None else records
+  return TrainResult(config, params, flat, host.normalizer, metrics, policy_fn, host, out_dir,
                      interrupted)
 
 
