@@ -10,6 +10,13 @@ wherever it is fused. Its cost is not measured yet (benchmarks/reproducible.py).
 
 XLA reads the flag once, when the CPU backend starts, so it is set when esjax is imported.
 Set ``ESJAX_CPU_FMA=1`` to keep FMA (faster on no machine we measured, not layout-invariant).
+
+One XLA CPU device runs a vmapped rollout on about one core, so esjax also splits the CPU into
+one device per core (``--xla_force_host_platform_device_count``) unless ``XLA_FLAGS`` already
+names a count or ``ESJAX_CPU_DEVICES`` does (``ESJAX_CPU_DEVICES=1``: one device). Only the CPU
+platform is split: on a GPU/TPU host the run still uses the accelerators. A run then uses the
+most of these devices that keep its result the one-device result (``split_device_count`` in
+esjax/parallel/generation.py); ``num_devices`` overrides that.
 """
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ import os
 import sys
 
 NO_FMA_FLAG = "--xla_cpu_max_isa=AVX"
-_state = {"in_effect": None}  # True/False once decided at import
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+# in_effect: True/False once decided at import; cpu_split: the device count esjax chose, or None
+_state = {"in_effect": None, "cpu_split": None}
 
 
 def _backends_started() -> bool:
@@ -43,3 +52,31 @@ def request_no_fma() -> None:
 
 def no_fma_in_effect() -> bool:
   return bool(_state["in_effect"])
+
+
+def cpu_cores() -> int:
+  """The cores this process may run on (its affinity mask, not the machine's count)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not on Linux
+    return os.cpu_count() or 1
+
+
+def request_cpu_devices() -> None:
+  """Splits the CPU into one XLA device per core if nobody chose a count (called on import)."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  wanted = os.environ.get("ESJAX_CPU_DEVICES")
+  if DEVICE_COUNT_FLAG in flags or _backends_started():
+    return
+  try:
+    count = int(wanted) if wanted else cpu_cores()
+  except ValueError:
+    count = cpu_cores()  # a malformed variable must not stop the import; the default stands
+  if count > 1:
+    os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
+    _state["cpu_split"] = count
+
+
+def cpu_split() -> int | None:
+  """The CPU device count esjax chose at import, or None (one device, or the user's count)."""
+  return _state["cpu_split"]

@@ -7,6 +7,11 @@ commit and says why; on another jax version the test is skipped with that reason
 
 Re-pinned for issue 10 (bitwise layout invariance: members in chunks of 64, obs sums added in
 member order, FMA off on CPU): the values hold on 1, 2 or 4 devices alike.
+
+Re-pinned again for issue 10: the normalizer update (and OpenES's gradient scale) multiply by
+a scalar reciprocal instead of dividing by a broadcast scalar, which XLA had rewritten in the
+one-device program only; generation 2 on changed by the last bits, the final evaluation from
+1749.68 to 1517.40 (still past 1000 at generation 20). Measured on CI's machine kind.
 """
 import hashlib
 
@@ -18,11 +23,11 @@ import esjax
 
 PINNED_JAX = "0.10.2"
 # esjax train with every default (hopper, pop 256, 60 generations).
-DEFAULT_RUN_SHA256 = "09e0da6abde530732a7418f963f7c17fc1063fde94295f760174ec34e2216c0e"
-DEFAULT_RUN_EVAL = 1749.677978515625
+DEFAULT_RUN_SHA256 = "cfc2523c3579b8c87ce97792228accfacc552a7c0dffda8b3a708607e7e74b2e"
+DEFAULT_RUN_EVAL = 1517.402099609375
 # The same config cut to 3 generations, no evaluation.
-SHORT_RUN_SHA256 = "bbb9233d1990d0aba59339996d4858868cde275c345280871e9d7426f1f7c25b"
-SHORT_RUN_RETURNS = [143.8881378173828, 194.13623046875, 294.5126953125]
+SHORT_RUN_SHA256 = "f8f23c04093eeed4a119d4a9765abd6327e84aea3824ff719b130c358e5aee97"
+SHORT_RUN_RETURNS = [143.8881378173828, 195.7060546875, 291.9484558105469]
 
 pytestmark = [
     pytest.mark.slow,

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
-from esjax import keys
+from esjax import keys, xla_env
 from esjax.parallel.mesh import AXIS
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Problem
@@ -124,6 +124,30 @@ def default_member_chunk(local: int, backend: str) -> int:
   if backend != "cpu":
     return local
   return max(c for c in range(1, min(local, 64) + 1) if local % c == 0)
+
+
+def split_device_count(population: int, mirrored: bool, member_chunk: int | None,
+                       available: int, backend: str) -> int:
+  """How many of ``available`` devices a run uses when the user did not say: the most that
+  split ``population`` into equal slices of whole mirrored pairs evaluated in the same chunks
+  as on one device, so the split changes the wall time and never the result (issue 10)."""
+  one = member_chunk or default_member_chunk(population, backend)
+  for d in range(max(available, 1), 0, -1):
+    local, rest = divmod(population, d)
+    if rest or (mirrored and local % 2) or local % one:
+      continue
+    if (member_chunk or default_member_chunk(local, backend)) == one:
+      return d
+  return 1
+
+
+def default_device_count(population: int, mirrored: bool,
+                         member_chunk: int | None) -> int | None:
+  """The device count of a run that names none: on a CPU that esjax split into one device per
+  core (esjax/xla_env.py), ``split_device_count`` of them; otherwise None, every device."""
+  if xla_env.cpu_split() is None or jax.default_backend() != "cpu" or jax.process_count() > 1:
+    return None
+  return split_device_count(population, mirrored, member_chunk, jax.device_count(), "cpu")
 
 
 def make_generation(problem: Problem, strategy: Strategy, num_devices: int,

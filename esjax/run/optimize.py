@@ -135,7 +135,8 @@ def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
       or generations < 1:
     raise ConfigError(f"generations={generations!r} is invalid; expected an int >= 1")
   es = _strategy(strategy, population_size, options)
-  mesh = make_mesh(num_devices)
+  mesh = make_mesh(num_devices or step_lib.default_device_count(es.population_size,
+                                                                es.mirrored, None))
   if es.population_size % mesh.size:
     raise ConfigError(f"population_size={es.population_size} is not divisible by the "
                       f"{mesh.size} devices; choose a multiple of {mesh.size}")
@@ -144,7 +145,9 @@ def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
   def fitness(params, key):  # the step maximizes
     return sign * jnp.asarray(f(params, key), jnp.float32)
 
-  generation = step_lib.make_generation(black_box(fitness), es, mesh.size, normalize_obs=False)
+  chunk = step_lib.default_member_chunk(es.population_size // mesh.size, jax.default_backend())
+  generation = step_lib.make_generation(black_box(fitness), es, mesh.size, normalize_obs=False,
+                                        member_chunk=chunk)
   sharded = step_lib.shard_generation(generation, mesh)
 
   def tracked(carry: Tracked):

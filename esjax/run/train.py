@@ -73,10 +73,12 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
   """
   rt, pc = config.runtime, config.problem
-  mesh = make_mesh(rt.num_devices)
+  strategy = config.validate().strategy.build()  # checked before it is built
+  num_devices = rt.num_devices or step_lib.default_device_count(
+      strategy.population_size, strategy.mirrored, rt.member_chunk)
+  mesh = make_mesh(num_devices)
   config.validate(device_count=mesh.size)
   key = jax.random.PRNGKey(rt.seed)
-  strategy = config.strategy.build()
   policy, action_size, obs_shape, discrete = None, 0, (), False
   if problem is None:
     # Brax, gymnax or playground by the env name's prefix (problems/sources.py).
