@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from benchmarks import common  # noqa: E402
 import esjax  # noqa: E402
 from esjax import keys, strategies  # noqa: E402
+from esjax.parallel import generation as step_lib  # noqa: E402
 
 POPULATION = 256
 # Options per strategy for the RL table; anything not named keeps the strategy's default.
@@ -50,7 +51,8 @@ EVOSAX = {"open_es": "Open_ES", "ars": "ARS", "pgpe": "PGPE", "snes": "SNES",
           "sep_cma_es": "Sep_CMA_ES"}
 
 
-def rl_rows(envs, env_steps, seeds, quick, population, on_row=lambda rows: None):
+def rl_rows(envs, env_steps, seeds, quick, population, member_chunk=None,
+            on_row=lambda rows: None):
   rows = []
   for env in envs:
     for name in sorted(strategies.REGISTRY):
@@ -60,7 +62,7 @@ def rl_rows(envs, env_steps, seeds, quick, population, on_row=lambda rows: None)
       config = esjax.TrainConfig.of(
           env=env, strategy=name, population_size=population, env_steps=env_steps,
           generations=2**31 - 1, eval_every=10**6, eval_episodes=8,  # evaluated once, at the end
-          num_seeds=seeds, episode_length=1000, **options)
+          num_seeds=seeds, episode_length=1000, member_chunk=member_chunk, **options)
       common.log(f"{env} {name} {options}")
       t0 = time.perf_counter()
       result = esjax.train(config, progress=False)
@@ -68,7 +70,10 @@ def rl_rows(envs, env_steps, seeds, quick, population, on_row=lambda rows: None)
       last = result.metrics[-1]
       evals = np.atleast_1d(np.asarray(last.get("eval_return_per_seed", last["eval_return"])))
       steps = last.get("env_steps_per_seed", last["env_steps"])
+      built = config.strategy.build()
+      devices = step_lib.default_device_count(population, built.mirrored, member_chunk)
       rows.append({"env": env, "strategy": name, "options": _fmt_options(options),
+                   "devices": devices or jax.device_count(),
                    "eval_mean": float(evals.mean()), "eval_std": float(evals.std()),
                    "eval_per_seed": " / ".join(f"{v:.0f}" for v in evals),
                    "generations": last["generation"],
@@ -129,6 +134,9 @@ def main():
   p.add_argument("--env-steps", type=int, default=1_000_000, help="budget per seed")
   p.add_argument("--population", type=int, default=64, help="members per generation (rl)")
   p.add_argument("--seeds", type=int, default=3)
+  p.add_argument("--member-chunk", type=int, default=32,
+                 help="members per chunk: 32 lets pop 64 run on one device per core of a "
+                      "2-core CPU with the one-device result")
   p.add_argument("--params", default="1e4,1e5,1e6")
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--quick", action="store_true", help="tiny budgets: checks that it runs")
@@ -136,8 +144,9 @@ def main():
   a = p.parse_args()
   if a.quick:
     a.env_steps, a.seeds, a.params, a.repeats, a.population = 20_000, 2, "1e3", 1, 16
+    a.member_chunk = 8
   if a.part in ("rl", "all"):
-    rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick, a.population,
+    rl_rows(a.envs.split(","), a.env_steps, a.seeds, a.quick, a.population, a.member_chunk,
             on_row=lambda rows: _write_rl(a, rows))
   if a.part in ("ask_tell", "all"):
     counts = [int(float(x)) for x in a.params.split(",")]
@@ -157,7 +166,8 @@ def _write_rl(a, rows):
   common.write_results(
       "strategies_rl", f"Strategies on Brax envs, {a.env_steps:,} env steps per seed, "
       f"{a.seeds} seeds", rows,
-      [f"Population {a.population}, 32x32 tanh MLP, observation normalization, spring backend, "
+      [f"Population {a.population} in chunks of {a.member_chunk}, on "
+       "the devices column's CPU devices, 32x32 tanh MLP, observation normalization, spring backend, "
        "1000-step episodes; final evaluation over 8 episodes of the unperturbed policy.",
        "The seeds run vmapped through one compiled step: wall_s_all_seeds is their time "
        "together, compile included.",

@@ -78,7 +78,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--seed", type=int, default=d.runtime.seed)
   g.add_argument("--num-seeds", type=int, default=d.runtime.num_seeds,
                  help="independent runs vmapped through one compiled step")
-  g.add_argument("--num-devices", type=int, default=None, help="default: every device")
+  g.add_argument("--num-devices", type=int, default=None, help="default: every device (on a CPU split by esjax into one device per core, as many as give the one-device result; docs/reproducibility.md)")
   g.add_argument("--member-chunk", type=int, default=None,
                  help="members evaluated at once per device; must divide each device's slice. "
                  "Equal chunks give bit-identical runs on any device count (default: 64 on "
