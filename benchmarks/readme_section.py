@@ -8,7 +8,9 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm"]
+ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
+         "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
+         "long_run"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
@@ -26,6 +28,11 @@ same suite with GPU-sized settings on a GPU machine (see the script's header).
 | `benchmarks/profile_rollout.py` | where a rollout's time goes beyond bare physics, one piece at a time |
 | `benchmarks/gpu.sh` | all of the above with GPU-sized settings, plus a humanoid run |
 | `benchmarks/comm.py` | bytes and time per generation of `--comm returns` vs `--comm gradient` on 4 forced CPU devices |
+| `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
+| `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
+| `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
+| `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
+| `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
 
 Timing on a shared machine: each script times its variants round-robin and reports process
 CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, which count the work
