@@ -6,7 +6,8 @@ land in the same kernel, and XLA fuses kernels differently in programs built for
 layouts (the one-device program skips SPMD partitioning; a one-chunk loop is inlined). With
 FMA the same member's episode then rounds differently on 1 and on 2 devices, and chaotic
 physics grows that last bit into a different policy. Without FMA every operation rounds once
-wherever it is fused. Its cost is not measured yet (benchmarks/reproducible.py).
+wherever it is fused. Its cost was within this machine's noise (benchmarks/reproducible.py:
++11% on hopper, -1% on ant, per generation).
 
 XLA reads the flag once, when the CPU backend starts, so it is set when esjax is imported.
 Set ``ESJAX_CPU_FMA=1`` to keep FMA (faster on no machine we measured, not layout-invariant).
