@@ -87,6 +87,24 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   bandwidth (0.9-15 MB/s for CPU noise generation here) returns mode is faster as well. The
   default run moves 2,140 B/gen with `returns` and 8,296 B/gen with `gradient` (from its HLO on
   4 devices).
+
+## What the newer tables say (2-core CPU, 2026-11-25)
+
+- **One device per core.** The default run on the CPU split into 2 devices (esjax's default
+  now) against one device, one after the other: 218 s vs 355 s from the command's start
+  (1.63x), 112 s vs 150 s to an evaluation return of 1000 (1.34x; the first 20 generations
+  include the compile), and the same final params, byte for byte.
+- **Reproducibility costs nothing measurable.** Chunks of 64 with FMA off against the old
+  whole-slice vmap with FMA on: 0.995x the CPU seconds per generation on hopper and 0.77x on ant
+  (chunks stop at their own last live member). FMA alone moved hopper +11% and ant -1%, within
+  this machine's noise.
+- **Strategies.** At 500k env steps per seed (3 seeds, pop 64) `snes` and `sep_cma_es` led on
+  hopper (1078, 1079) and `snes` on halfcheetah (555); `open_es` was within one std of the best
+  on both, with the smallest spread on hopper. esjax's ask+tell takes 1.1-2.5x evosax's CPU
+  time for the same strategy, because tell rebuilds the noise from keys (docs/strategies.md).
+- **Long runs stay flat.** 100,000 generations with every output on: RSS 458 -> 460 MB, time
+  per generation 2.2-3.0 ms with no trend. Records now stream to metrics.jsonl instead of
+  piling up in memory (before the change: 470 -> 516 MB over 55,000 generations).
 """
 
 
