@@ -174,6 +174,26 @@ def initialize(cfg: DistributedConfig = DistributedConfig()) -> bool:
   return True
 
 
+_barriers = {"count": 0}
+
+
+def barrier(name: str, timeout_s: float = 1800.0) -> None:
+  """Waits until every process of the job reaches this point (no-op with one process).
+
+  Through the coordination service, not a device collective: gloo gives a peer only 30 s to
+  join a collective's first run, less than one process's compile can lag another's on a
+  loaded host. Every process must pass the same barriers in the same order (ids count up).
+  """
+  if jax.process_count() == 1:
+    return
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top
+  client = distributed.global_state.client
+  if client is None:
+    return
+  _barriers["count"] += 1
+  client.wait_at_barrier(f"esjax:{name}:{_barriers['count']}", int(timeout_s * 1000))
+
+
 def is_main_process() -> bool:
   """Only process 0 writes outputs and prints; all processes compute the same state."""
   return jax.process_index() == 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 
@@ -37,6 +37,9 @@ class Plan:
   fixed_bytes: int  # per device: the state in and out (params, optimizer, normalizer, ...)
   step_bytes: int  # per device: fixed + the step's temporaries (rollouts, noise chunks)
   device_bytes: int | None  # per device, what it can hold (None: unknown)
+  # The step compiled here; train runs it, so the step is compiled once and every process has
+  # it compiled before the first collective (see multihost.barrier).
+  compiled: Any = dataclasses.field(default=None, compare=False, repr=False)
 
   def lines(self) -> list[str]:
     have = "unknown" if self.device_bytes is None else _size(self.device_bytes)
@@ -88,7 +91,8 @@ def plan(setup, memory_limit: int | None = None) -> Plan:
       bytes_per_generation=hlo.collective_bytes(compiled.as_text()),
       fixed_bytes=int(fixed), step_bytes=int(fixed + mem.temp_size_in_bytes),
       # This process's own device: another process's device has no memory stats here.
-      device_bytes=memory_limit if memory_limit else device_capacity(setup.mesh.local_devices[0]))
+      device_bytes=memory_limit if memory_limit else device_capacity(setup.mesh.local_devices[0]),
+      compiled=compiled)
 
 
 def check_fits(p: Plan, multiple: int, replan: Callable[[int], Plan] | None = None) -> None:

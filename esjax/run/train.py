@@ -26,6 +26,7 @@ from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
 from esjax.run import sinks as logging_sinks
 from esjax.parallel import generation as step_lib
+from esjax.parallel import multihost
 from esjax.run.config import TrainConfig
 from esjax.errors import ConfigError
 from esjax.run.preemption import StopRequest
@@ -198,6 +199,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                            limit))
   if progress and is_main:
     print("\n".join(plan.lines()), flush=True)
+  run_step = plan.compiled or s.run  # compiled once, above
   # Records stay in memory only where no metrics.jsonl holds them (no out_dir, or a process
   # other than 0): a long run's memory must not grow with its length.
   state, records, num_records = s.state, [], 0
@@ -230,6 +232,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   env_steps = np.atleast_1d(step_lib.steps_value(host0.env_steps))
   bar = Progress(config.runtime.generations, enabled=progress and is_main,
                  total_env_steps=config.runtime.env_steps)
+  # Every process has compiled the step and set up its files: start the first collective
+  # together (multihost.barrier says why).
+  multihost.barrier("first generation")
   t0 = time.time() - wall0
   stop = StopRequest(enabled=ckpt is not None, message=(
       "esjax: {signal}: stopping after the current generation to save a checkpoint "
@@ -243,7 +248,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
         if ckpt and config.runtime.checkpoint_every:
           n = min(n, config.runtime.checkpoint_every - generation % config.runtime.checkpoint_every)
         t_call = time.time()
-        state, buf, ran = s.run(state, n)
+        state, buf, ran = run_step(state, n)
         buf, ran = to_host(buf), np.atleast_1d(to_host(ran))
         t_end = time.time()
         rows = int(ran.max())  # < n when the env-step budget stopped the call early
