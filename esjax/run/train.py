@@ -308,6 +308,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                          s.obs_shape, s.discrete)
   if run_lock:
     run_lock.release()
+  # Leave together: a process that finishes first (its final evaluation compiled sooner) would
+  # otherwise wait in JAX's shutdown barrier, whose timeout is seconds, for a slower peer.
+  multihost.barrier("train done")
   metrics = run_io.MetricsLog(out_dir, num_records) if records is None else records
   return TrainResult(config, params, flat, host.normalizer, metrics, policy_fn, host, out_dir,
                      interrupted)
