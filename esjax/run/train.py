@@ -200,6 +200,10 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   if progress and is_main:
     print("\n".join(plan.lines()), flush=True)
   run_step = plan.compiled or s.run  # compiled once, above
+  # The evaluation too, before the barrier below: a process that compiled it at its first
+  # evaluation could leave its peers waiting past gloo's 30 s in the next collective.
+  evaluate = (s.evaluate.lower(s.state).compile() if config.runtime.eval_every
+              and jax.process_count() > 1 else s.evaluate)
   # Records stay in memory only where no metrics.jsonl holds them (no out_dir, or a process
   # other than 0): a long run's memory must not grow with its length.
   state, records, num_records = s.state, [], 0
@@ -266,7 +270,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           last = k == rows - 1
           done = _finished(config, generation, env_steps)
           if last and config.runtime.eval_every and (generation % config.runtime.eval_every == 0 or done):
-            mean, std = to_host(s.evaluate(state))
+            mean, std = to_host(evaluate(state))
             _add(rec, config, "eval_return", mean)
             _add(rec, config, "eval_return_std", std)
           num_records += 1
