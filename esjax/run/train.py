@@ -239,6 +239,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   # Every process has compiled the step and set up its files: start the first collective
   # together (multihost.barrier says why).
   multihost.barrier("first generation")
+  if ckpt is not None and jax.process_count() > 1:
+    _agree(False)  # compiles the stop agreement's gather now, while the processes are in step
   t0 = time.time() - wall0
   stop = StopRequest(enabled=ckpt is not None, message=(
       "esjax: {signal}: stopping after the current generation to save a checkpoint "
