@@ -191,8 +191,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   is_main = jax.process_index() == 0
   # Compiled ahead of time (the loop reuses it): its traffic and memory, checked before any
   # directory is written.
-  plan = preflight.plan(s, preflight.parse_size(memory_limit) if memory_limit else None)
   limit = preflight.parse_size(memory_limit) if memory_limit else None
+  plan = preflight.plan(s, limit)
   preflight.check_fits(plan, multiple=s.mesh.size * (2 if s.strategy.mirrored else 1),
                        replan=lambda pop: preflight.plan(
                            setup(config.replace(population_size=pop), problem, initial_params),
