@@ -78,6 +78,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--seed", type=int, default=d.runtime.seed)
   g.add_argument("--num-seeds", type=int, default=d.runtime.num_seeds,
                  help="independent runs vmapped through one compiled step")
+  g.add_argument("--sweep", action="append", default=None, metavar="NAME=V1,V2,...",
+                 help="train every combination of these strategy options at once, in one "
+                 "compiled step (repeat for a grid; times --num-seeds); e.g. --sweep "
+                 "sigma=0.02,0.05 --sweep learning_rate=0.01,0.02")
   g.add_argument("--num-devices", type=int, default=None, help="default: every device (on a CPU split by esjax into one device per core, as many as give the one-device result; docs/reproducibility.md)")
   g.add_argument("--member-chunk", type=int, default=None,
                  help="members evaluated at once per device; must divide each device's slice. "
@@ -152,9 +156,32 @@ def _flat_names() -> set[str]:
   return names - {"kind", "name", "options"}
 
 
+def parse_sweep(items: list[str] | None) -> dict[str, tuple[float, ...]]:
+  """``["sigma=0.02,0.05", ...]`` -> ``{"sigma": (0.02, 0.05)}``; ConfigError on a bad item."""
+  out: dict[str, tuple[float, ...]] = {}
+  for item in items or ():
+    name, sep, values = item.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+      raise ConfigError(f"--sweep {item} is invalid; expected NAME=V1,V2,... "
+                        "(e.g. --sweep sigma=0.02,0.05)")
+    if name in out:
+      raise ConfigError(f"--sweep {name} is given twice; list all its values in one flag")
+    parsed = []
+    for v in values.split(","):
+      try:
+        parsed.append(float(v))
+      except ValueError:
+        raise ConfigError(f"--sweep {item} is invalid: {v.strip()!r} is not a number") from None
+    out[name] = tuple(parsed)
+  return out
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
   fields = _flat_names()
   values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+  if "sweep" in values:
+    values["sweep"] = parse_sweep(values["sweep"])
   if args.generations is None and args.env_steps is not None:
     values["generations"] = 2**31 - 1  # the env-step budget decides
   return TrainConfig.of(**values)

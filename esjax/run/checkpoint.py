@@ -62,6 +62,8 @@ def fingerprint(config, kind: str, obs_size: int, action_size: int) -> dict[str,
               policy=config.policy.kind, hidden_sizes=list(config.policy.hidden_sizes), obs_size=obs_size,
               action_size=action_size)
   fp["num_seeds"] = config.runtime.num_seeds
+  if config.strategy.sweep:  # absent without one: older checkpoints keep matching
+    fp["sweep"] = {k: list(v) for k, v in config.strategy.sweep.items()}
   return fp
 
 

@@ -50,13 +50,20 @@ class StrategyConfig:
   population_size: int = 256  # members per generation, mirrored partners counted
   noise_chunk: int = 64  # noise directions rebuilt at once in the update (a memory knob)
   options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # unset = default
+  # {option: values}: every combination trains at once through one compiled step (sweep.py);
+  # only the strategy's ``sweepable`` options. {} = no sweep.
+  sweep: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
+    # The order given is kept: it is the grid's order (the first name varies slowest).
+    object.__setattr__(self, "sweep", {str(k): tuple(_number(k, v) for v in vs)
+                                       for k, vs in dict(self.sweep).items()})
 
   def __hash__(self):  # options is a dict: hash its items, so a config can key a cache
     return hash((self.name, self.population_size, self.noise_chunk,
-                 tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
+                 tuple(sorted((k, repr(v)) for k, v in self.options.items())),
+                 tuple(self.sweep.items())))
 
   def resolved(self) -> dict[str, Any]:
     """Every option of the strategy: the given ones over the factory's defaults."""
@@ -129,6 +136,12 @@ class TrainConfig:
     parts["strategy"]["options"] = options
     return cls(**{s: _SECTIONS[s](**v) for s, v in parts.items()})
 
+  @property
+  def num_runs(self) -> int:
+    """Runs vmapped through the step: every sweep point times every seed."""
+    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    return self.runtime.num_seeds * len(sweep_lib.points(self.strategy.sweep))
+
   def flat(self) -> dict[str, Any]:
     """The inverse of ``of``: flat names of every set field and given strategy option."""
     out: dict[str, Any] = {}
@@ -163,7 +176,12 @@ class TrainConfig:
     _positive_int("population_size", st.population_size)
     _positive_int("noise_chunk", st.noise_chunk)
     _check_options(st)
-    mirrored = st.build().mirrored  # the factory's own checks too (choices, ranges it knows)
+    built = st.build()  # the factory's own checks too (choices, ranges it knows)
+    mirrored = built.mirrored
+    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    sweep_lib.check(st, built)
+    for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
+      _check_options(sweep_lib.point_config(st, point))
     if mirrored and st.population_size % 2:
       raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
                         "sampling (each pair is +eps and -eps); use an even number or "
@@ -254,6 +272,12 @@ def _extra_optimizers(st: StrategyConfig) -> tuple[str, ...]:
   """Optimizer names a strategy adds to optax's (e.g. PGPE's ClipUp)."""
   default = options_lib.options(REGISTRY[st.name]).get("optimizer")
   return (default,) if isinstance(default, str) and default not in OPTIMIZERS else ()
+
+
+def _number(name, v) -> float:
+  if isinstance(v, bool) or not isinstance(v, (int, float)):
+    raise ConfigError(f"sweep value {v!r} of {name!r} is invalid; expected numbers")
+  return float(v)
 
 
 def _positive_int(name, v):
