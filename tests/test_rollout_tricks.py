@@ -17,7 +17,7 @@ from esjax.problems import gymnax as gx
 from esjax.problems import sources
 from esjax.problems.brax import brax_problem
 from esjax.problems.normalizer import init as norm_init
-from esjax.problems.tricks import OFF, RolloutOptions, snap
+from esjax.problems.tricks import OFF, AdaptiveCutoff, RolloutOptions, snap
 from esjax.run.config import PolicyConfig, ProblemConfig
 
 
@@ -200,6 +200,55 @@ def test_a_short_training_run_with_every_trick():
   assert count % 16 == 0 and 0 < count < 2 * 8 * 16
 
 
+def test_adaptive_cutoff_schedule():
+  cut = AdaptiveCutoff(start=10, threshold=0.5, ratio=1.5, maximum=40)
+  at = lambda limit, steps: int(cut.update(jnp.int32(limit), jnp.array(steps, jnp.int32)))
+  assert at(10, [10, 10, 3, 9]) == 15  # half reached it: raised (the starter's >=)
+  assert at(10, [10, 4, 3, 9]) == 10  # a quarter: kept
+  assert at(30, [30, 30]) == 40  # never past episode_length
+  assert int(AdaptiveCutoff(3, 0.5, 1.1, 40).update(jnp.int32(3), jnp.array([3]))) == 4
+  assert AdaptiveCutoff.of(ProblemConfig(), 1000) is None
+
+
+def test_a_step_limit_cuts_the_rollout():
+  spec = gx.Spec((1,), 1, False, np.array([-1.0], np.float32), np.array([1.0], np.float32), 20)
+  problem = gx.gymnax_problem(_Counter(1000), None, spec, _Linear(), 20, normalize_obs=False,
+                              options=RolloutOptions(frame_skip=3))
+  evaluate = jax.jit(jax.vmap(lambda p, k, n: problem.evaluate(p, norm_init(1), k, limit=n)))
+  ev = evaluate(jnp.ones((3, 2)) * jnp.array([0.5, 0.0]), _keys(3), jnp.array([5, 20, 99]))
+  np.testing.assert_array_equal(ev.steps, [5, 20, 20])  # never past episode_length
+  np.testing.assert_allclose(ev.ret, [2.5, 10.0, 10.0])
+
+
+def _cutoff_config(**kw):
+  return esjax.TrainConfig.of(**{**dict(
+      env="gymnax:Pendulum-v1", population_size=8, episode_length=50, hidden_sizes=(4,),
+      eval_every=0, adaptive_cutoff=10, cutoff_ratio=2.0, cutoff_threshold=0.9), **kw})
+
+
+def test_adaptive_cutoff_grows_in_the_step_and_resumes_from_its_checkpoint(tmp_path):
+  # Pendulum never terminates: every episode reaches the limit, so it doubles each generation.
+  straight = esjax.train(_cutoff_config(generations=4), progress=False)
+  assert [m["episode_cutoff"] for m in straight.metrics] == [10, 20, 40, 50]
+  assert [m["episode_length_mean"] for m in straight.metrics] == [10, 20, 40, 50]
+  assert int(straight.state.cutoff) == 50
+  out = str(tmp_path / "run")
+  esjax.train(_cutoff_config(generations=2), out_dir=out, progress=False)
+  resumed = esjax.train(_cutoff_config(generations=4), out_dir=out, progress=False, resume=True)
+  assert [m["episode_cutoff"] for m in resumed.metrics] == [10, 20, 40, 50]
+  np.testing.assert_array_equal(resumed.flat_params, straight.flat_params)
+  # Off: no state leaf, no metric.
+  plain = esjax.train(_cutoff_config(generations=1, adaptive_cutoff=0), progress=False)
+  assert plain.state.cutoff is None and "episode_cutoff" not in plain.metrics[0]
+
+
+def test_adaptive_cutoff_is_refused_for_a_custom_problem():
+  problem = esjax.black_box(lambda p, k: -jnp.sum(p**2))
+  config = esjax.TrainConfig.of(population_size=4, normalize_obs=False, adaptive_cutoff=10)
+  with pytest.raises(esjax.ConfigError, match="adaptive_cutoff=10"):
+    esjax.setup(config, problem, jnp.zeros(4))
+
+
 BAD = [
     (dict(action_noise=-0.1), "action_noise=-0.1"),
     (dict(action_noise=float("nan")), "action_noise=nan"),
@@ -211,6 +260,12 @@ BAD = [
     (dict(obs_stat_prob=1.5), "obs_stat_prob=1.5"),
     (dict(env="gymnax:CartPole-v1", action_noise=0.01), "discrete"),
     (dict(env="gymnax:CartPole-v1", action_bins=3), "discrete"),
+    (dict(adaptive_cutoff=-1), "adaptive_cutoff=-1"),
+    (dict(adaptive_cutoff=20, episode_length=10), "adaptive_cutoff=20"),
+    (dict(cutoff_threshold=0.0), "cutoff_threshold=0.0"),
+    (dict(cutoff_threshold=1.2), "cutoff_threshold=1.2"),
+    (dict(cutoff_ratio=1.0), "cutoff_ratio=1.0"),
+    (dict(cutoff_ratio=float("inf")), "cutoff_ratio=inf"),
 ]
 
 
@@ -228,6 +283,9 @@ def test_bad_values_are_one_line_config_errors(flat, named):
     (["--frame-skip", "two"], "two"),
     (["--obs-stat-prob", "2"], "obs_stat_prob"),
     (["--env", "gymnax:CartPole-v1", "--action-noise", "0.01"], "discrete"),
+    (["--adaptive-cutoff", "-5"], "adaptive_cutoff"),
+    (["--cutoff-ratio", "0.5"], "cutoff_ratio"),
+    (["--env", "gymnax:Pendulum-v1", "--adaptive-cutoff", "500"], "episode length 200"),
 ])
 def test_bad_flags_exit_2_with_one_line_and_no_output_dir(flags, named, tmp_path, capsys):
   out = tmp_path / "run"
@@ -240,8 +298,10 @@ def test_bad_flags_exit_2_with_one_line_and_no_output_dir(flags, named, tmp_path
 def test_flags_reach_the_config():
   args = cli_app.build_parser().parse_args(
       ["train", "--action-noise", "0.01", "--action-bins", "5", "--frame-skip", "4",
-       "--obs-stat-prob", "0.01"])
+       "--obs-stat-prob", "0.01", "--adaptive-cutoff", "100", "--cutoff-threshold", "0.3",
+       "--cutoff-ratio", "1.2"])
   pc = cli_app.config_from_args(args).problem
   assert (pc.action_noise, pc.action_bins, pc.frame_skip, pc.obs_stat_prob) == (0.01, 5, 4, 0.01)
+  assert (pc.adaptive_cutoff, pc.cutoff_threshold, pc.cutoff_ratio) == (100, 0.3, 1.2)
   assert cli_app.config_from_args(cli_app.build_parser().parse_args(["train"])).problem == \
       ProblemConfig()

@@ -66,6 +66,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--obs-stat-prob", type=float, default=d.problem.obs_stat_prob, metavar="P",
                  help="count an episode's observations in the normalizer with probability P "
                  "(the starter's calc_obstat_prob; default 1: every episode)")
+  g.add_argument("--adaptive-cutoff", type=int, default=d.problem.adaptive_cutoff, metavar="N",
+                 help="cut training episodes at N env steps, raised by --cutoff-ratio after a "
+                 "generation where --cutoff-threshold of them reached it, up to the episode "
+                 "length (0 = off; evaluation runs whole episodes)")
+  g.add_argument("--cutoff-threshold", type=float, default=d.problem.cutoff_threshold,
+                 metavar="F", help="fraction of episodes at the cutoff that raises it "
+                 "(default: %(default)s)")
+  g.add_argument("--cutoff-ratio", type=float, default=d.problem.cutoff_ratio, metavar="R",
+                 help="factor the cutoff is raised by, > 1 (default: %(default)s)")
   g = p.add_argument_group("evolution strategy (`esjax strategies` lists each one's options)")
   g.add_argument("--strategy", default=d.strategy.name,
                  help=f"{', '.join(sorted(REGISTRY))} (default: %(default)s)")

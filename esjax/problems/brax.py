@@ -54,7 +54,9 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
   episode_length = DEFAULT_EPISODE_LENGTH if episode_length is None else episode_length
   observe = observe or (lambda s: s.obs)
 
-  def evaluate(params, normalizer, key):
+  def evaluate(params, normalizer, key, limit=None):
+    # ``limit``: a traced step limit below ``episode_length`` (the adaptive cutoff), or None.
+    length = episode_length if limit is None else jnp.minimum(limit, episode_length)
     # The normalizer is fixed for the episode: take its mean/std once, not every step.
     mean, std = norm_lib.mean_std(normalizer)
 
@@ -69,14 +71,14 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
                   jnp.ones((), bool), ObsStats.of(obs0, _finite(obs0)))
 
     def cond(c):
-      return c.alive & (c.steps < episode_length)
+      return c.alive & (c.steps < length)
 
     def body(c):
       action = act(observe(c.env_state), c.steps)
       if options.frame_skip > 1:
         nxt, reward, steps, alive = repeat(
             lambda s, a, _: (lambda n: (n, n.reward, n.done != 0))(env.step(s, a)),
-            c.env_state, action, c.alive, c.steps, episode_length, options.frame_skip,
+            c.env_state, action, c.alive, c.steps, length, options.frame_skip,
             reward_shift)
       else:
         nxt = env.step(c.env_state, action)

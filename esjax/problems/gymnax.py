@@ -110,7 +110,9 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
     obs = obs.reshape(-1)
     return ObsStats.of(obs, weight * jnp.all(jnp.isfinite(obs)).astype(jnp.float32))
 
-  def evaluate(params, normalizer, key):
+  def evaluate(params, normalizer, key, limit=None):
+    # ``limit``: a traced step limit below ``length`` (the adaptive cutoff), or None.
+    cut = length if limit is None else jnp.minimum(limit, length)
     mean, std = norm_lib.mean_std(normalizer)
 
     def act(obs, steps):
@@ -127,7 +129,7 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
                   jnp.ones((), bool), stats_of(obs, jnp.ones((), jnp.float32)))
 
     def cond(c):
-      return c.alive & (c.steps < length)
+      return c.alive & (c.steps < cut)
 
     def step(state_obs, action, steps):
       k = jax.random.fold_in(step_key, steps)
@@ -138,7 +140,7 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
       action = act(c.obs, c.steps)
       if options.frame_skip > 1:
         (env_state, obs), reward, steps, alive = repeat(
-            step, (c.env_state, c.obs), action, c.alive, c.steps, length, options.frame_skip,
+            step, (c.env_state, c.obs), action, c.alive, c.steps, cut, options.frame_skip,
             reward_shift)
       else:
         (env_state, obs), reward, terminated = step((c.env_state, c.obs), action, c.steps)

@@ -19,6 +19,14 @@ computation it was before they existed.
   ``calc_obstat_prob``); an episode either counts in full or not at all. ``p = 1`` is every
   episode.
 
+The adaptive episode cutoff (the starter's ``episode_cutoff_mode='adaptive'``) is the one trick
+with state: training episodes are cut at a limit that starts at ``adaptive_cutoff`` env steps
+and, after every generation in which at least ``cutoff_threshold`` of the population's episodes
+ran into it, is multiplied by ``cutoff_ratio`` (rounded down, at least one step more, at most
+``episode_length``). The limit lives in the replicated ``TrainState`` (so it is checkpointed)
+and is updated inside the compiled step from the all-gathered step counts, so every device
+computes the same value. Evaluation episodes ignore it and run ``episode_length``.
+
 Every random draw comes from the member's rollout key (``esjax.keys``), so runs stay the same
 on any device count, and mirrored partners share their action noise and their draw (common
 random numbers, like their env resets).
@@ -56,6 +64,33 @@ class RolloutOptions:
 
 
 OFF = RolloutOptions()
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptiveCutoff:
+  """The episode-length limit's schedule (see the module doc)."""
+  start: int  # the first generation's limit, in env steps
+  threshold: float  # fraction of episodes at the limit that raises it
+  ratio: float  # > 1: the factor it is raised by
+  maximum: int  # the rollout's episode_length: never beyond
+
+  @classmethod
+  def of(cls, problem_config, episode_length: int) -> "AdaptiveCutoff | None":
+    pc = problem_config
+    if not pc.adaptive_cutoff:
+      return None
+    return cls(int(pc.adaptive_cutoff), float(pc.cutoff_threshold), float(pc.cutoff_ratio),
+               int(episode_length))
+
+  def init(self) -> jnp.ndarray:
+    return jnp.asarray(min(self.start, self.maximum), jnp.int32)
+
+  def update(self, limit: jnp.ndarray, steps: jnp.ndarray) -> jnp.ndarray:
+    """The next limit from this generation's ``limit`` and the population's ``steps`` (pop,)."""
+    hit = jnp.mean((steps >= limit).astype(jnp.float32))
+    raised = jnp.floor(limit.astype(jnp.float32) * self.ratio).astype(jnp.int32)
+    raised = jnp.minimum(jnp.maximum(raised, limit + 1), self.maximum)
+    return jnp.where(hit >= self.threshold, raised, limit)
 
 
 def snap(action: jnp.ndarray, bins: int) -> jnp.ndarray:

@@ -36,6 +36,12 @@ class ProblemConfig:
   action_bins: int = 0  # k >= 2: actions snapped to k evenly spaced values per dimension
   frame_skip: int = 1  # env steps each chosen action is repeated
   obs_stat_prob: float = 1.0  # probability that an episode's observations feed the normalizer
+  # Adaptive episode cutoff (the starter's episode_cutoff_mode='adaptive'): training episodes
+  # are cut at a limit starting here (env steps; 0 = off), multiplied by cutoff_ratio after a
+  # generation where at least cutoff_threshold of the episodes reached it, up to episode_length.
+  adaptive_cutoff: int = 0
+  cutoff_threshold: float = 0.5
+  cutoff_ratio: float = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,6 +262,16 @@ def _check_rollout_tricks(p: ProblemConfig) -> None:
   v = p.obs_stat_prob
   if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
     raise ConfigError(f"obs_stat_prob={v!r} is invalid; expected a probability in (0, 1]")
+  _nonneg_int("adaptive_cutoff", p.adaptive_cutoff)
+  v = p.cutoff_threshold
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+    raise ConfigError(f"cutoff_threshold={v!r} is invalid; expected a fraction in (0, 1]")
+  v = p.cutoff_ratio
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 1:
+    raise ConfigError(f"cutoff_ratio={v!r} is invalid; expected a finite number > 1")
+  if p.adaptive_cutoff and p.episode_length is not None and p.adaptive_cutoff > p.episode_length:
+    raise ConfigError(f"adaptive_cutoff={p.adaptive_cutoff} is invalid: it starts above "
+                      f"episode_length={p.episode_length}; expected at most that")
   if p.action_noise or p.action_bins:
     from esjax.problems import sources  # pylint: disable=g-import-not-at-top
     if sources.discrete_actions(p.env):
