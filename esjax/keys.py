@@ -17,6 +17,11 @@ import jax.numpy as jnp
 _NOISE_STREAM = 0
 _ROLLOUT_STREAM = 1
 _EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
+# Folded into a member's rollout key by the rollout tricks (problems/tricks.py). The env's own
+# draws (reset, gymnax's step keys) use the rollout key as before, so switching a trick on
+# changes no other random number of the episode.
+_ACTION_NOISE_STREAM = 0x7FFFFFFE
+_OBS_STAT_STREAM = 0x7FFFFFFD
 
 
 def generation_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
@@ -48,3 +53,13 @@ def rollout_key(gen_key: jax.Array, index: jax.Array) -> jax.Array:
 def eval_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
   """The key of the evaluation episodes run after ``generation`` generations."""
   return jax.random.fold_in(jax.random.fold_in(run_key, _EVAL_STREAM), generation)
+
+
+def action_noise_key(rollout: jax.Array, step: jax.Array) -> jax.Array:
+  """The key of the action noise at env step ``step`` of an episode (``tricks.action_noise``)."""
+  return jax.random.fold_in(jax.random.fold_in(rollout, _ACTION_NOISE_STREAM), step)
+
+
+def obs_stat_key(rollout: jax.Array) -> jax.Array:
+  """The key of an episode's draw of whether its observations are counted (``obs_stat_prob``)."""
+  return jax.random.fold_in(rollout, _OBS_STAT_STREAM)

@@ -53,6 +53,28 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="default: the env's own (Brax 1000, gymnax max_steps_in_episode, "
                  "playground's config)")
   g.add_argument("--no-normalize-obs", dest="normalize_obs", action="store_false")
+  g = p.add_argument_group("rollout tricks (Salimans et al. 2017; all off by default)")
+  g.add_argument("--action-noise", type=float, default=d.problem.action_noise, metavar="STD",
+                 help="Gaussian noise std on training actions in [-1, 1] (the paper's Humanoid: "
+                 "0.01); not in evaluation; continuous actions only")
+  g.add_argument("--action-bins", type=int, default=d.problem.action_bins, metavar="K",
+                 help="snap each action dimension to K >= 2 evenly spaced values in [-1, 1] "
+                 "(0 = continuous); continuous actions only")
+  g.add_argument("--frame-skip", type=int, default=d.problem.frame_skip, metavar="K",
+                 help="repeat each action K env steps, rewards summed (episode length and "
+                 "step counts stay in env steps)")
+  g.add_argument("--obs-stat-prob", type=float, default=d.problem.obs_stat_prob, metavar="P",
+                 help="count an episode's observations in the normalizer with probability P "
+                 "(the starter's calc_obstat_prob; default 1: every episode)")
+  g.add_argument("--adaptive-cutoff", type=int, default=d.problem.adaptive_cutoff, metavar="N",
+                 help="cut training episodes at N env steps, raised by --cutoff-ratio after a "
+                 "generation where --cutoff-threshold of them reached it, up to the episode "
+                 "length (0 = off; evaluation runs whole episodes)")
+  g.add_argument("--cutoff-threshold", type=float, default=d.problem.cutoff_threshold,
+                 metavar="F", help="fraction of episodes at the cutoff that raises it "
+                 "(default: %(default)s)")
+  g.add_argument("--cutoff-ratio", type=float, default=d.problem.cutoff_ratio, metavar="R",
+                 help="factor the cutoff is raised by, > 1 (default: %(default)s)")
   g = p.add_argument_group("evolution strategy (`esjax strategies` lists each one's options)")
   g.add_argument("--strategy", default=d.strategy.name,
                  help=f"{', '.join(sorted(REGISTRY))} (default: %(default)s)")

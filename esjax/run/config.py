@@ -31,6 +31,17 @@ class ProblemConfig:
   episode_length: int | None = None  # None = the env's own (Brax 1000, gymnax max_steps...)
   normalize_obs: bool = True
   obs_clip: float = 5.0
+  # The paper's rollout tricks (esjax/problems/tricks.py), all off by default.
+  action_noise: float = 0.0  # std of Gaussian noise on training actions ([-1, 1] space)
+  action_bins: int = 0  # k >= 2: actions snapped to k evenly spaced values per dimension
+  frame_skip: int = 1  # env steps each chosen action is repeated
+  obs_stat_prob: float = 1.0  # probability that an episode's observations feed the normalizer
+  # Adaptive episode cutoff (the starter's episode_cutoff_mode='adaptive'): training episodes
+  # are cut at a limit starting here (env steps; 0 = off), multiplied by cutoff_ratio after a
+  # generation where at least cutoff_threshold of the episodes reached it, up to episode_length.
+  adaptive_cutoff: int = 0
+  cutoff_threshold: float = 0.5
+  cutoff_ratio: float = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +177,7 @@ class TrainConfig:
     if p.episode_length is not None:
       _positive_int("episode_length", p.episode_length)
     _positive_float("obs_clip", p.obs_clip)
+    _check_rollout_tricks(p)
     _choice("policy", pol.kind, POLICIES)
     _choice("activation", pol.activation, tuple(ACTIVATIONS))
     if not pol.hidden_sizes and pol.kind in ("mlp", "auto"):
@@ -256,6 +268,34 @@ def _check_options(st: StrategyConfig) -> None:
       _nonneg_int(name, value)
     elif isinstance(default, float):
       _nonneg_float(name, value)
+
+
+def _check_rollout_tricks(p: ProblemConfig) -> None:
+  _nonneg_float("action_noise", p.action_noise)
+  if isinstance(p.action_bins, bool) or not isinstance(p.action_bins, int) or p.action_bins < 0 \
+      or p.action_bins == 1:
+    raise ConfigError(f"action_bins={p.action_bins!r} is invalid; expected 0 (continuous "
+                      "actions) or an integer >= 2")
+  _positive_int("frame_skip", p.frame_skip)
+  v = p.obs_stat_prob
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+    raise ConfigError(f"obs_stat_prob={v!r} is invalid; expected a probability in (0, 1]")
+  _nonneg_int("adaptive_cutoff", p.adaptive_cutoff)
+  v = p.cutoff_threshold
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+    raise ConfigError(f"cutoff_threshold={v!r} is invalid; expected a fraction in (0, 1]")
+  v = p.cutoff_ratio
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 1:
+    raise ConfigError(f"cutoff_ratio={v!r} is invalid; expected a finite number > 1")
+  if p.adaptive_cutoff and p.episode_length is not None and p.adaptive_cutoff > p.episode_length:
+    raise ConfigError(f"adaptive_cutoff={p.adaptive_cutoff} is invalid: it starts above "
+                      f"episode_length={p.episode_length}; expected at most that")
+  if p.action_noise or p.action_bins:
+    from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+    if sources.discrete_actions(p.env):
+      flag = "action_noise" if p.action_noise else "action_bins"
+      raise ConfigError(f"{flag}={getattr(p, flag)!r} is invalid for {p.env!r}, whose actions "
+                        "are discrete; it applies to continuous actions only (use 0)")
 
 
 def _check_member_chunk(chunk: int | None, population_size: int, device_count: int) -> None:

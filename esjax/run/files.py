@@ -189,16 +189,22 @@ def first_seed(flat, normalizer):
 
 
 def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
-  """The deterministic policy as one jitted function of observations."""
+  """The deterministic policy as one jitted function of observations (its actions snapped to
+  the run's ``action_bins`` when it trained with them)."""
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
+  bins = getattr(config.problem, "action_bins", 0)
 
   @jax.jit
   def act(obs):
     if normalize:
       obs = norm_lib.normalize(normalizer, obs, config.problem.obs_clip)
-    return policy.apply(flat, obs)
+    out = policy.apply(flat, obs)
+    if bins:
+      from esjax.problems.tricks import snap  # pylint: disable=g-import-not-at-top
+      out = snap(out, bins)
+    return out
 
   return act
 

@@ -35,6 +35,7 @@ from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
 from esjax.problems.base import Problem
 from esjax.problems import sources
+from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
 
 
@@ -100,17 +101,26 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
                       "per-step rewards; a custom problem defines its own returns (build it "
                       "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
+  elif pc.adaptive_cutoff:
+    raise ConfigError(f"adaptive_cutoff={pc.adaptive_cutoff} limits the Brax/gymnax rollouts' "
+                      "episode length; a custom problem has none: set adaptive_cutoff=0")
   else:
     eval_problem = problem
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
   if problem.check is not None:
     problem.check(params)
+  cutoff = None
+  if pc.adaptive_cutoff:  # training episodes only: evaluation runs the whole episode_length
+    cutoff = AdaptiveCutoff.of(pc, config.problem.episode_length)
+    if cutoff.start > cutoff.maximum:
+      raise ConfigError(f"adaptive_cutoff={cutoff.start} is invalid: it starts above "
+                        f"{pc.env!r}'s episode length {cutoff.maximum}; expected at most that")
   # Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
   # from the state its own strategy would (run/sweep.py), and all share this strategy's step.
   runs = config.num_runs
-  states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds)
-            for r, st in enumerate(sweep_lib.run_strategies(config.strategy, rt.num_seeds))]
+  states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,
+                                cutoff) for r, st in enumerate(sweep_lib.run_strategies(config.strategy, rt.num_seeds))]
   state = states[0] if runs == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   if jax.default_backend() == "cpu" and not xla_env.no_fma_in_effect():
     warnings.warn("esjax: FMA is on (JAX started before esjax was imported, or ESJAX_CPU_FMA=1"
@@ -120,7 +130,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm,
-                                        chunk)
+                                        chunk, cutoff)
   sharded = step_lib.shard_generation(generation, mesh, runs)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
