@@ -117,6 +117,9 @@ def cmd_strategies(args) -> int:
     print(f"{name}: {options_lib.paper(factory)}")
     opts = options_lib.options(factory)
     print("  " + (", ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items()) or "no options"))
+    # With its default options (a population any factory accepts): what --sweep may vary.
+    sweepable = factory(8).sweepable
+    print(f"  --sweep: {', '.join(sweepable) or 'nothing'}")
   return 0
 
 
