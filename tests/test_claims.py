@@ -25,3 +25,14 @@ def test_intrinsic_dim_quick(tmp_path):
   assert all(r["final_f"] < 1.0 for r in rows)  # every run moved the mean towards the target
   assert (tmp_path / "intrinsic_dim.png").stat().st_size > 0
   assert table["machine"]["jax"]
+
+
+def test_minatar_quick(tmp_path):
+  import pytest
+  pytest.importorskip("gymnax")
+  table = _quick("minatar.py", tmp_path)
+  (row,) = table["rows"]
+  assert row["game"] == "Breakout-MinAtar" and row["env_steps"] >= 1500
+  assert row["ppo_readme_return"] == 28.0
+  assert row["es_eval_return"] == row["es_eval_return"]  # a number, not NaN: it evaluated
+  assert (tmp_path / "minatar.png").stat().st_size > 0
