@@ -62,41 +62,146 @@ def _evaluator(config_json: str, num_params: int):
 
 def rollout_states(run_dir: str, seed: int = 0):
   """Episode 0 of ``evaluate_run(..., seed)``, every state kept:
-  ``(env, [pipeline states], return)``, cut at ``done``."""
+  ``(env, [pipeline states], return)``, cut at ``done``. Brax envs (``render_run`` draws the
+  other sources through ``_playground_episode`` and ``_minatar_episode``)."""
   saved = run_io.load(run_dir)
   cfg = saved.config
   if ":" in cfg.problem.env:
     from esjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
-    raise ConfigError(f"render draws Brax envs only; {cfg.problem.env!r} is not one "
-                      "(`esjax eval` works for every source)")
-  flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
-  act = run_io.make_act(saved.policy, flat, normalizer, cfg)
+    raise ConfigError(f"rollout_states keeps Brax pipeline states; {cfg.problem.env!r} is not "
+                      "a Brax env (render_run draws Playground and MinAtar envs too)")
+  act, skip, length = _policy_of(saved)
   env = make_env(cfg.problem.env, cfg.problem.backend or "spring")
-  length = cfg.problem.episode_length or 1000
-  skip = cfg.problem.frame_skip  # the policy acts every ``skip`` env steps, as in training
-
-  @jax.jit
-  def episode(key):
-    s0 = env.reset(key)
-
-    def body(carry, t):
-      s, held = carry
-      action = act(s.obs) if skip == 1 else jnp.where(t % skip == 0, act(s.obs), held)
-      nxt = env.step(s, action)
-      return (nxt, action), (nxt.pipeline_state, nxt.reward, nxt.done)
-
-    # A fixed-length scan (not the training while_loop): we want every state, and the
-    # steps after ``done`` are cut on the host.
-    held0 = jnp.zeros((env.action_size,), jnp.float32)
-    _, (states, rewards, dones) = jax.lax.scan(body, (s0, held0), jnp.arange(length))
-    return s0.pipeline_state, states, rewards, dones
-
-  first, states, rewards, dones = jax.device_get(episode(episode_keys(seed, 1)[0]))
-  done_at = np.flatnonzero(np.asarray(dones) > 0)
-  steps = int(done_at[0]) + 1 if done_at.size else length
+  held0 = jnp.zeros((env.action_size,), jnp.float32)
+  first, states, rewards, dones = _episode(env.reset, env.step, lambda s: s.obs,
+                                           lambda s: s.pipeline_state, act, skip, length,
+                                           held0, episode_keys(seed, 1)[0])
+  steps = _steps(dones, length)
   ret = float(np.sum(np.asarray(rewards)[:steps]))
   trajectory = [first] + [jax.tree.map(lambda x, i=i: x[i], states) for i in range(steps)]
   return env, trajectory, ret
+
+
+def _policy_of(saved):
+  """(act, frame_skip, episode_length) of a loaded run: seed 0's deterministic policy."""
+  cfg = saved.config
+  flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
+  act = run_io.make_act(saved.policy, flat, normalizer, cfg)
+  return act, cfg.problem.frame_skip, cfg.problem.episode_length or 1000
+
+
+def _episode(reset, step, observe, record, act, skip, length, held0, key):
+  """One fixed-length episode under ``act`` (acting every ``skip`` env steps, as in training):
+  ``(record(first state), record(states) stacked, rewards, dones)``. A fixed-length scan, not
+  the training while_loop: every state is wanted, and the steps after ``done`` are cut on
+  the host."""
+
+  @jax.jit
+  def run(key):
+    s0 = reset(key)
+
+    def body(carry, t):
+      s, held = carry
+      action = act(observe(s)) if skip == 1 else jnp.where(t % skip == 0, act(observe(s)), held)
+      nxt = step(s, action)
+      return (nxt, action), (record(nxt), nxt.reward, nxt.done)
+
+    _, (states, rewards, dones) = jax.lax.scan(body, (s0, held0), jnp.arange(length))
+    return record(s0), states, rewards, dones
+
+  return jax.device_get(run(key))
+
+
+def _steps(dones, length: int) -> int:
+  done_at = np.flatnonzero(np.asarray(dones) > 0)
+  return int(done_at[0]) + 1 if done_at.size else length
+
+
+def _playground_episode(saved, seed: int):
+  """``(env, qpos (T+1, nq), qvel (T+1, nv), return)`` of a MuJoCo Playground episode."""
+  from esjax.problems import playground as pg  # pylint: disable=g-import-not-at-top
+  cfg = saved.config
+  act, skip, _ = _policy_of(saved)
+  _, name = cfg.problem.env.split(":", 1)
+  env, default_length = pg.make_env(name, cfg.problem.backend)
+  length = cfg.problem.episode_length or default_length
+  held0 = jnp.zeros((env.action_size,), jnp.float32)
+  first, states, rewards, dones = _episode(
+      env.reset, env.step, pg.observe, lambda s: (s.data.qpos, s.data.qvel), act, skip,
+      length, held0, episode_keys(seed, 1)[0])
+  steps = _steps(dones, length)
+  q = np.concatenate([np.asarray(first[0])[None], np.asarray(states[0])[:steps]])
+  qd = np.concatenate([np.asarray(first[1])[None], np.asarray(states[1])[:steps]])
+  return env, q, qd, float(np.sum(np.asarray(rewards)[:steps]))
+
+
+@dataclasses.dataclass
+class _GymnaxState:  # the gymnax step as a Brax-like state, for ``_episode``
+  env_state: object
+  obs: jax.Array
+  reward: jax.Array
+  done: jax.Array
+  key: jax.Array
+
+
+jax.tree_util.register_dataclass(_GymnaxState, data_fields=["env_state", "obs", "reward", "done",
+                                                            "key"], meta_fields=[])
+
+
+def _minatar_episode(saved, seed: int):
+  """``(frames (T+1, 10, 10, C) bool, return)`` of a gymnax MinAtar episode, ending at its
+  first terminal (``step_env``: no auto-reset), as in training."""
+  from esjax.problems import gymnax as gx  # pylint: disable=g-import-not-at-top
+  cfg = saved.config
+  act, skip, _ = _policy_of(saved)
+  _, name = cfg.problem.env.split(":", 1)
+  env, params, spec = gx.make_env(name)
+  length = cfg.problem.episode_length or spec.max_steps
+
+  def reset(key):
+    reset_key, step_key = jax.random.split(key)
+    obs, state = env.reset_env(reset_key, params)
+    return _GymnaxState(state, obs, jnp.zeros(()), jnp.zeros(()), step_key)
+
+  def step(s, action):
+    k, nxt = jax.random.split(s.key)
+    obs, state, reward, terminated, _ = env.step_env(k, s.env_state, action, params)
+    return _GymnaxState(state, obs, jnp.asarray(reward, jnp.float32),
+                        jnp.asarray(terminated, jnp.float32), nxt)
+
+  first, frames, rewards, dones = _episode(reset, step, lambda s: s.obs, lambda s: s.obs, act,
+                                           skip, length, jnp.zeros((), jnp.int32),
+                                           episode_keys(seed, 1)[0])
+  steps = _steps(dones, length)
+  frames = np.concatenate([np.asarray(first)[None], np.asarray(frames)[:steps]])
+  return frames, float(np.sum(np.asarray(rewards)[:steps]))
+
+
+def minatar_gif(frames: np.ndarray, path: str, scale: int = 24, frame_ms: int = 100) -> None:
+  """MinAtar frames (T, H, W, C) as a GIF: each cell coloured by its highest set channel
+  (black when empty), ``scale`` pixels per cell."""
+  from matplotlib import colormaps  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  channels = frames.shape[-1]
+  palette = np.zeros((channels + 1, 3), np.uint8)
+  palette[1:] = (np.asarray(colormaps["tab10"](np.arange(channels) % 10))[:, :3] * 255)
+  index = np.max(frames.astype(np.int32) * (np.arange(channels) + 1), axis=-1)  # (T, H, W)
+  rgb = palette[index].repeat(scale, axis=1).repeat(scale, axis=2)
+  images = [Image.fromarray(f) for f in rgb]
+  tmp = path + ".tmp"
+  images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                 duration=frame_ms, loop=0)
+  os.replace(tmp, path)
+
+
+def _gif_page(title: str, gif: str | None, note: str) -> bytes:
+  """An HTML page showing the episode's GIF (for sources without Brax's 3-D viewer)."""
+  import html as html_lib  # pylint: disable=g-import-not-at-top
+  body = (f'<img src="{html_lib.escape(os.path.basename(gif))}" alt="episode">' if gif
+          else f"<p>no GIF: {html_lib.escape(note)}</p>")
+  return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html_lib.escape(title)}"
+          f"</title></head><body><h3>{html_lib.escape(title)}</h3>{body}</body></html>"
+          ).encode()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,26 +215,57 @@ class Rendered:
 
 def render_run(run_dir: str, out_html: str, seed: int = 0, gif: bool = True,
                width: int = 320, height: int = 240) -> Rendered:
-  """Writes ``out_html`` (brax viewer) and, if possible, ``out_html`` with a ``.gif`` suffix."""
-  from brax.io import html  # pylint: disable=g-import-not-at-top
-  env, trajectory, ret = rollout_states(run_dir, seed)
-  run_io._atomic_write(out_html, html.render(env.sys, trajectory).encode())  # pylint: disable=protected-access
-  gif_path, error = None, "not asked for (--no-gif)"
-  if gif:
-    gif_path = os.path.splitext(out_html)[0] + ".gif"
-    error = write_gif(env, trajectory, gif_path, width, height)
-    if error:
-      gif_path = None
-  return Rendered(out_html, gif_path, error, len(trajectory) - 1, ret)
+  """Writes ``out_html`` and, if possible, ``out_html`` with a ``.gif`` suffix. Brax: brax's
+  3-D viewer and MuJoCo frames; Playground: MuJoCo frames; gymnax MinAtar: the 10x10 frames.
+  The HTML of the latter two shows the GIF."""
+  saved = run_io.load(run_dir)
+  source = saved.config.problem.env.split(":", 1)[0] if ":" in saved.config.problem.env else "brax"
+  gif_path = os.path.splitext(out_html)[0] + ".gif" if gif else None
+  error = None if gif else "not asked for (--no-gif)"
+  if source == "brax":
+    from brax.io import html  # pylint: disable=g-import-not-at-top
+    env, trajectory, ret = rollout_states(run_dir, seed)
+    run_io._atomic_write(out_html, html.render(env.sys, trajectory).encode())  # pylint: disable=protected-access
+    if gif:
+      error = write_gif(env, trajectory, gif_path, width, height)
+    steps = len(trajectory) - 1
+  elif source == "playground":
+    env, q, qd, ret = _playground_episode(saved, seed)
+    steps = len(q) - 1
+    if gif:
+      error = mujoco_gif(env.mj_model, q, qd, float(env.dt), gif_path, width, height)
+  else:
+    name = saved.config.problem.env.split(":", 1)[1]
+    if not name.endswith("MinAtar"):
+      from esjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
+      raise ConfigError(f"render draws Brax, Playground and MinAtar envs; {name!r} has no "
+                        "frames to draw (`esjax eval` measures its returns)")
+    frames, ret = _minatar_episode(saved, seed)
+    steps = len(frames) - 1
+    if gif:
+      minatar_gif(frames, gif_path)
+  if error:
+    gif_path = None
+  if source != "brax":
+    run_io._atomic_write(out_html, _gif_page(  # pylint: disable=protected-access
+        f"{saved.config.problem.env}: {steps} steps, return {ret:.2f}", gif_path, error or ""))
+  return Rendered(out_html, gif_path, error, steps, ret)
 
 
 def write_gif(env, trajectory, path: str, width: int = 320, height: int = 240) -> str | None:
-  """Draws ``trajectory`` with MuJoCo offscreen into a GIF; returns None, or why it could not."""
+  """Draws a Brax ``trajectory`` with MuJoCo offscreen into a GIF; returns None, or why not."""
+  return mujoco_gif(env.sys.mj_model, np.stack([np.asarray(s.q) for s in trajectory]),
+                    np.stack([np.asarray(s.qd) for s in trajectory]), float(env.dt), path,
+                    width, height)
+
+
+def mujoco_gif(model, q: np.ndarray, qd: np.ndarray, dt: float, path: str, width: int = 320,
+               height: int = 240) -> str | None:
+  """Draws positions ``q`` (T, nq) and velocities ``qd`` (T, nv) of ``model`` (a MuJoCo
+  MjModel) with MuJoCo offscreen into a GIF; returns None, or why it could not."""
   import mujoco  # pylint: disable=g-import-not-at-top
-  dt = float(env.dt)
-  stride = max(math.ceil(len(trajectory) / _MAX_GIF_FRAMES), math.ceil(_MIN_FRAME_S / dt), 1)
-  frames = trajectory[::stride]
-  model = env.sys.mj_model
+  stride = max(math.ceil(len(q) / _MAX_GIF_FRAMES), math.ceil(_MIN_FRAME_S / dt), 1)
+  q, qd = q[::stride], qd[::stride]
   cams = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
   camera = "track" if "track" in cams else "-1"
   worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_gif.py")
@@ -139,8 +275,7 @@ def write_gif(env, trajectory, path: str, width: int = 320, height: int = 240) -
   with tempfile.TemporaryDirectory() as tmp:
     mjb, npz = os.path.join(tmp, "model.mjb"), os.path.join(tmp, "traj.npz")
     mujoco.mj_saveModel(model, mjb, None)
-    np.savez(npz, q=np.stack([np.asarray(s.q) for s in frames]),
-             qd=np.stack([np.asarray(s.qd) for s in frames]))
+    np.savez(npz, q=q, qd=qd)
     for backend in backends:
       env_vars = {**os.environ, "MUJOCO_GL": backend}
       env_vars.pop("PYOPENGL_PLATFORM", None)
