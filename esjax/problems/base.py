@@ -31,3 +31,13 @@ class Problem:
   # Raises ConfigError if ``evaluate`` cannot work on params like these; run once at setup so
   # a user's mistake is one line, not a shape error deep inside the compiled step.
   check: Callable[[jax.Array], None] | None = None
+
+
+def on_pytree(problem: Problem, unravel: Callable[[jax.Array], object]) -> Problem:
+  """``problem`` for params given as a pytree: ES still perturbs one flat vector (each leaf
+  its slice of every member's noise), and ``unravel`` turns it back into the pytree that
+  ``problem.evaluate`` (e.g. a ``black_box`` fitness) receives."""
+  check = problem.check
+  return dataclasses.replace(
+      problem, evaluate=lambda p, normalizer, key: problem.evaluate(unravel(p), normalizer, key),
+      check=None if check is None else (lambda p: check(unravel(p))))

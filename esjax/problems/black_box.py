@@ -12,7 +12,8 @@ from esjax.problems.normalizer import ObsStats
 
 
 def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
-  """Wraps ``fitness(flat_params, key) -> scalar`` (higher is better) as a Problem."""
+  """Wraps ``fitness(params, key) -> scalar`` (higher is better) as a Problem. ``params`` is
+  the flat vector, or the pytree ``esjax.train``'s ``initial_params`` was given as."""
 
   def evaluate(params, normalizer, key):
     del normalizer
@@ -28,9 +29,11 @@ def check_fitness(fitness: Callable[[jax.Array, jax.Array], jax.Array], params) 
   Traced with ``jax.eval_shape`` (nothing runs), once at setup: a vector-valued fitness would
   otherwise surface as a shape error deep inside the compiled, sharded step.
   """
-  params = jax.ShapeDtypeStruct(jnp.shape(params), jnp.result_type(params))
+  params = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), params)
   out = jax.eval_shape(fitness, params, jax.eval_shape(jax.random.PRNGKey, 0))
-  where = f"for params of shape {tuple(params.shape)}; expected a scalar"
+  shape = (tuple(params.shape) if isinstance(params, jax.ShapeDtypeStruct)
+           else jax.tree.map(lambda x: tuple(x.shape), params))
+  where = f"for params of shape {shape}; expected a scalar"
   if not isinstance(out, jax.ShapeDtypeStruct):  # a tuple, dict, None, ...
     raise ConfigError(f"fitness returned a {type(out).__name__} {where}")
   if out.shape != ():

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 import numpy as np
 
 from esjax import keys
@@ -43,9 +44,9 @@ DEFAULT_POPULATION = 64
 
 @dataclasses.dataclass(frozen=True)
 class OptimizeResult:
-  best_params: np.ndarray  # (P,) the best evaluated point: a member or a mean
+  best_params: Any  # (P,) the best evaluated point: a member or a mean (x0's pytree shape)
   best_fitness: float  # f at best_params as evaluated (in f's own sign)
-  mean: np.ndarray  # (P,) the search distribution's final mean
+  mean: Any  # (P,) the search distribution's final mean (x0's pytree shape)
   history: dict[str, np.ndarray]  # one entry per generation (see ``minimize``)
 
 
@@ -85,7 +86,8 @@ class Prepared:
 def minimize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_es",
              generations: int = 100, seed: int = 0, num_devices: int | None = None,
              population_size: int | None = None, **options) -> OptimizeResult:
-  """Minimizes ``f(params, key) -> scalar`` from ``x0`` (a 1-D float vector).
+  """Minimizes ``f(params, key) -> scalar`` from ``x0``: a 1-D float vector, or any pytree of
+  float arrays (a flax params dict), which ``f`` then receives in the same structure.
 
   ``strategy``: a registry name (``esjax.strategies.REGISTRY``; ``options`` go to its factory)
   or a ``Strategy`` object (then no options, and its own population size). ``population_size``
@@ -110,6 +112,7 @@ def maximize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_
 
 
 def _optimize(f, x0, strategy, generations, seed, num_devices, population_size, sign, options):
+  f, x0, unravel = as_flat(f, x0)
   p = prepare(f, x0, strategy, generations, seed, num_devices, population_size, sign, options)
   carry, chunks, done = p.carry, [], 0
   while done < p.generations:
@@ -119,8 +122,41 @@ def _optimize(f, x0, strategy, generations, seed, num_devices, population_size, 
     done += n
   records = jax.tree.map(lambda *x: np.concatenate(x), *chunks)
   host = to_host(carry)
-  return OptimizeResult(best_params=host.best.params, best_fitness=float(sign * host.best.fitness),
-                        mean=host.train.es.mean, history=_history(records, sign))
+  return OptimizeResult(best_params=unravel(host.best.params),
+                        best_fitness=float(sign * host.best.fitness),
+                        mean=unravel(host.train.es.mean), history=_history(records, sign))
+
+
+def is_pytree(x0) -> bool:
+  """A structure of arrays (dict, tuple, flax params), not one array or a list of numbers."""
+  if isinstance(x0, (np.ndarray, jax.Array)) or np.isscalar(x0):
+    return False
+  if isinstance(x0, list) and all(np.isscalar(v) for v in x0):
+    return False
+  leaves = jax.tree.leaves(x0)
+  return bool(leaves) and all(isinstance(l, (np.ndarray, jax.Array)) for l in leaves)
+
+
+def as_flat(f, x0):
+  """``(f_flat, x0_flat, unravel)``: a pytree ``x0`` as one flat vector, ``f`` called on the
+  pytree it encodes. ES perturbs the flat vector (every leaf gets its own slice of each
+  member's noise); a flat ``x0`` passes through with ``unravel`` the identity."""
+  if not is_pytree(x0):
+    return f, x0, lambda x: x
+  leaves = jax.tree.leaves(x0)
+  for leaf in leaves:
+    if not np.issubdtype(np.asarray(leaf).dtype, np.floating):
+      raise ConfigError(f"x0 has a leaf of dtype {np.asarray(leaf).dtype}; expected float "
+                        "arrays in every leaf")
+  flat, unravel_jax = ravel_pytree(jax.tree.map(lambda l: jnp.asarray(l, jnp.float32), x0))
+
+  def f_flat(params, key):
+    return f(unravel_jax(params), key)
+
+  def unravel(x):
+    return jax.tree.map(np.asarray, unravel_jax(jnp.asarray(x)))
+
+  return f_flat, np.asarray(flat), unravel
 
 
 def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,

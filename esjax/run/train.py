@@ -33,7 +33,9 @@ from esjax.errors import ConfigError
 from esjax.run.preemption import StopRequest
 from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
-from esjax.problems.base import Problem
+from esjax.problems.base import Problem, on_pytree
+from esjax.run import optimize as optimize_lib
+from jax.flatten_util import ravel_pytree
 from esjax.problems import sources
 from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
@@ -53,6 +55,7 @@ class Setup:
   evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
   obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
   discrete: bool = False  # discrete actions (an argmax policy head)
+  unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +109,13 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                       "episode length; a custom problem has none: set adaptive_cutoff=0")
   else:
     eval_problem = problem
-  if initial_params is not None:
+  unravel = None
+  if initial_params is not None and optimize_lib.is_pytree(initial_params):
+    # A pytree (a flax params dict): ES perturbs its flat vector, the problem sees the tree.
+    params, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
+                                                initial_params))
+    problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
+  elif initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
   if problem.check is not None:
     problem.check(params)
@@ -135,7 +144,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
   return Setup(config, problem, policy, action_size, mesh, strategy, replicate(state, mesh),
-               run, evaluate, tuple(obs_shape), discrete)
+               run, evaluate, tuple(obs_shape), discrete, unravel)
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
@@ -331,6 +340,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size,
                          s.obs_shape, s.discrete)
+  elif s.unravel is not None:  # a custom problem given pytree params: the same tree back
+    params = s.unravel(flat) if config.num_runs == 1 else jax.vmap(s.unravel)(flat)
   if run_lock:
     run_lock.release()
   # Leave together: a process that finishes first (its final evaluation compiled sooner) would
