@@ -11,6 +11,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
+from esjax.problems.reference import vbn_stats
 
 
 @flax.struct.dataclass
@@ -53,9 +54,14 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
     # The normalizer is fixed for the episode: take its mean/std once, not every step.
     mean, std = norm_lib.mean_std(normalizer)
 
+    def prep(obs):
+      return norm_lib.standardize(obs, mean, std, obs_clip) if normalize_obs else obs
+
+    # VBN: this member's statistics of the reference batch, frozen for the episode.
+    vbn = vbn_stats(policy, params, normalizer, prep)
+
     def act(obs):
-      return policy.apply(params, norm_lib.standardize(obs, mean, std, obs_clip)
-                          if normalize_obs else obs)
+      return policy.apply(params, prep(obs), vbn)
 
     env_state = env.reset(key)
     obs0 = observe(env_state)

@@ -27,6 +27,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
+from esjax.problems.reference import vbn_stats
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
            "MountainCarContinuous-v0")
@@ -108,11 +109,16 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
   def evaluate(params, normalizer, key):
     mean, std = norm_lib.mean_std(normalizer)
 
-    def act(obs):
+    def prep(obs):
       x = obs.reshape(-1) if not image else obs
       if normalize:
         x = norm_lib.standardize(x, mean, std, obs_clip)
-      return to_action(policy.apply(params, x if not image else x.astype(jnp.float32)))
+      return x if not image else x.astype(jnp.float32)
+
+    vbn = vbn_stats(policy, params, normalizer, prep)  # VBN: frozen for the episode
+
+    def act(obs):
+      return to_action(policy.apply(params, prep(obs), vbn))
 
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset_env(reset_key, env_params)
