@@ -201,8 +201,8 @@ def test_vbn_with_a_custom_problem_is_a_config_error():
 
 
 def test_short_vbn_run_on_cartpole_improves_the_return(tmp_path):
-  cfg = esjax.TrainConfig.of(**{**CARTPOLE, "population_size": 32, "hidden_sizes": (16, 16)},
-                             generations=16, eval_every=16, eval_episodes=4)
+  cfg = esjax.TrainConfig.of(**{**CARTPOLE, "population_size": 32, "hidden_sizes": (16, 16),
+                                "eval_every": 16}, generations=16, eval_episodes=4)
   r = esjax.train(cfg, out_dir=str(tmp_path / "run"), progress=False, tensorboard=False)
   first, last = r.metrics[0]["pop_return_mean"], r.metrics[-1]["pop_return_mean"]
   print(f"CartPole, VBN: population mean {first:.1f} -> {last:.1f}, "
