@@ -157,35 +157,17 @@ def test_vbn_batch_stats_and_params_equal_on_1_and_4_devices():
 def test_vbn_batch_and_params_equal_in_two_processes_and_in_one(tmp_path):
   """2 processes x 2 devices (one JAX job, gloo) and 1 process x 4 devices: every process draws
   the same reference batch from the run key, and the runs end with the same params."""
-  import os
-  import socket
-  import subprocess
-  import sys
-  from subproc import ROOT, env_with_devices
-  worker = os.path.join(ROOT, "tests", "vbn_worker.py")
-  with socket.socket() as sock:
-    sock.bind(("localhost", 0))
-    port = sock.getsockname()[1]
-  outs = [str(tmp_path / f"{name}.npz") for name in ("p0", "p1", "single")]
-  jobs = [[outs[i], 2, f"localhost:{port}", 2, i] for i in range(2)] + [[outs[2], 4]]
-  procs = [subprocess.Popen([sys.executable, worker, *map(str, job)], cwd=ROOT,
-                            env=env_with_devices(int(job[1])), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for job in jobs]
-  try:
-    for p in procs:
-      _, err = p.communicate(timeout=600)
-      assert p.returncode == 0, err[-3000:]
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-  p0, p1, single = (np.load(o) for o in outs)
-  assert int(p0["processes"]) == 2 and int(single["processes"]) == 1
-  for other in (p1, single):
-    np.testing.assert_array_equal(p0["vbn_batch"], other["vbn_batch"])
-    np.testing.assert_array_equal(p0["params"], other["params"])
-    np.testing.assert_array_equal(p0["returns"], other["returns"])
+  from test_invariance import _free_port, _launch, _load, _wait
+  job = ("localhost:%d" % _free_port(), 2)
+  outs = [tmp_path / f"{name}.json" for name in ("p0", "p1", "single")]
+  _wait([_launch(outs[i], 2, "vbn", *job, i) for i in range(2)]
+        + [_launch(outs[2], 4, "vbn")], timeout=600)
+  p0, p1, single = (_load(o) for o in outs)
+  assert (p0["process"], p1["process"]) == (0, 1) and single["devices"] == 4
+  runs = [p0["4"], p1["4"], single["4"]]
+  for run in runs[1:]:
+    assert run["vbn_batch"] == runs[0]["vbn_batch"]
+    assert run["params"] == runs[0]["params"] and run["metrics"] == runs[0]["metrics"]
 
 
 _HLO = """
