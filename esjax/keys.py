@@ -22,6 +22,11 @@ _EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
 # Folded into the run key for the VBN reference batch: a uint32 no int32 generation number
 # (``generation_key``) or the evaluation stream can take.
 _VBN_STREAM = 0x80000000
+# Folded into a member's rollout key by the rollout tricks (problems/tricks.py). The env's own
+# draws (reset, gymnax's step keys) use the rollout key as before, so switching a trick on
+# changes no other random number of the episode.
+_ACTION_NOISE_STREAM = 0x7FFFFFFE
+_OBS_STAT_STREAM = 0x7FFFFFFD
 
 
 def generation_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
@@ -58,3 +63,13 @@ def eval_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
 def vbn_key(run_key: jax.Array) -> jax.Array:
   """The key of the run's VBN reference batch (problems/reference.py), drawn once at setup."""
   return jax.random.fold_in(run_key, _VBN_STREAM)
+
+
+def action_noise_key(rollout: jax.Array, step: jax.Array) -> jax.Array:
+  """The key of the action noise at env step ``step`` of an episode (``tricks.action_noise``)."""
+  return jax.random.fold_in(jax.random.fold_in(rollout, _ACTION_NOISE_STREAM), step)
+
+
+def obs_stat_key(rollout: jax.Array) -> jax.Array:
+  """The key of an episode's draw of whether its observations are counted (``obs_stat_prob``)."""
+  return jax.random.fold_in(rollout, _OBS_STAT_STREAM)

@@ -53,6 +53,28 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="default: the env's own (Brax 1000, gymnax max_steps_in_episode, "
                  "playground's config)")
   g.add_argument("--no-normalize-obs", dest="normalize_obs", action="store_false")
+  g = p.add_argument_group("rollout tricks (Salimans et al. 2017; all off by default)")
+  g.add_argument("--action-noise", type=float, default=d.problem.action_noise, metavar="STD",
+                 help="Gaussian noise std on training actions in [-1, 1] (the paper's Humanoid: "
+                 "0.01); not in evaluation; continuous actions only")
+  g.add_argument("--action-bins", type=int, default=d.problem.action_bins, metavar="K",
+                 help="snap each action dimension to K >= 2 evenly spaced values in [-1, 1] "
+                 "(0 = continuous); continuous actions only")
+  g.add_argument("--frame-skip", type=int, default=d.problem.frame_skip, metavar="K",
+                 help="repeat each action K env steps, rewards summed (episode length and "
+                 "step counts stay in env steps)")
+  g.add_argument("--obs-stat-prob", type=float, default=d.problem.obs_stat_prob, metavar="P",
+                 help="count an episode's observations in the normalizer with probability P "
+                 "(the starter's calc_obstat_prob; default 1: every episode)")
+  g.add_argument("--adaptive-cutoff", type=int, default=d.problem.adaptive_cutoff, metavar="N",
+                 help="cut training episodes at N env steps, raised by --cutoff-ratio after a "
+                 "generation where --cutoff-threshold of them reached it, up to the episode "
+                 "length (0 = off; evaluation runs whole episodes)")
+  g.add_argument("--cutoff-threshold", type=float, default=d.problem.cutoff_threshold,
+                 metavar="F", help="fraction of episodes at the cutoff that raises it "
+                 "(default: %(default)s)")
+  g.add_argument("--cutoff-ratio", type=float, default=d.problem.cutoff_ratio, metavar="R",
+                 help="factor the cutoff is raised by, > 1 (default: %(default)s)")
   g = p.add_argument_group("evolution strategy (`esjax strategies` lists each one's options)")
   g.add_argument("--strategy", default=d.strategy.name,
                  help=f"{', '.join(sorted(REGISTRY))} (default: %(default)s)")
@@ -83,6 +105,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--seed", type=int, default=d.runtime.seed)
   g.add_argument("--num-seeds", type=int, default=d.runtime.num_seeds,
                  help="independent runs vmapped through one compiled step")
+  g.add_argument("--sweep", action="append", default=None, metavar="NAME=V1,V2,...",
+                 help="train every combination of these strategy options at once, in one "
+                 "compiled step (repeat for a grid; times --num-seeds); e.g. --sweep "
+                 "sigma=0.02,0.05 --sweep learning_rate=0.01,0.02")
   g.add_argument("--num-devices", type=int, default=None, help="default: every device (on a CPU split by esjax into one device per core, as many as give the one-device result; docs/reproducibility.md)")
   g.add_argument("--member-chunk", type=int, default=None,
                  help="members evaluated at once per device; must divide each device's slice. "
@@ -157,9 +183,32 @@ def _flat_names() -> set[str]:
   return names - {"kind", "name", "options"}
 
 
+def parse_sweep(items: list[str] | None) -> dict[str, tuple[float, ...]]:
+  """``["sigma=0.02,0.05", ...]`` -> ``{"sigma": (0.02, 0.05)}``; ConfigError on a bad item."""
+  out: dict[str, tuple[float, ...]] = {}
+  for item in items or ():
+    name, sep, values = item.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+      raise ConfigError(f"--sweep {item} is invalid; expected NAME=V1,V2,... "
+                        "(e.g. --sweep sigma=0.02,0.05)")
+    if name in out:
+      raise ConfigError(f"--sweep {name} is given twice; list all its values in one flag")
+    parsed = []
+    for v in values.split(","):
+      try:
+        parsed.append(float(v))
+      except ValueError:
+        raise ConfigError(f"--sweep {item} is invalid: {v.strip()!r} is not a number") from None
+    out[name] = tuple(parsed)
+  return out
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
   fields = _flat_names()
   values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+  if "sweep" in values:
+    values["sweep"] = parse_sweep(values["sweep"])
   if args.generations is None and args.env_steps is not None:
     values["generations"] = 2**31 - 1  # the env-step budget decides
   return TrainConfig.of(**values)

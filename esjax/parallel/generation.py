@@ -32,6 +32,7 @@ from esjax.parallel.mesh import AXIS
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Problem
 from esjax.problems.normalizer import NormalizerState
+from esjax.problems.tricks import AdaptiveCutoff
 from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
 
@@ -43,6 +44,9 @@ class TrainState:
   key: jax.Array  # the run key: with the generation it decides every random number
   generation: jnp.ndarray  # () int32
   env_steps: jnp.ndarray  # (2,) int32: live env steps so far, an exact counter (see below)
+  # () int32 episode-step limit of the adaptive cutoff (problems/tricks.py); None (no leaf, so
+  # checkpoints of runs without it are unchanged) when it is off.
+  cutoff: Any = None
 
 
 # The env-step count lives in the state as two int32 words ``[hi, lo]``, value
@@ -91,6 +95,7 @@ class GenMetrics:
   param_norm: jnp.ndarray  # norm of the strategy's mean
   best_member: jnp.ndarray  # () int32 id of the highest finite return (0 if none is finite)
   info: Any  # the strategy's own pytree of scalars (grad norm, sigma stats, ...)
+  episode_cutoff: Any = None  # the adaptive cutoff this generation ran under (None: off)
 
 
 def metric_rows(metrics: GenMetrics) -> dict[str, Any]:
@@ -98,16 +103,18 @@ def metric_rows(metrics: GenMetrics) -> dict[str, Any]:
   # best_member is an index, not a statistic (a mean over seeds would mean nothing): it is
   # there for optimize, which rebuilds the best member's params from its key.
   row = {name: getattr(metrics, name) for name in metrics.__dataclass_fields__
-         if name not in ("info", "best_member")}
+         if name not in ("info", "best_member") and getattr(metrics, name) is not None}
   info = metrics.info
   fields = getattr(info, "__dataclass_fields__", None)
   row.update({name: getattr(info, name) for name in fields} if fields else dict(info or {}))
   return row
 
 
-def init_state(strategy: Strategy, params: jax.Array, obs_size: int, seed: int) -> TrainState:
+def init_state(strategy: Strategy, params: jax.Array, obs_size: int, seed: int,
+               cutoff: AdaptiveCutoff | None = None) -> TrainState:
   return TrainState(strategy.init(params), norm_lib.init(obs_size), jax.random.PRNGKey(seed),
-                    jnp.zeros((), jnp.int32), steps_zero())
+                    jnp.zeros((), jnp.int32), steps_zero(),
+                    None if cutoff is None else cutoff.init())
 
 
 def default_member_chunk(local: int, backend: str) -> int:
@@ -151,11 +158,14 @@ def default_device_count(population: int, mirrored: bool,
 
 
 def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
-                    normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None):
+                    normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None,
+                    cutoff: AdaptiveCutoff | None = None):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
 
   ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
-  divide the slice. Equal chunks give equal bits on every device count.
+  divide the slice. Equal chunks give equal bits on every device count. With ``cutoff`` (the
+  adaptive episode cutoff) the rollouts stop at ``state.cutoff`` steps, and the next limit is
+  computed from the all-gathered step counts, the same on every device.
   """
   local = strategy.population_size // num_devices
   chunk = member_chunk or local
@@ -169,8 +179,12 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
     candidates = strategy_lib.ask(strategy, state.es, gen_key, members)  # (chunk, P)
     rollout_keys = jax.vmap(
         lambda m: keys.rollout_key(gen_key, keys.noise_index(m, mirrored)))(members)
-    ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
-                                                          rollout_keys)
+    if cutoff is None:
+      ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
+                                                            rollout_keys)
+    else:
+      ev = jax.vmap(lambda p, k: problem.evaluate(p, state.normalizer, k, limit=state.cutoff))(
+          candidates, rollout_keys)
     return ev.ret, ev.steps, jax.tree.map(lambda x: x.sum(0), ev.obs_stats)
 
   def generation(state: TrainState):
@@ -195,7 +209,11 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                   else state.normalizer)
     # env_steps is counted by make_multi_step, outside this body; it passes through here.
     new_state = state.replace(es=es, normalizer=normalizer, generation=state.generation + 1)
-    return new_state, _metrics(returns, steps, es, info)
+    metrics = _metrics(returns, steps, es, info)
+    if cutoff is not None:  # from the gathered (pop,) step counts: replicated, layout-free
+      new_state = new_state.replace(cutoff=cutoff.update(state.cutoff, steps))
+      metrics = metrics.replace(episode_cutoff=state.cutoff)
+    return new_state, metrics
 
   return generation
 

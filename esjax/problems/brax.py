@@ -12,6 +12,7 @@ from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
 from esjax.problems.reference import vbn_stats
+from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 
 @flax.struct.dataclass
@@ -28,7 +29,8 @@ DEFAULT_EPISODE_LENGTH = 1000  # Brax's own default, used when episode_length is
 
 def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs: bool = True,
                  obs_clip: float = 5.0, reward_shift: float = 0.0,
-                 observe: Callable | None = None, obs_size: int | None = None) -> Problem:
+                 observe: Callable | None = None, obs_size: int | None = None,
+                 options: RolloutOptions = OFF) -> Problem:
   """One episode of ``env`` under ``policy``, cut off at ``episode_length`` steps.
 
   ``reward_shift`` is subtracted from every step's reward (terminal step included), so the
@@ -41,6 +43,9 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
   the observation vector (default ``state.obs``) and ``obs_size`` its length (default
   ``env.observation_size``).
 
+  ``options`` are the rollout tricks (``problems/tricks.py``: action noise, action bins, frame
+  skip, sampled observation statistics), each applied at trace time only when switched on.
+
   The episode is a ``lax.while_loop`` rather than a fixed ``lax.scan``: vmapped, it runs until
   every member of the slice is done, so a generation of policies that fall in 50 steps costs
   50 steps, not ``episode_length``. Finished members are frozen by the batching rule (their
@@ -50,7 +55,9 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
   episode_length = DEFAULT_EPISODE_LENGTH if episode_length is None else episode_length
   observe = observe or (lambda s: s.obs)
 
-  def evaluate(params, normalizer, key):
+  def evaluate(params, normalizer, key, limit=None):
+    # ``limit``: a traced step limit below ``episode_length`` (the adaptive cutoff), or None.
+    length = episode_length if limit is None else jnp.minimum(limit, episode_length)
     # The normalizer is fixed for the episode: take its mean/std once, not every step.
     mean, std = norm_lib.mean_std(normalizer)
 
@@ -60,8 +67,8 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
     # VBN: this member's statistics of the reference batch, frozen for the episode.
     vbn = vbn_stats(policy, params, normalizer, prep)
 
-    def act(obs):
-      return policy.apply(params, prep(obs), vbn)
+    def act(obs, steps):
+      return shape_action(options, policy.apply(params, prep(obs), vbn), key, steps)
 
     env_state = env.reset(key)
     obs0 = observe(env_state)
@@ -69,19 +76,26 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
                   jnp.ones((), bool), ObsStats.of(obs0, _finite(obs0)))
 
     def cond(c):
-      return c.alive & (c.steps < episode_length)
+      return c.alive & (c.steps < length)
 
     def body(c):
-      nxt = env.step(c.env_state, act(observe(c.env_state)))
-      alive = nxt.done == 0
+      action = act(observe(c.env_state), c.steps)
+      if options.frame_skip > 1:
+        nxt, reward, steps, alive = repeat(
+            lambda s, a, _: (lambda n: (n, n.reward, n.done != 0))(env.step(s, a)),
+            c.env_state, action, c.alive, c.steps, length, options.frame_skip,
+            reward_shift)
+      else:
+        nxt = env.step(c.env_state, action)
+        alive, steps = nxt.done == 0, c.steps + 1
+        reward = nxt.reward - reward_shift if reward_shift else nxt.reward
       obs = observe(nxt)
       # The observation after a terminal step is never acted on: leave it out of the stats.
       stats = c.stats + ObsStats.of(obs, alive * _finite(obs))
-      reward = nxt.reward - reward_shift if reward_shift else nxt.reward
-      return _Carry(nxt, c.ret + reward, c.steps + 1, alive, stats)
+      return _Carry(nxt, c.ret + reward, steps, alive, stats)
 
     out = jax.lax.while_loop(cond, body, init)
-    return Evaluation(out.ret, out.steps, out.stats)
+    return Evaluation(out.ret, out.steps, sample_obs_stats(options, key, out.stats))
 
   return Problem(evaluate, obs_size=int(env.observation_size if obs_size is None else obs_size))
 

@@ -28,6 +28,7 @@ from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
 from esjax.problems.reference import vbn_stats
+from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
            "MountainCarContinuous-v0")
@@ -82,19 +83,23 @@ class _Carry:
 
 def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: int | None = None,
                    normalize_obs: bool = True, obs_clip: float = 5.0,
-                   reward_shift: float = 0.0) -> Problem:
+                   reward_shift: float = 0.0, options: RolloutOptions = OFF) -> Problem:
   """One episode of a gymnax env under ``policy``: the Brax rollout's contract (return, live
   steps, observation sums), ending at the first ``terminated`` or after ``episode_length``
-  steps (default: the env's ``max_steps_in_episode``)."""
+  steps (default: the env's ``max_steps_in_episode``). ``options``: the rollout tricks
+  (``problems/tricks.py``); action noise and bins need continuous actions."""
+  if spec.discrete and options.shapes_actions:
+    raise ValueError("action noise and action bins need continuous actions")
   length = spec.max_steps if episode_length is None else int(episode_length)
   image = len(spec.obs_shape) == 3
   obs_size = 0 if image else int(np.prod(spec.obs_shape))
   normalize = normalize_obs and not image
   scalar_action = not spec.discrete and spec.action_size == 1
 
-  def to_action(out):
+  def to_action(out, key, steps):
     if spec.discrete:
       return out  # an int32 index from the argmax head
+    out = shape_action(options, out, key, steps)
     a = spec.low + (out + 1.0) * 0.5 * (spec.high - spec.low)
     # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a (1,)
     # action would turn their scalar state fields into (1,) arrays.
@@ -106,7 +111,9 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
     obs = obs.reshape(-1)
     return ObsStats.of(obs, weight * jnp.all(jnp.isfinite(obs)).astype(jnp.float32))
 
-  def evaluate(params, normalizer, key):
+  def evaluate(params, normalizer, key, limit=None):
+    # ``limit``: a traced step limit below ``length`` (the adaptive cutoff), or None.
+    cut = length if limit is None else jnp.minimum(limit, length)
     mean, std = norm_lib.mean_std(normalizer)
 
     def prep(obs):
@@ -117,8 +124,8 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
 
     vbn = vbn_stats(policy, params, normalizer, prep)  # VBN: frozen for the episode
 
-    def act(obs):
-      return to_action(policy.apply(params, prep(obs), vbn))
+    def act(obs, steps):
+      return to_action(policy.apply(params, prep(obs), vbn), key, steps)
 
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset_env(reset_key, env_params)
@@ -127,22 +134,31 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
                   jnp.ones((), bool), stats_of(obs, jnp.ones((), jnp.float32)))
 
     def cond(c):
-      return c.alive & (c.steps < length)
+      return c.alive & (c.steps < cut)
+
+    def step(state_obs, action, steps):
+      k = jax.random.fold_in(step_key, steps)
+      obs, env_state, reward, terminated, _ = env.step_env(k, state_obs[0], action, env_params)
+      return (env_state, jnp.asarray(obs, jnp.float32)), reward, terminated
 
     def body(c):
-      k = jax.random.fold_in(step_key, c.steps)
-      obs, env_state, reward, terminated, _ = env.step_env(k, c.env_state, act(c.obs),
-                                                          env_params)
-      obs = jnp.asarray(obs, jnp.float32)
-      alive = ~jnp.asarray(terminated, bool).reshape(())
-      reward = jnp.asarray(reward, jnp.float32).reshape(())
-      if reward_shift:
-        reward = reward - reward_shift
+      action = act(c.obs, c.steps)
+      if options.frame_skip > 1:
+        (env_state, obs), reward, steps, alive = repeat(
+            step, (c.env_state, c.obs), action, c.alive, c.steps, cut, options.frame_skip,
+            reward_shift)
+      else:
+        (env_state, obs), reward, terminated = step((c.env_state, c.obs), action, c.steps)
+        alive = ~jnp.asarray(terminated, bool).reshape(())
+        reward = jnp.asarray(reward, jnp.float32).reshape(())
+        if reward_shift:
+          reward = reward - reward_shift
+        steps = c.steps + 1
       # The observation after a terminal step is never acted on: leave it out of the stats.
       stats = c.stats + stats_of(obs, alive.astype(jnp.float32))
-      return _Carry(env_state, obs, c.ret + reward, c.steps + 1, alive, stats)
+      return _Carry(env_state, obs, c.ret + reward, steps, alive, stats)
 
     out = jax.lax.while_loop(cond, body, init)
-    return Evaluation(out.ret, out.steps, out.stats)
+    return Evaluation(out.ret, out.steps, sample_obs_stats(options, key, out.stats))
 
   return Problem(evaluate, obs_size=obs_size)

@@ -115,6 +115,15 @@ def check(name: str, backend: str | None = None) -> None:
                         f"of: {', '.join(pg.BACKENDS)}")
 
 
+def discrete_actions(name: str) -> bool:
+  """Whether env ``name`` (already checked) takes discrete actions: some gymnax envs do."""
+  source, env = parse(name)
+  if source != "gymnax":
+    return False
+  from esjax.problems import gymnax as gx  # pylint: disable=g-import-not-at-top
+  return gx.make_env(env)[2].discrete
+
+
 def resolved_backend(name: str, backend: str | None) -> str | None:
   """The backend a run uses: Brax's default (spring), playground's (jax), gymnax none."""
   source, _ = parse(name)
@@ -127,10 +136,16 @@ def resolved_backend(name: str, backend: str | None) -> str | None:
 
 
 def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0.0) -> Built:
-  """The problems (training and evaluation), the policy and its initial params."""
+  """The problems (training and evaluation), the policy and its initial params.
+
+  The evaluation problem measures the true reward with the noiseless policy: no reward shift,
+  no action noise (``tricks.RolloutOptions.for_eval``); action bins and frame skip are part of
+  the policy's behaviour and apply to both."""
   from esjax.policies import make_policy  # pylint: disable=g-import-not-at-top
   from esjax.problems import reference  # pylint: disable=g-import-not-at-top
+  from esjax.problems.tricks import RolloutOptions  # pylint: disable=g-import-not-at-top
   pc, pol = problem_config, policy_config
+  options = RolloutOptions.of(pc)
   check(pc.env, pc.backend)
   source, name = parse(pc.env)
 
@@ -140,9 +155,12 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
     obs_shape, action_size, discrete = spec.obs_shape, spec.action_size, spec.discrete
     length = spec.max_steps if pc.episode_length is None else pc.episode_length
 
-    def make_problem(shift):
+    def make_problem(shift, opts):
+      if spec.discrete and opts.shapes_actions:
+        raise ConfigError(f"action_noise and action_bins need continuous actions; {pc.env!r} "
+                          "has discrete ones")
       return gx.gymnax_problem(env, env_params, spec, policy, length,
-                               pc.normalize_obs, pc.obs_clip, reward_shift=shift)
+                               pc.normalize_obs, pc.obs_clip, reward_shift=shift, options=opts)
 
     def make_collector(size):
       return reference.gymnax_collector(env, env_params, length, size)
@@ -161,9 +179,9 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
       length = default_length if pc.episode_length is None else pc.episode_length
     obs_shape, action_size, discrete = (obs_size,), int(env.action_size), False
 
-    def make_problem(shift):
+    def make_problem(shift, opts):
       return brax_problem(env, policy, length, pc.normalize_obs, pc.obs_clip,
-                          reward_shift=shift, observe=observe, obs_size=obs_size)
+                          reward_shift=shift, observe=observe, obs_size=obs_size, options=opts)
 
     def make_collector(size):
       return reference.brax_collector(env, observe, length, size)
@@ -173,10 +191,13 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
                                  pol.activation, key, discrete=discrete, vbn=pol.vbn)
   except ValueError as e:
     raise ConfigError(f"policy={pol.kind!r} does not fit {pc.env!r}: {e}") from None
-  # Training rollouts take the strategy's reward shift (ARS's survival bonus); evaluation
-  # measures the true reward. Shift 0 builds the very same rollout for both.
-  problem = make_problem(reward_shift)
-  eval_problem = make_problem(0.0) if reward_shift else problem
+  # Training rollouts take the strategy's reward shift (ARS's survival bonus) and the action
+  # noise; evaluation measures the true reward of the noiseless policy. Without either, both
+  # are the very same rollout.
+  problem = make_problem(reward_shift, options)
+  eval_options = options.for_eval()
+  eval_problem = (make_problem(0.0, eval_options) if reward_shift or eval_options != options
+                  else problem)
   if pol.vbn:  # both problems read the one reference batch in the state; either can draw it
     collect = make_collector(pol.vbn_batch or reference.DEFAULT_SIZE)
     problem = dataclasses.replace(problem, reference_batch=collect)

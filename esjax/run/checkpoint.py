@@ -64,6 +64,8 @@ def fingerprint(config, kind: str, obs_size: int, action_size: int) -> dict[str,
     if config.policy.vbn:  # only when on: checkpoints of runs without VBN stay comparable
       fp.update(vbn=True, vbn_batch=config.policy.vbn_batch)
   fp["num_seeds"] = config.runtime.num_seeds
+  if config.strategy.sweep:  # absent without one: older checkpoints keep matching
+    fp["sweep"] = {k: list(v) for k, v in config.strategy.sweep.items()}
   return fp
 
 

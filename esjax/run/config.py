@@ -31,6 +31,17 @@ class ProblemConfig:
   episode_length: int | None = None  # None = the env's own (Brax 1000, gymnax max_steps...)
   normalize_obs: bool = True
   obs_clip: float = 5.0
+  # The paper's rollout tricks (esjax/problems/tricks.py), all off by default.
+  action_noise: float = 0.0  # std of Gaussian noise on training actions ([-1, 1] space)
+  action_bins: int = 0  # k >= 2: actions snapped to k evenly spaced values per dimension
+  frame_skip: int = 1  # env steps each chosen action is repeated
+  obs_stat_prob: float = 1.0  # probability that an episode's observations feed the normalizer
+  # Adaptive episode cutoff (the starter's episode_cutoff_mode='adaptive'): training episodes
+  # are cut at a limit starting here (env steps; 0 = off), multiplied by cutoff_ratio after a
+  # generation where at least cutoff_threshold of the episodes reached it, up to episode_length.
+  adaptive_cutoff: int = 0
+  cutoff_threshold: float = 0.5
+  cutoff_ratio: float = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,13 +65,20 @@ class StrategyConfig:
   population_size: int = 256  # members per generation, mirrored partners counted
   noise_chunk: int = 64  # noise directions rebuilt at once in the update (a memory knob)
   options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # unset = default
+  # {option: values}: every combination trains at once through one compiled step (sweep.py);
+  # only the strategy's ``sweepable`` options. {} = no sweep.
+  sweep: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
+    # The order given is kept: it is the grid's order (the first name varies slowest).
+    object.__setattr__(self, "sweep", {str(k): tuple(_number(k, v) for v in vs)
+                                       for k, vs in dict(self.sweep).items()})
 
   def __hash__(self):  # options is a dict: hash its items, so a config can key a cache
     return hash((self.name, self.population_size, self.noise_chunk,
-                 tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
+                 tuple(sorted((k, repr(v)) for k, v in self.options.items())),
+                 tuple(self.sweep.items())))
 
   def resolved(self) -> dict[str, Any]:
     """Every option of the strategy: the given ones over the factory's defaults."""
@@ -133,6 +151,12 @@ class TrainConfig:
     parts["strategy"]["options"] = options
     return cls(**{s: _SECTIONS[s](**v) for s, v in parts.items()})
 
+  @property
+  def num_runs(self) -> int:
+    """Runs vmapped through the step: every sweep point times every seed."""
+    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    return self.runtime.num_seeds * len(sweep_lib.points(self.strategy.sweep))
+
   def flat(self) -> dict[str, Any]:
     """The inverse of ``of``: flat names of every set field and given strategy option."""
     out: dict[str, Any] = {}
@@ -157,6 +181,7 @@ class TrainConfig:
     if p.episode_length is not None:
       _positive_int("episode_length", p.episode_length)
     _positive_float("obs_clip", p.obs_clip)
+    _check_rollout_tricks(p)
     _choice("policy", pol.kind, POLICIES)
     _choice("activation", pol.activation, tuple(ACTIVATIONS))
     if not pol.hidden_sizes and pol.kind in ("mlp", "auto"):
@@ -168,7 +193,12 @@ class TrainConfig:
     _positive_int("population_size", st.population_size)
     _positive_int("noise_chunk", st.noise_chunk)
     _check_options(st)
-    mirrored = st.build().mirrored  # the factory's own checks too (choices, ranges it knows)
+    built = st.build()  # the factory's own checks too (choices, ranges it knows)
+    mirrored = built.mirrored
+    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    sweep_lib.check(st, built)
+    for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
+      _check_options(sweep_lib.point_config(st, point))
     if mirrored and st.population_size % 2:
       raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
                         "sampling (each pair is +eps and -eps); use an even number or "
@@ -260,6 +290,34 @@ def _check_vbn(pol: PolicyConfig) -> None:
                       "--policy mlp or cnn (or auto), or drop --vbn")
 
 
+def _check_rollout_tricks(p: ProblemConfig) -> None:
+  _nonneg_float("action_noise", p.action_noise)
+  if isinstance(p.action_bins, bool) or not isinstance(p.action_bins, int) or p.action_bins < 0 \
+      or p.action_bins == 1:
+    raise ConfigError(f"action_bins={p.action_bins!r} is invalid; expected 0 (continuous "
+                      "actions) or an integer >= 2")
+  _positive_int("frame_skip", p.frame_skip)
+  v = p.obs_stat_prob
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+    raise ConfigError(f"obs_stat_prob={v!r} is invalid; expected a probability in (0, 1]")
+  _nonneg_int("adaptive_cutoff", p.adaptive_cutoff)
+  v = p.cutoff_threshold
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+    raise ConfigError(f"cutoff_threshold={v!r} is invalid; expected a fraction in (0, 1]")
+  v = p.cutoff_ratio
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 1:
+    raise ConfigError(f"cutoff_ratio={v!r} is invalid; expected a finite number > 1")
+  if p.adaptive_cutoff and p.episode_length is not None and p.adaptive_cutoff > p.episode_length:
+    raise ConfigError(f"adaptive_cutoff={p.adaptive_cutoff} is invalid: it starts above "
+                      f"episode_length={p.episode_length}; expected at most that")
+  if p.action_noise or p.action_bins:
+    from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+    if sources.discrete_actions(p.env):
+      flag = "action_noise" if p.action_noise else "action_bins"
+      raise ConfigError(f"{flag}={getattr(p, flag)!r} is invalid for {p.env!r}, whose actions "
+                        "are discrete; it applies to continuous actions only (use 0)")
+
+
 def _check_member_chunk(chunk: int | None, population_size: int, device_count: int) -> None:
   local = population_size // device_count
   if chunk is not None and local % chunk:
@@ -274,6 +332,12 @@ def _extra_optimizers(st: StrategyConfig) -> tuple[str, ...]:
   """Optimizer names a strategy adds to optax's (e.g. PGPE's ClipUp)."""
   default = options_lib.options(REGISTRY[st.name]).get("optimizer")
   return (default,) if isinstance(default, str) and default not in OPTIMIZERS else ()
+
+
+def _number(name, v) -> float:
+  if isinstance(v, bool) or not isinstance(v, (int, float)):
+    raise ConfigError(f"sweep value {v!r} of {name!r} is invalid; expected numbers")
+  return float(v)
 
 
 def _positive_int(name, v):

@@ -195,10 +195,12 @@ def first_seed(flat, normalizer):
 
 
 def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
-  """The deterministic policy as one jitted function of observations."""
+  """The deterministic policy as one jitted function of observations (its actions snapped to
+  the run's ``action_bins`` when it trained with them)."""
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
+  bins = getattr(config.problem, "action_bins", 0)
 
   def prep(obs):
     return norm_lib.normalize(normalizer, obs, config.problem.obs_clip) if normalize else obs
@@ -208,7 +210,11 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
 
   @jax.jit
   def act(obs):
-    return policy.apply(flat, prep(obs), stats)
+    out = policy.apply(flat, prep(obs), stats)
+    if bins:
+      from esjax.problems.tricks import snap  # pylint: disable=g-import-not-at-top
+      out = snap(out, bins)
+    return out
 
   return act
 

@@ -14,10 +14,10 @@ shortened budgets (improving, not converged);
 the others are starting points chosen from the paper's settings and the measured throughput,
 sized for one accelerator, and are marked unverified.
 
-``humanoid_paper`` is the released Humanoid configuration of Salimans et al. (2017) except
-for two things esjax does not have: action noise (std 0.01) and sampling observation
-statistics with probability 0.01 (esjax uses every live step). Its population of 10,000
-episodes per generation is meant for many devices (it must divide evenly over them).
+``humanoid_paper`` is the released Humanoid configuration of Salimans et al. (2017), with its
+action noise (std 0.01) and observation statistics sampled from 1% of the episodes
+(``calc_obstat_prob`` 0.01). Its population of 10,000 episodes per generation is meant for
+many devices (it must divide evenly over them).
 """
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ PRESETS: dict[str, Preset] = {
         dict(env="humanoid", backend="spring", population_size=10000, mirrored=True, sigma=0.02,
              learning_rate=0.01, optimizer="adam", weight_decay=0.005, shaping="centered_rank",
              policy="mlp", hidden_sizes=(256, 256), activation="tanh", normalize_obs=True,
-             obs_clip=5.0, episode_length=1000, generations=300, eval_every=10)),
+             obs_clip=5.0, episode_length=1000, action_noise=0.01, obs_stat_prob=0.01,
+             generations=300, eval_every=10)),
     "swimmer": Preset(
         "3-link swimmer (generalized backend only); linear policy as in ARS",
         dict(env="swimmer", backend="generalized", population_size=128, sigma=0.05,

@@ -25,6 +25,7 @@ from esjax.run import compile_cache as cache_lib
 from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
 from esjax.run import sinks as logging_sinks
+from esjax.run import sweep as sweep_lib
 from esjax.parallel import generation as step_lib
 from esjax.parallel import multihost
 from esjax.run.config import TrainConfig
@@ -34,6 +35,7 @@ from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
 from esjax.problems.base import Problem
 from esjax.problems import reference, sources
+from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
 
 
@@ -46,7 +48,7 @@ class Setup:
   action_size: int
   mesh: Mesh
   strategy: Strategy
-  state: step_lib.TrainState  # replicated over the mesh (a leading seed axis if num_seeds > 1)
+  state: step_lib.TrainState  # replicated over the mesh (a leading run axis if num_runs > 1)
   run: Callable  # (state, n) -> (state, metrics buffer, generations run per seed)
   evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
   obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
@@ -56,7 +58,7 @@ class Setup:
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
   config: TrainConfig
-  params: Any  # flax params pytree (leading seed axis if num_seeds > 1)
+  params: Any  # flax params pytree (leading run axis if num_runs > 1: sweep points x seeds)
   flat_params: np.ndarray
   normalizer: Any
   metrics: list[dict[str, Any]]  # with an out_dir, read from its metrics.jsonl on first use
@@ -64,6 +66,8 @@ class TrainResult:
   state: step_lib.TrainState
   run_dir: str | None
   interrupted: str | None = None  # the signal (SIGTERM/SIGINT) that stopped the run early
+  # With a sweep: the grid point with the best final evaluation (mean over its seeds).
+  best_setting: dict[str, float] | None = None
 
 
 def setup(config: TrainConfig, problem: Problem | None = None,
@@ -102,21 +106,32 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
                       "per-step rewards; a custom problem defines its own returns (build it "
                       "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
+  elif pc.adaptive_cutoff:
+    raise ConfigError(f"adaptive_cutoff={pc.adaptive_cutoff} limits the Brax/gymnax rollouts' "
+                      "episode length; a custom problem has none: set adaptive_cutoff=0")
   else:
     eval_problem = problem
   if initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
   if problem.check is not None:
     problem.check(params)
-  # Seed s of a K-seed run is exactly the single run with seed + s.
-  states = [step_lib.init_state(strategy, params, problem.obs_size, rt.seed + s)
-            for s in range(rt.num_seeds)]
+  cutoff = None
+  if pc.adaptive_cutoff:  # training episodes only: evaluation runs the whole episode_length
+    cutoff = AdaptiveCutoff.of(pc, config.problem.episode_length)
+    if cutoff.start > cutoff.maximum:
+      raise ConfigError(f"adaptive_cutoff={cutoff.start} is invalid: it starts above "
+                        f"{pc.env!r}'s episode length {cutoff.maximum}; expected at most that")
+  # Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
+  # from the state its own strategy would (run/sweep.py), and all share this strategy's step.
+  runs = config.num_runs
+  states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,
+                                cutoff) for r, st in enumerate(sweep_lib.run_strategies(config.strategy, rt.num_seeds))]
   if problem.reference_batch is not None:
-    # VBN: each seed's reference batch from its own run key (seed s of K is the single run
+    # VBN: each run's reference batch from its own run key (seed s of K is the single run
     # with seed + s), drawn the same way on every process and device count.
     states = [st.replace(normalizer=st.normalizer.replace(
         vbn_batch=problem.reference_batch(keys.vbn_key(st.key)))) for st in states]
-  state = states[0] if rt.num_seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
+  state = states[0] if runs == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   if jax.default_backend() == "cpu" and not xla_env.no_fma_in_effect():
     warnings.warn("esjax: FMA is on (JAX started before esjax was imported, or ESJAX_CPU_FMA=1"
                   " or another --xla_cpu_max_isa), so results may differ in the last bits "
@@ -125,10 +140,10 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm,
-                                        chunk)
-  sharded = step_lib.shard_generation(generation, mesh, rt.num_seeds)
+                                        chunk, cutoff)
+  sharded = step_lib.shard_generation(generation, mesh, runs)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
-  evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, rt.num_seeds)
+  evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
   return Setup(config, problem, policy, action_size, mesh, strategy, replicate(state, mesh),
                run, evaluate, tuple(obs_shape), discrete)
 
@@ -136,11 +151,12 @@ def setup(config: TrainConfig, problem: Problem | None = None,
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
             generation: int, seed_generation: np.ndarray, env_steps: np.ndarray,
             wall_s: float, steps_per_s: float) -> dict[str, Any]:
-  """One metrics line. With several seeds, ``live`` (num_seeds,) marks the seeds that ran this
+  """One metrics line. With several runs (seeds, sweep points: ``_per_seed`` lists are per
+  run, point-major), ``live`` (num_runs,) marks the runs that ran this
   generation: the others have stopped at their env-step budget, their per-seed values are
   ``None`` and means are over the live seeds; ``generation_per_seed`` and
   ``env_steps_per_seed`` say where each seed is (or stopped), and ``env_steps`` is their mean."""
-  if config.runtime.num_seeds == 1:
+  if config.num_runs == 1:
     rec: dict[str, Any] = {"generation": generation, "env_steps": int(env_steps[0]),
                            "wall_s": round(wall_s, 3), "steps_per_s": steps_per_s}
     rec.update({name: np.asarray(value).item() for name, value in row.items()})
@@ -217,6 +233,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   # Records stay in memory only where no metrics.jsonl holds them (no out_dir, or a process
   # other than 0): a long run's memory must not grow with its length.
   state, records, num_records = s.state, [], 0
+  last_rec = None  # the newest record, preferring one with an evaluation
   generation, wall0 = 0, 0.0  # generation: the run's (the furthest seed's) generation
   run_lock = None
   if out_dir is not None:
@@ -287,6 +304,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
             _add(rec, config, "eval_return", mean)
             _add(rec, config, "eval_return_std", std)
           num_records += 1
+          last_rec = rec if "eval_return" in rec or last_rec is None or (
+              "eval_return" not in last_rec) else last_rec  # the sweep's verdict reads it
           if records is not None:
             records.append(rec)
           for out in outputs:
@@ -319,7 +338,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   policy_fn, params = None, None
   if s.policy is not None:
     policy_fn = run_io.make_act(s.policy, *run_io.first_seed(flat, host.normalizer), config)
-    params = s.policy.unravel(flat) if config.runtime.num_seeds == 1 else jax.vmap(s.policy.unravel)(flat)
+    params = s.policy.unravel(flat) if config.num_runs == 1 else jax.vmap(s.policy.unravel)(flat)
     if out_dir is not None and is_main and not interrupted:
       run_io.save_params(out_dir, flat, host.normalizer, s.problem.obs_size, s.action_size,
                          s.obs_shape, s.discrete)
@@ -329,8 +348,14 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   # otherwise wait in JAX's shutdown barrier, whose timeout is seconds, for a slower peer.
   multihost.barrier("train done")
   metrics = run_io.MetricsLog(out_dir, num_records) if records is None else records
+  best = sweep_lib.best(config, last_rec) if last_rec is not None else None
+  if best is not None and progress and is_main:
+    point, metric, value = best
+    print(f"best setting: {sweep_lib.label(point)} ({metric} {value:.1f}, mean over "
+          f"{config.runtime.num_seeds} seed{'s' if config.runtime.num_seeds > 1 else ''})",
+          flush=True)
   return TrainResult(config, params, flat, host.normalizer, metrics, policy_fn, host, out_dir,
-                     interrupted)
+                     interrupted, best[0] if best else None)
 
 
 def _check_reference_batch(fresh, restored) -> None:
@@ -364,7 +389,7 @@ def _agree(flag: bool) -> bool:
 
 def _add(rec, config, name, value):
   value = np.asarray(value)
-  if config.runtime.num_seeds > 1:
+  if config.num_runs > 1:
     rec[name] = float(value.mean())
     rec[name + "_per_seed"] = value.tolist()
   else:

@@ -98,4 +98,5 @@ def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.0
     return state.replace(mean=state.mean + step), info
 
   return base.Strategy("ars", init, candidate, utilities, update, (1,), True,
-                       population_size, noise_chunk, float(reward_shift))
+                       population_size, noise_chunk, float(reward_shift),
+                       sweepable=("sigma", "learning_rate"))

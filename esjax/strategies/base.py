@@ -47,6 +47,9 @@ class Strategy(NamedTuple):
   # Subtracted from every env reward in *training* rollouts (never evaluation) by the trainer:
   # ARS's survival-bonus shift. 0 for every strategy that does not ask for it.
   reward_shift: float = 0.0
+  # Options whose value lives only in the state ``init`` returns (traced, never closed over),
+  # so one compiled step serves every value: what ``--sweep`` may vary (run/sweep.py).
+  sweepable: tuple[str, ...] = ()
 
 
 # Optax factories that take the learning rate as their first argument: what a strategy's
@@ -56,12 +59,19 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adabelief", "lion", "nadam", "
 
 def make_optimizer(optimizer: str | optax.GradientTransformation,
                    learning_rate: float) -> optax.GradientTransformation:
-  """An optax transformation, or the named optax factory called with ``learning_rate``."""
+  """An optax transformation, or the named optax factory called with ``learning_rate``.
+
+  A named factory goes through ``optax.inject_hyperparams``, so ``learning_rate`` is an array
+  in the optimizer state rather than a constant of the compiled step: a sweep vmaps it, and a
+  single run computes exactly what each sweep point does."""
   if isinstance(optimizer, str):
     if optimizer not in OPTIMIZERS:
       raise ValueError(f"optimizer={optimizer!r} is invalid; expected one of: "
                        f"{', '.join(OPTIMIZERS)} (or an optax GradientTransformation)")
-    return getattr(optax, optimizer)(learning_rate)
+    factory = getattr(optax, optimizer)
+    # Only the learning rate: the factory's other constants (Adam's b1, b2, eps) stay constants.
+    return optax.inject_hyperparams(lambda learning_rate: factory(learning_rate))(
+        learning_rate=learning_rate)
   return optimizer
 
 

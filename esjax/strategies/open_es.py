@@ -37,7 +37,7 @@ def open_es(population_size: int, optimizer: str | optax.GradientTransformation 
   """OpenAI-ES. The defaults are esjax's default hopper run (the paper's Humanoid used sigma
   0.02, Adam 0.01, L2 0.005: the ``humanoid_paper`` preset). ``optimizer`` is an optax
   transformation or the name of an optax factory called with ``learning_rate``."""
-  optimizer = base.make_optimizer(optimizer, learning_rate)
+  optimizer_name, optimizer = optimizer, base.make_optimizer(optimizer, learning_rate)
   shaper = SHAPERS[shaping]
 
   def init(params: jax.Array) -> OpenESState:
@@ -62,5 +62,7 @@ def open_es(population_size: int, optimizer: str | optax.GradientTransformation 
     info = OpenESInfo(jnp.linalg.norm(grad), jnp.linalg.norm(updates))
     return state.replace(mean=mean, opt_state=opt_state), info
 
+  # learning_rate is in the optimizer state only for a named optimizer (make_optimizer).
+  sweepable = ("sigma", "learning_rate") if isinstance(optimizer_name, str) else ("sigma",)
   return base.Strategy("open_es", init, candidate, utilities, update, (1,), mirrored,
-                       population_size, noise_chunk)
+                       population_size, noise_chunk, sweepable=sweepable)

@@ -70,6 +70,7 @@ def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation 
     raise ValueError(f"sigma_max_change={sigma_max_change} must be in (0, 1) to keep sigma > 0")
   if sigma <= 0:
     raise ValueError(f"sigma={sigma} must be > 0")
+  optimizer_name = optimizer
   if isinstance(optimizer, str) and optimizer == "clipup":
     optimizer = clipup(learning_rate, max_speed)
   else:
@@ -106,5 +107,10 @@ def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation 
                     jnp.max(new_sigma))
     return state.replace(mean=mean, sigma=new_sigma, opt_state=opt_state), info
 
+  # ClipUp's step size and max speed are Python constants of its update (it checks them), so
+  # only an optax optimizer's learning rate can be swept.
+  sweepable = ("sigma", "sigma_learning_rate") + (
+      ("learning_rate",) if isinstance(optimizer_name, str) and optimizer_name != "clipup"
+      else ())
   return base.Strategy("pgpe", init, candidate, utilities, update, (1, 2), True,
-                       population_size, noise_chunk)
+                       population_size, noise_chunk, sweepable=sweepable)

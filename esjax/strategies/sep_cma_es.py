@@ -143,4 +143,4 @@ def sep_cma_es(population_size: int, sigma: float = 0.1, mirrored: bool = False,
     return new, info
 
   return base.Strategy("sep_cma_es", init, candidate, utilities, update, (1, 2), mirrored,
-                       population_size, noise_chunk)
+                       population_size, noise_chunk, sweepable=("sigma",))

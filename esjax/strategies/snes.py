@@ -85,4 +85,5 @@ def snes(population_size: int, sigma: float = 0.1, learning_rate: float = 1.0,
     return state.replace(mean=mean, sigma=new_sigma), info
 
   return base.Strategy("snes", init, candidate, utilities, update, (1, 2), mirrored,
-                       population_size, noise_chunk)
+                       population_size, noise_chunk,
+                       sweepable=("sigma", "learning_rate", "sigma_learning_rate"))

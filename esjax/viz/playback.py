@@ -73,18 +73,22 @@ def rollout_states(run_dir: str, seed: int = 0):
   act = run_io.make_act(saved.policy, flat, normalizer, cfg)
   env = make_env(cfg.problem.env, cfg.problem.backend or "spring")
   length = cfg.problem.episode_length or 1000
+  skip = cfg.problem.frame_skip  # the policy acts every ``skip`` env steps, as in training
 
   @jax.jit
   def episode(key):
     s0 = env.reset(key)
 
-    def body(s, _):
-      nxt = env.step(s, act(s.obs))
-      return nxt, (nxt.pipeline_state, nxt.reward, nxt.done)
+    def body(carry, t):
+      s, held = carry
+      action = act(s.obs) if skip == 1 else jnp.where(t % skip == 0, act(s.obs), held)
+      nxt = env.step(s, action)
+      return (nxt, action), (nxt.pipeline_state, nxt.reward, nxt.done)
 
     # A fixed-length scan (not the training while_loop): we want every state, and the
     # steps after ``done`` are cut on the host.
-    _, (states, rewards, dones) = jax.lax.scan(body, s0, None, length=length)
+    held0 = jnp.zeros((env.action_size,), jnp.float32)
+    _, (states, rewards, dones) = jax.lax.scan(body, (s0, held0), jnp.arange(length))
     return s0.pipeline_state, states, rewards, dones
 
   first, states, rewards, dones = jax.device_get(episode(episode_keys(seed, 1)[0]))

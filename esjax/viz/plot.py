@@ -1,7 +1,8 @@
 """Learning curves from ``metrics.jsonl``: ``esjax plot DIR [DIR ...] --out curves.png``.
 
 Four panels: evaluation return and population mean return, each against env steps and
-against wall time, with every run overlaid and named by its directory. The population max
+against wall time, with every run overlaid and named by its directory; a ``--sweep`` run
+draws one curve per grid point (the mean over its seeds), its setting in the legend. The population max
 is drawn as a faint band edge because ES's best member is a noisy, optimistic signal.
 """
 from __future__ import annotations
@@ -52,6 +53,48 @@ def _labels(run_dirs: list[str]) -> list[str]:
           for i, l in enumerate(labels)]
 
 
+def _sweep_of(run_dir: str) -> tuple[list[dict[str, float]], int]:
+  """(grid points, seeds per point) of a sweep run; ``([], 1)`` otherwise."""
+  try:
+    with open(os.path.join(run_dir, "config.json")) as f:
+      config = json.load(f)
+  except (OSError, ValueError):
+    return [], 1
+  if not isinstance(config.get("strategy"), dict) or not config["strategy"].get("sweep"):
+    return [], 1
+  from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  return sweep_lib.points(config["strategy"]["sweep"]), int(config["runtime"]["num_seeds"])
+
+
+def _point_records(records, index: int, seeds: int):
+  """A sweep point's curve: each per-run list reduced to the mean over the point's seeds."""
+  out = []
+  for rec in records:
+    row = {"generation": rec["generation"], "wall_s": rec["wall_s"]}
+    for name, value in rec.items():
+      if name.endswith("_per_seed") and isinstance(value, list):
+        vals = [v for v in value[index * seeds:(index + 1) * seeds] if v is not None]
+        if vals:
+          row[name[:-len("_per_seed")]] = sum(vals) / len(vals)
+    out.append(row)
+  return out
+
+
+def curves(run_dir: str, label: str) -> list[tuple[str, list[dict[str, Any]]]]:
+  """``(legend label, records)`` per curve: one for a run, one per grid point for a sweep."""
+  records = read_curves(run_dir)
+  grid, seeds = _sweep_of(run_dir)
+  if len(grid) < 2:
+    return [(label, records)]
+  from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  return [(f"{label}: {sweep_lib.label(p)}", _point_records(records, i, seeds))
+          for i, p in enumerate(grid)]
+
+
+def curve_labels(*run_dirs: str) -> list[str]:
+  return [l for d, name in zip(run_dirs, _labels(list(run_dirs))) for l, _ in curves(d, name)]
+
+
 def _series(records, x_key, y_key):
   pts = [(r[x_key], r[y_key]) for r in records if y_key in r and r[y_key] is not None]
   return [p[0] for p in pts], [p[1] for p in pts]
@@ -59,7 +102,8 @@ def _series(records, x_key, y_key):
 
 def plot_runs(run_dirs: list[str], out: str, title: str | None = None) -> str:
   """Writes the learning curves of ``run_dirs`` to ``out`` (format from its suffix)."""
-  runs = [read_curves(d) for d in run_dirs]  # every input is checked before any drawing
+  # Every input is checked before any drawing; a sweep run gives one curve per grid point.
+  runs = [c for d, name in zip(run_dirs, _labels(run_dirs)) for c in curves(d, name)]
   fig = Figure(figsize=(12, 8))
   axes = fig.subplots(2, 2, squeeze=False)
   panels = [("eval_return", "env_steps"), ("eval_return", "wall_s"),
@@ -68,7 +112,7 @@ def plot_runs(run_dirs: list[str], out: str, title: str | None = None) -> str:
              "pop_return_mean": "population return (mean, max dotted)"}
   x_names = {"env_steps": "env steps", "wall_s": "wall time (s)"}
   for ax, (y_key, x_key) in zip(axes.flat, panels):
-    for i, (records, label) in enumerate(zip(runs, _labels(run_dirs))):
+    for i, (label, records) in enumerate(runs):
       color = f"C{i % 10}"
       xs, ys = _series(records, x_key, y_key)
       ax.plot(xs, ys, color=color, label=label, marker="o" if y_key == "eval_return" else None,
