@@ -11,7 +11,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
-from esjax.problems.reference import vbn_stats
+from esjax.problems.reference import member_policy
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 
@@ -65,10 +65,10 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
       return norm_lib.standardize(obs, mean, std, obs_clip) if normalize_obs else obs
 
     # VBN: this member's statistics of the reference batch, frozen for the episode.
-    vbn = vbn_stats(policy, params, normalizer, prep)
+    apply = member_policy(policy, params, normalizer, prep)
 
     def act(obs, steps):
-      return shape_action(options, policy.apply(params, prep(obs), vbn), key, steps)
+      return shape_action(options, apply(prep(obs)), key, steps)
 
     env_state = env.reset(key)
     obs0 = observe(env_state)

@@ -27,7 +27,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
-from esjax.problems.reference import vbn_stats
+from esjax.problems.reference import member_policy
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
@@ -122,10 +122,10 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
         x = norm_lib.standardize(x, mean, std, obs_clip)
       return x if not image else x.astype(jnp.float32)
 
-    vbn = vbn_stats(policy, params, normalizer, prep)  # VBN: frozen for the episode
+    apply = member_policy(policy, params, normalizer, prep)  # VBN: stats frozen for the episode
 
     def act(obs, steps):
-      return to_action(policy.apply(params, prep(obs), vbn), key, steps)
+      return to_action(apply(prep(obs)), key, steps)
 
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset_env(reset_key, env_params)

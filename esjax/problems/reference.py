@@ -88,15 +88,18 @@ def gymnax_collector(env, env_params, episode_length: int,
   return collector(reset, step, space.sample, size, episode_length)
 
 
-def vbn_stats(policy, params, normalizer, prep: Callable):
-  """A VBN policy's statistics of the reference batch (``normalizer.vbn_batch``) under this
-  member's ``params``, the batch preprocessed by ``prep`` as each observation is; ``None``
-  without VBN. One forward pass of the batch per episode, computed inside the member's own
-  evaluation: per member, under its perturbed weights, and never sent anywhere."""
-  if not policy.vbn:
-    return None
+def member_policy(policy, params, normalizer, prep: Callable) -> Callable:
+  """The member's policy for one episode: ``obs -> policy output`` on observations already
+  passed through ``prep``. With VBN, the statistics of the reference batch
+  (``normalizer.vbn_batch``, passed through ``prep`` as each observation is) under this
+  member's ``params`` are computed here, once, and frozen for the episode: one forward pass of
+  the batch per episode, per member, under its own perturbed weights, never sent anywhere.
+  Without VBN it is ``policy.apply(params, obs)`` (any object with that method works)."""
+  if not getattr(policy, "vbn", False):
+    return lambda obs: policy.apply(params, obs)
   if normalizer.vbn_batch is None:
     raise ValueError("a VBN policy needs the reference batch in the normalizer state "
                      "(NormalizerState.vbn_batch); train.setup draws it from the problem's "
                      "reference_batch")
-  return policy.reference_stats(params, jax.vmap(prep)(normalizer.vbn_batch))
+  stats = policy.reference_stats(params, jax.vmap(prep)(normalizer.vbn_batch))
+  return lambda obs: policy.apply(params, obs, stats)

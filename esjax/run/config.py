@@ -282,7 +282,8 @@ def _check_vbn(pol: PolicyConfig) -> None:
     if not pol.vbn:
       raise ConfigError(f"vbn_batch={pol.vbn_batch!r} is set but vbn is off; add --vbn or "
                         "drop --vbn-batch")
-    if isinstance(pol.vbn_batch, bool) or not isinstance(pol.vbn_batch, int) or pol.vbn_batch < 2:
+    size = pol.vbn_batch
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
       raise ConfigError(f"vbn_batch={pol.vbn_batch!r} is invalid; expected an integer >= 2 "
                         "(observations in the VBN reference batch; default 128)")
   if pol.vbn and pol.kind == "linear":
