@@ -5,7 +5,9 @@ Member ``i`` of generation ``g`` draws its noise and its rollout from keys that 
 pair ``p``'s keys and carry ``+eps_p`` and ``-eps_p``. Because nothing but keys decides the
 noise, any device can rebuild any member's perturbation, and a run gives the same result on 1
 or 1000 devices. Evaluation episodes have a stream of their own, so evaluating never changes
-what training sees.
+what training sees. The reference batch of virtual batch normalization is drawn once, from a
+stream of its own (``vbn_key``), so every device and every process rebuilds the same batch from
+the run key without sending it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ import jax.numpy as jnp
 _NOISE_STREAM = 0
 _ROLLOUT_STREAM = 1
 _EVAL_STREAM = 0x7FFFFFFF  # folded into the run key for evaluation episodes
+# Folded into the run key for the VBN reference batch: a uint32 no int32 generation number
+# (``generation_key``) or the evaluation stream can take.
+_VBN_STREAM = 0x80000000
 # Folded into a member's rollout key by the rollout tricks (problems/tricks.py). The env's own
 # draws (reset, gymnax's step keys) use the rollout key as before, so switching a trick on
 # changes no other random number of the episode.
@@ -53,6 +58,11 @@ def rollout_key(gen_key: jax.Array, index: jax.Array) -> jax.Array:
 def eval_key(run_key: jax.Array, generation: jax.Array) -> jax.Array:
   """The key of the evaluation episodes run after ``generation`` generations."""
   return jax.random.fold_in(jax.random.fold_in(run_key, _EVAL_STREAM), generation)
+
+
+def vbn_key(run_key: jax.Array) -> jax.Array:
+  """The key of the run's VBN reference batch (problems/reference.py), drawn once at setup."""
+  return jax.random.fold_in(run_key, _VBN_STREAM)
 
 
 def action_noise_key(rollout: jax.Array, step: jax.Array) -> jax.Array:

@@ -4,7 +4,8 @@ usage: python inv_worker.py OUT.json DEVICES KIND [COORDINATOR NUM_PROCESSES PRO
 KIND "brax": the default run (hopper, spring, pop 256, 1000-step episodes) for 10 generations
 on every mesh size in LAYOUTS (a comma list, default: all devices), plus, with RESUME=A,B, 5
 generations on A devices, a checkpoint, and 5 more resumed on B. KIND "black_box": the same
-on a small noisy quadratic. Writes the final params and the metrics of each run.
+on a small noisy quadratic; KIND "vbn": on gymnax CartPole with virtual batch norm. Writes the
+final params and the metrics of each run (and, with VBN, its reference batch).
 """
 import json
 import os
@@ -39,6 +40,12 @@ TIMING = ("wall_s", "steps_per_s")
 if kind == "brax":
   BASE = esjax.TrainConfig().replace(generations=GENS)  # the default run, cut to 10 generations
   PROBLEM = {}
+elif kind == "vbn":
+  BASE = esjax.TrainConfig.of(env="gymnax:CartPole-v1", vbn=True, population_size=16,
+                              hidden_sizes=(8, 8), sigma=0.1, learning_rate=0.05,
+                              member_chunk=4, eval_every=0, generations=GENS,
+                              episode_length=100)
+  PROBLEM = {}
 else:
   TARGET = jnp.linspace(-1.0, 1.0, 40)
   BASE = esjax.TrainConfig.of(population_size=16, generations=GENS, eval_every=5,
@@ -50,8 +57,11 @@ else:
 
 
 def record(result):
-  return {"params": result.flat_params.tolist(),
-          "metrics": [{k: v for k, v in m.items() if k not in TIMING} for m in result.metrics]}
+  out = {"params": result.flat_params.tolist(),
+         "metrics": [{k: v for k, v in m.items() if k not in TIMING} for m in result.metrics]}
+  if result.state.normalizer.vbn_batch is not None:
+    out["vbn_batch"] = result.state.normalizer.vbn_batch.tolist()
+  return out
 
 
 runs = {}

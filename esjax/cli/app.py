@@ -89,6 +89,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
   g.add_argument("--hidden-sizes", type=_int_list, default=d.policy.hidden_sizes,
                  help="comma-separated widths (default: 32,32)")
   g.add_argument("--activation", default=d.policy.activation)
+  g.add_argument("--vbn", action="store_true", default=d.policy.vbn,
+                 help="virtual batch normalization in the hidden layers (mlp, cnn), with "
+                 "statistics of a reference batch of random-policy observations")
+  g.add_argument("--vbn-batch", type=int, default=None,
+                 help="observations in the VBN reference batch (default: 128; needs --vbn)")
   g = p.add_argument_group("budget and evaluation")
   g.add_argument("--generations", type=int, default=None,
                  help=f"generations to run (default: {d.runtime.generations}, or unlimited with "

@@ -8,6 +8,21 @@ pair so the rest of the package never touches pytrees of weights.
 Kinds: ``mlp`` (vector observations; image observations are flattened), ``linear`` (ARS),
 ``cnn`` (image observations ``(H, W, C)``: the Atari network of the ES paper scaled to
 MinAtar's 10x10 frames) and ``auto`` (``cnn`` for image observations, else ``mlp``).
+
+Virtual batch normalization (``vbn=True``, Salimans et al. 2016; the ES paper's Atari
+networks): every hidden layer's pre-activation is normalized with the mean and variance that
+the *same* network, under the *same* (perturbed) weights, produces on a fixed reference batch
+of observations, then scaled and shifted by learned per-feature parameters that ES perturbs
+like any other weight. ``Policy.reference_stats(flat, ref_batch)`` computes those statistics
+(one forward pass of the batch, layer after layer, each layer's statistics taken on the
+reference activations already normalized by the layers below it); ``Policy.apply(flat, obs,
+stats)`` uses them frozen. This is flax's ``nn.BatchNorm`` with ``momentum=0``: run on the
+batch with ``batch_stats`` mutable its "running average" *is* the batch's statistics, and with
+``use_running_average=True`` it applies them; so the layer is the stock, tested one, the
+statistics are an ordinary ``{"batch_stats": ...}`` pytree outside the flat vector ES perturbs,
+and they cost one forward pass of the reference batch per episode. The output head is never
+normalized (its small init keeps the first actions near zero), and the Dense/Conv feeding a
+VBN layer has no bias (the VBN offset replaces it).
 """
 from __future__ import annotations
 
@@ -31,6 +46,21 @@ ACTIVATIONS: dict[str, Callable] = {
 KINDS = ("auto", "mlp", "linear", "cnn")
 
 
+# Batch-norm epsilon: a feature with (near) zero variance on the reference batch (a ReLU unit
+# that never fires on it) is scaled by at most 1/sqrt(eps); 1e-3, not flax's 1e-5, so such a
+# unit cannot turn rounding noise into a 300x signal for the layers above.
+VBN_EPSILON = 1e-3
+
+
+def _vbn(x, vbn: bool, collect: bool):
+  """Virtual batch norm of ``x`` (identity when ``vbn`` is off): ``collect`` computes the
+  batch's statistics (and normalizes with them); otherwise the frozen ones are applied."""
+  if not vbn:
+    return x
+  return nn.BatchNorm(use_running_average=not collect, momentum=0.0, epsilon=VBN_EPSILON,
+                      use_fast_variance=False)(x)
+
+
 def _head(x, action_size: int, discrete: bool):
   """The output layer: tanh actions in [-1, 1], or the argmax of logits (int32 index)."""
   # A small output init keeps the first actions near zero; ES then sees a smooth landscape
@@ -49,13 +79,14 @@ class MLP(nn.Module):
   activation: str = "tanh"
   discrete: bool = False
   obs_ndim: int = 1
+  vbn: bool = False  # virtual batch norm before each hidden activation
 
   @nn.compact
-  def __call__(self, obs):
+  def __call__(self, obs, collect: bool = False):
     act = ACTIVATIONS[self.activation]
     x = obs.reshape(obs.shape[:obs.ndim - self.obs_ndim] + (-1,)) if self.obs_ndim > 1 else obs
     for width in self.hidden_sizes:
-      x = act(nn.Dense(width)(x))
+      x = act(_vbn(nn.Dense(width, use_bias=not self.vbn)(x), self.vbn, collect))
     return _head(x, self.action_size, self.discrete)
 
 
@@ -81,12 +112,15 @@ class CNN(nn.Module):
   discrete: bool = True
   channels: int = 16
   dense: int = 64
+  vbn: bool = False  # virtual batch norm after the conv (per channel) and the dense layer
 
   @nn.compact
-  def __call__(self, obs):
-    x = nn.relu(nn.Conv(self.channels, (3, 3), padding="VALID")(obs.astype(jnp.float32)))
+  def __call__(self, obs, collect: bool = False):
+    x = nn.Conv(self.channels, (3, 3), padding="VALID", use_bias=not self.vbn)(
+        obs.astype(jnp.float32))
+    x = nn.relu(_vbn(x, self.vbn, collect))
     x = x.reshape(x.shape[:-3] + (-1,))
-    x = nn.relu(nn.Dense(self.dense)(x))
+    x = nn.relu(_vbn(nn.Dense(self.dense, use_bias=not self.vbn)(x), self.vbn, collect))
     return _head(x, self.action_size, self.discrete)
 
 
@@ -109,31 +143,60 @@ class Policy:
   num_params: int
   unravel: Callable[[jax.Array], dict]
 
-  def apply(self, flat_params: jax.Array, obs: jax.Array) -> jax.Array:
-    return self.module.apply(self.unravel(flat_params), obs)
+  @property
+  def vbn(self) -> bool:
+    """Whether the network uses virtual batch norm (``apply`` then needs ``stats``)."""
+    return bool(getattr(self.module, "vbn", False))
+
+  def apply(self, flat_params: jax.Array, obs: jax.Array, stats=None) -> jax.Array:
+    """Actions for ``obs`` (any leading axes). A VBN policy needs ``stats``, the
+    ``reference_stats`` of the same ``flat_params``; they are ignored otherwise."""
+    if not self.vbn:
+      return self.module.apply(self.unravel(flat_params), obs)
+    if stats is None:
+      raise ValueError("a VBN policy needs the reference batch's statistics: "
+                       "apply(flat, obs, policy.reference_stats(flat, ref_batch))")
+    return self.module.apply({**self.unravel(flat_params), **stats}, obs)
+
+  def reference_stats(self, flat_params: jax.Array, ref_batch: jax.Array):
+    """The VBN statistics of ``ref_batch`` (N, *obs_shape; already preprocessed as ``apply``'s
+    observations are) under ``flat_params``: ``{"batch_stats": {layer: {"mean", "var"}}}``,
+    per feature. One forward pass of the batch; ``{}`` for a policy without VBN."""
+    if not self.vbn:
+      return {}
+    # batch_stats is absent from the variables and mutable: flax creates it, and momentum 0
+    # makes the stored "running average" exactly this batch's statistics.
+    _, stats = self.module.apply(self.unravel(flat_params), ref_batch, collect=True,
+                                 mutable=["batch_stats"])
+    return dict(stats)
 
 
 def make_policy(kind: str, obs_size, action_size: int, hidden_sizes=(64, 64),
                 activation: str = "tanh", key: jax.Array | None = None,
-                discrete: bool = False):
+                discrete: bool = False, vbn: bool = False):
   """Returns ``(policy, initial_flat_params)``.
 
   ``obs_size`` is an int (vector observations) or a shape (``(10, 10, 4)`` for MinAtar);
-  ``discrete`` gives an argmax-over-logits head with ``action_size`` choices.
+  ``discrete`` gives an argmax-over-logits head with ``action_size`` choices; ``vbn`` virtual
+  batch norm in the hidden layers (``mlp`` and ``cnn``; a linear policy has none).
   """
   shape = _shape(obs_size)
   kind = resolve_kind(kind, shape)
   if kind == "mlp":
-    module = MLP(action_size, tuple(hidden_sizes), activation, discrete, len(shape))
+    module = MLP(action_size, tuple(hidden_sizes), activation, discrete, len(shape), vbn)
   elif kind == "linear":
+    if vbn:
+      raise ValueError("vbn needs hidden layers to normalize; policy 'linear' has none "
+                       "(use mlp or cnn)")
     module = Linear(action_size, discrete, len(shape))
   elif kind == "cnn":
     if len(shape) != 3:
       raise ValueError(f"policy 'cnn' needs image observations (H, W, C); got shape {shape}")
-    module = CNN(action_size, discrete)
+    module = CNN(action_size, discrete, vbn=vbn)
   else:
     raise ValueError(f"unknown policy {kind!r}; expected one of {', '.join(KINDS)}")
   key = jax.random.PRNGKey(0) if key is None else key
-  params = module.init(key, jnp.zeros(shape, jnp.float32))
+  # Only "params" is ES's flat vector; a VBN net's batch_stats come from the reference batch.
+  params = {"params": module.init(key, jnp.zeros(shape, jnp.float32))["params"]}
   flat, unravel = ravel_pytree(params)
   return Policy(module, int(flat.shape[0]), unravel), flat.astype(jnp.float32)

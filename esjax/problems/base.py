@@ -31,6 +31,10 @@ class Problem:
   # Raises ConfigError if ``evaluate`` cannot work on params like these; run once at setup so
   # a user's mistake is one line, not a shape error deep inside the compiled step.
   check: Callable[[jax.Array], None] | None = None
+  # With a VBN policy: ``key -> (N, *obs_shape)`` raw observations, the reference batch the
+  # trainer draws once from ``keys.vbn_key(run_key)`` into ``NormalizerState.vbn_batch``
+  # (problems/reference.py). None: the policy has no VBN.
+  reference_batch: Callable[[jax.Array], jax.Array] | None = None
 
 
 def on_pytree(problem: Problem, unravel: Callable[[jax.Array], object]) -> Problem:

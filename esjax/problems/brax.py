@@ -11,6 +11,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
+from esjax.problems.reference import member_policy
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 
@@ -60,10 +61,14 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
     # The normalizer is fixed for the episode: take its mean/std once, not every step.
     mean, std = norm_lib.mean_std(normalizer)
 
+    def prep(obs):
+      return norm_lib.standardize(obs, mean, std, obs_clip) if normalize_obs else obs
+
+    # VBN: this member's statistics of the reference batch, frozen for the episode.
+    apply = member_policy(policy, params, normalizer, prep)
+
     def act(obs, steps):
-      out = policy.apply(params, norm_lib.standardize(obs, mean, std, obs_clip)
-                         if normalize_obs else obs)
-      return shape_action(options, out, key, steps)
+      return shape_action(options, apply(prep(obs)), key, steps)
 
     env_state = env.reset(key)
     obs0 = observe(env_state)

@@ -27,6 +27,7 @@ from esjax.policies import Policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
+from esjax.problems.reference import member_policy
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats, shape_action
 
 CLASSIC = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
@@ -115,12 +116,16 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
     cut = length if limit is None else jnp.minimum(limit, length)
     mean, std = norm_lib.mean_std(normalizer)
 
-    def act(obs, steps):
+    def prep(obs):
       x = obs.reshape(-1) if not image else obs
       if normalize:
         x = norm_lib.standardize(x, mean, std, obs_clip)
-      return to_action(policy.apply(params, x if not image else x.astype(jnp.float32)), key,
-                       steps)
+      return x if not image else x.astype(jnp.float32)
+
+    apply = member_policy(policy, params, normalizer, prep)  # VBN: stats frozen for the episode
+
+    def act(obs, steps):
+      return to_action(apply(prep(obs)), key, steps)
 
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset_env(reset_key, env_params)

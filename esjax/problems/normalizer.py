@@ -5,6 +5,13 @@ observations they saw; sums from any number of devices merge by one ``psum`` of
 ``2 * obs_dim + 1`` floats. The running state keeps (count, mean, M2) and absorbs each
 generation's batch with Chan et al.'s parallel update, which stays accurate over billions of
 observations where float32 running sums would not.
+
+``NormalizerState`` is the problem's whole state (what ``evaluate`` receives besides the params
+and the key), so it also carries the reference batch of virtual batch normalization
+(``vbn_batch``, raw observations collected once at setup; ``None`` without VBN, which adds no
+leaf, so a run without VBN has the very same state and checkpoints as before). It never
+changes during a run and never crosses devices: it is part of the replicated state, rebuilt
+identically on every process from the run key, and checkpointed with it.
 """
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ class NormalizerState:
   count: jnp.ndarray  # ()
   mean: jnp.ndarray  # (obs_dim,)
   m2: jnp.ndarray  # (obs_dim,) sum of squared deviations from the mean
+  # (N, *obs_shape) raw observations of the VBN reference batch (problems/reference.py), or None
+  vbn_batch: jnp.ndarray | None = None
 
 
 @flax.struct.dataclass
@@ -62,7 +71,7 @@ def update(state: NormalizerState, stats: ObsStats) -> NormalizerState:
   delta = mean_b - state.mean
   mean = state.mean + delta * (n_b * inv_n)
   m2 = state.m2 + m2_b + delta**2 * (state.count * n_b * inv_n)
-  return NormalizerState(n, mean, m2)
+  return state.replace(count=n, mean=mean, m2=m2)  # the VBN reference batch rides along
 
 
 def mean_std(state: NormalizerState, min_std: float = 1e-2):

@@ -142,6 +142,7 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
   no action noise (``tricks.RolloutOptions.for_eval``); action bins and frame skip are part of
   the policy's behaviour and apply to both."""
   from esjax.policies import make_policy  # pylint: disable=g-import-not-at-top
+  from esjax.problems import reference  # pylint: disable=g-import-not-at-top
   from esjax.problems.tricks import RolloutOptions  # pylint: disable=g-import-not-at-top
   pc, pol = problem_config, policy_config
   options = RolloutOptions.of(pc)
@@ -160,6 +161,9 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
                           "has discrete ones")
       return gx.gymnax_problem(env, env_params, spec, policy, length,
                                pc.normalize_obs, pc.obs_clip, reward_shift=shift, options=opts)
+
+    def make_collector(size):
+      return reference.gymnax_collector(env, env_params, length, size)
   else:
     if source == "brax":
       from esjax.problems import brax_envs  # pylint: disable=g-import-not-at-top
@@ -179,9 +183,12 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
       return brax_problem(env, policy, length, pc.normalize_obs, pc.obs_clip,
                           reward_shift=shift, observe=observe, obs_size=obs_size, options=opts)
 
+    def make_collector(size):
+      return reference.brax_collector(env, observe, length, size)
+
   try:
     policy, params = make_policy(pol.kind, obs_shape, action_size, pol.hidden_sizes,
-                                 pol.activation, key, discrete=discrete)
+                                 pol.activation, key, discrete=discrete, vbn=pol.vbn)
   except ValueError as e:
     raise ConfigError(f"policy={pol.kind!r} does not fit {pc.env!r}: {e}") from None
   # Training rollouts take the strategy's reward shift (ARS's survival bonus) and the action
@@ -191,6 +198,10 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
   eval_options = options.for_eval()
   eval_problem = (make_problem(0.0, eval_options) if reward_shift or eval_options != options
                   else problem)
+  if pol.vbn:  # both problems read the one reference batch in the state; either can draw it
+    collect = make_collector(pol.vbn_batch or reference.DEFAULT_SIZE)
+    problem = dataclasses.replace(problem, reference_batch=collect)
+    eval_problem = dataclasses.replace(eval_problem, reference_batch=collect)
   return Built(problem, eval_problem, policy, params, tuple(obs_shape), action_size, discrete,
                int(length))
 

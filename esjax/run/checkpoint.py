@@ -4,8 +4,8 @@ Written with orbax's ``CheckpointManager``: each checkpoint is built in a tempor
 and renamed into place once complete, so a run killed mid-save (even by SIGKILL) leaves the
 previous checkpoints intact and no half-written one that looks finished. A checkpoint holds
 
-* ``state``: every leaf of ``TrainState`` (params, optimizer state, normalizer, run key,
-  generation, env-step counter) as host arrays, under neutral names ``leaf_000...`` (the tree
+* ``state``: every leaf of ``TrainState`` (params, optimizer state, normalizer and, with VBN,
+  its reference batch, run key, generation, env-step counter) as host arrays, under neutral names ``leaf_000...`` (the tree
   structure comes from the run's own setup on restore, so nothing about Python types is stored);
 * ``meta`` (JSON): generation, env steps, wall time, the number of metrics records (so
   ``metrics.jsonl`` can be rewritten to exactly one line per generation), a fingerprint of what
@@ -61,6 +61,8 @@ def fingerprint(config, kind: str, obs_size: int, action_size: int) -> dict[str,
     fp.update(env=config.problem.env, backend=config.problem.backend,
               policy=config.policy.kind, hidden_sizes=list(config.policy.hidden_sizes), obs_size=obs_size,
               action_size=action_size)
+    if config.policy.vbn:  # only when on: checkpoints of runs without VBN stay comparable
+      fp.update(vbn=True, vbn_batch=config.policy.vbn_batch)
   fp["num_seeds"] = config.runtime.num_seeds
   if config.strategy.sweep:  # absent without one: older checkpoints keep matching
     fp["sweep"] = {k: list(v) for k, v in config.strategy.sweep.items()}

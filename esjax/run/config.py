@@ -49,6 +49,10 @@ class PolicyConfig:
   kind: str = "auto"  # auto | mlp | linear | cnn (auto: cnn for image observations)
   hidden_sizes: tuple[int, ...] = (32, 32)
   activation: str = "tanh"
+  # Virtual batch normalization (policies/networks.py) in the hidden layers of mlp/cnn, with
+  # a reference batch of vbn_batch observations of a random policy (None: 128 with vbn).
+  vbn: bool = False
+  vbn_batch: int | None = None
 
   def __post_init__(self):
     # Lists from JSON or the CLI become tuples so the config stays frozen and comparable.
@@ -184,6 +188,7 @@ class TrainConfig:
       raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
     for h in pol.hidden_sizes:
       _positive_int("hidden_sizes", h)
+    _check_vbn(pol)
     _choice("strategy", st.name, tuple(sorted(REGISTRY)))
     _positive_int("population_size", st.population_size)
     _positive_int("noise_chunk", st.noise_chunk)
@@ -268,6 +273,22 @@ def _check_options(st: StrategyConfig) -> None:
       _nonneg_int(name, value)
     elif isinstance(default, float):
       _nonneg_float(name, value)
+
+
+def _check_vbn(pol: PolicyConfig) -> None:
+  if not isinstance(pol.vbn, bool):
+    raise ConfigError(f"vbn={pol.vbn!r} is invalid; expected true or false")
+  if pol.vbn_batch is not None:
+    if not pol.vbn:
+      raise ConfigError(f"vbn_batch={pol.vbn_batch!r} is set but vbn is off; add --vbn or "
+                        "drop --vbn-batch")
+    size = pol.vbn_batch
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+      raise ConfigError(f"vbn_batch={pol.vbn_batch!r} is invalid; expected an integer >= 2 "
+                        "(observations in the VBN reference batch; default 128)")
+  if pol.vbn and pol.kind == "linear":
+    raise ConfigError("vbn needs hidden layers to normalize and policy='linear' has none; use "
+                      "--policy mlp or cnn (or auto), or drop --vbn")
 
 
 def _check_rollout_tricks(p: ProblemConfig) -> None:

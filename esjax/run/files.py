@@ -130,6 +130,8 @@ def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState,
       "obs_shape": list(obs_shape or (obs_size,)),
       "discrete": bool(discrete),
   }
+  if normalizer.vbn_batch is not None:  # VBN: eval and render recompute the stats from it
+    payload["vbn_batch"] = np.asarray(normalizer.vbn_batch)
   path = os.path.join(run_dir, PARAMS_FILE)
   _atomic_write(path, flax.serialization.msgpack_serialize(payload))
   return path
@@ -162,8 +164,10 @@ def load(run_dir: str) -> SavedRun:
   try:
     flat = jnp.asarray(payload["flat_params"])
     nd = payload["normalizer"]
+    vbn_batch = payload.get("vbn_batch")
     normalizer = norm_lib.NormalizerState(jnp.asarray(nd["count"]), jnp.asarray(nd["mean"]),
-                                          jnp.asarray(nd["m2"]))
+                                          jnp.asarray(nd["m2"]),
+                                          None if vbn_batch is None else jnp.asarray(vbn_batch))
     obs_size, action_size = int(payload["obs_size"]), int(payload["action_size"])
     # msgpack restores a list as a dict keyed "0", "1", ...
     shape = payload.get("obs_shape", [obs_size])
@@ -171,9 +175,11 @@ def load(run_dir: str) -> SavedRun:
     discrete = bool(payload.get("discrete", False))
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
+  if config.policy.vbn and normalizer.vbn_batch is None:
+    raise ConfigError(f"{path!r} has no VBN reference batch but the run's config uses vbn")
   policy, template = make_policy(config.policy.kind, obs_shape, action_size,
                                  config.policy.hidden_sizes, config.policy.activation,
-                                 discrete=discrete)
+                                 discrete=discrete, vbn=config.policy.vbn)
   if flat.ndim and flat.shape[-1] != template.shape[0]:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
@@ -196,11 +202,15 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
   bins = getattr(config.problem, "action_bins", 0)
 
+  def prep(obs):
+    return norm_lib.normalize(normalizer, obs, config.problem.obs_clip) if normalize else obs
+
+  # VBN: the trained params' statistics of the run's reference batch, computed once.
+  stats = (policy.reference_stats(flat, prep(normalizer.vbn_batch)) if policy.vbn else None)
+
   @jax.jit
   def act(obs):
-    if normalize:
-      obs = norm_lib.normalize(normalizer, obs, config.problem.obs_clip)
-    out = policy.apply(flat, obs)
+    out = policy.apply(flat, prep(obs), stats)
     if bins:
       from esjax.problems.tricks import snap  # pylint: disable=g-import-not-at-top
       out = snap(out, bins)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from esjax import xla_env
+from esjax import keys, xla_env
 from esjax.run import checkpoint as ckpt_lib
 from esjax.run import preflight
 from esjax.strategies.base import Strategy
@@ -36,7 +36,7 @@ from esjax.run.progress import Progress
 from esjax.problems.base import Problem, on_pytree
 from esjax.run import optimize as optimize_lib
 from jax.flatten_util import ravel_pytree
-from esjax.problems import sources
+from esjax.problems import reference, sources
 from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
 
@@ -98,6 +98,11 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     # run keeps them even if a default changes.
     config = config.replace(backend=sources.resolved_backend(pc.env, pc.backend),
                             episode_length=built.episode_length)
+    if config.policy.vbn:
+      config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
+  elif config.policy.vbn:
+    raise ConfigError("vbn is a setting of the env policies (mlp, cnn); a custom problem "
+                      "brings its own network: drop vbn")
   elif initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
   elif strategy.reward_shift:
@@ -128,8 +133,14 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   # Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
   # from the state its own strategy would (run/sweep.py), and all share this strategy's step.
   runs = config.num_runs
+  run_strategies = sweep_lib.run_strategies(config.strategy, rt.num_seeds)
   states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,
-                                cutoff) for r, st in enumerate(sweep_lib.run_strategies(config.strategy, rt.num_seeds))]
+                                cutoff) for r, st in enumerate(run_strategies)]
+  if problem.reference_batch is not None:
+    # VBN: each run's reference batch from its own run key (seed s of K is the single run
+    # with seed + s), drawn the same way on every process and device count.
+    states = [st.replace(normalizer=st.normalizer.replace(
+        vbn_batch=problem.reference_batch(keys.vbn_key(st.key)))) for st in states]
   state = states[0] if runs == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   if jax.default_backend() == "cpu" and not xla_env.no_fma_in_effect():
     warnings.warn("esjax: FMA is on (JAX started before esjax was imported, or ESJAX_CPU_FMA=1"
@@ -241,6 +252,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
                               s.problem.obs_size, s.action_size)
     if resume:
       r = ckpt_lib.restore_latest(out_dir, to_host(s.state), fp)
+      _check_reference_batch(s.state, r.state)
       state, records, num_records = replicate(r.state, s.mesh), r.records, len(r.records)
       generation, wall0 = r.generation, r.wall_s
     elif ckpt_lib.has_checkpoints(out_dir):
@@ -356,6 +368,19 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           flush=True)
   return TrainResult(config, params, flat, host.normalizer, metrics, policy_fn, host, out_dir,
                      interrupted, best[0] if best else None)
+
+
+def _check_reference_batch(fresh, restored) -> None:
+  """Resume continues with the checkpoint's VBN reference batch (the one the run trained
+  with); one drawn afresh from the same key should be the same bits, and a warning says when
+  it is not (an env whose dynamics changed since), so a silent difference cannot go unseen."""
+  if fresh.normalizer.vbn_batch is None:
+    return
+  if not np.array_equal(np.asarray(to_host(fresh.normalizer.vbn_batch)),
+                        np.asarray(restored.normalizer.vbn_batch)):
+    print("esjax: warning: the VBN reference batch drawn now differs from the checkpoint's "
+          "(has the env changed?); continuing with the checkpoint's", file=sys.stderr,
+          flush=True)
 
 
 def _finished(config: TrainConfig, generation: int, env_steps: np.ndarray) -> bool:
