@@ -44,6 +44,7 @@ ACTIVATIONS: dict[str, Callable] = {
 
 
 KINDS = ("auto", "mlp", "linear", "cnn")
+CUSTOM = "custom"  # the config's kind for a user's own flax module (``module=`` below)
 
 
 # Batch-norm epsilon: a feature with (near) zero variance on the reference batch (a ReLU unit
@@ -173,16 +174,27 @@ class Policy:
 
 def make_policy(kind: str, obs_size, action_size: int, hidden_sizes=(64, 64),
                 activation: str = "tanh", key: jax.Array | None = None,
-                discrete: bool = False, vbn: bool = False):
+                discrete: bool = False, vbn: bool = False, module: nn.Module | None = None):
   """Returns ``(policy, initial_flat_params)``.
+
+  ``module``: a user's own flax module instead of ``kind``'s: ``module.apply(variables, obs)``
+  for one observation of ``obs_size`` returns the action, in [-1, 1] per dimension for
+  continuous actions (the problem rescales to the env's bounds) or an int32 index for
+  discrete ones. Its "params" collection is what ES perturbs.
 
   ``obs_size`` is an int (vector observations) or a shape (``(10, 10, 4)`` for MinAtar);
   ``discrete`` gives an argmax-over-logits head with ``action_size`` choices; ``vbn`` virtual
   batch norm in the hidden layers (``mlp`` and ``cnn``; a linear policy has none).
   """
   shape = _shape(obs_size)
-  kind = resolve_kind(kind, shape)
-  if kind == "mlp":
+  kind = CUSTOM if module is not None else resolve_kind(kind, shape)
+  if module is not None:
+    if vbn and not getattr(module, "vbn", False):
+      raise ValueError("vbn is set but the custom module has no vbn attribute")
+  elif kind == CUSTOM:
+    raise ValueError("policy 'custom' is a user's flax module: pass it as module= "
+                     "(esjax.train(..., policy_module=...), esjax.load(..., module=...))")
+  elif kind == "mlp":
     module = MLP(action_size, tuple(hidden_sizes), activation, discrete, len(shape), vbn)
   elif kind == "linear":
     if vbn:

@@ -135,7 +135,8 @@ def resolved_backend(name: str, backend: str | None) -> str | None:
   return "jax" if source == "playground" else None
 
 
-def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0.0) -> Built:
+def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0.0,
+          module=None) -> Built:
   """The problems (training and evaluation), the policy and its initial params.
 
   The evaluation problem measures the true reward with the noiseless policy: no reward shift,
@@ -188,7 +189,8 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
 
   try:
     policy, params = make_policy(pol.kind, obs_shape, action_size, pol.hidden_sizes,
-                                 pol.activation, key, discrete=discrete, vbn=pol.vbn)
+                                 pol.activation, key, discrete=discrete, vbn=pol.vbn,
+                                 module=module)
   except ValueError as e:
     raise ConfigError(f"policy={pol.kind!r} does not fit {pc.env!r}: {e}") from None
   # Training rollouts take the strategy's reward shift (ARS's survival bonus) and the action

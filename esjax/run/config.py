@@ -20,7 +20,7 @@ from esjax.strategies import REGISTRY, SHAPERS
 from esjax.strategies import options as options_lib
 from esjax.strategies.base import OPTIMIZERS, Strategy
 
-POLICIES = KINDS  # auto = cnn for image observations, else mlp
+POLICIES = KINDS + ("custom",)  # auto = cnn for images, else mlp; custom = a user's module
 COMM_MODES = ("returns", "gradient")
 
 

@@ -148,8 +148,9 @@ class SavedRun:
   act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action (seed 0 if several)
 
 
-def load(run_dir: str) -> SavedRun:
-  """Params and normalizer of a finished run (``esjax train --out run_dir``)."""
+def load(run_dir: str, module=None) -> SavedRun:
+  """Params and normalizer of a finished run (``esjax train --out run_dir``); ``module`` is the
+  flax module of a run trained with ``policy_module=`` (its config says ``policy="custom"``)."""
   config = read_config(run_dir)
   path = os.path.join(run_dir, PARAMS_FILE)
   try:
@@ -177,9 +178,12 @@ def load(run_dir: str) -> SavedRun:
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if config.policy.vbn and normalizer.vbn_batch is None:
     raise ConfigError(f"{path!r} has no VBN reference batch but the run's config uses vbn")
-  policy, template = make_policy(config.policy.kind, obs_shape, action_size,
-                                 config.policy.hidden_sizes, config.policy.activation,
-                                 discrete=discrete, vbn=config.policy.vbn)
+  try:
+    policy, template = make_policy(config.policy.kind, obs_shape, action_size,
+                                   config.policy.hidden_sizes, config.policy.activation,
+                                   discrete=discrete, vbn=config.policy.vbn, module=module)
+  except ValueError as e:  # a custom run loaded without its module, a module that does not fit
+    raise ConfigError(f"{run_dir!r}: {e}") from None
   if flat.ndim and flat.shape[-1] != template.shape[0]:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")

@@ -74,12 +74,17 @@ class TrainResult:
 
 
 def setup(config: TrainConfig, problem: Problem | None = None,
-          initial_params: jax.Array | None = None) -> Setup:
+          initial_params: jax.Array | None = None, policy_module=None) -> Setup:
   """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
 
   ``problem`` replaces the Brax rollout with any fitness function (see ``problems.black_box``);
-  then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
+  then ``initial_params`` (a flat vector or a pytree) is required and ``env``/policy fields
+  are unused. ``policy_module`` is a user's flax module to train on the env instead of the
+  config's policy kind (``policies.make_policy`` says what it must return); the config then
+  records ``policy="custom"``.
   """
+  if policy_module is not None:
+    config = config.replace(policy="custom")
   rt, pc = config.runtime, config.problem
   strategy = config.validate().strategy.build()  # checked before it is built
   num_devices = rt.num_devices or step_lib.default_device_count(
@@ -90,7 +95,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   policy, action_size, obs_shape, discrete = None, 0, (), False
   if problem is None:
     # Brax, gymnax or playground by the env name's prefix (problems/sources.py).
-    built = sources.build(pc, config.policy, key, reward_shift=strategy.reward_shift)
+    built = sources.build(pc, config.policy, key, reward_shift=strategy.reward_shift,
+                          module=policy_module)
     problem, eval_problem, policy = built.problem, built.eval_problem, built.policy
     params, action_size, obs_shape = built.params, built.action_size, built.obs_shape
     discrete = built.discrete
@@ -188,7 +194,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
           wandb: logging_sinks.WandbOptions | None = None,
           tensorboard: bool = True, resume: bool = False,
           compile_cache: cache_lib.Setting = True,
-          memory_limit: int | str | None = None) -> TrainResult:
+          memory_limit: int | str | None = None, policy_module=None) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
   With ``out_dir``, process 0 writes ``config.json``, ``metrics.jsonl`` and
@@ -221,7 +227,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
     raise ValueError("resume=True needs the out_dir of the run to continue")
   if resume:
     ckpt_lib.require_checkpoints(out_dir)  # before building envs: a quick error
-  s = setup(config, problem, initial_params)
+  s = setup(config, problem, initial_params, policy_module)
   config = s.config  # backend and episode length resolved for the env
   outputs, ckpt = [], None  # process 0's record writers; the checkpointer
   is_main = jax.process_index() == 0
@@ -231,7 +237,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   plan = preflight.plan(s, limit)
   preflight.check_fits(plan, multiple=s.mesh.size * (2 if s.strategy.mirrored else 1),
                        replan=lambda pop: preflight.plan(
-                           setup(config.replace(population_size=pop), problem, initial_params),
+                           setup(config.replace(population_size=pop), problem, initial_params,
+                                 policy_module),
                            limit))
   if progress and is_main:
     print("\n".join(plan.lines()), flush=True)
