@@ -36,3 +36,14 @@ def test_minatar_quick(tmp_path):
   assert row["ppo_readme_return"] == 28.0
   assert row["es_eval_return"] == row["es_eval_return"]  # a number, not NaN: it evaluated
   assert (tmp_path / "minatar.png").stat().st_size > 0
+
+
+def test_parameterization_quick(tmp_path):
+  import pytest
+  pytest.importorskip("gymnax")
+  table = _quick("parameterization.py", tmp_path)
+  rows = {r["variant"]: r for r in table["rows"]}
+  assert set(rows) == {"mlp", "mlp+vbn", "init x0.1", "init x10", "residual", "big head"}
+  assert all(r["env_steps"] >= 3000 and r["final_eval_mean"] > 0 for r in rows.values())
+  assert rows["residual"]["params"] == rows["init x10"]["params"]  # same shapes, other init
+  assert (tmp_path / "parameterization.png").stat().st_size > 0
