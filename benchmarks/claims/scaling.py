@@ -286,6 +286,8 @@ def main(argv=None):
                  help="collectives per generation in the model (0: as counted in the HLO)")
   p.add_argument("--quick", action="store_true", help="black box, W = 1, 2, few generations")
   p.add_argument("--out", default=RESULTS)
+  p.add_argument("--rerender", action="store_true",
+                 help="rewrite the tables and plot from --out's scaling.json (no workers)")
   p.add_argument("--worker", choices=("sweep",), help=argparse.SUPPRESS)
   p.add_argument("--with-compute", action="store_true", help=argparse.SUPPRESS)
   p.add_argument("--population", type=int, default=0, help=argparse.SUPPRESS)
@@ -305,7 +307,18 @@ def main(argv=None):
                    "--update-population", str(a.update_population)]
 
   from benchmarks import common
-  t_start = time.perf_counter()
+  if a.rerender:  # the tables and plot again from the json of a finished run, no workers
+    import json as json_lib
+    with open(os.path.join(a.out, "scaling.json")) as f:
+      old = json_lib.load(f)
+    command = old["command"]
+    for k in ("link_gbps", "latency_us", "collectives", "model_pop"):
+      setattr(a, k, old["settings"][k])
+    a.measured = old.get("measured") or {k: old["machine"][k]
+                                         for k in ("date_utc", "load_avg_1m")}
+    return report(a, [{k: v for k, v in r.items()} for r in old["rows"]], old["model_inputs"],
+                  old["wall_s"], command)
+  t_start, a.measured = time.perf_counter(), None
   devices = [int(x) for x in a.devices.split(",")]
   cache, sweep, m = {}, [], None
   for name in ("weak", "strong"):
@@ -317,6 +330,16 @@ def main(argv=None):
         m = m or got
         common.log(name, cache[(W, pop)])
       sweep.append({"sweep": name, **cache[(W, pop)]})
+  if m is None:
+    m = spawn(a, "sweep", 1, a.members_per_device, with_compute=True)[1]
+  common.log("compute", m)
+  if not a.collectives:
+    a.collectives = max(r["collectives"] for r in sweep)
+  return report(a, sweep, m, time.perf_counter() - t_start)
+
+
+def report(a, sweep, m, wall_s, command=None):
+  from benchmarks import common
   for name in ("weak", "strong"):
     rs = [r for r in sweep if r["sweep"] == name]
     for r in rs:
@@ -324,11 +347,7 @@ def main(argv=None):
       r["t1_over_tW"] = rs[0]["gen_s"] / r["gen_s"]
       r["cpu1_over_cpuW"] = rs[0]["gen_cpu_s"] / r["gen_cpu_s"]
       r["bytes_per_member"] = r["bytes_per_gen"] / r["pop"]
-  if m is None:
-    m = spawn(a, "sweep", 1, a.members_per_device, with_compute=True)[1]
-  common.log("compute", m)
-  if not a.collectives:
-    a.collectives = max(r["collectives"] for r in sweep)
+      r["cpu_ms_per_member"] = r["gen_cpu_s"] / r["pop"] * 1e3
   model = model_rows(m, a)
   os.makedirs(a.out, exist_ok=True)
   plot(sweep, model, m, a, os.path.join(a.out, "scaling.png"))
@@ -343,12 +362,15 @@ def main(argv=None):
       f"This machine has {os.cpu_count()} cores: forced CPU devices share them, so these rows "
       "measure the sharded path's overhead, not a speed-up. t1_over_tW: weak-scaling "
       "efficiency (ideal 1) or strong-scaling speed-up (ideal W, unreachable on 2 cores); "
-      "cpu1_over_cpuW: the same with process CPU seconds.",
+      "cpu1_over_cpuW: the same with process CPU seconds; cpu_ms_per_member: process CPU "
+      "seconds per member-episode (all threads), the work each member costs whatever the "
+      "load: flat = no per-device overhead.",
       "bytes_per_gen: sum of the compiled step's collectives (esjax.parallel.hlo), logical "
       "payload; expected_bytes = 8 x pop (f32 return + i32 step count per member) + 4 x "
-      "chunks x (2 x obs + 1) (one observation-sum triple per member chunk of <= 64), 0 on one "
-      f"device. bb_bytes_P: a black-box step with P = {BB_PARAMS[0]:,} / {BB_PARAMS[1]:,} "
-      "parameters at the same W and pop (4 x pop: its returns; nothing parameter-sized). On one "
+      "chunks x (2 x obs + 1) (one observation-sum triple per member chunk of <= 64) on every "
+      f"device count. bb_bytes_P: a black-box step with P = {BB_PARAMS[0]:,} / {BB_PARAMS[1]:,} "
+      "parameters at the same W and pop (4 or 8 B per member: its returns, and its constant step "
+      "counts unless XLA folds them away; nothing parameter-sized). On one "
       "device the all-gathers stay in the program as local copies, so the bytes are counted "
       "there too.",
       f"Model inputs (1 forced device, about one core): {m['env']}, {m['params']:,}-parameter "
@@ -369,16 +391,19 @@ def main(argv=None):
       f"the replicated update) vs the paper's {paper_speedup:.1f}x (657 -> 10 min) and the "
       "ideal 80x. The paper's workers read their noise from a shared table instead of "
       "regenerating it; the update is replicated work either way.",
-      f"Total wall time of this script: {time.perf_counter() - t_start:.0f} s.",
+      f"Total wall time of this script: {wall_s:.0f} s." + (
+          f" Measured {a.measured['date_utc']} UTC (load {a.measured['load_avg_1m']}); the "
+          "tables were rewritten from its json with --rerender." if a.measured else ""),
   ]
   cols = ["sweep", "devices", "pop", "members_per_device", "gen_s", "gen_cpu_s", "t1_over_tW",
-          "cpu1_over_cpuW", "bytes_per_gen", "expected_bytes", "bytes_per_member",
+          "cpu1_over_cpuW", "cpu_ms_per_member", "bytes_per_gen", "expected_bytes", "bytes_per_member",
           f"bb_bytes_{BB_PARAMS[0]}", f"bb_bytes_{BB_PARAMS[1]}", "ops", "recompiles"]
   text = common.write_results(
       "scaling", "Claim 6: scaling with only scalars exchanged (measured on forced CPU devices "
-      "+ a model to 1,440 workers)", sweep, notes, columns=cols, out_dir=a.out,
-      extra={"model": model, "model_inputs": m, "paper": PAPER,
-             "settings": {k: v for k, v in vars(a).items() if k != "passthrough"}})
+      "+ a model to 1,440 workers)", sweep, notes, columns=cols, out_dir=a.out, command=command,
+      extra={"wall_s": wall_s, "measured": a.measured, "model": model, "model_inputs": m, "paper": PAPER,
+             "settings": {k: v for k, v in vars(a).items()
+                          if k not in ("passthrough", "rerender", "measured")}})
   # The model's table below the measured one, in the same markdown file.
   mcols = ["workers", "pop", "compute_s", "comm_s", "update_s", "total_s", "speedup_vs_1",
            "efficiency", "speedup_vs_18", "speedup_vs_18_no_update"]
