@@ -1,6 +1,7 @@
 """The paper's claims as experiments (issue 14): each script's --quick setting runs, so the
 scripts never rot. The committed full results are in benchmarks/results/claims/."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -47,3 +48,43 @@ def test_parameterization_quick(tmp_path):
   assert all(r["env_steps"] >= 3000 and r["final_eval_mean"] > 0 for r in rows.values())
   assert rows["residual"]["params"] == rows["init x10"]["params"]  # same shapes, other init
   assert (tmp_path / "parameterization.png").stat().st_size > 0
+def test_variance_quick(tmp_path):
+  table = _quick("variance.py", tmp_path)
+  rows = table["rows"]
+  assert {(r["estimator"], r["T"]) for r in rows} == {
+      (e, T) for e in ("es", "reinforce", "reinforce_baseline") for T in (20, 50)}
+  for r in rows:
+    assert r["n"] == 8 and r["R"] == 6
+    assert math.isfinite(r["trcov"]) and r["trcov"] > 0  # a real spread between estimates
+    assert math.isfinite(r["trcov_per_return_var"]) and r["trcov_per_return_var"] > 0
+    assert 0.8 * r["T"] < r["return_mean"] < 1.3 * r["T"]  # every episode lasted T steps
+  by = {(r["estimator"], r["T"]): r for r in rows}
+  for T in (20, 50):  # the constant baseline lowers REINFORCE's variance
+    assert by[("reinforce_baseline", T)]["trcov"] < by[("reinforce", T)]["trcov"]
+  assert set(table["slopes"]) == {"es", "reinforce", "reinforce_baseline"}
+  assert table["es_smooth_relvar"] == (table["settings"]["num_params"] + 1) / 4
+  assert (tmp_path / "variance.png").stat().st_size > 0
+  assert table["machine"]["jax"]
+
+
+def test_scaling_quick(tmp_path):
+  table = _quick("scaling.py", tmp_path)
+  rows = table["rows"]
+  assert {(r["sweep"], r["devices"]) for r in rows} == {
+      (s, d) for s in ("weak", "strong") for d in (1, 2)}
+  for r in rows:
+    assert r["gen_s"] > 0 and r["recompiles"] == 0
+    # Scalars only: the returns all-gather, 4 B per member, whatever the parameter count.
+    assert r["bytes_per_gen"] == r["expected_bytes"] == 4 * r["pop"]
+    assert r["bb_bytes_1000"] == r["bb_bytes_100000"] == r["bytes_per_gen"]
+  assert [r["pop"] for r in rows if r["sweep"] == "weak"] == [32, 64]
+  assert {r["pop"] for r in rows if r["sweep"] == "strong"} == {64}
+  model = table["model"]
+  assert [r["workers"] for r in model][0] == 1 and model[-1]["workers"] == 1440
+  for r in model:
+    assert r["total_s"] > 0 and math.isclose(r["total_s"],
+                                             r["compute_s"] + r["comm_s"] + r["update_s"])
+  assert model[-1]["total_s"] < model[0]["total_s"]  # more workers, less time per generation
+  assert table["model_inputs"]["member_episode_s"] > 0 and table["model_inputs"]["update_s"] > 0
+  assert (tmp_path / "scaling.png").stat().st_size > 0
+  assert table["machine"]["jax"]
