@@ -1,0 +1,136 @@
+"""Claim 3 of Salimans et al. (2017): RL is sensitive to the action frequency, ES is not
+("long horizons": ES perturbs parameters once per episode, so acting every step or every 8th
+step changes its estimator little, while a policy gradient's credit assignment spans K times
+fewer or more decisions).
+
+The same Brax env, physics and env-step budget for esjax's OpenAI-ES (``--frame-skip K``: each
+action repeated K env steps, lengths and budgets in env steps) and Brax's PPO trainer
+(``action_repeat=K``, its settings from ``_ppo.py``, which also count env steps), for
+K = 1, 2, 4, 8: the return each reaches at the budget and the env steps to a threshold.
+
+    python benchmarks/claims/frame_skip.py                      # hopper, K = 1, 2, 4, 8
+    python benchmarks/claims/frame_skip.py --skips 1,4 --budget 2000000 --seeds 2
+    python benchmarks/claims/frame_skip.py --quick              # minutes: checks that it runs
+
+Writes ``benchmarks/results/claims/frame_skip.md`` (+ csv/json) and ``frame_skip.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
+import numpy as np  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from benchmarks.claims import _ppo  # noqa: E402  (installs the jax 0.10 shim for Brax PPO)
+from esjax.run import presets  # noqa: E402
+
+RESULTS = os.path.join(common.RESULTS_DIR, "claims")
+
+
+def run_es(a, skip: int, seed: int):
+  over = dict(env_steps=a.budget, generations=10**6, eval_every=a.eval_every,
+              eval_episodes=a.eval_episodes, seed=seed, episode_length=a.episode_length,
+              frame_skip=skip)
+  if a.quick:
+    over.update(population_size=16)
+  curve, t0 = [], time.process_time()
+  esjax.train(presets.config(a.env, **over), progress=False, on_record=lambda r: (
+      curve.append((r["env_steps"], float(r["eval_return"]), time.process_time() - t0))
+      if "eval_return" in r else None))
+  return curve
+
+
+def run_ppo(a, skip: int, seed: int):
+  overrides = {"action_repeat": skip}
+  if a.quick:
+    overrides.update(num_envs=32, batch_size=32, num_minibatches=4, unroll_length=5)
+  out = _ppo.run(a.env, a.budget, seed, episode_length=a.episode_length,
+                 num_evals=3 if a.quick else 11, num_eval_envs=4 if a.quick else a.eval_episodes,
+                 overrides=overrides)
+  return [(steps, ret, cpu) for steps, ret, _, cpu, _ in out["curve"]]
+
+
+def summarize(method, skip, seed, curve, a) -> dict:
+  within = [c for c in curve if c[0] <= a.budget] or curve[:1]
+  hit = next((c for c in curve if c[1] >= a.threshold), None)
+  return {"method": method, "frame_skip": skip, "seed": seed,
+          "return_at_budget": within[-1][1] if within else float("nan"),
+          "best_return": max(c[1] for c in curve) if curve else float("nan"),
+          f"steps_to_{a.threshold:g}": hit[0] if hit else None,
+          "env_steps": curve[-1][0] if curve else 0,
+          "cpu_s": round(curve[-1][2], 1) if curve else None}
+
+
+def plot(rows, a, path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for method in ("es", "ppo"):
+    pts = {}
+    for r in rows:
+      if r["method"] == method:
+        pts.setdefault(r["frame_skip"], []).append(r["return_at_budget"])
+    ks = sorted(pts)
+    means = [np.mean(pts[k]) for k in ks]
+    errs = [np.std(pts[k]) for k in ks]
+    ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3,
+                label="esjax OpenAI-ES" if method == "es" else "Brax PPO")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("frame skip K (action repeat)")
+  ax.set_ylabel(f"return at {a.budget:,} env steps")
+  ax.set_title(f"Claim 3: action frequency, {a.env}")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  p.add_argument("--env", default="hopper")
+  p.add_argument("--skips", default="1,2,4,8")
+  p.add_argument("--seeds", type=int, default=1)
+  p.add_argument("--budget", type=int, default=1_310_720, help="env steps per run and method")
+  p.add_argument("--threshold", type=float, default=500.0)
+  p.add_argument("--episode-length", type=int, default=1000)
+  p.add_argument("--eval-every", type=int, default=2, help="ES generations between evaluations")
+  p.add_argument("--eval-episodes", type=int, default=16)
+  p.add_argument("--methods", default="es,ppo")
+  p.add_argument("--quick", action="store_true", help="tiny budgets: checks that it runs")
+  p.add_argument("--out", default=RESULTS)
+  a = p.parse_args()
+  if a.quick:
+    a.skips, a.seeds, a.budget, a.threshold = "1,2", 1, 6_400, 50.0
+    a.episode_length, a.eval_every, a.eval_episodes = 100, 1, 4
+  rows = []
+  for method in a.methods.split(","):
+    for skip in (int(k) for k in a.skips.split(",")):
+      for seed in range(a.seeds):
+        curve = (run_es if method == "es" else run_ppo)(a, skip, seed)
+        rows.append(summarize(method, skip, seed, curve, a))
+        common.log(rows[-1])
+  os.makedirs(a.out, exist_ok=True)
+  plot(rows, a, os.path.join(a.out, "frame_skip.png"))
+  es_cfg = presets.config(a.env)
+  common.write_results(
+      "frame_skip", "Claim 3: return against the action frequency, ES and PPO", rows,
+      [f"{a.env} (spring), episodes of {a.episode_length} env steps, {a.budget:,} env steps per "
+       f"run and method, {a.seeds} seed(s); frame skip K repeats each action K env steps "
+       "(esjax --frame-skip, Brax PPO action_repeat); both count env steps, not decisions.",
+       f"ES: esjax's '{a.env}' preset (pop {es_cfg.strategy.population_size}), evaluated every "
+       f"{a.eval_every} generations over {a.eval_episodes} episodes with the same frame skip.",
+       f"PPO: {_ppo.SOURCE.get(a.env, 'Brax settings')}, action_repeat = K, deterministic "
+       "evaluation; cpu_s is process CPU seconds (the machine is shared).",
+       "return_at_budget: the last evaluation at or below the budget."],
+      out_dir=a.out)
+
+
+if __name__ == "__main__":
+  main()
