@@ -19,6 +19,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from esjax.perturbations.lowrank import LowRankParams
+from esjax.policies import lowrank
+
 ACTIVATIONS: dict[str, Callable] = {
     "tanh": jnp.tanh,
     "relu": nn.relu,
@@ -110,6 +113,8 @@ class Policy:
   unravel: Callable[[jax.Array], dict]
 
   def apply(self, flat_params: jax.Array, obs: jax.Array) -> jax.Array:
+    if isinstance(flat_params, LowRankParams):  # a member of a --perturbation lowrank run
+      return lowrank.apply(self.module, flat_params, obs)
     return self.module.apply(self.unravel(flat_params), obs)
 
 

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from esjax.errors import ConfigError
+from esjax.perturbations.lowrank import LowRankParams
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
 
@@ -16,6 +17,8 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
 
   def evaluate(params, normalizer, key):
     del normalizer
+    if isinstance(params, LowRankParams):  # --perturbation lowrank: the fitness takes a vector
+      params = params.flat()
     return Evaluation(jnp.asarray(fitness(params, key), jnp.float32), jnp.ones((), jnp.int32),
                       ObsStats.zeros(0))
 

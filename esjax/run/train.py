@@ -15,12 +15,15 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from esjax import xla_env
 from esjax.run import checkpoint as ckpt_lib
 from esjax.run import preflight
+from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
+from esjax.perturbations.lowrank import LowRank, LowRankLayout
 from esjax.run import compile_cache as cache_lib
 from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
@@ -76,6 +79,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
 
   ``problem`` replaces the Brax rollout with any fitness function (see ``problems.black_box``);
   then ``initial_params`` (a flat vector) is required and ``env``/policy fields are unused.
+  With ``perturbation="lowrank"``, ``initial_params`` may be a pytree: its 2-D leaves are the
+  matrices perturbed at low rank, and the problem gets the flat vector (``ravel_pytree``).
   """
   rt, pc = config.runtime, config.problem
   strategy = config.validate().strategy.build()  # checked before it is built
@@ -106,8 +111,11 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                       "episode length; a custom problem has none: set adaptive_cutoff=0")
   else:
     eval_problem = problem
+  tree = policy.unravel(params) if policy is not None else None
   if initial_params is not None:
-    params = jnp.asarray(initial_params, jnp.float32)
+    tree = initial_params
+    params = jnp.asarray(ravel_pytree(initial_params)[0], jnp.float32)
+  strategy = _with_perturbation(config, strategy, tree)
   if problem.check is not None:
     problem.check(params)
   cutoff = None
@@ -136,6 +144,19 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
   return Setup(config, problem, policy, action_size, mesh, strategy, replicate(state, mesh),
                run, evaluate, tuple(obs_shape), discrete)
+
+
+def _with_perturbation(config: TrainConfig, strategy: Strategy, tree) -> Strategy:
+  """``strategy`` with the configured member noise; ``tree`` is the initial params pytree."""
+  st = config.strategy
+  if st.perturbation == "full":
+    return strategy
+  layout = LowRankLayout.of(tree)
+  if not layout.kernels:
+    raise ConfigError("perturbation='lowrank' needs at least one 2-D weight matrix in the "
+                      "params; these have none (a custom problem: pass initial_params as a "
+                      "pytree whose matrices are 2-D leaves), or use --perturbation full")
+  return strategy_lib.with_perturbation(strategy, LowRank(layout, st.rank))
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
