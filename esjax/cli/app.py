@@ -82,6 +82,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                  help="members per generation, mirrored partners counted (default: %(default)s)")
   g.add_argument("--noise-chunk", type=int, default=d.strategy.noise_chunk,
                  help="noise directions rebuilt at once in the update (memory)")
+  g.add_argument("--perturbation", default=d.strategy.perturbation,
+                 help="full (N(0, I) on every parameter, default) or lowrank (EGGROLL: each "
+                 "weight matrix perturbed by A B^T / sqrt(rank), never formed; open_es, ars)")
+  g.add_argument("--rank", type=int, default=d.strategy.rank,
+                 help="rank of the low-rank perturbations (default: %(default)s)")
   _add_strategy_option_flags(g)
   g = p.add_argument_group("policy")
   g.add_argument("--policy", default=d.policy.kind,

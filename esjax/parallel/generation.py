@@ -176,15 +176,17 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
   def evaluate_chunk(state: TrainState, gen_key, members):
     """Rollouts of ``members`` (chunk,): returns, steps, and the chunk's obs sums. The sums
     are taken here, over a chunk-shaped axis, so they are the same bits on any layout."""
-    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)  # (chunk, P)
+    # (chunk, P); low-rank: the shared mean plus each member's factors (``member_axes``).
+    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)
+    axes = strategy_lib.member_axes(strategy)
     rollout_keys = jax.vmap(
         lambda m: keys.rollout_key(gen_key, keys.noise_index(m, mirrored)))(members)
     if cutoff is None:
-      ev = jax.vmap(problem.evaluate, in_axes=(0, None, 0))(candidates, state.normalizer,
-                                                            rollout_keys)
+      ev = jax.vmap(problem.evaluate, in_axes=(axes, None, 0))(candidates, state.normalizer,
+                                                               rollout_keys)
     else:
-      ev = jax.vmap(lambda p, k: problem.evaluate(p, state.normalizer, k, limit=state.cutoff))(
-          candidates, rollout_keys)
+      ev = jax.vmap(lambda p, k: problem.evaluate(p, state.normalizer, k, limit=state.cutoff),
+                    in_axes=(axes, 0))(candidates, rollout_keys)
     return ev.ret, ev.steps, jax.tree.map(lambda x: x.sum(0), ev.obs_stats)
 
   def generation(state: TrainState):

@@ -34,6 +34,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from esjax.perturbations.lowrank import LowRankParams
+from esjax.policies import lowrank
+
 ACTIVATIONS: dict[str, Callable] = {
     "tanh": jnp.tanh,
     "relu": nn.relu,
@@ -151,7 +154,13 @@ class Policy:
 
   def apply(self, flat_params: jax.Array, obs: jax.Array, stats=None) -> jax.Array:
     """Actions for ``obs`` (any leading axes). A VBN policy needs ``stats``, the
-    ``reference_stats`` of the same ``flat_params``; they are ignored otherwise."""
+    ``reference_stats`` of the same ``flat_params``; they are ignored otherwise. A member of
+    a ``--perturbation lowrank`` run (``LowRankParams``) is applied without forming its
+    perturbation (``policies/lowrank.py``)."""
+    if isinstance(flat_params, LowRankParams):
+      if self.vbn:
+        raise ValueError("vbn with perturbation='lowrank' is not supported; use one of them")
+      return lowrank.apply(self.module, flat_params, obs)
     if not self.vbn:
       return self.module.apply(self.unravel(flat_params), obs)
     if stats is None:

@@ -35,13 +35,22 @@ class Problem:
   # trainer draws once from ``keys.vbn_key(run_key)`` into ``NormalizerState.vbn_batch``
   # (problems/reference.py). None: the policy has no VBN.
   reference_batch: Callable[[jax.Array], jax.Array] | None = None
+  # True for ``black_box`` fitnesses: given ``initial_params`` as a pytree, they receive that
+  # tree (``on_pytree``); any other Problem gets the flat vector (or a ``LowRankParams``).
+  takes_tree: bool = False
 
 
 def on_pytree(problem: Problem, unravel: Callable[[jax.Array], object]) -> Problem:
   """``problem`` for params given as a pytree: ES still perturbs one flat vector (each leaf
   its slice of every member's noise), and ``unravel`` turns it back into the pytree that
   ``problem.evaluate`` (e.g. a ``black_box`` fitness) receives."""
+  from esjax.perturbations.lowrank import LowRankParams  # pylint: disable=g-import-not-at-top
   check = problem.check
-  return dataclasses.replace(
-      problem, evaluate=lambda p, normalizer, key: problem.evaluate(unravel(p), normalizer, key),
-      check=None if check is None else (lambda p: check(unravel(p))))
+
+  def evaluate(p, normalizer, key):
+    if isinstance(p, LowRankParams):  # a low-rank member: the tree it stands for, formed
+      p = p.flat()
+    return problem.evaluate(unravel(p), normalizer, key)
+
+  return dataclasses.replace(problem, evaluate=evaluate,
+                             check=None if check is None else (lambda p: check(unravel(p))))

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from esjax.errors import ConfigError
+from esjax.perturbations.lowrank import LowRankParams
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
 
@@ -17,10 +18,13 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
 
   def evaluate(params, normalizer, key):
     del normalizer
+    if isinstance(params, LowRankParams):  # --perturbation lowrank: the fitness takes a vector
+      params = params.flat()
     return Evaluation(jnp.asarray(fitness(params, key), jnp.float32), jnp.ones((), jnp.int32),
                       ObsStats.zeros(0))
 
-  return Problem(evaluate, obs_size=0, check=lambda params: check_fitness(fitness, params))
+  return Problem(evaluate, obs_size=0, check=lambda params: check_fitness(fitness, params),
+                 takes_tree=True)
 
 
 def check_fitness(fitness: Callable[[jax.Array, jax.Array], jax.Array], params) -> None:

@@ -22,6 +22,7 @@ from esjax.strategies.base import OPTIMIZERS, Strategy
 
 POLICIES = KINDS + ("custom",)  # auto = cnn for images, else mlp; custom = a user's module
 COMM_MODES = ("returns", "gradient")
+PERTURBATIONS = ("full", "lowrank")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,10 @@ class StrategyConfig:
   # {option: values}: every combination trains at once through one compiled step (sweep.py);
   # only the strategy's ``sweepable`` options. {} = no sweep.
   sweep: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
+  # Member noise on 2-D weight matrices: "full" (N(0, I) on every parameter) or "lowrank"
+  # (EGGROLL's A B^T / sqrt(rank) per matrix, perturbations/lowrank.py; open_es and ars only).
+  perturbation: str = "full"
+  rank: int = 1  # r of the low-rank factors (lowrank only)
 
   def __post_init__(self):
     object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
@@ -76,7 +81,7 @@ class StrategyConfig:
                                        for k, vs in dict(self.sweep).items()})
 
   def __hash__(self):  # options is a dict: hash its items, so a config can key a cache
-    return hash((self.name, self.population_size, self.noise_chunk,
+    return hash((self.name, self.population_size, self.noise_chunk, self.perturbation, self.rank,
                  tuple(sorted((k, repr(v)) for k, v in self.options.items())),
                  tuple(self.sweep.items())))
 
@@ -195,6 +200,13 @@ class TrainConfig:
     _check_options(st)
     built = st.build()  # the factory's own checks too (choices, ranges it knows)
     mirrored = built.mirrored
+    _choice("perturbation", st.perturbation, PERTURBATIONS)
+    _positive_int("rank", st.rank)
+    if st.perturbation == "lowrank" and not built.isotropic:
+      lowrank_ok = [n for n in sorted(REGISTRY) if REGISTRY[n](2).isotropic]
+      raise ConfigError(f"perturbation='lowrank' is invalid for strategy {st.name!r} (its noise "
+                        "moments or per-parameter sigma need full-rank noise); use one of: "
+                        f"{', '.join(lowrank_ok)}, or --perturbation full")
     from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
     sweep_lib.check(st, built)
     for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():

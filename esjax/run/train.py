@@ -15,12 +15,15 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from esjax import keys, xla_env
 from esjax.run import checkpoint as ckpt_lib
 from esjax.run import preflight
+from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
+from esjax.perturbations.lowrank import LowRank, LowRankLayout
 from esjax.run import compile_cache as cache_lib
 from esjax.run import lock as lock_lib
 from esjax.run import files as run_io
@@ -35,7 +38,6 @@ from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
 from esjax.problems.base import Problem, on_pytree
 from esjax.run import optimize as optimize_lib
-from jax.flatten_util import ravel_pytree
 from esjax.problems import reference, sources
 from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
@@ -81,7 +83,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   then ``initial_params`` (a flat vector or a pytree) is required and ``env``/policy fields
   are unused. ``policy_module`` is a user's flax module to train on the env instead of the
   config's policy kind (``policies.make_policy`` says what it must return); the config then
-  records ``policy="custom"``.
+  records ``policy="custom"``. With ``perturbation="lowrank"`` the 2-D leaves of the params
+  pytree (the policy's, or ``initial_params``) are the matrices perturbed at low rank.
   """
   if policy_module is not None:
     config = config.replace(policy="custom")
@@ -121,13 +124,17 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   else:
     eval_problem = problem
   unravel = None
+  tree = policy.unravel(params) if policy is not None else None
   if initial_params is not None and optimize_lib.is_pytree(initial_params):
     # A pytree (a flax params dict): ES perturbs its flat vector, the problem sees the tree.
-    params, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32),
-                                                initial_params))
-    problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
+    tree = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), initial_params)
+    params, unravel = ravel_pytree(tree)
+    if problem.takes_tree:  # a black-box fitness of the tree; other problems take it flat
+      problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
   elif initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
+    tree = params
+  strategy = _with_perturbation(config, strategy, tree)
   if problem.check is not None:
     problem.check(params)
   cutoff = None
@@ -162,6 +169,19 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
   return Setup(config, problem, policy, action_size, mesh, strategy, replicate(state, mesh),
                run, evaluate, tuple(obs_shape), discrete, unravel)
+
+
+def _with_perturbation(config: TrainConfig, strategy: Strategy, tree) -> Strategy:
+  """``strategy`` with the configured member noise; ``tree`` is the initial params pytree."""
+  st = config.strategy
+  if st.perturbation == "full":
+    return strategy
+  layout = LowRankLayout.of(tree)
+  if not layout.kernels:
+    raise ConfigError("perturbation='lowrank' needs at least one 2-D weight matrix in the "
+                      "params; these have none (a custom problem: pass initial_params as a "
+                      "pytree whose matrices are 2-D leaves), or use --perturbation full")
+  return strategy_lib.with_perturbation(strategy, LowRank(layout, st.rank))
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,

@@ -99,4 +99,4 @@ def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.0
 
   return base.Strategy("ars", init, candidate, utilities, update, (1,), True,
                        population_size, noise_chunk, float(reward_shift),
-                       sweepable=("sigma", "learning_rate"))
+                       sweepable=("sigma", "learning_rate"), isotropic=True)

@@ -14,6 +14,10 @@ distribution from the population's *returns* and a few weighted *noise moments*
 * ``update(state, moments) -> (state, info)``: ``moments[m] = sum_j weights[m][j] *
   eps_j ** powers[m]``; ``info`` is a pytree of scalars that reaches the metrics as is.
 
+The noise is full-rank Gaussian unless the strategy carries a ``perturbation``
+(``with_perturbation``: low-rank ``A B^T / sqrt(r)`` noise on weight matrices,
+``perturbations/lowrank.py``), which isotropic strategies (OpenAI-ES, ARS) accept unchanged.
+
 ``tell`` (all-gathered returns, every device rebuilds the moments) and ``tell_local`` (each
 device its own directions, then a psum of parameter-sized moments: the data-parallel
 ``--comm gradient`` mode) are written once here, for every strategy.
@@ -29,6 +33,7 @@ import optax
 
 from esjax import keys
 from esjax.perturbations import gaussian
+from esjax.perturbations.lowrank import LowRankParams
 
 State = Any  # a flax.struct dataclass with ``mean`` and ``sigma``
 
@@ -50,6 +55,23 @@ class Strategy(NamedTuple):
   # Options whose value lives only in the state ``init`` returns (traced, never closed over),
   # so one compiled step serves every value: what ``--sweep`` may vary (run/sweep.py).
   sweepable: tuple[str, ...] = ()
+  # True when ``candidate`` is ``mean + sigma * eps`` with a scalar sigma and ``powers`` is
+  # (1,): then any standardized noise fits, low-rank included (``with_perturbation``).
+  isotropic: bool = False
+  # How member noise is drawn and its moments rebuilt: None = full-rank Gaussian
+  # (perturbations/gaussian.py), or a ``perturbations.lowrank.LowRank`` (``with_perturbation``).
+  perturbation: Any = None
+
+
+def with_perturbation(strategy: Strategy, perturbation) -> Strategy:
+  """``strategy`` with member noise from ``perturbation`` (None: full-rank Gaussian). Low-rank
+  noise needs an isotropic strategy (``mean + sigma * eps``, first moments only): ValueError
+  otherwise."""
+  if perturbation is not None and not strategy.isotropic:
+    raise ValueError(f"strategy {strategy.name!r} does not take low-rank perturbations (its "
+                     "candidates or moments are not mean + sigma * eps); use open_es or ars, "
+                     "or --perturbation full")
+  return strategy._replace(perturbation=perturbation)
 
 
 # Optax factories that take the learning rate as their first argument: what a strategy's
@@ -90,12 +112,33 @@ def pair_sum(u: jax.Array, mirrored: bool) -> jax.Array:
   return u[0::2] + u[1::2] if mirrored else u
 
 
-def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array) -> jax.Array:
-  """Params of ``members`` (len(members), P), each rebuilt from its own key."""
+def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array):
+  """Params of ``members`` (len(members), P), each rebuilt from its own key. With low-rank
+  noise, a ``LowRankParams`` whose mean and sigma are shared (unbatched) and whose noise has a
+  leading member axis: vmap an evaluation over it with ``in_axes=member_axes(...)``."""
+  if strategy.perturbation is not None:
+    noise = jax.vmap(lambda m: strategy.perturbation.member_noise(gen_key, m,
+                                                                  strategy.mirrored))(members)
+    return strategy.perturbation.params(state.mean, state.sigma, noise)
   num_params = state.mean.shape[0]
   eps = jax.vmap(lambda m: gaussian.member_noise(gen_key, m, num_params,
                                                  strategy.mirrored))(members)
   return jax.vmap(strategy.candidate, in_axes=(None, 0))(state, eps)
+
+
+def member_axes(strategy: Strategy):
+  """The ``vmap`` in_axes of what ``ask`` returns: 0, or only the low-rank noise batched."""
+  if strategy.perturbation is None:
+    return 0
+  return LowRankParams(None, None, 0, strategy.perturbation.layout)
+
+
+def _moments(strategy: Strategy, state: State, gen_key, weights, indices=None):
+  if strategy.perturbation is not None:
+    return strategy.perturbation.moments_from_keys(gen_key, weights, strategy.powers,
+                                                   strategy.noise_chunk, indices)
+  return gaussian.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
+                                    strategy.noise_chunk, indices)
 
 
 def weigh(strategy: Strategy, state: State, returns: jax.Array) -> tuple[jax.Array, ...]:
@@ -122,9 +165,7 @@ def _update(strategy: Strategy, state: State, moments):
 def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array):
   """One update from *all* returns (pop,), every perturbation rebuilt from keys."""
   weights = weigh(strategy, state, returns)
-  moments = gaussian.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
-                                       strategy.noise_chunk)
-  return _update(strategy, state, moments)
+  return _update(strategy, state, _moments(strategy, state, gen_key, weights))
 
 
 def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
@@ -133,8 +174,7 @@ def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: ja
   the parameter-sized moments over ``axis_name``: O(P) bytes instead of O(pop)."""
   weights = weigh(strategy, state, returns)
   mine = keys.noise_index(members[0::2] if strategy.mirrored else members, strategy.mirrored)
-  local = gaussian.moments_from_keys(gen_key, tuple(w[mine] for w in weights), strategy.powers,
-                                     state.mean.shape[0], strategy.noise_chunk, indices=mine)
+  local = _moments(strategy, state, gen_key, tuple(w[mine] for w in weights), mine)
   return _update(strategy, state, jax.lax.psum(local, axis_name))
 
 

@@ -65,4 +65,4 @@ def open_es(population_size: int, optimizer: str | optax.GradientTransformation 
   # learning_rate is in the optimizer state only for a named optimizer (make_optimizer).
   sweepable = ("sigma", "learning_rate") if isinstance(optimizer_name, str) else ("sigma",)
   return base.Strategy("open_es", init, candidate, utilities, update, (1,), mirrored,
-                       population_size, noise_chunk, sweepable=sweepable)
+                       population_size, noise_chunk, sweepable=sweepable, isotropic=True)
