@@ -88,3 +88,20 @@ def test_scaling_quick(tmp_path):
   assert table["model_inputs"]["member_episode_s"] > 0 and table["model_inputs"]["update_s"] > 0
   assert (tmp_path / "scaling.png").stat().st_size > 0
   assert table["machine"]["jax"]
+def test_es_vs_ppo_quick(tmp_path):
+  table = _quick("es_vs_ppo.py", tmp_path)
+  runs = table["runs"]
+  assert {(r["env"], r["method"], r["seed"]) for r in runs} == {
+      ("hopper", "ES", 0), ("hopper", "PPO", 0)}  # both methods ran, for the one seed
+  for r in runs:
+    assert r["env_steps"] > 0 and r["evals"] >= 2, r
+    assert math.isfinite(r["final_return"]) and math.isfinite(r["best_return"]), r
+    assert r["cpu_s"] > 0, r
+    steps = [c[0] for c in r["curve"]]
+    assert steps == sorted(steps) and all(math.isfinite(c[1]) for c in r["curve"])
+  ppo = next(r for r in runs if r["method"] == "PPO")
+  assert ppo["env_steps"] >= ppo["budget"]  # PPO ran its budget (ES: 3 generations)
+  (row,) = table["rows"]  # one env, one threshold: ES / PPO side by side
+  assert row["env"] == "hopper" and row["ratio_env_steps"]
+  assert (tmp_path / "es_vs_ppo.png").stat().st_size > 0
+  assert table["machine"]["jax"] and table["machine"]["brax"]
