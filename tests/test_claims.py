@@ -105,3 +105,12 @@ def test_es_vs_ppo_quick(tmp_path):
   assert row["env"] == "hopper" and row["ratio_env_steps"]
   assert (tmp_path / "es_vs_ppo.png").stat().st_size > 0
   assert table["machine"]["jax"] and table["machine"]["brax"]
+
+
+def test_frame_skip_quick(tmp_path):
+  table = _quick("frame_skip.py", tmp_path)
+  rows = table["rows"]
+  assert {(r["method"], r["frame_skip"]) for r in rows} == {
+      (m, k) for m in ("es", "ppo") for k in (1, 2)}
+  assert all(r["env_steps"] > 0 and math.isfinite(r["return_at_budget"]) for r in rows)
+  assert (tmp_path / "frame_skip.png").stat().st_size > 0
