@@ -11,7 +11,8 @@ trains MinAtar PPO for millions of steps), which is the peer number the issue na
     python benchmarks/claims/minatar.py --games Breakout-MinAtar --seeds 3 --env-steps 3000000
     python benchmarks/claims/minatar.py --quick            # a minute: checks that it runs
 
-Writes ``benchmarks/results/claims/minatar.md`` (+ csv/json) and ``minatar.png``.
+Writes ``benchmarks/results/claims/minatar.md`` (+ csv/json) and ``minatar.png``
+(``minatar_vbn.*`` with ``--vbn``).
 """
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def main():
       rows.append(row)
       curves[(game, seed)] = curve
   os.makedirs(a.out, exist_ok=True)
-  plot(curves, rows, os.path.join(a.out, "minatar.png"))
+  name = "minatar_vbn" if a.vbn else "minatar"
+  plot(curves, rows, os.path.join(a.out, f"{name}.png"))
   summary = []
   for game in sorted({r["game"] for r in rows}):
     finals = np.array([r["es_eval_return"] for r in rows if r["game"] == game])
@@ -110,7 +112,7 @@ def main():
                    f"seed(s) at {a.env_steps:,} env steps; PPO (gymnax README) "
                    f"{PPO_README.get(game)}")
   common.write_results(
-      "minatar", "Claim 8: ES on MinAtar (gymnax) against gymnax's published PPO returns", rows,
+      name, "Claim 8: ES on MinAtar (gymnax) against gymnax's published PPO returns", rows,
       [f"esjax OpenAI-ES, population {a.population}, sigma {a.sigma}, Adam {a.learning_rate}, "
        f"centered ranks, mirrored, weight decay 0.005; cnn policy (auto for image "
        f"observations){', VBN' if a.vbn else ''}; {a.env_steps:,} env steps per game and seed; "
