@@ -179,5 +179,19 @@ def write_results(name: str, title: str, rows: Sequence[dict[str, Any]], notes: 
   return text
 
 
+def pyplot():
+  """``matplotlib.pyplot`` on the Agg backend: benchmark plots need no display."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def save_figure(fig, path: str) -> None:
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  pyplot().close(fig)
+
+
 def log(*args):
   print(*args, file=sys.stderr, flush=True)

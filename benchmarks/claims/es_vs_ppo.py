@@ -185,9 +185,7 @@ def _mean_std(v):
 
 
 def plot(runs, plans, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   envs = [e for e in plans if any(r["env"] == e for r in runs)]
   fig, axes = plt.subplots(2, max(len(envs), 1), figsize=(5 * max(len(envs), 1), 7),
                            squeeze=False)
@@ -207,9 +205,7 @@ def plot(runs, plans, path):
       ax.set_ylabel("eval return (deterministic)")
       ax.set_title(f"{env} (spring), one line per seed")
       ax.legend(loc="upper left", fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def emit(runs, plans, a):

@@ -68,9 +68,7 @@ def summarize(method, skip, seed, curve, a) -> dict:
 
 
 def plot(rows, a, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
   for method in ("es", "ppo"):
     pts = {}
@@ -87,9 +85,7 @@ def plot(rows, a, path):
   ax.set_ylabel(f"return at {a.budget:,} env steps")
   ax.set_title(f"Claim 3: action frequency, {a.env}")
   ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def main():

@@ -73,9 +73,7 @@ def run(D, d, optimizer, a) -> dict:
 
 
 def plot(rows, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, axes = plt.subplots(1, 2, figsize=(10, 4))
   for ax, opt in zip(axes, ("sgd", "adam")):
     for d in sorted({r["d"] for r in rows}):
@@ -88,9 +86,7 @@ def plot(rows, path):
     ax.set_ylabel("generations to threshold")
     ax.set_title(f"OpenAI-ES, {opt}")
     ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def main():

@@ -58,9 +58,7 @@ def train(game: str, seed: int, a) -> tuple[dict, list]:
 
 
 def plot(curves, rows, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   games = sorted({r["game"] for r in rows})
   fig, axes = plt.subplots(1, len(games), figsize=(4 * len(games), 3.5), squeeze=False)
   for ax, game in zip(axes[0], games):
@@ -73,9 +71,7 @@ def plot(curves, rows, path):
     ax.set_xlabel("env steps")
     ax.set_ylabel("evaluation return")
     ax.legend(fontsize="small")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def main():

@@ -133,9 +133,7 @@ def main():
 
 
 def plot(curves, a, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for name, curve in curves.items():
     if curve:
@@ -144,9 +142,7 @@ def plot(curves, a, path):
   ax.set_ylabel(f"evaluation return (mean of {a.seeds} seeds)")
   ax.set_title(f"Claim 5: parameterization, {a.env}")
   ax.legend(fontsize="small")
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 if __name__ == "__main__":

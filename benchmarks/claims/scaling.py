@@ -214,9 +214,7 @@ def model_rows(m, a):
 
 
 def plot(sweep, model, m, a, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
   ax = axes[0]
   for name, style in (("weak", "-o"), ("strong", "-s")):
@@ -257,9 +255,7 @@ def plot(sweep, model, m, a, path):
   ax.legend(fontsize=7)
   for ax in axes:
     ax.grid(True, which="both", alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def main(argv=None):

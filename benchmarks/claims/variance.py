@@ -143,9 +143,7 @@ def slope(xs, ys) -> float:
 
 
 def plot(rows, path, a):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = common.pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(14, 4))
   for est, style in zip(ESTIMATORS, ("-o", "-s", "--^")):
     rs = [r for r in rows if r["estimator"] == est]
@@ -163,9 +161,7 @@ def plot(rows, path, a):
   axes[0].legend(fontsize=8)
   fig.suptitle(f"{a.env}/{a.backend}, MLP {a.hidden}, sigma {a.sigma}, action std "
                f"{a.action_std}, R = {a.repeats} estimates per point", fontsize=9)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  common.save_figure(fig, path)
 
 
 def main():
