@@ -10,7 +10,7 @@ import re
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
-         "long_run"]
+         "long_run", "large", "large_curves"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
@@ -33,6 +33,8 @@ same suite with GPU-sized settings on a GPU machine (see the script's header).
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
+| `benchmarks/large.py` | full-rank vs low-rank (EGGROLL) perturbations: cost per generation from 10⁴ to 10⁷ parameters, and quality at equal budget |
+| `benchmarks/claims/*.py` | the paper's claims (README "The paper's claims, measured"), tables under `benchmarks/results/claims/` |
 
 Timing on a shared machine: each script times its variants round-robin and reports process
 CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, which count the work
