@@ -244,6 +244,7 @@ def test_low_rank_traffic_does_not_grow_with_the_parameter_count():
     (["--rank", "0"], "rank=0 is invalid"),
     (["--rank", "x"], "x"),
     (["--strategy", "snes", "--perturbation", "lowrank"], "ars, open_es"),
+    (["--vbn", "--perturbation", "lowrank"], "vbn with perturbation='lowrank' is not supported"),
 ])
 def test_bad_low_rank_flags_exit_2_with_one_line(flags, named, tmp_path, capsys):
   out = tmp_path / "run"

@@ -207,6 +207,10 @@ class TrainConfig:
       raise ConfigError(f"perturbation='lowrank' is invalid for strategy {st.name!r} (its noise "
                         "moments or per-parameter sigma need full-rank noise); use one of: "
                         f"{', '.join(lowrank_ok)}, or --perturbation full")
+    if st.perturbation == "lowrank" and pol.vbn:
+      raise ConfigError("vbn with perturbation='lowrank' is not supported: a member's VBN "
+                        "statistics would need its perturbed kernels formed; drop --vbn or use "
+                        "--perturbation full")
     from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
     sweep_lib.check(st, built)
     for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
