@@ -214,6 +214,7 @@ def model_rows(m, a):
 
 
 def plot(sweep, model, m, a, path):
+  from benchmarks import common  # pylint: disable=g-import-not-at-top
   plt = common.pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
   ax = axes[0]
