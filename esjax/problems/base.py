@@ -13,6 +13,8 @@ from typing import Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from esjax.problems.normalizer import NormalizerState, ObsStats
 
@@ -38,6 +40,21 @@ class Problem:
   # True for ``black_box`` fitnesses: given ``initial_params`` as a pytree, they receive that
   # tree (``on_pytree``); any other Problem gets the flat vector (or a ``LowRankParams``).
   takes_tree: bool = False
+
+
+def is_pytree(params) -> bool:
+  """A structure of arrays (dict, tuple, flax params), not one array or a list of numbers."""
+  if isinstance(params, (np.ndarray, jax.Array)) or np.isscalar(params):
+    return False
+  if isinstance(params, list) and all(np.isscalar(v) for v in params):
+    return False
+  leaves = jax.tree.leaves(params)
+  return bool(leaves) and all(isinstance(l, (np.ndarray, jax.Array)) for l in leaves)
+
+
+def ravel_tree(params) -> tuple[jax.Array, Callable[[jax.Array], object]]:
+  """``(flat float32 vector, unravel)`` of a params pytree: the vector ES perturbs."""
+  return ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params))
 
 
 def on_pytree(problem: Problem, unravel: Callable[[jax.Array], object]) -> Problem:

@@ -26,13 +26,13 @@ from typing import Any, Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
-from jax.flatten_util import ravel_pytree
 import numpy as np
 
 from esjax import keys
 from esjax.errors import ConfigError
 from esjax.parallel import generation as step_lib
 from esjax.parallel.mesh import make_mesh, replicate, to_host
+from esjax.problems.base import is_pytree, ravel_tree
 from esjax.problems.black_box import black_box, check_fitness
 from esjax.strategies import REGISTRY, base as strategy_lib
 
@@ -127,16 +127,6 @@ def _optimize(f, x0, strategy, generations, seed, num_devices, population_size, 
                         mean=unravel(host.train.es.mean), history=_history(records, sign))
 
 
-def is_pytree(x0) -> bool:
-  """A structure of arrays (dict, tuple, flax params), not one array or a list of numbers."""
-  if isinstance(x0, (np.ndarray, jax.Array)) or np.isscalar(x0):
-    return False
-  if isinstance(x0, list) and all(np.isscalar(v) for v in x0):
-    return False
-  leaves = jax.tree.leaves(x0)
-  return bool(leaves) and all(isinstance(l, (np.ndarray, jax.Array)) for l in leaves)
-
-
 def as_flat(f, x0):
   """``(f_flat, x0_flat, unravel)``: a pytree ``x0`` as one flat vector, ``f`` called on the
   pytree it encodes. ES perturbs the flat vector (every leaf gets its own slice of each
@@ -148,7 +138,7 @@ def as_flat(f, x0):
     if not np.issubdtype(np.asarray(leaf).dtype, np.floating):
       raise ConfigError(f"x0 has a leaf of dtype {np.asarray(leaf).dtype}; expected float "
                         "arrays in every leaf")
-  flat, unravel_jax = ravel_pytree(jax.tree.map(lambda l: jnp.asarray(l, jnp.float32), x0))
+  flat, unravel_jax = ravel_tree(x0)
 
   def f_flat(params, key):
     return f(unravel_jax(params), key)

@@ -15,7 +15,6 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from esjax import keys, xla_env
@@ -36,8 +35,7 @@ from esjax.errors import ConfigError
 from esjax.run.preemption import StopRequest
 from esjax.policies import Policy, make_policy
 from esjax.run.progress import Progress
-from esjax.problems.base import Problem, on_pytree
-from esjax.run import optimize as optimize_lib
+from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
 from esjax.problems import reference, sources
 from esjax.problems.tricks import AdaptiveCutoff
 from esjax.parallel.mesh import make_mesh, replicate, to_host
@@ -125,10 +123,10 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     eval_problem = problem
   unravel = None
   tree = policy.unravel(params) if policy is not None else None
-  if initial_params is not None and optimize_lib.is_pytree(initial_params):
+  if initial_params is not None and is_pytree(initial_params):
     # A pytree (a flax params dict): ES perturbs its flat vector, the problem sees the tree.
     tree = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), initial_params)
-    params, unravel = ravel_pytree(tree)
+    params, unravel = ravel_tree(tree)
     if problem.takes_tree:  # a black-box fitness of the tree; other problems take it flat
       problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
   elif initial_params is not None:
