@@ -5,7 +5,10 @@ A preset is a dict of ``TrainConfig`` fields; flags given on the command line ov
 ``TrainConfig`` default (centered-rank shaping, mirrored sampling, Adam, weight decay 0.005,
 observation normalization clipped to +-5, tanh MLP: the paper's recipe).
 
-``cartpole`` (gymnax CartPole-v1) was trained here with the exact preset too.
+``cartpole`` (gymnax CartPole-v1), ``cartpole_balance`` and ``cheetah_run`` (MuJoCo
+Playground) and the two Breakout-MinAtar presets were trained here with the exact preset
+command by ``python benchmarks/presets.py NAME``, which keeps their curves under
+``benchmarks/results/presets/``.
 
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
 see each ``verified``): ``hopper`` and ``inverted_pendulum`` were trained here with the exact
@@ -115,6 +118,38 @@ PRESETS: dict[str, Preset] = {
                  "20 (780,747 env steps) and at 30 (1,411,628 env steps, 12.5 s wall incl. "
                  "compile; 23 s with startup) on a loaded 2-core CPU, jax 0.10.2, gymnax "
                  "1.0.1; `esjax eval` 10 episodes: 500.00 +- 0.00"),
+    # MuJoCo Playground's DM Control Suite (MJX, impl "jax"). Cartpole balance has no early
+    # termination and an unlimited hinge: with no action the pole swings round and still earns
+    # ~690, and OpenAI-ES, SNES and sep-CMA-ES (sigma 0.03-1) stalled at 700-770 there. ARS's
+    # large raw-observation steps reach the narrow basin of a stabilizing linear controller.
+    "cartpole_balance": Preset(
+        "Playground CartpoleBalance: ARS, linear policy on raw observations, wide noise",
+        dict(env="playground:CartpoleBalance", strategy="ars", population_size=256,
+             top_directions=16, sigma=0.5, learning_rate=0.5, policy="linear",
+             normalize_obs=False, generations=20, eval_every=5),
+        verified="`esjax train --preset cartpole_balance`: eval return 953.8 at generation 5, "
+                 "999.4 at 10 (2.56M env steps) and 999.1 +- 0.5 at 20 (5.12M env steps, 27 s "
+                 "incl. compile, 78 s with start-up) on a loaded 2-core CPU, jax 0.10.2, "
+                 "playground 0.2.0 (benchmarks/results/presets/cartpole_balance)"),
+    "cheetah_run": Preset(
+        "Playground CheetahRun: ARS V2-t, linear policy (its 1000-step episodes never end early)",
+        dict(env="playground:CheetahRun", strategy="ars", population_size=64, top_directions=8,
+             sigma=0.03, learning_rate=0.02, policy="linear", generations=150, eval_every=10),
+        verified="learning, not converged: `esjax train --preset cheetah_run`: eval return 141 "
+                 "at generation 10, 266 at 40 and 355.6 +- 79 at 150 (9.6M env steps, 688 s "
+                 "incl. compile) on a loaded 2-core CPU, jax 0.10.2, playground 0.2.0; still "
+                 "rising (benchmarks/results/presets/cheetah_run)"),
+    # gymnax MinAtar with the paper's Atari policy scaled down (cnn, argmax head), with and
+    # without virtual batch normalization, the same budget.
+    "breakout_minatar": Preset(
+        "gymnax Breakout-MinAtar, CNN policy without VBN (compare breakout_minatar_vbn)",
+        dict(env="gymnax:Breakout-MinAtar", population_size=256, sigma=0.05,
+             learning_rate=0.01, env_steps=1_000_000, generations=1000, eval_every=5)),
+    "breakout_minatar_vbn": Preset(
+        "gymnax Breakout-MinAtar, CNN policy with virtual batch normalization",
+        dict(env="gymnax:Breakout-MinAtar", population_size=256, sigma=0.05,
+             learning_rate=0.01, vbn=True, env_steps=1_000_000, generations=1000,
+             eval_every=5)),
 }
 
 
@@ -138,9 +173,11 @@ def listing() -> list[str]:
     c = TrainConfig.of(**p.fields)
     opts = c.strategy.resolved()
     shape = "linear" if c.policy.kind == "linear" else "x".join(map(str, c.policy.hidden_sizes))
+    budget = f"{c.runtime.generations} gens" + (
+        f" or {c.runtime.env_steps:,} env steps" if c.runtime.env_steps else "")
     where = c.problem.env + (f"/{c.problem.backend}" if c.problem.backend else "")
     lines.append(f"{name:<{width}}  {where}, {c.strategy.name} "
                  f"pop {c.strategy.population_size}, sigma {opts.get('sigma')}, lr "
-                 f"{opts.get('learning_rate')}, {shape}, {c.runtime.generations} gens; "
+                 f"{opts.get('learning_rate')}, {shape}, {budget}; "
                  f"{p.description}")
   return lines
