@@ -17,6 +17,7 @@ Writes ``benchmarks/results/claims/frame_skip.md`` (+ csv/json) and ``frame_skip
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -46,20 +47,32 @@ def run_es(a, skip: int, seed: int):
   return curve
 
 
-def run_ppo(a, skip: int, seed: int):
-  overrides = {"action_repeat": skip}
+def ppo_overrides(a, skip: int) -> dict:
+  """PPO's settings at frame skip K: ``action_repeat=K`` and the batch divided by K, so an
+  update still collects the same env steps and PPO gets as many updates from the budget at
+  every K (as ES gets as many generations). With the batch unchanged one K=8 update would
+  collect 2.6M env steps, twice the budget."""
+  s = _ppo.settings(a.env)
   if a.quick:
-    overrides.update(num_envs=32, batch_size=32, num_minibatches=4, unroll_length=5)
+    s.update(num_envs=32, batch_size=32, num_minibatches=4, unroll_length=5)
+  batch = max(1, s["batch_size"] // skip)
+  return {**{k: s[k] for k in ("num_envs", "num_minibatches", "unroll_length")},
+          "action_repeat": skip, "batch_size": batch}
+
+
+def run_ppo(a, skip: int, seed: int):
+  # One evaluation per update (_ppo's default), so PPO stops at the first update past the
+  # budget instead of running 10 updates whatever the budget.
   out = _ppo.run(a.env, a.budget, seed, episode_length=a.episode_length,
-                 num_evals=3 if a.quick else 11, num_eval_envs=4 if a.quick else a.eval_episodes,
-                 overrides=overrides)
+                 num_eval_envs=4 if a.quick else a.eval_episodes,
+                 overrides=ppo_overrides(a, skip))
   return [(steps, ret, cpu) for steps, ret, _, cpu, _ in out["curve"]]
 
 
 def summarize(method, skip, seed, curve, a) -> dict:
   within = [c for c in curve if c[0] <= a.budget] or curve[:1]
   hit = next((c for c in curve if c[1] >= a.threshold), None)
-  return {"method": method, "frame_skip": skip, "seed": seed,
+  return {"method": method, "frame_skip": skip, "seed": seed, "budget": a.budget,
           "return_at_budget": within[-1][1] if within else float("nan"),
           "best_return": max(c[1] for c in curve) if curve else float("nan"),
           f"steps_to_{a.threshold:g}": hit[0] if hit else None,
@@ -100,19 +113,30 @@ def main():
   p.add_argument("--eval-episodes", type=int, default=16)
   p.add_argument("--methods", default="es,ppo")
   p.add_argument("--quick", action="store_true", help="tiny budgets: checks that it runs")
+  p.add_argument("--resume", action="store_true",
+                 help="keep the runs already in the table (same budget) and run the rest")
   p.add_argument("--out", default=RESULTS)
   a = p.parse_args()
   if a.quick:
     a.skips, a.seeds, a.budget, a.threshold = "1,2", 1, 6_400, 50.0
     a.episode_length, a.eval_every, a.eval_episodes = 100, 1, 4
-  rows = []
+  os.makedirs(a.out, exist_ok=True)
+  rows, path = [], os.path.join(a.out, "frame_skip.json")
+  if a.resume and os.path.exists(path):
+    with open(path) as f:
+      rows = [r for r in json.load(f)["rows"] if r.get("budget") == a.budget]
   for method in a.methods.split(","):
     for skip in (int(k) for k in a.skips.split(",")):
       for seed in range(a.seeds):
+        if any((r["method"], r["frame_skip"], r["seed"]) == (method, skip, seed) for r in rows):
+          continue
         curve = (run_es if method == "es" else run_ppo)(a, skip, seed)
         rows.append(summarize(method, skip, seed, curve, a))
         common.log(rows[-1])
-  os.makedirs(a.out, exist_ok=True)
+        write(rows, a)  # after every run: a stopped run keeps what it finished (--resume)
+
+
+def write(rows, a):
   plot(rows, a, os.path.join(a.out, "frame_skip.png"))
   es_cfg = presets.config(a.env)
   common.write_results(
@@ -122,8 +146,9 @@ def main():
        "(esjax --frame-skip, Brax PPO action_repeat); both count env steps, not decisions.",
        f"ES: esjax's '{a.env}' preset (pop {es_cfg.strategy.population_size}), evaluated every "
        f"{a.eval_every} generations over {a.eval_episodes} episodes with the same frame skip.",
-       f"PPO: {_ppo.SOURCE.get(a.env, 'Brax settings')}, action_repeat = K, deterministic "
-       "evaluation; cpu_s is process CPU seconds (the machine is shared).",
+       f"PPO: {_ppo.SOURCE.get(a.env, 'Brax settings')}, action_repeat = K and batch_size "
+       "divided by K (every update collects the same env steps at every K), one evaluation "
+       "per update, deterministic; cpu_s is process CPU seconds (the machine is shared).",
        "return_at_budget: the last evaluation at or below the budget."],
       out_dir=a.out)
 
