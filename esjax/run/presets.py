@@ -11,11 +11,11 @@ command by ``python benchmarks/presets.py NAME``, which keeps their curves under
 ``benchmarks/results/presets/``.
 
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
-see each ``verified``): ``hopper`` and ``inverted_pendulum`` were trained here with the exact
-preset (``esjax train --preset NAME``), ``inverted_double_pendulum`` and ``halfcheetah`` on
-shortened budgets (improving, not converged);
-the others are starting points chosen from the paper's settings and the measured throughput,
-sized for one accelerator, and are marked unverified.
+see each ``verified``): ``hopper``, ``inverted_pendulum`` and ``inverted_double_pendulum``
+were trained here with the exact preset (``esjax train --preset NAME``), ``halfcheetah`` on a
+shortened budget (improving, not converged); the others are starting points chosen from the
+paper's settings and the measured throughput, sized for one accelerator, and are marked
+unverified.
 
 ``humanoid_paper`` is the released Humanoid configuration of Salimans et al. (2017), with its
 action noise (std 0.01) and observation statistics sampled from 1% of the episodes
@@ -58,7 +58,11 @@ PRESETS: dict[str, Preset] = {
         "balance two poles (spring backend): ARS V2-t, linear policy",
         dict(env="inverted_double_pendulum", backend="spring", strategy="ars",
              population_size=64, top_directions=16, sigma=0.1, learning_rate=0.1,
-             policy="linear", generations=150, eval_every=10)),
+             policy="linear", generations=150, eval_every=10),
+        verified="`esjax train --preset inverted_double_pendulum`: eval return 3768 at "
+                 "generation 40, 9098 at 70 (0.73M env steps) and 9343 at 90-150 (the "
+                 "episode's maximum, 1000 steps balanced; 4.37M env steps, 181 s incl. compile) "
+                 "on a loaded 2-core CPU, jax 0.10.2, brax 0.14.2"),
     "halfcheetah": Preset(
         "run forward; no early termination, so every episode costs 1000 steps",
         dict(env="halfcheetah", backend="spring", population_size=256, sigma=0.05,
