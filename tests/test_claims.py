@@ -151,4 +151,7 @@ def test_frame_skip_quick(quick_runs):
   assert {(r["method"], r["frame_skip"]) for r in rows} == {
       (m, k) for m in ("es", "ppo") for k in (1, 2)}
   assert all(r["env_steps"] > 0 and math.isfinite(r["return_at_budget"]) for r in rows)
+  # PPO stops at the first update past the budget at every K (its batch divided by K), not
+  # after a fixed number of updates (which at K=8 would be 20x the budget).
+  assert all(r["env_steps"] <= 1.1 * r["budget"] for r in rows if r["method"] == "ppo")
   assert (out / "frame_skip.png").stat().st_size > 0
