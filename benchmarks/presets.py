@@ -82,7 +82,8 @@ def main():
        "eval_std its spread over episodes; train_wall_s from the run's metrics (compile "
        "included), process_wall_s with start-up and the final save.",
        "The machine is a shared 2-core CPU: wall times are upper bounds for it."],
-      command="python benchmarks/presets.py " + " ".join(sys.argv[1:]))
+      command="python benchmarks/presets.py NAME (the latest: " + " ".join(sys.argv[1:]) +
+      "); each row's command is what it trained")
 
 
 if __name__ == "__main__":
