@@ -8,7 +8,8 @@ action repeated K env steps, lengths and budgets in env steps) and Brax's PPO tr
 (``action_repeat=K``, its settings from ``_ppo.py``, which also count env steps), for
 K = 1, 2, 4, 8: the return each reaches at the budget and the env steps to a threshold.
 
-    python benchmarks/claims/frame_skip.py                      # hopper, K = 1, 2, 4, 8
+    python benchmarks/claims/frame_skip.py --seeds 2            # the committed run: hopper, K = 1, 2, 4, 8
+    python benchmarks/claims/frame_skip.py --seeds 2 --resume   # goes on after a stop
     python benchmarks/claims/frame_skip.py --skips 1,4 --budget 2000000 --seeds 2
     python benchmarks/claims/frame_skip.py --quick              # minutes: checks that it runs
 
