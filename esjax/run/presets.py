@@ -1,4 +1,4 @@
-"""Named training configurations, one per environment (Brax, gymnax, Playground): ``esjax train --preset NAME``.
+"""Named training configurations (Brax, gymnax, Playground): ``esjax train --preset NAME``.
 
 A preset is a dict of ``TrainConfig`` fields; flags given on the command line override it
 (``esjax train --preset ant --generations 20``). Everything not in the preset keeps the
