@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # noqa: E402
+from esjax.run import files  # noqa: E402
 
 OUT = os.path.join(common.RESULTS_DIR, "presets")
 KEPT = ("config.json", "metrics.jsonl", "curves.png")
@@ -45,8 +46,7 @@ def train(name: str, extra: list[str]) -> dict:
   os.makedirs(keep)
   for f in KEPT:
     shutil.copy(os.path.join(run_dir, f), keep)
-  with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-    records = [json.loads(line) for line in f if line.strip()]
+  records = files.read_metrics(run_dir)
   shutil.rmtree(run_dir)
   evals = [r for r in records if "eval_return" in r]
   last, best = evals[-1], max(evals, key=lambda r: r["eval_return"])
