@@ -47,9 +47,14 @@ def on_record(rec):
     os.kill(os.getpid(), 9)
 
 
+lag = float(os.environ.get("LAG_S", 0))  # process LAG_PROCESS starts training this late
+if lag and jax.process_index() == int(os.environ.get("LAG_PROCESS", 1)):
+  import time  # noqa: E402
+  time.sleep(lag)
+
 with distributed.exit_on_job_failure():
   result = esjax.train(config, problem=esjax.black_box(fitness), initial_params=jnp.zeros(DIM),
-                       progress=False, on_record=on_record)
+                       progress=False, on_record=on_record, out_dir=os.environ.get("RUN_DIR"))
 np.savez(out, params=result.flat_params, returns=[r["pop_return_mean"] for r in result.metrics],
          process=jax.process_index(), processes=jax.process_count(), devices=jax.device_count())
 print(f"worker: process {jax.process_index()} of {jax.process_count()} done, "

@@ -67,6 +67,25 @@ def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_pa
   assert p0["returns"][-1] > p0["returns"][0]  # and it actually trained
 
 
+@pytest.mark.slow
+def test_a_peer_that_starts_past_gloos_30_s_is_waited_for_not_failed(tmp_path):
+  # A loaded host can compile one process's step half a minute after the other's. Gloo gives
+  # a peer 30 s to join a collective's first run, so every sync before the processes are in
+  # step (orbax's checkpoint directory included) must go through the coordination service.
+  port = _free_port()
+  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, LAG_S=35,
+                   RUN_DIR=tmp_path / "run", GENS=2) for i in range(2)]
+  try:
+    for p in procs:
+      rc, _, err = _finish(p, timeout=300)
+      assert rc == 0, err[-2000:]
+  finally:
+    _kill_all(procs)
+  p0, p1 = (np.load(tmp_path / f"p{i}.npz") for i in range(2))
+  np.testing.assert_array_equal(p0["params"], p1["params"])
+  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
+
+
 @pytest.mark.parametrize("victim", [1, 0])  # 0 also hosts the coordination service
 def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path, victim):
   port, survivor = _free_port(), 1 - victim

@@ -36,6 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from esjax.errors import ConfigError, RunIOError
+from esjax.parallel import multihost
 
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "damaged-checkpoints"
@@ -87,9 +88,20 @@ def require_checkpoints(run_dir: str) -> None:
 def _manager(run_dir: str, keep: int | None = None, create: bool = True):
   # Synchronous saves: the next compiled call donates the state buffers, so a background
   # write must not still be reading them; a checkpoint is a few KB to MB and takes ~0.1 s.
-  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create,
+  # Every process named as active: orbax then syncs processes through the coordination
+  # service's barrier (minutes of patience) instead of a device collective, whose first run
+  # gives a peer only gloo's 30 s and failed when the other process was still compiling.
+  # Orbax leaves creating the directory to us in that mode: process 0 makes it, the others
+  # wait for it.
+  everyone = ocp.options.MultiprocessingOptions(active_processes=set(range(jax.process_count())))
+  if create:
+    if jax.process_index() == 0:
+      os.makedirs(checkpoint_dir(run_dir), exist_ok=True)
+    multihost.barrier("checkpoint directory")
+  options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=False,
                                          enable_async_checkpointing=False,
-                                         cleanup_tmp_directories=True)
+                                         cleanup_tmp_directories=True,
+                                         multiprocessing_options=everyone)
   return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options, item_names=_ITEMS)
 
 
