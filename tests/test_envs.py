@@ -182,3 +182,24 @@ def test_params_do_not_depend_on_the_device_count(env):
   # Each member's rollout is the same computation on any device; only the cross-device sums
   # (normalizer statistics, the update's reduction) may round differently: 1e-6, not bitwise.
   np.testing.assert_allclose(runs[4]["params"], runs[1]["params"], rtol=0, atol=1e-6)
+
+
+def test_brax_fluid_gets_a_clip_that_takes_a_min_and_jax_numpy_is_left_alone():
+  import inspect
+  from brax import fluid
+  import esjax.problems.brax_envs  # noqa: F401  (applies the shim on import)
+  x = jnp.array([-1.0, 0.5, 2.0])
+  np.testing.assert_array_equal(fluid.jp.clip(x, a_min=0.0), [0.0, 0.5, 2.0])
+  np.testing.assert_array_equal(fluid.jp.clip(x, 0.0, 1.0), [0.0, 0.5, 1.0])
+  assert fluid.jp.sum(x) == 1.5  # everything else is jax.numpy's own
+  if "a_min" not in inspect.signature(jnp.clip).parameters:
+    with pytest.raises(TypeError):
+      jnp.clip(x, a_min=0.0)  # the global function is untouched
+
+
+@pytest.mark.slow
+def test_brax_swimmer_with_its_fluid_drag_trains():
+  # brax 0.14's fluid drag called jnp.clip(a_min=...), which this JAX no longer takes.
+  r = _train(env="swimmer", backend="generalized", episode_length=5, policy="linear",
+             population_size=4, eval_episodes=1)
+  assert np.isfinite([m["pop_return_mean"] for m in r.metrics]).all()

@@ -15,6 +15,31 @@ warnings.filterwarnings("ignore", message="Brax System, piplines and environment
 
 from esjax.errors import ConfigError
 
+
+def _let_brax_fluid_clip():
+  """brax 0.14's fluid drag (swimmer, and any env with a fluid viscosity) calls
+  ``jnp.clip(x, a_min=...)``, a keyword newer JAX removed, so those envs fail at their first
+  step. Hand ``brax.fluid`` alone a ``jnp`` whose ``clip`` still takes it; jax.numpy itself
+  is left as it is."""
+  import inspect  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from brax import fluid  # pylint: disable=g-import-not-at-top
+  if fluid.jp is not jnp or "a_min" in inspect.signature(jnp.clip).parameters:
+    return
+
+  class _Jnp:
+    def __getattr__(self, name):
+      return getattr(jnp, name)
+
+    @staticmethod
+    def clip(x, min=None, max=None, *, a_min=None, a_max=None):  # pylint: disable=redefined-builtin
+      return jnp.clip(x, a_min if min is None else min, a_max if max is None else max)
+
+  fluid.jp = _Jnp()
+
+
+_let_brax_fluid_clip()
+
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 DEFAULT_BACKEND = "spring"
 
