@@ -24,6 +24,10 @@ import sys
 import tempfile
 import time
 
+# The environment as the user gave it: importing esjax below adds its CPU device split to
+# XLA_FLAGS, and a child that inherited that would run on a layout the user's own
+# `esjax train --preset NAME` might not choose (a small population runs on one device).
+USER_ENV = dict(os.environ)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # noqa: E402
@@ -38,9 +42,10 @@ def train(name: str, extra: list[str]) -> dict:
   shutil.rmtree(run_dir)  # esjax train --out wants a new directory
   command = ["esjax", "train", "--preset", name, *extra]
   t0 = time.perf_counter()
-  subprocess.run(command + ["--out", run_dir, "--quiet", "--no-tensorboard"], check=True)
+  subprocess.run(command + ["--out", run_dir, "--quiet", "--no-tensorboard"], check=True,
+                 env=USER_ENV)
   wall = time.perf_counter() - t0
-  subprocess.run(["esjax", "plot", run_dir], check=True, stdout=subprocess.DEVNULL)
+  subprocess.run(["esjax", "plot", run_dir], check=True, stdout=subprocess.DEVNULL, env=USER_ENV)
   keep = os.path.join(OUT, name)
   shutil.rmtree(keep, ignore_errors=True)
   os.makedirs(keep)
