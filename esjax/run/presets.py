@@ -104,7 +104,11 @@ PRESETS: dict[str, Preset] = {
         "3-link swimmer (generalized backend only): ARS V2-t, N=2, linear",
         dict(env="swimmer", backend="generalized", strategy="ars", population_size=4,
              top_directions=2, learning_rate=0.02, sigma=0.01, policy="linear",
-             generations=300, eval_every=25)),
+             generations=300, eval_every=25),
+        verified="`esjax train --preset swimmer`: eval return 209 at generation 25, 299 at 100 "
+                 "(0.4M env steps) and 362 +- 3 at 300 (1.2M env steps, 804 s incl. compile) on "
+                 "a 2-core CPU shared with three other runs, jax 0.10.2, brax 0.14.2 "
+                 "(benchmarks/results/presets/swimmer)"),
     "reacher": Preset(
         "2-joint arm reaching a target (generalized backend)",
         dict(env="reacher", backend="generalized", population_size=256, sigma=0.05,
