@@ -11,11 +11,11 @@ command by ``python benchmarks/presets.py NAME``, which keeps their curves under
 ``benchmarks/results/presets/``.
 
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
-see each ``verified``): ``hopper``, ``inverted_pendulum`` and ``inverted_double_pendulum``
-were trained here with the exact preset (``esjax train --preset NAME``), ``halfcheetah`` on a
-fifth of its budget (2747 at 60 generations, improving); the others are starting points
-chosen from the paper's settings and the measured throughput, sized for one accelerator, and
-are marked unverified.
+see each ``verified``): ``hopper``, ``inverted_pendulum``, ``inverted_double_pendulum``,
+``walker2d`` and ``swimmer`` were trained here with the exact preset (``esjax train --preset
+NAME``), ``halfcheetah`` on a fifth of its budget (2747 at 60 generations, improving); the
+others are starting points chosen from the paper's settings and the measured throughput,
+sized for one accelerator, and are marked unverified.
 
 ``humanoid_paper`` is the released Humanoid configuration of Salimans et al. (2017), with its
 action noise (std 0.01) and observation statistics sampled from 1% of the episodes
