@@ -115,7 +115,12 @@ PRESETS: dict[str, Preset] = {
              learning_rate=0.02, hidden_sizes=(32, 32), generations=200),
         verified="unverified: `--preset reacher --generations 3` ran (population mean -156 at "
                  "generation 1, eval -144 at 3) at ~10k env steps/s on the loaded 2-core CPU, "
-                 "so the preset's 51M env steps would take ~1.5 h there; meant for a GPU"),
+                 "so the preset's 51M env steps would take ~1.5 h there; meant for a GPU. "
+                 "Shorter tries that did not learn (eval stayed near the no-action return): ARS "
+                 "linear N=2 sigma 0.0025 (1000-step episodes, 0.8M env steps), ARS linear N=8 "
+                 "sigma 0.02 and this preset's OpenAI-ES MLP with population 64 (200-step "
+                 "episodes, 1-2M env steps). Brax reacher charges |action|^2 per step, more "
+                 "than the distance it pays for, so exploration is costly here"),
     "pusher": Preset(
         "7-DoF arm pushing an object to a goal (generalized backend)",
         dict(env="pusher", backend="generalized", population_size=256, sigma=0.05,
