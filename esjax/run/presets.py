@@ -61,7 +61,7 @@ PRESETS: dict[str, Preset] = {
              policy="linear", generations=150, eval_every=10),
         verified="`esjax train --preset inverted_double_pendulum`: eval return 3768 at "
                  "generation 40, 9098 at 70 (0.73M env steps) and 9343 at 90-150 (the "
-                 "episode's maximum, 1000 steps balanced; 4.37M env steps, 181 s incl. compile) "
+                 "episode's maximum, 1000 steps balanced; 4.37M env steps, 147 s incl. compile) "
                  "on a loaded 2-core CPU, jax 0.10.2, brax 0.14.2"),
     "halfcheetah": Preset(
         "run forward; no early termination, so every episode costs 1000 steps",
