@@ -39,13 +39,18 @@ from esjax.run import compile_cache, presets  # noqa: E402
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 NAME = "es_vs_ppo"
 
-# The full setting, sized for ~35 min on a shared 2-core CPU (see the table's notes): env ->
-# (seeds, env-step budget per run and method, return thresholds, ES generations per evaluation).
+# The full setting, sized for ~1 h on a shared 2-core CPU (see the table's notes): env ->
+# (seeds, env-step budget per run and method, return thresholds, ES generations per evaluation,
+# and optionally the ES config itself where the env's preset is not the paper's OpenAI-ES).
 # Brax PPO's published settings collect 327,680 env steps per update, so budgets are multiples.
 FULL = {
     "hopper": dict(seeds=3, budget=1_310_720, thresholds=(250.0, 500.0, 1000.0), eval_every=1),
-    "walker2d": dict(seeds=1, budget=983_040, thresholds=(250.0, 500.0), eval_every=1),
-    "halfcheetah": dict(seeds=1, budget=983_040, thresholds=(100.0, 400.0), eval_every=1),
+    # The walker2d preset is ARS now (issue 11); the claim is about the paper's OpenAI-ES, so
+    # this keeps the OpenAI-ES settings that preset had (the paper's recipe, pop 512, 64x64).
+    "walker2d": dict(seeds=3, budget=983_040, thresholds=(250.0, 500.0), eval_every=1,
+                     es=dict(env="walker2d", backend="spring", population_size=512, sigma=0.05,
+                             learning_rate=0.02, hidden_sizes=(64, 64))),
+    "halfcheetah": dict(seeds=3, budget=983_040, thresholds=(100.0, 400.0), eval_every=1),
 }
 EVAL_EPISODES = 16
 
@@ -60,7 +65,8 @@ def run_es(env, seed, budget, plan, a) -> dict:
               eval_episodes=EVAL_EPISODES, seed=seed, episode_length=a.episode_length)
   if a.quick:
     over.update(population_size=16, generations=3)
-  config = presets.config(env, **over)
+  config = (esjax.TrainConfig.of(**plan["es"], **over) if "es" in plan
+            else presets.config(env, **over))
   curve = []
   t0, c0 = time.perf_counter(), time.process_time()
   with common.CompileCounter() as cc:
@@ -72,10 +78,14 @@ def run_es(env, seed, budget, plan, a) -> dict:
 
     esjax.train(config, progress=False, on_record=record)
   st = config.strategy.resolved()
-  status = "unverified" if presets.get(env).verified == "unverified" else "verified"
+  if "es" in plan:
+    source = "OpenAI-ES, the paper's recipe (not the env's preset)"
+  else:
+    status = "unverified" if presets.get(env).verified == "unverified" else "verified"
+    source = f"preset '{env}' ({status} preset)"
   return {"curve": curve, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
           "compile_s": cc.seconds, "compiles": cc.count,
-          "settings": (f"preset '{env}' ({status} preset): "
+          "settings": (f"{source}: "
                        f"pop {config.strategy.population_size}, sigma {st['sigma']}, adam lr "
                        f"{st['learning_rate']}, wd {st.get('weight_decay')}, MLP "
                        f"{'x'.join(map(str, config.policy.hidden_sizes))} tanh, obs norm, "
@@ -262,8 +272,10 @@ def emit(runs, plans, a):
                  "over 1000 steps is mostly staying up for the whole episode, with little "
                  "forward progress; the preset's later generations go past it (1691 at 11.2M "
                  "steps). Thresholds up to 1000 measure learning to balance, not to hop.")
-  notes.append("Walker2d and halfcheetah presets are not verified to converge "
-               "(esjax/run/presets.py); they are used as they are.")
+  if "walker2d" in plans:
+    notes.append("Walker2d's ES is the paper's OpenAI-ES with the settings the walker2d preset "
+                 "had when this comparison began (it is ARS now, verified at 2881 after 20.8M "
+                 "steps); these settings are not verified to converge, only to learn here.")
   per_run_cols = ["env", "method", "seed", "env_steps", "return_at_budget", "final_return",
                   "best_return",
                   *sorted({k for r in runs for k in r if k.startswith(("steps_to_",
