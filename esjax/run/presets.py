@@ -164,7 +164,7 @@ PRESETS: dict[str, Preset] = {
         dict(env="playground:CheetahRun", strategy="ars", population_size=64, top_directions=8,
              sigma=0.03, learning_rate=0.02, policy="linear", generations=150, eval_every=10),
         verified="learning, not converged: `esjax train --preset cheetah_run`: eval return 141 "
-                 "at generation 10, 266 at 40 and 355.6 +- 79 at 150 (9.6M env steps, 688 s "
+                 "at generation 10, 266 at 40 and 355.6 +- 79 at 150 (9.6M env steps, 677 s "
                  "incl. compile) on a loaded 2-core CPU, jax 0.10.2, playground 0.2.0; still "
                  "rising (benchmarks/results/presets/cheetah_run)"),
     # gymnax MinAtar with the paper's Atari policy scaled down (cnn, argmax head), with and
