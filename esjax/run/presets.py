@@ -118,8 +118,10 @@ PRESETS: dict[str, Preset] = {
                  "so the preset's 51M env steps would take ~1.5 h there; meant for a GPU. "
                  "Shorter tries that did not learn (eval stayed near the no-action return): ARS "
                  "linear N=2 sigma 0.0025 (1000-step episodes, 0.8M env steps), ARS linear N=8 "
-                 "sigma 0.02 and this preset's OpenAI-ES MLP with population 64 (200-step "
-                 "episodes, 1-2M env steps). Brax reacher charges |action|^2 per step, more "
+                 "sigma 0.02 and N=32 sigma 0.05, OpenAI-ES MLPs with population 64 and 256 "
+                 "(sigma 0.05-0.1; 200-step episodes, 1-3M env steps, 32 evaluation episodes), "
+                 "and both again without observation normalization: all stayed at -20 to -30, "
+                 "near the no-action return. Brax reacher charges |action|^2 per step, more "
                  "than the distance it pays for, so exploration is costly here"),
     "pusher": Preset(
         "7-DoF arm pushing an object to a goal (generalized backend)",
