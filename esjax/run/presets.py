@@ -73,7 +73,7 @@ PRESETS: dict[str, Preset] = {
                  "with another run; benchmarks/results/presets/halfcheetah)"),
     # ARS V2-t with Mania et al.'s (2018) Walker2d settings: N=40 directions, top 30, alpha
     # 0.03, nu 0.025, survival bonus removed in training. The OpenAI-ES MLP preset it replaces
-    # (population 512, 205M env steps) was out of a CPU's reach; this one learns in ~15M.
+    # (population 512, 205M env steps) was out of a CPU's reach; this one passes 2000 by 7M.
     "walker2d": Preset(
         "2-D biped walking (spring backend): ARS V2-t, the paper's Walker2d settings, linear",
         dict(env="walker2d", backend="spring", strategy="ars", population_size=80,
