@@ -47,16 +47,21 @@ def _kill_all(procs):
       p.wait()
 
 
+def _all_succeed(procs, timeout):
+  """Waits for every worker and asserts each exited 0; none is left running."""
+  try:
+    for p in procs:
+      rc, _, err = _finish(p, timeout=timeout)
+      assert rc == 0, err[-2000:]
+  finally:
+    _kill_all(procs)
+
+
 def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_path):
   port = _free_port()
   procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i) for i in range(2)]
   procs.append(_launch(tmp_path / "single.npz", 4))
-  try:
-    for p in procs:
-      rc, _, err = _finish(p, timeout=240)
-      assert rc == 0, err[-2000:]
-  finally:
-    _kill_all(procs)
+  _all_succeed(procs, timeout=240)
   p0, p1, single = (np.load(tmp_path / f) for f in ("p0.npz", "p1.npz", "single.npz"))
   assert (int(p0["process"]), int(p1["process"])) == (0, 1)
   assert int(p0["processes"]) == 2 and int(p0["devices"]) == int(single["devices"]) == 4
@@ -75,12 +80,7 @@ def test_a_peer_that_starts_past_gloos_30_s_is_waited_for_not_failed(tmp_path):
   port = _free_port()
   procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, LAG_S=35,
                    RUN_DIR=tmp_path / "run", GENS=2) for i in range(2)]
-  try:
-    for p in procs:
-      rc, _, err = _finish(p, timeout=300)
-      assert rc == 0, err[-2000:]
-  finally:
-    _kill_all(procs)
+  _all_succeed(procs, timeout=300)
   p0, p1 = (np.load(tmp_path / f"p{i}.npz") for i in range(2))
   np.testing.assert_array_equal(p0["params"], p1["params"])
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
