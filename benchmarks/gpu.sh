@@ -11,12 +11,18 @@
 #   bash benchmarks/gpu.sh limit      # physics_limit + noise                                (~6 min)
 #   bash benchmarks/gpu.sh peers      # peers + scaling                                      (~9 min)
 #   bash benchmarks/gpu.sh humanoid   # esjax humanoid toward 6000, wall time                (<=9 min)
+#   bash benchmarks/gpu.sh presets    # GPU-vs-CPU check, then the ant and humanoid presets'
+#                                     # exact commands, cut at a 9-minute deadline            (~9 min)
+# PRESET_EXTRA adds flags to the preset runs; a dry run on a CPU (without .whl in the tree):
+#   PY=python PRESET_EXTRA="--generations 3 --episode-length 20 --population-size 8" \
+#     bash benchmarks/gpu.sh presets
 # Every table lands in $OUT/results (markdown, CSV, JSON, with GPU model and JAX version) and
 # the last lines printed are a short summary.
 set -uo pipefail
+script_start=$(date +%s)
 part="${1:-check}"
-case "$part" in check|limit|peers|humanoid) ;;
-  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid" >&2; exit 2 ;;
+case "$part" in check|limit|peers|humanoid|presets) ;;
+  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid, presets" >&2; exit 2 ;;
 esac
 OUT="${OUT:-/tmp/esjax_gpu_out}"
 mkdir -p "$OUT/results"
@@ -34,26 +40,61 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT/ja
 
 case "$part" in
   check)
-    # The same tiny black-box run on the GPU and on the host CPU must agree (the noise is
-    # key-derived, so only float reduction order may differ).
-    cat > /tmp/esjax_check.py <<'EOF'
-import sys, json, jax, jax.numpy as jnp, numpy as np, esjax
-cfg = esjax.TrainConfig(population_size=64, generations=30, eval_every=0, normalize_obs=False)
-f = esjax.black_box(lambda p, k: -jnp.sum((p - 3.0) ** 2))
-r = esjax.train(cfg, problem=f, initial_params=jnp.zeros(50), progress=False)
-json.dump({"backend": jax.default_backend(), "params": np.asarray(r.flat_params).tolist()},
-          open(sys.argv[1], "w"))
-EOF
-    $PY /tmp/esjax_check.py "$OUT/check_gpu.json" &&
-    JAX_PLATFORMS=cpu $PY /tmp/esjax_check.py "$OUT/check_cpu.json" &&
-    $PY - "$OUT" <<'EOF'
-import json, sys, numpy as np
-g = json.load(open(sys.argv[1] + "/check_gpu.json")); c = json.load(open(sys.argv[1] + "/check_cpu.json"))
-d = np.abs(np.array(g["params"]) - np.array(c["params"])).max()
-print(f"CHECK {g['backend']} vs {c['backend']}: max |params diff| = {d:.2e}", "OK" if d < 1e-3 else "MISMATCH")
-EOF
+    $PY benchmarks/gpu_check.py run "$OUT/check_gpu.json" &&
+    JAX_PLATFORMS=cpu $PY benchmarks/gpu_check.py run "$OUT/check_cpu.json" &&
+    $PY benchmarks/gpu_check.py compare "$OUT/check_gpu.json" "$OUT/check_cpu.json"
     $PY -m esjax train --env hopper --population-size 1024 --episode-length 1000 --generations 20 \
       --eval-every 10 --out "$OUT/hopper_smoke" 2>&1 | tail -3
+    ;;
+  presets)
+    # The issue-11 presets left for a GPU, with their exact commands (the output flags only
+    # choose where files go; --checkpoint-every 0 saves once, at the end). Each run is cut at a
+    # shared deadline and keeps its metrics.jsonl, which is written a line per generation.
+    # Only 8 files come back from $OUT: each run's config, metrics and curves, and one log.
+    deadline=$(( script_start + ${PRESET_BUDGET_S:-545} ))
+    runs=/tmp/esjax_preset_runs; rm -rf "$runs"; mkdir -p "$runs"
+    log="$OUT/presets.log"
+    cat "$OUT/gpu.txt" "$OUT/jax.txt" > "$log"; rm -f "$OUT/gpu.txt" "$OUT/jax.txt"
+    $PY benchmarks/gpu_check.py run "$runs/check_gpu.json" >> "$log" 2>&1
+    JAX_PLATFORMS=cpu $PY benchmarks/gpu_check.py run "$runs/check_cpu.json" >> "$runs/cpu.log" 2>&1 &
+    cpu_check=$!
+    for spec in ant:240 humanoid:0; do
+      name=${spec%%:*}; cap=${spec##*:}
+      left=$(( deadline - $(date +%s) )); [ "$cap" -gt 0 ] && [ "$cap" -lt "$left" ] && left=$cap
+      [ "$left" -lt 30 ] && { echo "$name: skipped, $left s left" >> "$log"; continue; }
+      t0=$(date +%s)
+      # shellcheck disable=SC2086  # PRESET_EXTRA is a list of flags
+      timeout -s KILL "$left" $PY -m esjax train --preset "$name" --out "$runs/$name" --quiet \
+        --no-tensorboard --checkpoint-every 0 ${PRESET_EXTRA:-} > "$runs/$name.log" 2>&1
+      echo "$name: exit $? after $(( $(date +%s) - t0 )) s (cap $left s)" >> "$log"
+      tail -5 "$runs/$name.log" >> "$log"
+      if [ -f "$runs/$name/metrics.jsonl" ]; then
+        mkdir -p "$OUT/$name"
+        cp "$runs/$name/config.json" "$runs/$name/metrics.jsonl" "$OUT/$name/" 2>/dev/null
+        $PY -m esjax plot "$runs/$name" > /dev/null 2>&1 && cp "$runs/$name/curves.png" "$OUT/$name/"
+      fi
+    done
+    wait "$cpu_check"; cat "$runs/cpu.log" >> "$log"
+    $PY benchmarks/gpu_check.py compare "$runs/check_gpu.json" "$runs/check_cpu.json" >> "$log" 2>&1
+    $PY - "$OUT" >> "$log" 2>&1 <<'EOF'
+import json, os, sys
+for name in ("ant", "humanoid"):
+  path = os.path.join(sys.argv[1], name, "metrics.jsonl")
+  if not os.path.exists(path):
+    print(f"{name}: no metrics"); continue
+  rows = [json.loads(l) for l in open(path)]
+  ev = [r for r in rows if "eval_return" in r]
+  last = rows[-1]
+  print(f"{name}: {last['generation']} generations, {last['env_steps']:,} env steps, "
+        f"{last['wall_s']:.0f} s ({last['env_steps'] / max(last['wall_s'], 1e-9):,.0f} env steps/s "
+        "incl. compile and evaluations)")
+  if ev:
+    best = max(ev, key=lambda r: r["eval_return"])
+    print(f"  last eval {ev[-1]['eval_return']:.1f} +- {ev[-1].get('eval_return_std', 0):.1f} at "
+          f"generation {ev[-1]['generation']}; best {best['eval_return']:.1f} at generation "
+          f"{best['generation']} ({best['env_steps']:,} env steps)")
+EOF
+    cat "$log"
     ;;
   limit)
     # One population: each (env, population) costs five compiles of a 1000-step rollout.
