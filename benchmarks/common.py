@@ -147,7 +147,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None
 
 def write_results(name: str, title: str, rows: Sequence[dict[str, Any]], notes: Sequence[str],
                   command: str | None = None, columns: Sequence[str] | None = None,
-                  out_dir: str | None = None, extra: dict[str, Any] | None = None) -> str:
+                  out_dir: str | None = None, extra: dict[str, Any] | None = None,
+                  machine: dict[str, Any] | None = None) -> str:
   """Writes ``<name>.md``, ``<name>.csv`` and ``<name>.json``; returns the markdown.
 
   Files are written whole to a temporary name and renamed, so an interrupted run never
@@ -156,7 +157,7 @@ def write_results(name: str, title: str, rows: Sequence[dict[str, Any]], notes: 
   out_dir = out_dir or RESULTS_DIR
   os.makedirs(out_dir, exist_ok=True)
   command = command or "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
-  info = machine_info()
+  info = machine or machine_info()  # given: rows measured on another machine (a lent GPU)
   md = [f"### {title}", "", f"Command: `{command}`", "",
         "Machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), "",
         markdown_table(rows, columns), ""]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark suite with GPU-sized settings, for a lent GPU machine (see
-# /work/shared/device/README.md). UNRUN so far: no GPU was lent when it was written.
+# /work/shared/device/README.md). Run so far: `presets` (2026-11-26, one H200); the other
+# parts are unrun.
 #
 # Prepare here (network side), once, from the project root -- brax and evosax travel as wheels:
 #   bash /work/shared/device/wheels.sh brax==0.14.2 mujoco==4.0.0 mujoco-core==4.0.0 \
@@ -41,7 +42,8 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT/ja
 case "$part" in
   check)
     $PY benchmarks/gpu_check.py run "$OUT/check_gpu.json" &&
-    JAX_PLATFORMS=cpu $PY benchmarks/gpu_check.py run "$OUT/check_cpu.json" &&
+    JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=1 \
+      $PY benchmarks/gpu_check.py run "$OUT/check_cpu.json" &&
     $PY benchmarks/gpu_check.py compare "$OUT/check_gpu.json" "$OUT/check_cpu.json"
     $PY -m esjax train --env hopper --population-size 1024 --episode-length 1000 --generations 20 \
       --eval-every 10 --out "$OUT/hopper_smoke" 2>&1 | tail -3
@@ -50,13 +52,22 @@ case "$part" in
     # The issue-11 presets left for a GPU, with their exact commands (the output flags only
     # choose where files go; --checkpoint-every 0 saves once, at the end). Each run is cut at a
     # shared deadline and keeps its metrics.jsonl, which is written a line per generation.
-    # Only 8 files come back from $OUT: each run's config, metrics and curves, and one log.
+    # Only 8 files come back from $OUT: each run's config, metrics and curves, the machine
+    # and one log.
     deadline=$(( script_start + ${PRESET_BUDGET_S:-545} ))
     runs=/tmp/esjax_preset_runs; rm -rf "$runs"; mkdir -p "$runs"
     log="$OUT/presets.log"
-    cat "$OUT/gpu.txt" "$OUT/jax.txt" > "$log"; rm -f "$OUT/gpu.txt" "$OUT/jax.txt"
+    # The 8th file: what `python benchmarks/presets.py ant humanoid --recorded DIR
+    # --machine-json DIR/machine.json` records these runs with, back on the project's machine.
+    $PY -c "import json, sys; from benchmarks import common; m = common.machine_info(); \
+m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(sys.argv[1], 'w'))" \
+      "$OUT/machine.json" "$OUT/gpu.txt" > "$runs/machine.log" 2>&1
+    cat "$OUT/gpu.txt" "$OUT/jax.txt" "$runs/machine.log" > "$log"; rm -f "$OUT/gpu.txt" "$OUT/jax.txt"
     $PY benchmarks/gpu_check.py run "$runs/check_gpu.json" >> "$log" 2>&1
-    JAX_PLATFORMS=cpu $PY benchmarks/gpu_check.py run "$runs/check_cpu.json" >> "$runs/cpu.log" 2>&1 &
+    # One CPU device: on the GPU image (jax 0.11.2) esjax's step segfaulted in XLA's CPU
+    # compile with 2 or more CPU devices (2026-11-26; 1 device ran, docs/reproducibility.md).
+    JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=1 \
+      $PY benchmarks/gpu_check.py run "$runs/check_cpu.json" >> "$runs/cpu.log" 2>&1 &
     cpu_check=$!
     for spec in ant:240 humanoid:0; do
       name=${spec%%:*}; cap=${spec##*:}

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
 from benchmarks import noise as noise_bench  # noqa: E402
 from benchmarks import peers  # noqa: E402
+from benchmarks import presets as presets_bench  # noqa: E402
 from esjax.perturbations import gaussian as noise  # noqa: E402
 
 
@@ -42,6 +43,36 @@ def test_write_results_writes_md_csv_json_with_machine(tmp_path):
     assert [r["c"] for r in csv.DictReader(f)] == ["x", "y"]
   payload = json.loads((tmp_path / "t.json").read_text())
   assert payload["machine"]["jax"] == jax.__version__ and payload["rows"][1]["b"] == 12345.6
+
+
+def test_write_results_records_the_machine_it_is_given(tmp_path):
+  # Rows measured on a lent GPU are tabled here: the table must name that machine, not this.
+  gpu = {"device": "NVIDIA H200", "jax": "0.11.2", "backend": "gpu"}
+  md = common.write_results("g", "T", [{"a": 1}], [], command="c", out_dir=str(tmp_path),
+                            machine=gpu)
+  assert "Machine: device=NVIDIA H200, jax=0.11.2, backend=gpu" in md
+  assert json.loads((tmp_path / "g.json").read_text())["machine"] == gpu
+
+
+def test_a_recorded_gpu_run_is_tabled_as_a_cut_run_of_its_exact_command(tmp_path, monkeypatch):
+  # What gpu.sh presets brings back: the kept files and a log line per run.
+  root, keep = tmp_path / "device", tmp_path / "kept"
+  (root / "ant").mkdir(parents=True)
+  (root / "ant" / "config.json").write_text(json.dumps({"runtime": {"generations": 400}}))
+  lines = [{"generation": g, "env_steps": 1000 * g, "wall_s": 2.0 * g} for g in (1, 2, 3)]
+  lines[1].update(eval_return=10.0, eval_return_std=1.0)
+  lines[2].update(eval_return=8.0, eval_return_std=0.5)
+  (root / "ant" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  (root / "ant" / "curves.png").write_bytes(b"png")  # present: nothing to draw
+  (root / "presets.log").write_text("humanoid: exit 137 after 288 s (cap 288 s)\n"
+                                    "ant: exit 137 after 240 s (cap 240 s)\n")
+  monkeypatch.setattr(presets_bench, "OUT", str(keep))
+  row = presets_bench.recorded("ant", str(root))
+  assert row["command"] == "esjax train --preset ant"
+  assert row["generations"] == "3 of 400" and row["process_wall_s"] == 240.0
+  assert (row["eval_return"], row["eval_std"], row["best_eval_return"]) == (8.0, 0.5, 10.0)
+  assert row["best_at_env_steps"] == 2000 and row["train_wall_s"] == 6.0
+  assert sorted(os.listdir(keep / "ant")) == ["config.json", "curves.png", "metrics.jsonl"]
 
 
 def test_threefry_variant_is_esjax_noise():
