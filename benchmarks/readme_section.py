@@ -10,14 +10,15 @@ import re
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
-         "long_run", "large", "large_curves"]
+         "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
 command to `benchmarks/results/` (markdown, CSV and JSON, with the machine, JAX version and
 device). The tables below come from a 2-core CPU shared with other jobs: read the ratios within
-one table, not the absolute times. `bash benchmarks/gpu.sh check|limit|peers|humanoid` runs the
-same suite with GPU-sized settings on a GPU machine (see the script's header).
+one table, not the absolute times. `bash benchmarks/gpu.sh check|limit|peers|humanoid|presets`
+runs the same suite with GPU-sized settings on a GPU machine (see the script's header); its
+`presets` part ran on an H200 on 2026-11-26 (the GPU table below).
 
 | script | what it measures |
 | --- | --- |
@@ -34,6 +35,9 @@ same suite with GPU-sized settings on a GPU machine (see the script's header).
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
 | `benchmarks/large.py` | full-rank vs low-rank (EGGROLL) perturbations: cost per generation from 10⁴ to 10⁷ parameters, and quality at equal budget |
+| `benchmarks/presets.py` | presets trained with their exact command (`--recorded`: runs made on a GPU machine) |
+| `benchmarks/reacher_reference.py` | Brax reacher's reference returns: no action and a hand-tuned PD controller |
+| `benchmarks/gpu_check.py` | the same tiny run on a GPU and on the host CPU agree |
 | `benchmarks/claims/*.py` | the paper's claims (README "The paper's claims, measured"), tables under `benchmarks/results/claims/` |
 
 Timing on a shared machine: each script times its variants round-robin and reports process
@@ -80,7 +84,7 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   pop-64 figure at 4096 (likely cache pressure of larger vmapped batches; not profiled). Splitting pop 1024 over 4
   forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
   throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
-  `benchmarks/gpu.sh` (unrun: no GPU was lent).
+  `benchmarks/gpu.sh` (only its `presets` part has run, see below).
 - **Comm modes (4 forced CPU devices).** Bytes: returns mode always, by 5x (pop 256, 1k
   params) to 3000x (pop 32, 100k params): it moves `4 x pop` bytes, gradient mode adds
   `4 x params`. Time, where sending is a memcpy: gradient mode, 1.3-2.2x faster in every cell
@@ -107,6 +111,31 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
 - **Long runs stay flat.** 100,000 generations with every output on: RSS 458 -> 460 MB, time
   per generation 2.2-3.0 ms with no trend. Records now stream to metrics.jsonl instead of
   piling up in memory (before the change: 470 -> 516 MB over 55,000 generations).
+
+## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
+
+The first lent GPU, 15 minutes of device time in all, went to the presets a CPU cannot finish:
+`bash benchmarks/gpu.sh presets` ran `esjax train --preset ant` and `--preset humanoid` with
+their exact commands, cut at a shared deadline, and `python benchmarks/presets.py ant humanoid
+--recorded DIR --machine-json DIR/machine.json` tabled what came back
+([presets_gpu.md](../benchmarks/results/presets_gpu.md), curves under
+[presets/](../benchmarks/results/presets/)).
+
+- **Humanoid passed 6000 in under 4 minutes** (claim 7): generation 110, 106M env steps, 187 s
+  of training, ~225 s from the command's start; 6222 ± 6 at 142M steps when cut (137 of 500
+  generations). Population 2048, 2×256 tanh, the paper's σ/lr/L2; 0.62M env steps/s overall,
+  evaluations included.
+- **Ant reached 3892** by generation 230 (114M env steps, 207 s), still rising when cut at 238
+  of 400; 0.55M env steps/s (population 512 leaves most of the GPU idle).
+- **GPU vs CPU, the same run:** the 30-generation black-box check of `benchmarks/gpu_check.py`
+  (population 64, `member_chunk` 1) ended with params within 1.5e-7 of the CPU run's.
+- **A crash to know of:** on that machine's image (Python 3.12, jax/jaxlib 0.11.2 with the
+  CUDA 13 plugin), `JAX_PLATFORMS=cpu` with 2 or more CPU devices segfaulted inside XLA's CPU
+  compile of esjax's step (`preflight.plan`'s AOT compile); with one CPU device it ran, and a
+  bare shard_map with psum, all_gather, `lax.map` or a fold-in of `axis_index` compiled on 2.
+  It could not be reproduced here (no Python 3.12, so no jax 0.11, on this machine). Where it
+  bites, `XLA_FLAGS=--xla_force_host_platform_device_count=1` is the workaround; GPU runs are
+  unaffected.
 """
 
 

@@ -15,6 +15,7 @@ from benchmarks import common  # noqa: E402
 from benchmarks import noise as noise_bench  # noqa: E402
 from benchmarks import peers  # noqa: E402
 from benchmarks import presets as presets_bench  # noqa: E402
+from benchmarks import reacher_reference  # noqa: E402
 from esjax.perturbations import gaussian as noise  # noqa: E402
 
 
@@ -73,6 +74,18 @@ def test_a_recorded_gpu_run_is_tabled_as_a_cut_run_of_its_exact_command(tmp_path
   assert (row["eval_return"], row["eval_std"], row["best_eval_return"]) == (8.0, 0.5, 10.0)
   assert row["best_at_env_steps"] == 2000 and row["train_wall_s"] == 6.0
   assert sorted(os.listdir(keep / "ant")) == ["config.json", "curves.png", "metrics.jsonl"]
+
+
+def test_reacher_reference_pd_turns_the_arm_toward_the_target():
+  # Arm straight along +x (q = 0), target 0.1 above the fingertip: both joints must turn
+  # counter-clockwise, by J^T e = (0.21, 0.11) * 0.1 * kp; the velocity term opposes motion.
+  obs = jnp.array([1.0, 1.0, 0.0, 0.0, 0.21, 0.1, 0.0, 0.0, 0.0, -0.1, 0.0])
+  np.testing.assert_allclose(reacher_reference.pd_action(obs, 10.0, 0.0), [0.21, 0.11],
+                             rtol=1e-6)
+  moving = obs.at[6:8].set(jnp.array([2.0, 0.0]))
+  np.testing.assert_allclose(reacher_reference.pd_action(moving, 10.0, 0.05), [0.11, 0.11],
+                             rtol=1e-6)
+  assert float(jnp.abs(reacher_reference.pd_action(obs, 1e4, 0.0)).max()) == 1.0  # clipped
 
 
 def test_threefry_variant_is_esjax_noise():

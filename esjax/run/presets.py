@@ -12,11 +12,10 @@ command by ``python benchmarks/presets.py NAME``, which keeps their curves under
 
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;
 see each ``verified``): ``hopper``, ``inverted_pendulum``, ``inverted_double_pendulum``,
-``walker2d`` and ``swimmer`` were trained here with the exact preset (``esjax train --preset
-NAME``), ``halfcheetah`` on a fifth of its budget (2747 at 60 generations, improving). ``ant``
-and ``humanoid`` ran on a lent H200 with the exact command, cut at a deadline: humanoid passed
-6000 at generation 110 (106M env steps, ~4 minutes from launch), ant reached 3892 by
-generation 230. The others are starting points chosen from the paper's settings and the
+``walker2d``, ``swimmer``, ``halfcheetah`` and ``reacher`` were trained here with the exact
+preset (``esjax train --preset NAME``). ``ant`` and ``humanoid`` ran on a lent H200 with the
+exact command, cut at a deadline: humanoid passed 6000 at generation 110 (106M env steps,
+~4 minutes from launch), ant reached 3892 by generation 230. The others are starting points chosen from the paper's settings and the
 measured throughput, sized for one accelerator, and are marked unverified.
 
 ``humanoid_paper`` is the released Humanoid configuration of Salimans et al. (2017), with its
@@ -65,14 +64,16 @@ PRESETS: dict[str, Preset] = {
                  "generation 40, 9098 at 70 (0.73M env steps) and 9343 at 90-150 (the "
                  "episode's maximum, 1000 steps balanced; 4.37M env steps, 147 s incl. compile) "
                  "on a loaded 2-core CPU, jax 0.10.2, brax 0.14.2"),
+    # 60 generations: what a 2-core CPU finishes in about 30 minutes (every episode is 1000
+    # steps, no early termination); --generations 300 goes on rising, for an accelerator.
     "halfcheetah": Preset(
-        "run forward; no early termination, so every episode costs 1000 steps",
+        "run forward (spring backend), sized for ~30 minutes on a 2-core CPU",
         dict(env="halfcheetah", backend="spring", population_size=256, sigma=0.05,
-             learning_rate=0.02, hidden_sizes=(32, 32), generations=300),
-        verified="partly: `--preset halfcheetah --generations 60 --eval-every 10` (a fifth "
-                 "of the budget) improves steadily: eval return 826 at generation 10, 1538 at "
-                 "20, 2096 at 30, 2747 +- 62 at 60 (15.4M env steps, 1824 s on a CPU shared "
-                 "with another run; benchmarks/results/presets/halfcheetah)"),
+             learning_rate=0.02, hidden_sizes=(32, 32), generations=60),
+        verified="`esjax train --preset halfcheetah`: eval return 826 at generation 10, 1538 "
+                 "at 20, 2096 at 30 and 2747 +- 62 at 60 (15.4M env steps, 1975 s after the "
+                 "step's compile, on a 2-core CPU shared with two other runs; jax 0.10.2, brax "
+                 "0.14.2; benchmarks/results/presets/halfcheetah), still rising"),
     # ARS V2-t with Mania et al.'s (2018) Walker2d settings: N=40 directions, top 30, alpha
     # 0.03, nu 0.025, survival bonus removed in training. The OpenAI-ES MLP preset it replaces
     # (population 512, 205M env steps) was out of a CPU's reach; this one passes 2000 by 7M.
@@ -121,22 +122,25 @@ PRESETS: dict[str, Preset] = {
                  "(0.4M env steps) and 362 +- 3 at 300 (1.2M env steps, 804 s incl. compile) on "
                  "a 2-core CPU shared with three other runs, jax 0.10.2, brax 0.14.2 "
                  "(benchmarks/results/presets/swimmer)"),
+    # Gym's Reacher episode (50 steps of 0.02 s) rather than Brax's 1000: a return then reads
+    # like Gym's. Brax reacher charges |action|^2 per step against the distance it pays for,
+    # and a hand-made Jacobian-transpose PD controller, best of a gain grid, gets -7.7 per 50
+    # steps against doing nothing's -11.0 (benchmarks/reacher_reference.py). OpenAI-ES with
+    # sigma 0.01-0.02 beats that within 25 generations; sigma 0.05 and ARS linear policies
+    # stayed near -7.5 to -8.5.
     "reacher": Preset(
-        "2-joint arm reaching a target (generalized backend)",
-        dict(env="reacher", backend="generalized", population_size=256, sigma=0.05,
-             learning_rate=0.02, hidden_sizes=(32, 32), generations=200),
-        verified="unverified: `--preset reacher --generations 3` ran (population mean -156 at "
-                 "generation 1, eval -144 at 3) at ~10k env steps/s on the loaded 2-core CPU, "
-                 "so the preset's 51M env steps would take ~1.5 h there; meant for a GPU. "
-                 "Shorter tries that plateaued early: ARS "
-                 "linear N=2 sigma 0.0025 (1000-step episodes, 0.8M env steps), ARS linear N=8 "
-                 "sigma 0.02 and N=32 sigma 0.05, OpenAI-ES MLPs with population 64 and 256 "
-                 "(sigma 0.05-0.1; 200-step episodes, 1-3M env steps, 32 evaluation episodes), "
-                 "and both again without observation normalization: all beat the no-action "
-                 "return (-45 +- 15 per 200 steps) by their first evaluations and then stayed at "
-                 "-20 to -30, a mean distance to the target near 0.1. Brax reacher charges "
-                 "|action|^2 per step, more than the distance it pays for, so exploration is "
-                 "costly here"),
+        "2-joint arm reaching a target (generalized backend), Gym's 50-step episodes",
+        dict(env="reacher", backend="generalized", population_size=256, sigma=0.01,
+             learning_rate=0.01, hidden_sizes=(32, 32), episode_length=50, generations=300,
+             eval_every=25, eval_episodes=64),
+        verified="`esjax train --preset reacher`: eval return (64 episodes, random targets) "
+                 "-6.63 at generation 25 (0.32M env steps), then flat: the evaluations from "
+                 "generation 100 to 300 average -6.38 (spread 0.49, each +- ~0.4), last "
+                 "-6.78 +- 3.19 at 300 (3.84M env steps, 195 s; 2-core CPU, jax 0.10.2, brax "
+                 "0.14.2; benchmarks/results/presets/reacher). References on the same env: no "
+                 "action -11.0, the best hand-tuned Jacobian-transpose PD controller -7.7 "
+                 "(benchmarks/results/reacher_reference.md). Gym's Reacher threshold (-3.75) "
+                 "is on MuJoCo's physics and was not reached here"),
     "pusher": Preset(
         "7-DoF arm pushing an object to a goal (generalized backend)",
         dict(env="pusher", backend="generalized", population_size=256, sigma=0.05,
