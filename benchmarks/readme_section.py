@@ -134,8 +134,8 @@ their exact commands, cut at a shared deadline, and `python benchmarks/presets.p
   compile of esjax's step (`preflight.plan`'s AOT compile); with one CPU device it ran, and a
   bare shard_map with psum, all_gather, `lax.map` or a fold-in of `axis_index` compiled on 2.
   It could not be reproduced here (no Python 3.12, so no jax 0.11, on this machine). Where it
-  bites, `XLA_FLAGS=--xla_force_host_platform_device_count=1` is the workaround; GPU runs are
-  unaffected.
+  bites, one CPU device is the workaround, so with jaxlib 0.11 or newer esjax no longer splits
+  the CPU by default (`ESJAX_CPU_DEVICES=N` opts in); GPU runs are unaffected.
 """
 
 

@@ -18,9 +18,16 @@ names a count or ``ESJAX_CPU_DEVICES`` does (``ESJAX_CPU_DEVICES=1``: one device
 platform is split: on a GPU/TPU host the run still uses the accelerators. A run then uses the
 most of these devices that keep its result the one-device result (``split_device_count`` in
 esjax/parallel/generation.py); ``num_devices`` overrides that.
+
+With jaxlib 0.11 or newer the default is one CPU device: on jaxlib 0.11.2 (Python 3.12, the
+lent GPU machine's image, 2026-11-26) XLA's CPU compile of esjax's step segfaulted whenever
+the CPU was split into 2 or more devices, and ran on one (docs/benchmarks.md, "What one GPU
+did"). A crash at the first compile is worse than the split's speed-up (1.6x on the default
+run), so the split there is opt-in (``ESJAX_CPU_DEVICES=N``) until a run shows it fixed.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 
@@ -63,16 +70,37 @@ def cpu_cores() -> int:
     return os.cpu_count() or 1
 
 
+# The first jaxlib whose CPU compile of esjax's step crashed on a split CPU (module docstring).
+SPLIT_CRASHED_FROM = (0, 11)
+
+
+def jaxlib_version() -> tuple[int, ...] | None:
+  """The installed jaxlib's (major, minor), read without importing JAX; None if unknown."""
+  try:
+    return tuple(int(x) for x in importlib.metadata.version("jaxlib").split(".")[:2])
+  except (importlib.metadata.PackageNotFoundError, ValueError):
+    return None
+
+
+def default_cpu_devices(wanted: str | None, cores: int, jaxlib: tuple[int, ...] | None) -> int:
+  """The CPU device count esjax asks for: ``ESJAX_CPU_DEVICES`` if it is a number, else one
+  per core, except on jaxlib releases where a split CPU crashed (one device there)."""
+  if wanted:
+    try:
+      return int(wanted)
+    except ValueError:
+      pass  # a malformed variable must not stop the import; the default stands
+  if jaxlib is not None and jaxlib >= SPLIT_CRASHED_FROM:
+    return 1
+  return cores
+
+
 def request_cpu_devices() -> None:
   """Splits the CPU into one XLA device per core if nobody chose a count (called on import)."""
   flags = os.environ.get("XLA_FLAGS", "")
-  wanted = os.environ.get("ESJAX_CPU_DEVICES")
   if DEVICE_COUNT_FLAG in flags or _backends_started():
     return
-  try:
-    count = int(wanted) if wanted else cpu_cores()
-  except ValueError:
-    count = cpu_cores()  # a malformed variable must not stop the import; the default stands
+  count = default_cpu_devices(os.environ.get("ESJAX_CPU_DEVICES"), cpu_cores(), jaxlib_version())
   if count > 1:
     os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
     _state["cpu_split"] = count
