@@ -120,6 +120,8 @@ def main():
   p.add_argument("--machine-json", metavar="FILE",
                  help="with --recorded: the machine the runs were made on (gpu.sh writes it)")
   a = p.parse_args()
+  if a.recorded and not a.machine_json:
+    p.error("--recorded needs --machine-json FILE (the machine the runs were made on)")
   table = "presets_gpu" if a.recorded else "presets"
   previous = os.path.join(common.RESULTS_DIR, table + ".json")
   rows = {}
