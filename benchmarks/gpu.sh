@@ -98,7 +98,7 @@ for name in ("ant", "humanoid"):
   last = rows[-1]
   print(f"{name}: {last['generation']} generations, {last['env_steps']:,} env steps, "
         f"{last['wall_s']:.0f} s ({last['env_steps'] / max(last['wall_s'], 1e-9):,.0f} env steps/s "
-        "incl. compile and evaluations)")
+        "from the first generation, evaluations included)")
   if ev:
     best = max(ev, key=lambda r: r["eval_return"])
     print(f"  last eval {ev[-1]['eval_return']:.1f} +- {ev[-1].get('eval_return_std', 0):.1f} at "
