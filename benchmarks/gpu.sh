@@ -87,24 +87,12 @@ m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(
     done
     wait "$cpu_check"; cat "$runs/cpu.log" >> "$log"
     $PY benchmarks/gpu_check.py compare "$runs/check_gpu.json" "$runs/check_cpu.json" >> "$log" 2>&1
-    $PY - "$OUT" >> "$log" 2>&1 <<'EOF'
-import json, os, sys
-for name in ("ant", "humanoid"):
-  path = os.path.join(sys.argv[1], name, "metrics.jsonl")
-  if not os.path.exists(path):
-    print(f"{name}: no metrics"); continue
-  rows = [json.loads(l) for l in open(path)]
-  ev = [r for r in rows if "eval_return" in r]
-  last = rows[-1]
-  print(f"{name}: {last['generation']} generations, {last['env_steps']:,} env steps, "
-        f"{last['wall_s']:.0f} s ({last['env_steps'] / max(last['wall_s'], 1e-9):,.0f} env steps/s "
-        "from the first generation, evaluations included)")
-  if ev:
-    best = max(ev, key=lambda r: r["eval_return"])
-    print(f"  last eval {ev[-1]['eval_return']:.1f} +- {ev[-1].get('eval_return_std', 0):.1f} at "
-          f"generation {ev[-1]['generation']}; best {best['eval_return']:.1f} at generation "
-          f"{best['generation']} ({best['env_steps']:,} env steps)")
-EOF
+    # The same table `presets.py --recorded` makes back on the project's machine (its copy here
+    # lands in this machine's throwaway checkout); only runs with an evaluation can be tabled.
+    kept=(); for name in ant humanoid; do
+      grep -qs '"eval_return"' "$OUT/$name/metrics.jsonl" && kept+=("$name"); done
+    [ ${#kept[@]} -gt 0 ] && $PY benchmarks/presets.py "${kept[@]}" --recorded "$OUT" \
+      --machine-json "$OUT/machine.json" >> "$log" 2>&1
     cat "$log"
     ;;
   limit)
