@@ -39,8 +39,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import esjax  # noqa: E402
-from esjax.parallel import hlo  # noqa: E402
-from esjax.run.train import setup  # noqa: E402
+from esjax.core import hlo  # noqa: E402
+from esjax.training.train import setup  # noqa: E402
 
 MODES = ("returns", "gradient")
 

@@ -36,7 +36,7 @@ import esjax  # noqa: E402
 from esjax.policies import make_policy  # noqa: E402
 from esjax.problems.base import Evaluation, Problem  # noqa: E402
 from esjax.problems.normalizer import ObsStats  # noqa: E402
-from esjax.run.train import setup  # noqa: E402
+from esjax.training.train import setup  # noqa: E402
 
 OBS, ACT = 64, 8
 MINUTE = 60.0

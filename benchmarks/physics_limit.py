@@ -31,8 +31,8 @@ import jax.numpy as jnp  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 import esjax  # noqa: E402
-from esjax.parallel.mesh import to_host  # noqa: E402
-from esjax.run import train as train_lib  # noqa: E402
+from esjax.core.mesh import to_host  # noqa: E402
+from esjax.training import train as train_lib  # noqa: E402
 from esjax.policies import make_policy  # noqa: E402
 from esjax.problems.brax import brax_problem  # noqa: E402
 

@@ -38,7 +38,7 @@ USER_ENV = dict(os.environ)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # noqa: E402
-from esjax.run import files  # noqa: E402
+from esjax.rundir import files  # noqa: E402
 
 OUT = os.path.join(common.RESULTS_DIR, "presets")
 KEPT = ("config.json", "metrics.jsonl", "curves.png")

@@ -26,7 +26,7 @@ import jax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from esjax import xla_env  # noqa: E402
-from esjax.run import train as train_lib  # noqa: E402
+from esjax.training import train as train_lib  # noqa: E402
 
 CHUNK = 64
 

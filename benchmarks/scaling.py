@@ -33,7 +33,7 @@ def worker(a):
   import esjax
   from esjax.policies import make_policy
   from esjax.problems.brax import brax_problem
-  from esjax.run import train as train_lib
+  from esjax.training import train as train_lib
 
   env = make_fixed_length_env(a.env, a.backend)
   config = esjax.TrainConfig.of(env=a.env, backend=a.backend, population_size=a.population,

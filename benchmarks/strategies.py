@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from benchmarks import common  # noqa: E402
 import esjax  # noqa: E402
 from esjax import keys, strategies  # noqa: E402
-from esjax.parallel import generation as step_lib  # noqa: E402
+from esjax.core import step as step_lib  # noqa: E402
 
 POPULATION = 256
 # Options per strategy for the RL table; anything not named keeps the strategy's default.

@@ -3,7 +3,8 @@
 The public API is re-exported here lazily: ``import esjax.strategies`` (or ``esjax.minimize``)
 must not pay for brax, orbax or matplotlib, so each name is imported from its layer on first
 use. The layers, lowest first: ``keys``/``perturbations`` -> ``strategies`` -> ``problems``/
-``policies`` -> ``parallel`` -> ``run`` -> ``cli``/``viz`` (see docs/architecture.md).
+``policies`` -> ``core`` -> ``config`` -> ``rundir``/``runtime``/``sinks`` -> ``training`` ->
+``cli``/``viz`` (see docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -29,17 +30,17 @@ _EXPORTS = {
     "ObsStats": "esjax.problems", "MLP": "esjax.policies", "Linear": "esjax.policies",
     "Policy": "esjax.policies", "make_policy": "esjax.policies",
     # the compiled step and scale-out
-    "GenMetrics": "esjax.parallel.generation", "TrainState": "esjax.parallel.generation",
-    "DistributedConfig": "esjax.parallel.multihost",
-    "distributed": ("esjax.parallel.multihost",), "hlo": ("esjax.parallel.hlo",),
+    "GenMetrics": "esjax.core.step", "TrainState": "esjax.core.step",
+    "DistributedConfig": "esjax.core.multihost",
+    "hlo": ("esjax.core.hlo",),
     # running
-    "ConfigError": "esjax.errors", "TrainConfig": "esjax.run.config",
-    "PRESETS": "esjax.run.presets", "Preset": "esjax.run.presets",
-    "TrainResult": "esjax.run.train", "setup": "esjax.run.train", "train": "esjax.run.train",
-    "SavedRun": "esjax.run.files", "load": "esjax.run.files",
-    "WandbOptions": "esjax.run.sinks",
-    "minimize": "esjax.run.optimize", "maximize": "esjax.run.optimize",
-    "OptimizeResult": "esjax.run.optimize",
+    "ConfigError": "esjax.errors", "TrainConfig": "esjax.config.train_config",
+    "PRESETS": "esjax.config.presets", "Preset": "esjax.config.presets",
+    "TrainResult": "esjax.training.train", "setup": "esjax.training.train", "train": "esjax.training.train",
+    "SavedRun": "esjax.rundir.files", "load": "esjax.rundir.files",
+    "WandbOptions": "esjax.sinks.loggers",
+    "minimize": "esjax.training.optimize", "maximize": "esjax.training.optimize",
+    "OptimizeResult": "esjax.training.optimize",
     # looking at runs
     "evaluate_run": "esjax.viz.playback", "render_run": "esjax.viz.playback",
     "plot_runs": "esjax.viz.plot",

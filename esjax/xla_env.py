@@ -17,7 +17,7 @@ one device per core (``--xla_force_host_platform_device_count``) unless ``XLA_FL
 names a count or ``ESJAX_CPU_DEVICES`` does (``ESJAX_CPU_DEVICES=1``: one device). Only the CPU
 platform is split: on a GPU/TPU host the run still uses the accelerators. A run then uses the
 most of these devices that keep its result the one-device result (``split_device_count`` in
-esjax/parallel/generation.py); ``num_devices`` overrides that.
+esjax/core/step.py); ``num_devices`` overrides that.
 
 With jaxlib 0.11 or newer the default is one CPU device: on jaxlib 0.11.2 (Python 3.12, the
 lent GPU machine's image, 2026-11-26) XLA's CPU compile of esjax's step segfaulted whenever

@@ -20,7 +20,7 @@ os.environ["JAX_PLATFORMS"] = "cpu"
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from esjax.parallel import multihost  # noqa: E402
+from esjax.core import multihost  # noqa: E402
 
 if len(sys.argv) > 4:
   coordinator, n, pid = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])

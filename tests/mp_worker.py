@@ -15,7 +15,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from esjax.parallel import multihost as distributed  # noqa: E402
+from esjax.core import multihost as distributed  # noqa: E402
 
 if len(sys.argv) > 3:
   coordinator, n, pid = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import esjax
-from esjax.parallel import generation as step_lib
+from esjax.core import step as step_lib
 from esjax.problems.base import Evaluation, Problem
 from esjax.problems.normalizer import ObsStats
-from esjax.run import checkpoint as ckpt_lib
-from esjax.run import files as run_io
-from esjax.run.train import to_host
+from esjax.rundir import checkpoint as ckpt_lib
+from esjax.rundir import files as run_io
+from esjax.training.train import to_host
 
 BUDGET = 4000  # about 800 steps per generation: reached at generation 5 or 6
 TIMING = ("wall_s", "steps_per_s")

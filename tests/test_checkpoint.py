@@ -13,11 +13,11 @@ import pytest
 
 import esjax
 import subproc
-from esjax.run import checkpoint as ckpt_lib
-from esjax.run import files as run_io
+from esjax.rundir import checkpoint as ckpt_lib
+from esjax.rundir import files as run_io
 from esjax.cli import main
 from esjax.policies import make_policy
-from esjax.run.train import to_host
+from esjax.training.train import to_host
 
 import bb_run
 

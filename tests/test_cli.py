@@ -74,7 +74,7 @@ def test_bad_flag_exits_2_with_one_line_and_no_output_dir(flags, named, tmp_path
 
 def test_population_not_divisible_by_devices(tmp_path, capsys):
   # 2 forced devices are not available in-process; the validator is the same code path.
-  from esjax.run.config import TrainConfig
+  from esjax.config.train_config import TrainConfig
   from esjax.errors import ConfigError
   with pytest.raises(ConfigError, match="not divisible by the 4 devices"):
     TrainConfig.of(population_size=6).validate(device_count=4)

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from esjax import keys
-from esjax.parallel.mesh import to_host
+from esjax.core.mesh import to_host
 from esjax.perturbations import gaussian
-from esjax.run import optimize
+from esjax.training import optimize
 from esjax.strategies import REGISTRY, base
 import subproc
 from subproc import FAST_COMPILE
@@ -286,10 +286,11 @@ def test_converges(name, problem):
 
 _DEVICES = """
 import json, jax, jax.numpy as jnp, numpy as np
-from esjax.parallel import generation as step_lib, hlo
-from esjax.parallel.mesh import make_mesh, replicate
+from esjax.core import step as step_lib
+from esjax.core import hlo
+from esjax.core.mesh import make_mesh, replicate
 from esjax.problems import black_box
-from esjax.run import optimize
+from esjax.training import optimize
 from esjax.strategies import REGISTRY
 OPTIONS = json.loads({options!r})
 target = jnp.linspace(-1.0, 1.0, 10)

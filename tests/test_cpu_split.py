@@ -10,7 +10,7 @@ import jax
 import pytest
 
 from esjax import xla_env
-from esjax.parallel.generation import split_device_count
+from esjax.core.step import split_device_count
 from subproc import ROOT
 
 SNIPPET = """

@@ -15,7 +15,7 @@ from esjax.errors import ConfigError
 from esjax.policies import make_policy
 from esjax.problems import sources
 from esjax.problems.normalizer import init as norm_init
-from esjax.run.config import TrainConfig
+from esjax.config.train_config import TrainConfig
 
 gymnax = pytest.importorskip("gymnax")
 

@@ -31,9 +31,9 @@ import esjax
 import subproc
 from esjax.cli import main
 from esjax.errors import RunIOError
-from esjax.run import checkpoint as ckpt_lib
-from esjax.run import files as run_io
-from esjax.run import lock as lock_lib
+from esjax.rundir import checkpoint as ckpt_lib
+from esjax.rundir import files as run_io
+from esjax.rundir import lock as lock_lib
 
 import bb_run
 
@@ -254,7 +254,7 @@ def test_lock_in_process(tmp_path):
   lock_lib.check_free(str(tmp_path / "r"))  # our own lock does not block us
   # Another process sees it held, and names us.
   code = ("import sys; sys.path.insert(0, %r)\n"
-          "from esjax.run import lock\n"
+          "from esjax.rundir import lock\n"
           "try:\n  lock.acquire(%r)\nexcept lock.RunLocked as e:\n  print(e); sys.exit(2)\n"
           % (ROOT, str(tmp_path / "r")))
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

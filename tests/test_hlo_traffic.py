@@ -7,7 +7,7 @@ parameter-sized collectives when they exist.
 """
 import pytest
 
-from esjax.parallel import hlo
+from esjax.core import hlo
 from subproc import FAST_COMPILE, run_all
 
 _ASYNC_HLO = """
@@ -33,8 +33,8 @@ def test_parser_counts_sync_and_async_collectives_once():
 
 _BLACK_BOX = """
 import json, jax.numpy as jnp, esjax
-from esjax.parallel import hlo
-from esjax.run.train import setup
+from esjax.core import hlo
+from esjax.training.train import setup
 out = {}
 for comm in ("returns", "gradient"):
   for dim in (100, 10000):
@@ -60,8 +60,8 @@ def test_returns_traffic_is_independent_of_params_gradient_traffic_is_not():
 
 _BRAX = """
 import json, esjax
-from esjax.parallel import hlo
-from esjax.run.train import setup
+from esjax.core import hlo
+from esjax.training.train import setup
 out = {}
 for hidden in ((8, 8), (136, 136)):
   cfg = esjax.TrainConfig.of(env="hopper", backend="spring", episode_length=30, population_size=8,

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 import esjax
-from esjax.parallel import generation as step_lib
+from esjax.core import step as step_lib
 from subproc import ROOT, env_with_devices
 
 WORKER = os.path.join(ROOT, "tests", "inv_worker.py")

@@ -18,9 +18,9 @@ from PIL import Image
 import esjax
 from esjax import cli
 from esjax.cli import app as cli_app
-from esjax.run import presets
-from esjax.run import sinks as logging_sinks
-from esjax.run.progress import Progress
+from esjax.config import presets
+from esjax.sinks import loggers as logging_sinks
+from esjax.sinks.progress import Progress
 
 
 def _sphere(params, key):
@@ -63,7 +63,7 @@ def two_runs(tmp_path_factory):
 def test_tensorboard_scalars_match_metrics_jsonl(two_runs):
   root, results = two_runs
   tb = _read_tb_scalars(root / "run0" / logging_sinks.TB_DIR)
-  metrics = esjax.run.files.read_metrics(str(root / "run0"))
+  metrics = esjax.rundir.files.read_metrics(str(root / "run0"))
   assert metrics == results[0].metrics
   assert tb["train/pop_return_mean"] == [
       (m["generation"], pytest.approx(m["pop_return_mean"], rel=1e-6)) for m in metrics]

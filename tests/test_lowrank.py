@@ -217,8 +217,8 @@ def test_low_rank_runs_do_not_depend_on_the_device_count():
 
 _TRAFFIC = """
 import json, jax.numpy as jnp, esjax
-from esjax.parallel import hlo
-from esjax.run.train import setup
+from esjax.core import hlo
+from esjax.training.train import setup
 out = {}
 for m in (10, 300):
   cfg = esjax.TrainConfig.of(population_size=16, generations=1, eval_every=0,

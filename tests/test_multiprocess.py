@@ -128,7 +128,7 @@ def test_bad_multiprocess_flags_fail_before_joining_anything(tmp_path, capsys, f
 
 
 def test_cluster_auto_detection_follows_jax(monkeypatch):
-  from esjax.parallel import multihost as distributed
+  from esjax.core import multihost as distributed
   for var in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri",
               "PMIX_SERVER_URI2", "PMIX_SERVER_URI21", "PMIX_SERVER_URI3",
               "PMIX_SERVER_URI4", "PMIX_SERVER_URI41", "JOBSET_NAME"):
@@ -171,7 +171,7 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   assert any("done: 2 generations" in ln for ln in said[0]), results[0][1]
   assert any("wrote " in ln for ln in said[0]), results[0][1]
   assert said[1] == [], results[1][1]  # esjax prints only on process 0
-  # esjax.lock stays (unlocked) by design: esjax/run/lock.py.
+  # esjax.lock stays (unlocked) by design: esjax/rundir/lock.py.
   assert sorted(os.listdir(out)) == ["checkpoints", "config.json", "esjax.lock",
                                      "metrics.jsonl", "params.msgpack", "tb"]
   assert sorted(os.listdir(out / "checkpoints")) == ["2"]  # one final checkpoint, not one each

@@ -9,7 +9,7 @@ import pytest
 import esjax
 from esjax.errors import ConfigError
 from esjax.problems import check_fitness
-from esjax.run import optimize
+from esjax.training import optimize
 from esjax.strategies import REGISTRY
 import subproc
 
@@ -140,7 +140,7 @@ _FRESH = """
 import json, sys
 import numpy as np, jax.numpy as jnp
 import esjax.strategies
-from esjax.run import optimize
+from esjax.training import optimize
 import esjax
 r = optimize.minimize(lambda x, k: jnp.sum(x ** 2), np.ones(4, np.float32), generations=3,
                       population_size=8)

@@ -4,7 +4,7 @@ import pytest
 
 import esjax
 from esjax import cli
-from esjax.run import preflight
+from esjax.runtime import preflight
 
 PARAMS = 5000
 

@@ -18,7 +18,7 @@ from esjax.problems import sources
 from esjax.problems.brax import brax_problem
 from esjax.problems.normalizer import init as norm_init
 from esjax.problems.tricks import OFF, AdaptiveCutoff, RolloutOptions, snap
-from esjax.run.config import PolicyConfig, ProblemConfig
+from esjax.config.train_config import PolicyConfig, ProblemConfig
 
 
 class _Linear:

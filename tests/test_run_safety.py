@@ -12,9 +12,9 @@ import pytest
 import esjax
 from esjax.cli import main
 from esjax.cli.app import build_parser
-from esjax.parallel import multihost
-from esjax.run import compile_cache
-from esjax.run import files as run_io
+from esjax.core import multihost
+from esjax.runtime import compile_cache
+from esjax.rundir import files as run_io
 
 import bb_run
 

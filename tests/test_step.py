@@ -8,7 +8,7 @@ import pytest
 import esjax
 from esjax import keys, strategies
 from esjax.perturbations import gaussian as noise
-from esjax.run.train import to_host
+from esjax.training.train import to_host
 
 
 def _setup(**kw):

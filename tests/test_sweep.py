@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import esjax
-from esjax.run import sweep as sweep_lib
+from esjax.config import sweep as sweep_lib
 from esjax.cli import main
 from test_cli import run_cli
 

@@ -14,8 +14,8 @@ from esjax.cli import main
 from esjax.policies import make_policy
 from esjax.problems import normalizer as norm_lib
 from esjax.problems import reference
-from esjax.run import checkpoint as ckpt_lib
-from esjax.run.train import setup, to_host
+from esjax.rundir import checkpoint as ckpt_lib
+from esjax.training.train import setup, to_host
 from esjax.strategies import base as strategy_lib
 from subproc import FAST_COMPILE, run_all
 
@@ -115,8 +115,8 @@ def test_cnn_vbn_on_minatar_per_channel_conv_stats():
 _DEVICES = """
 import json, zlib, numpy as np, jax, jax.numpy as jnp, esjax
 from esjax import keys
-from esjax.parallel.mesh import AXIS
-from esjax.run.train import setup
+from esjax.core.mesh import AXIS
+from esjax.training.train import setup
 from esjax.strategies import base as strategy_lib
 from jax.sharding import PartitionSpec as P
 cfg = esjax.TrainConfig.of(env="gymnax:CartPole-v1", vbn=True, population_size=16,
@@ -172,8 +172,8 @@ def test_vbn_batch_and_params_equal_in_two_processes_and_in_one(tmp_path):
 
 _HLO = """
 import json, esjax
-from esjax.parallel import hlo
-from esjax.run.train import setup
+from esjax.core import hlo
+from esjax.training.train import setup
 out = {}
 for vbn in (False, True):
   for hidden in ((8, 8), (128, 128)):

@@ -34,7 +34,8 @@ import jax  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks.claims import _ppo  # noqa: E402  (installs the jax 0.10 shim for Brax PPO)
-from esjax.run import compile_cache, presets  # noqa: E402
+from esjax.runtime import compile_cache
+from esjax.config import presets  # noqa: E402
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 NAME = "es_vs_ppo"

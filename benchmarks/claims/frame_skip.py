@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from benchmarks.claims import _ppo  # noqa: E402  (installs the jax 0.10 shim for Brax PPO)
-from esjax.run import presets  # noqa: E402
+from esjax.config import presets  # noqa: E402
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 

@@ -8,7 +8,7 @@ Three parts, each point in its own subprocess (``XLA_FLAGS=--xla_force_host_plat
    with fixed-length episodes (``terminate_when_unhealthy=False``). On this 2-core machine the
    forced devices share the same two cores: the rows measure the sharded path's overhead, not a
    speed-up.
-2. **Bytes per generation read from the compiled HLO** (``esjax.parallel.hlo``) of each of those
+2. **Bytes per generation read from the compiled HLO** (``esjax.core.hlo``) of each of those
    steps, next to the expected O(population) number (4 B return + 4 B step count per member, and
    one observation-sum triple of 2 x obs + 1 floats per member chunk), and of a black-box step
    with 1,000 and 100,000 parameters at the same W and population: the bytes must not move.
@@ -66,7 +66,7 @@ def _gen_times(s, generations):
 def _bb_setup(pop, params, devices):
   import jax.numpy as jnp
   import esjax
-  from esjax.run import train as train_lib
+  from esjax.training import train as train_lib
   target = jnp.linspace(-1.0, 1.0, params)
   cfg = esjax.TrainConfig.of(population_size=pop, generations=1, eval_every=0,
                              normalize_obs=False, num_devices=devices)
@@ -80,7 +80,7 @@ def _brax_setup(env_name, backend, pop, T, hidden, devices):
   from benchmarks.physics_limit import make_fixed_length_env
   from esjax.policies import make_policy
   from esjax.problems.brax import brax_problem
-  from esjax.run import train as train_lib
+  from esjax.training import train as train_lib
   env = make_fixed_length_env(env_name, backend)
   cfg = esjax.TrainConfig.of(env=env_name, backend=backend, population_size=pop,
                              episode_length=T, hidden_sizes=hidden, eval_every=0,
@@ -94,8 +94,8 @@ def _brax_setup(env_name, backend, pop, T, hidden, devices):
 def worker_sweep(a):
   """One (W, pop) point: time per generation and the HLO bytes of the step."""
   import jax
-  from esjax.parallel import hlo
-  from esjax.parallel.generation import default_member_chunk
+  from esjax.core import hlo
+  from esjax.core.step import default_member_chunk
   W = jax.device_count()
   if a.problem == "brax":
     s, obs, params = _brax_setup(a.env, a.backend, a.population, a.episode_length,
@@ -362,7 +362,7 @@ def report(a, sweep, m, wall_s, command=None):
       "cpu1_over_cpuW: the same with process CPU seconds; cpu_ms_per_member: process CPU "
       "seconds per member-episode (all threads), the work each member costs whatever the "
       "load: flat = no per-device overhead.",
-      "bytes_per_gen: sum of the compiled step's collectives (esjax.parallel.hlo), logical "
+      "bytes_per_gen: sum of the compiled step's collectives (esjax.core.hlo), logical "
       "payload; expected_bytes = 8 x pop (f32 return + i32 step count per member) + 4 x "
       "chunks x (2 x obs + 1) (one observation-sum triple per member chunk of <= 64) on every "
       f"device count. bb_bytes_P: a black-box step with P = {BB_PARAMS[0]:,} / {BB_PARAMS[1]:,} "

@@ -16,7 +16,7 @@ import os
 import sys
 
 from esjax.cli import commands
-from esjax.run.config import (PolicyConfig, ProblemConfig, RuntimeConfig, StrategyConfig,
+from esjax.config.train_config import (PolicyConfig, ProblemConfig, RuntimeConfig, StrategyConfig,
                               TrainConfig)
 from esjax.strategies import REGISTRY
 from esjax.strategies import options as options_lib
@@ -220,7 +220,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _check_out_dir(path: str) -> None:
-  from esjax.run import lock as lock_lib  # pylint: disable=g-import-not-at-top
+  from esjax.rundir import lock as lock_lib  # pylint: disable=g-import-not-at-top
   lock_lib.check_free(path)  # a live run there: name it, rather than "not empty"
   if lock_lib.only_lock_file(path):
     return  # a run that stopped before writing anything
@@ -239,7 +239,7 @@ def _given_flags(train_argv: list[str]) -> set[str]:
 
 def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Namespace:
   """Preset values replace defaults, never flags the user gave."""
-  from esjax.run import presets  # pylint: disable=g-import-not-at-top
+  from esjax.config import presets  # pylint: disable=g-import-not-at-top
   fields = presets.get(args.preset).fields
   given = _given_flags(train_argv)
   values = vars(args).copy()
@@ -276,7 +276,7 @@ def _resume_config(args) -> TrainConfig:
   if not os.path.isfile(os.path.join(run_dir, "config.json")):
     raise ConfigError(f"--resume {run_dir!r} is not an esjax run (no config.json); expected a "
                       "directory written by `esjax train --out DIR`")
-  from esjax.run.files import read_config  # pylint: disable=g-import-not-at-top
+  from esjax.rundir.files import read_config  # pylint: disable=g-import-not-at-top
   config = read_config(run_dir)
   changes = {k: getattr(args, k) for k in _RESUME_OVERRIDES if k in given}
   if "env_steps" in changes and "generations" not in changes:
@@ -288,18 +288,18 @@ def cmd_train(args) -> int:
   resume = args.resume is not None
   config = _resume_config(args) if resume else config_from_args(args).validate()
   if args.memory_limit is not None:
-    from esjax.run.preflight import parse_size  # pylint: disable=g-import-not-at-top
+    from esjax.runtime.preflight import parse_size  # pylint: disable=g-import-not-at-top
     parse_size(args.memory_limit)  # a bad size is one line before anything is built
   # Import order matters: esjax.distributed imports jax but must join the job before anything
   # creates a backend; heavy imports (brax) only after the flags parse.
-  from esjax.parallel import multihost as distributed
+  from esjax.core import multihost as distributed
   dist = distributed.DistributedConfig(args.coordinator, args.num_processes,
                                        args.process_id).validate()
   out = args.resume or args.out or os.path.join(
       "runs", f"{config.problem.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
   wandb = None
   if args.wandb:
-    from esjax.run import sinks as logging_sinks  # pylint: disable=g-import-not-at-top
+    from esjax.sinks import loggers as logging_sinks  # pylint: disable=g-import-not-at-top
     logging_sinks.check_wandb()
     wandb = logging_sinks.WandbOptions(args.wandb_project, args.wandb_name)
   distributed.initialize(dist)
@@ -308,9 +308,9 @@ def cmd_train(args) -> int:
     if main and not resume:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
     elif main:
-      from esjax.run import lock as lock_lib  # pylint: disable=g-import-not-at-top
+      from esjax.rundir import lock as lock_lib  # pylint: disable=g-import-not-at-top
       lock_lib.check_free(out)  # before building anything
-    from esjax.run.train import train
+    from esjax.training.train import train
     cache = True if args.compile_cache is None else args.compile_cache
     try:
       result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,

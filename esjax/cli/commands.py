@@ -103,7 +103,7 @@ def cmd_render(args) -> int:
 
 def cmd_presets(args) -> int:
   del args
-  from esjax.run import presets  # pylint: disable=g-import-not-at-top
+  from esjax.config import presets  # pylint: disable=g-import-not-at-top
   print("\n".join(presets.listing()))
   return 0
 

@@ -53,7 +53,7 @@ class Strategy(NamedTuple):
   # ARS's survival-bonus shift. 0 for every strategy that does not ask for it.
   reward_shift: float = 0.0
   # Options whose value lives only in the state ``init`` returns (traced, never closed over),
-  # so one compiled step serves every value: what ``--sweep`` may vary (run/sweep.py).
+  # so one compiled step serves every value: what ``--sweep`` may vary (config/sweep.py).
   sweepable: tuple[str, ...] = ()
   # True when ``candidate`` is ``mean + sigma * eps`` with a scalar sigma and ``powers`` is
   # (1,): then any standardized noise fits, low-rank included (``with_perturbation``).

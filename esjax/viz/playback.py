@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from esjax.run import files as run_io
+from esjax.rundir import files as run_io
 from esjax.problems.brax_envs import make_env
 
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
@@ -54,7 +54,7 @@ def _evaluator(config_json: str, num_params: int):
   del num_params  # part of the cache key only
   import json  # pylint: disable=g-import-not-at-top
   from esjax.problems import sources  # pylint: disable=g-import-not-at-top
-  from esjax.run.config import TrainConfig  # pylint: disable=g-import-not-at-top
+  from esjax.config.train_config import TrainConfig  # pylint: disable=g-import-not-at-top
   cfg = TrainConfig.from_dict(json.loads(config_json))
   built = sources.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
   return jax.jit(jax.vmap(built.eval_problem.evaluate, in_axes=(None, None, 0)))

@@ -16,7 +16,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from esjax.errors import ConfigError
-from esjax.run.files import METRICS_FILE
+from esjax.rundir.files import METRICS_FILE
 
 
 def read_curves(run_dir: str) -> list[dict[str, Any]]:
@@ -62,7 +62,7 @@ def _sweep_of(run_dir: str) -> tuple[list[dict[str, float]], int]:
     return [], 1
   if not isinstance(config.get("strategy"), dict) or not config["strategy"].get("sweep"):
     return [], 1
-  from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
   return sweep_lib.points(config["strategy"]["sweep"]), int(config["runtime"]["num_seeds"])
 
 
@@ -86,7 +86,7 @@ def curves(run_dir: str, label: str) -> list[tuple[str, list[dict[str, Any]]]]:
   grid, seeds = _sweep_of(run_dir)
   if len(grid) < 2:
     return [(label, records)]
-  from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
   return [(f"{label}: {sweep_lib.label(p)}", _point_records(records, i, seeds))
           for i, p in enumerate(grid)]
 

@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from esjax.problems import normalizer as norm_lib
-from esjax.run.config import TrainConfig
+from esjax.config.train_config import TrainConfig
 from esjax.errors import ConfigError, RunIOError
 from esjax.policies import Policy, make_policy
-from esjax.run import versioning
+from esjax.rundir import versioning
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from esjax.run.config import TrainConfig
+from esjax.config.train_config import TrainConfig
 from esjax.errors import ConfigError
 
 

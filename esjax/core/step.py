@@ -28,7 +28,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys, xla_env
-from esjax.parallel.mesh import AXIS
+from esjax.core.mesh import AXIS
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Problem
 from esjax.problems.normalizer import NormalizerState

@@ -36,7 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from esjax.errors import ConfigError, RunIOError
-from esjax.parallel import multihost
+from esjax.core import multihost
 
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "damaged-checkpoints"

@@ -14,9 +14,9 @@ import os
 import sys
 from typing import Any
 
-from esjax.run.config import TrainConfig
+from esjax.config.train_config import TrainConfig
 from esjax.errors import ConfigError
-from esjax.run import io_guard
+from esjax.rundir import io_guard
 
 TB_DIR = "tb"
 # Record keys that are bookkeeping, not curves.

@@ -159,7 +159,7 @@ class TrainConfig:
   @property
   def num_runs(self) -> int:
     """Runs vmapped through the step: every sweep point times every seed."""
-    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
     return self.runtime.num_seeds * len(sweep_lib.points(self.strategy.sweep))
 
   def flat(self) -> dict[str, Any]:
@@ -211,7 +211,7 @@ class TrainConfig:
       raise ConfigError("vbn with perturbation='lowrank' is not supported: a member's VBN "
                         "statistics would need its perturbed kernels formed; drop --vbn or use "
                         "--perturbation full")
-    from esjax.run import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+    from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
     sweep_lib.check(st, built)
     for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
       _check_options(sweep_lib.point_config(st, point))

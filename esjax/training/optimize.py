@@ -30,8 +30,8 @@ import numpy as np
 
 from esjax import keys
 from esjax.errors import ConfigError
-from esjax.parallel import generation as step_lib
-from esjax.parallel.mesh import make_mesh, replicate, to_host
+from esjax.core import step as step_lib
+from esjax.core.mesh import make_mesh, replicate, to_host
 from esjax.problems.base import is_pytree, ravel_tree
 from esjax.problems.black_box import black_box, check_fitness
 from esjax.strategies import REGISTRY, base as strategy_lib

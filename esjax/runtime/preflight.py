@@ -21,7 +21,7 @@ from typing import Any, Callable
 import jax
 
 from esjax.errors import ConfigError
-from esjax.parallel import hlo
+from esjax.core import hlo
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 

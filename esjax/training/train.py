@@ -18,27 +18,27 @@ import numpy as np
 from jax.sharding import Mesh
 
 from esjax import keys, xla_env
-from esjax.run import checkpoint as ckpt_lib
-from esjax.run import preflight
+from esjax.rundir import checkpoint as ckpt_lib
+from esjax.runtime import preflight
 from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
 from esjax.perturbations.lowrank import LowRank, LowRankLayout
-from esjax.run import compile_cache as cache_lib
-from esjax.run import lock as lock_lib
-from esjax.run import files as run_io
-from esjax.run import sinks as logging_sinks
-from esjax.run import sweep as sweep_lib
-from esjax.parallel import generation as step_lib
-from esjax.parallel import multihost
-from esjax.run.config import TrainConfig
+from esjax.runtime import compile_cache as cache_lib
+from esjax.rundir import lock as lock_lib
+from esjax.rundir import files as run_io
+from esjax.sinks import loggers as logging_sinks
+from esjax.config import sweep as sweep_lib
+from esjax.core import step as step_lib
+from esjax.core import multihost
+from esjax.config.train_config import TrainConfig
 from esjax.errors import ConfigError
-from esjax.run.preemption import StopRequest
+from esjax.runtime.preemption import StopRequest
 from esjax.policies import Policy, make_policy
-from esjax.run.progress import Progress
+from esjax.sinks.progress import Progress
 from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
 from esjax.problems import reference, sources
 from esjax.problems.tricks import AdaptiveCutoff
-from esjax.parallel.mesh import make_mesh, replicate, to_host
+from esjax.core.mesh import make_mesh, replicate, to_host
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +142,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
       raise ConfigError(f"adaptive_cutoff={cutoff.start} is invalid: it starts above "
                         f"{pc.env!r}'s episode length {cutoff.maximum}; expected at most that")
   # Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
-  # from the state its own strategy would (run/sweep.py), and all share this strategy's step.
+  # from the state its own strategy would (config/sweep.py), and all share this strategy's step.
   runs = config.num_runs
   run_strategies = sweep_lib.run_strategies(config.strategy, rt.num_seeds)
   states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,

@@ -1,0 +1,1 @@
+"""Configuration: the config sections and ``TrainConfig``, named presets and sweeps."""

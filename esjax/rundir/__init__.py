@@ -1,0 +1,2 @@
+"""Everything a run keeps on disk: its lock, config/params/metrics files, version, I/O guard
+and checkpoints."""

@@ -1,0 +1,1 @@
+"""The process a run lives in: compile cache, preemption signals and the preflight check."""

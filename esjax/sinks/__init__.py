@@ -1,0 +1,1 @@
+"""Where records go: the metrics file, TensorBoard, Weights & Biases, the progress bar."""

@@ -1,0 +1,2 @@
+"""The drivers: ``train`` (an env or a custom problem) and ``minimize``/``maximize`` (a black
+box)."""
