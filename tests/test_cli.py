@@ -1,4 +1,5 @@
 """`esjax train`: tiny settings write the run files; every bad flag exits 2 with one line."""
+import argparse
 import json
 import os
 import subprocess
@@ -96,3 +97,47 @@ def test_existing_out_dir_is_refused(tmp_path, capsys):
   (tmp_path / "old" / "config.json").write_text("{}")
   assert main(["train", "--out", str(tmp_path / "old")]) == 2
   assert "already exists" in capsys.readouterr().err
+
+
+def test_every_setting_has_one_declaration_that_the_parser_and_resume_rules_use():
+  import dataclasses
+  from esjax.cli import app
+  from esjax.config import settings
+  from esjax.config.train_config import FIELDS, RESUMABLE, TrainConfig
+  sections = [getattr(TrainConfig(), s.name) for s in dataclasses.fields(TrainConfig)]
+  declared = [f for s in sections for f in dataclasses.fields(s) if f.name != "options"]
+  assert len(declared) == len(FIELDS)
+  for f in declared:  # each with its help and a group of `esjax train --help`
+    assert f.metadata["help"] and f.metadata["group"] in settings.GROUPS, f.name
+  train = next(a for a in app.build_parser()._actions  # pylint: disable=protected-access
+               if isinstance(a, argparse._SubParsersAction)).choices["train"]
+  by_dest = {a.dest: a for a in train._actions}  # pylint: disable=protected-access
+  for name, d in FIELDS.items():
+    action = by_dest[name]  # one flag per field, its help the declaration's
+    assert action.help.replace("%%", "%").startswith(d.meta["help"]), name
+    assert action.default is None  # unset: the config's own default applies
+    flag = ("--no-" if d.default is True else "--") + name.replace("_", "-")
+    assert action.option_strings == [flag]
+  assert "(default: 8)" in by_dest["eval_episodes"].help
+  assert app.config_from_args(train.parse_args([])) == TrainConfig()
+  # The fields that may change on --resume come from the declarations.
+  assert set(RESUMABLE) == {n for n, d in FIELDS.items() if d.meta["resumable"]} == {
+      "generations", "env_steps", "checkpoint_every", "keep_checkpoints", "num_devices",
+      "member_chunk", "generations_per_call"}
+  assert set(RESUMABLE) <= app._RESUMABLE  # pylint: disable=protected-access
+
+
+def test_no_generation_limit_is_none_and_needs_an_env_step_budget():
+  from esjax.cli import app
+  from esjax.config.train_config import TrainConfig
+  from esjax.errors import ConfigError
+  args = app.build_parser().parse_args(["train", "--env-steps", "1000"])
+  config = app.config_from_args(args).validate()
+  assert config.runtime.generations is None and config.runtime.env_steps == 1000
+  assert TrainConfig.of(env_steps=1000).runtime.generations == 60  # in Python: as given
+  with pytest.raises(ConfigError, match="generations=None .* without env_steps"):
+    TrainConfig.of(generations=None).validate()
+  # A config.json of esjax 0.2 spelled "no limit" 2**31 - 1: it loads as it was.
+  old = json.loads(TrainConfig.of(env_steps=1000).to_json())
+  old["runtime"]["generations"] = 2147483647
+  assert TrainConfig.from_dict(old).validate().runtime.generations == 2147483647

@@ -8,6 +8,7 @@ import pytest
 
 import esjax
 from esjax.errors import ConfigError
+from esjax.core.mesh import to_host
 from esjax.problems import check_fitness
 from esjax.training import optimize
 from esjax.strategies import REGISTRY
@@ -162,3 +163,31 @@ def test_optimize_pulls_no_brax_orbax_or_matplotlib_and_checks_divisibility():
   assert out["fitness"] < 4.0
   assert out["error"] == ("population_size=6 is not divisible by the 4 devices; choose a "
                           "multiple of 4")
+
+
+# A 20-d sphere started at distance 9 from its optimum: f(x0) = 81.
+SPHERE_X0 = np.full(20, 9.0 / np.sqrt(20), np.float32)
+
+
+def sphere(x, key):
+  del key
+  return jnp.sum(x ** 2)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_black_box_defaults_bring_every_strategy_to_1_percent_of_a_sphere(name):
+  r = esjax.minimize(sphere, SPHERE_X0, name)  # every default: 100 generations of 64
+  start = float(sphere(SPHERE_X0, None))
+  print(f"{name}: f {start:.3g} -> mean {float(sphere(r.mean, None)):.3g}, best "
+        f"{r.best_fitness:.3g}")
+  assert len(r.history["mean_fitness"]) == 100
+  assert float(sphere(r.mean, None)) <= 0.01 * start
+  assert r.best_fitness <= 0.01 * start
+
+
+def test_explicit_options_win_over_the_black_box_defaults():
+  def sigma(**options):
+    p = optimize.prepare(sphere, SPHERE_X0, "open_es", 1, options=options)
+    return float(to_host(p.carry).train.es.sigma)
+  assert sigma() == pytest.approx(optimize.BLACK_BOX_OPTIONS["open_es"]["sigma"])
+  assert sigma(sigma=0.02) == pytest.approx(0.02)

@@ -113,10 +113,14 @@ def cmd_strategies(args) -> int:
   del args
   from esjax.strategies import REGISTRY  # pylint: disable=g-import-not-at-top
   from esjax.strategies import options as options_lib  # pylint: disable=g-import-not-at-top
+  from esjax.training.optimize import BLACK_BOX_OPTIONS  # pylint: disable=g-import-not-at-top
   for name, factory in sorted(REGISTRY.items()):
     print(f"{name}: {options_lib.paper(factory)}")
     opts = options_lib.options(factory)
     print("  " + (", ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items()) or "no options"))
+    black_box = BLACK_BOX_OPTIONS.get(name, {})
+    print("  esjax.minimize: " + (", ".join(f"{k}={v}" for k, v in black_box.items())
+                                  or "the same"))
     # With its default options (a population any factory accepts): what --sweep may vary.
     sweepable = factory(8).sweepable
     print(f"  --sweep: {', '.join(sweepable) or 'nothing'}")

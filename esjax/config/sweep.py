@@ -30,6 +30,27 @@ def label(point: Mapping[str, float]) -> str:
   return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "default"
 
 
+def parse(items: Sequence[str] | None) -> dict[str, tuple[float, ...]]:
+  """``--sweep`` as typed, ``["sigma=0.02,0.05", ...]`` -> ``{"sigma": (0.02, 0.05)}``."""
+  out: dict[str, tuple[float, ...]] = {}
+  for item in items or ():
+    name, sep, values = item.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name:
+      raise ConfigError(f"--sweep {item} is invalid; expected NAME=V1,V2,... "
+                        "(e.g. --sweep sigma=0.02,0.05)")
+    if name in out:
+      raise ConfigError(f"--sweep {name} is given twice; list all its values in one flag")
+    parsed = []
+    for v in values.split(","):
+      try:
+        parsed.append(float(v))
+      except ValueError:
+        raise ConfigError(f"--sweep {item} is invalid: {v.strip()!r} is not a number") from None
+    out[name] = tuple(parsed)
+  return out
+
+
 def point_config(strategy_config, point: Mapping[str, float]):
   """The StrategyConfig of the single run a grid point equals (its values as options)."""
   return dataclasses.replace(strategy_config, options={**strategy_config.options, **point},

@@ -2,7 +2,8 @@
 
 ``TrainConfig`` holds four sections: ``problem`` (what is evaluated), ``policy`` (the network),
 ``strategy`` (the ES and its own options) and ``runtime`` (budget, evaluation, checkpoints,
-devices, seeds). ``TrainConfig.of(**flat)`` builds one from the flat names the command line and
+devices, seeds). Every field is declared once with ``settings.setting`` (default, help, flag,
+resume rule). ``TrainConfig.of(**flat)`` builds one from the flat names the command line and
 the presets use (``env=``, ``sigma=``, ``generations=``...): every name that is not a section
 field is an option of the chosen strategy, checked against its factory's signature.
 """
@@ -13,6 +14,9 @@ import json
 import math
 from typing import Any, Mapping
 
+from esjax.config import sweep as sweep_lib
+from esjax.config.settings import (BUDGET, OUTPUT, POLICY, PROBLEM, RUN, STRATEGY, TRICKS,
+                                   Declared, declared, int_list, setting)
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
 from esjax.policies.networks import KINDS
@@ -27,33 +31,54 @@ PERTURBATIONS = ("full", "lowrank")
 
 @dataclasses.dataclass(frozen=True)
 class ProblemConfig:
-  env: str = "hopper"  # Brax name, or gymnax:NAME / playground:NAME (`esjax envs`)
-  backend: str | None = None  # Brax: spring (default) ...; playground: jax (default) or warp
-  episode_length: int | None = None  # None = the env's own (Brax 1000, gymnax max_steps...)
-  normalize_obs: bool = True
-  obs_clip: float = 5.0
-  # The paper's rollout tricks (esjax/problems/tricks.py), all off by default.
-  action_noise: float = 0.0  # std of Gaussian noise on training actions ([-1, 1] space)
-  action_bins: int = 0  # k >= 2: actions snapped to k evenly spaced values per dimension
-  frame_skip: int = 1  # env steps each chosen action is repeated
-  obs_stat_prob: float = 1.0  # probability that an episode's observations feed the normalizer
-  # Adaptive episode cutoff (the starter's episode_cutoff_mode='adaptive'): training episodes
-  # are cut at a limit starting here (env steps; 0 = off), multiplied by cutoff_ratio after a
-  # generation where at least cutoff_threshold of the episodes reached it, up to episode_length.
-  adaptive_cutoff: int = 0
-  cutoff_threshold: float = 0.5
-  cutoff_ratio: float = 1.5
+  env: str = setting(
+      "hopper", "Brax name, gymnax:NAME or playground:NAME (`esjax envs`)", group=PROBLEM)
+  backend: str | None = setting(
+      None, "Brax: generalized, positional, spring (default), mjx; playground: jax (default), "
+      "warp (GPU); gymnax: none", group=PROBLEM, parse=str)
+  episode_length: int | None = setting(
+      None, "default: the env's own (Brax 1000, gymnax max_steps_in_episode, playground's "
+      "config)", group=PROBLEM)
+  normalize_obs: bool = setting(
+      True, "skip the running mean/std normalization of observations", group=PROBLEM)
+  obs_clip: float = setting(5.0, "normalized observations are clipped to [-C, C]",
+                            group=PROBLEM, metavar="C")
+  # The paper's rollout tricks (esjax/problems/tricks.py).
+  action_noise: float = setting(
+      0.0, "Gaussian noise std on training actions in [-1, 1] (the paper's Humanoid: 0.01); "
+      "not in evaluation; continuous actions only", group=TRICKS, metavar="STD")
+  action_bins: int = setting(
+      0, "snap each action dimension to K >= 2 evenly spaced values in [-1, 1] (0 = "
+      "continuous); continuous actions only", group=TRICKS, metavar="K")
+  frame_skip: int = setting(
+      1, "repeat each action K env steps, rewards summed (episode length and step counts stay "
+      "in env steps)", group=TRICKS, metavar="K")
+  obs_stat_prob: float = setting(
+      1.0, "count an episode's observations in the normalizer with probability P (the "
+      "starter's calc_obstat_prob; 1: every episode)", group=TRICKS, metavar="P")
+  # The starter's episode_cutoff_mode='adaptive'.
+  adaptive_cutoff: int = setting(
+      0, "cut training episodes at N env steps, raised by --cutoff-ratio after a generation "
+      "where --cutoff-threshold of them reached it, up to the episode length (0 = off; "
+      "evaluation runs whole episodes)", group=TRICKS, metavar="N")
+  cutoff_threshold: float = setting(
+      0.5, "fraction of episodes at the cutoff that raises it", group=TRICKS, metavar="F")
+  cutoff_ratio: float = setting(1.5, "factor the cutoff is raised by, > 1",
+                                group=TRICKS, metavar="R")
 
 
 @dataclasses.dataclass(frozen=True)
 class PolicyConfig:
-  kind: str = "auto"  # auto | mlp | linear | cnn (auto: cnn for image observations)
-  hidden_sizes: tuple[int, ...] = (32, 32)
-  activation: str = "tanh"
-  # Virtual batch normalization (policies/networks.py) in the hidden layers of mlp/cnn, with
-  # a reference batch of vbn_batch observations of a random policy (None: 128 with vbn).
-  vbn: bool = False
-  vbn_batch: int | None = None
+  kind: str = setting("auto", "auto (cnn for image observations, else mlp), mlp, linear, cnn",
+                      group=POLICY, flat="policy")
+  hidden_sizes: tuple[int, ...] = setting((32, 32), "comma-separated widths", group=POLICY,
+                                          parse=int_list)
+  activation: str = setting("tanh", ", ".join(ACTIVATIONS), group=POLICY)
+  vbn: bool = setting(
+      False, "virtual batch normalization in the hidden layers (mlp, cnn), with statistics of a "
+      "reference batch of random-policy observations", group=POLICY)
+  vbn_batch: int | None = setting(
+      None, "observations in the VBN reference batch (default: 128; needs --vbn)", group=POLICY)
 
   def __post_init__(self):
     # Lists from JSON or the CLI become tuples so the config stays frozen and comparable.
@@ -62,21 +87,29 @@ class PolicyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StrategyConfig:
-  name: str = "open_es"
-  population_size: int = 256  # members per generation, mirrored partners counted
-  noise_chunk: int = 64  # noise directions rebuilt at once in the update (a memory knob)
-  options: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # unset = default
-  # {option: values}: every combination trains at once through one compiled step (sweep.py);
-  # only the strategy's ``sweepable`` options. {} = no sweep.
-  sweep: Mapping[str, tuple[float, ...]] = dataclasses.field(default_factory=dict)
-  # Member noise on 2-D weight matrices: "full" (N(0, I) on every parameter) or "lowrank"
-  # (EGGROLL's A B^T / sqrt(rank) per matrix, perturbations/lowrank.py; open_es and ars only).
-  perturbation: str = "full"
-  rank: int = 1  # r of the low-rank factors (lowrank only)
+  name: str = setting("open_es", ", ".join(sorted(REGISTRY)), group=STRATEGY,
+                      flat="strategy")
+  population_size: int = setting(256, "members per generation, mirrored partners counted",
+                                 group=STRATEGY)
+  noise_chunk: int = setting(64, "noise directions rebuilt at once in the update (memory)",
+                             group=STRATEGY)
+  options: Mapping[str, Any] = setting(
+      None, "the strategy's own options; unset = its factory's default", group=STRATEGY,
+      flag=False, factory=dict)  # each option is a flag of its own (cli/app.py)
+  # The order given is kept: it is the grid's order (the first name varies slowest).
+  sweep: Mapping[str, tuple[float, ...]] = setting(
+      None, "train every combination of these strategy options (the strategy's sweepable "
+      "ones) at once, in one compiled step (repeat for a grid; times --num-seeds); e.g. "
+      "--sweep sigma=0.02,0.05 --sweep learning_rate=0.01,0.02", group=RUN,
+      metavar="NAME=V1,V2,...", parse=sweep_lib.parse, repeat=True, factory=dict)
+  perturbation: str = setting(
+      "full", "full (N(0, I) on every parameter) or lowrank (EGGROLL: each weight matrix "
+      "perturbed by A B^T / sqrt(rank), never formed, perturbations/lowrank.py; open_es, ars)",
+      group=STRATEGY)
+  rank: int = setting(1, "rank of the low-rank perturbations", group=STRATEGY)
 
   def __post_init__(self):
     object.__setattr__(self, "options", dict(sorted(dict(self.options).items())))
-    # The order given is kept: it is the grid's order (the first name varies slowest).
     object.__setattr__(self, "sweep", {str(k): tuple(_number(k, v) for v in vs)
                                        for k, vs in dict(self.sweep).items()})
 
@@ -97,39 +130,48 @@ class StrategyConfig:
       raise ConfigError(f"strategy {self.name!r}: {e}") from None
 
 
+# resumable: results do not depend on the budget, checkpointing, the device count or how
+# generations are fused; never the search itself. A new member_chunk is a layout change too,
+# but bitwise equality needs the same chunk.
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
-  generations: int = 60
-  env_steps: int | None = None  # if set, stop once this many env steps were taken (per seed)
-  eval_every: int = 10  # generations; 0 = never
-  eval_episodes: int = 8
-  checkpoint_every: int = 10  # generations between checkpoints (with an out dir); 0 = at end
-  keep_checkpoints: int = 3  # newest checkpoints kept on disk
-  generations_per_call: int = 1  # generations fused in one compiled call between host syncs
-  num_devices: int | None = None  # None = every device of every process
-  # Members evaluated at once on a device; equal chunks give equal bits on any device count
-  # (docs/reproducibility.md). None = 64 on CPU (the largest divisor of the per-device slice
-  # up to 64), the whole slice on GPU/TPU. Must divide each device's slice.
-  member_chunk: int | None = None
-  comm: str = "returns"  # what crosses devices: scalar returns, or summed gradients
-  num_seeds: int = 1  # independent runs vmapped through the same step
-  seed: int = 0
+  generations: int | None = setting(
+      60, "generations to run; None (--env-steps without --generations): no limit, the "
+      "env-step budget decides", group=BUDGET, resumable=True)
+  env_steps: int | None = setting(
+      None, "stop once this many env steps were taken (per seed)", group=BUDGET,
+      resumable=True)
+  eval_every: int = setting(10, "generations between evaluations; 0 = never", group=BUDGET)
+  eval_episodes: int = setting(8, "episodes per evaluation", group=BUDGET)
+  checkpoint_every: int = setting(
+      10, "generations between checkpoints (with an output directory); 0 = only at the end",
+      group=OUTPUT, resumable=True)
+  keep_checkpoints: int = setting(3, "newest checkpoints kept on disk", group=OUTPUT,
+                                  resumable=True)
+  generations_per_call: int = setting(
+      1, "generations fused in one compiled call between host syncs", group=RUN,
+      resumable=True)
+  num_devices: int | None = setting(
+      None, "default: every device of every process (on a CPU split by esjax into one device "
+      "per core, as many as give the one-device result; docs/reproducibility.md)", group=RUN,
+      resumable=True)
+  member_chunk: int | None = setting(
+      None, "members evaluated at once per device; must divide each device's slice. Equal "
+      "chunks give bit-identical runs on any device count (default: on CPU the largest "
+      "divisor of the slice up to 64, on GPU/TPU the whole slice; see "
+      "docs/reproducibility.md)", group=RUN, resumable=True)
+  comm: str = setting("returns", "returns (scalars cross devices) or gradient (data-parallel "
+                      "psum)", group=RUN)
+  num_seeds: int = setting(1, "independent runs vmapped through one compiled step", group=RUN)
+  seed: int = setting(0, "the run's PRNG seed (the first, with --num-seeds)", group=RUN)
 
 
 _SECTIONS = {"problem": ProblemConfig, "policy": PolicyConfig, "strategy": StrategyConfig,
              "runtime": RuntimeConfig}
-# Flat names that differ from their section field's name.
-_RENAMED = {"policy": ("policy", "kind"), "strategy": ("strategy", "name")}
-
-
-def _flat_home(name: str) -> tuple[str, str]:
-  """(section, field) of a flat name; strategy options land in ("strategy", "options")."""
-  if name in _RENAMED:
-    return _RENAMED[name]
-  for section, cls in _SECTIONS.items():
-    if name in {f.name for f in dataclasses.fields(cls)} and name != "options":
-      return section, name
-  return "strategy", "options"
+# {flat name: declaration} of every section field; strategy options are the other names.
+FIELDS: dict[str, Declared] = {d.name: d for d in declared(_SECTIONS) if d.field.name != "options"}
+# The flat names that may change on --resume.
+RESUMABLE = tuple(name for name, d in FIELDS.items() if d.meta["resumable"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,31 +190,22 @@ class TrainConfig:
     parts: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     options: dict[str, Any] = {}
     for name, value in flat.items():
-      section, field = _flat_home(name)
-      if field == "options":
-        options[name] = value
+      if name in FIELDS:
+        parts[FIELDS[name].section][FIELDS[name].field.name] = value
       else:
-        parts[section][field] = value
+        options[name] = value
     parts["strategy"]["options"] = options
     return cls(**{s: _SECTIONS[s](**v) for s, v in parts.items()})
 
   @property
   def num_runs(self) -> int:
     """Runs vmapped through the step: every sweep point times every seed."""
-    from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
     return self.runtime.num_seeds * len(sweep_lib.points(self.strategy.sweep))
 
   def flat(self) -> dict[str, Any]:
     """The inverse of ``of``: flat names of every set field and given strategy option."""
-    out: dict[str, Any] = {}
-    for section in _SECTIONS:
-      for name, value in dataclasses.asdict(getattr(self, section)).items():
-        if name == "options":
-          out.update(value)
-        else:
-          out["policy" if (section, name) == ("policy", "kind") else
-              "strategy" if (section, name) == ("strategy", "name") else name] = value
-    return out
+    out = {name: getattr(getattr(self, d.section), d.field.name) for name, d in FIELDS.items()}
+    return {**out, **self.strategy.options}
 
   def replace(self, **flat: Any) -> "TrainConfig":
     """A copy with flat names changed (strategy options merged over the given ones)."""
@@ -180,67 +213,13 @@ class TrainConfig:
 
   def validate(self, device_count: int | None = None) -> "TrainConfig":
     """Raises ConfigError naming the first bad value and what is accepted; returns self."""
-    p, pol, st, rt = self.problem, self.policy, self.strategy, self.runtime
-    from esjax.problems import sources  # pylint: disable=g-import-not-at-top
-    sources.check(p.env, p.backend)
-    if p.episode_length is not None:
-      _positive_int("episode_length", p.episode_length)
-    _positive_float("obs_clip", p.obs_clip)
-    _check_rollout_tricks(p)
-    _choice("policy", pol.kind, POLICIES)
-    _choice("activation", pol.activation, tuple(ACTIVATIONS))
-    if not pol.hidden_sizes and pol.kind in ("mlp", "auto"):
-      raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
-    for h in pol.hidden_sizes:
-      _positive_int("hidden_sizes", h)
-    _check_vbn(pol)
-    _choice("strategy", st.name, tuple(sorted(REGISTRY)))
-    _positive_int("population_size", st.population_size)
-    _positive_int("noise_chunk", st.noise_chunk)
-    _check_options(st)
-    built = st.build()  # the factory's own checks too (choices, ranges it knows)
-    mirrored = built.mirrored
-    _choice("perturbation", st.perturbation, PERTURBATIONS)
-    _positive_int("rank", st.rank)
-    if st.perturbation == "lowrank" and not built.isotropic:
-      lowrank_ok = [n for n in sorted(REGISTRY) if REGISTRY[n](2).isotropic]
-      raise ConfigError(f"perturbation='lowrank' is invalid for strategy {st.name!r} (its noise "
-                        "moments or per-parameter sigma need full-rank noise); use one of: "
-                        f"{', '.join(lowrank_ok)}, or --perturbation full")
-    if st.perturbation == "lowrank" and pol.vbn:
-      raise ConfigError("vbn with perturbation='lowrank' is not supported: a member's VBN "
-                        "statistics would need its perturbed kernels formed; drop --vbn or use "
-                        "--perturbation full")
-    from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
-    sweep_lib.check(st, built)
-    for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
-      _check_options(sweep_lib.point_config(st, point))
-    if mirrored and st.population_size % 2:
-      raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
-                        "sampling (each pair is +eps and -eps); use an even number or "
-                        "--no-mirrored")
-    _positive_int("generations", rt.generations)
-    if rt.env_steps is not None:
-      _positive_int("env_steps", rt.env_steps)
-    _nonneg_int("eval_every", rt.eval_every)
-    _positive_int("eval_episodes", rt.eval_episodes)
-    _nonneg_int("checkpoint_every", rt.checkpoint_every)
-    _positive_int("keep_checkpoints", rt.keep_checkpoints)
-    _positive_int("generations_per_call", rt.generations_per_call)
-    _positive_int("num_seeds", rt.num_seeds)
-    _choice("comm", rt.comm, COMM_MODES)
-    if rt.num_devices is not None:
-      _positive_int("num_devices", rt.num_devices)
-    if rt.member_chunk is not None:
-      _positive_int("member_chunk", rt.member_chunk)
+    _check_problem(self.problem)
+    _check_policy(self.policy)
+    built = _check_strategy(self.strategy, self.policy)
+    _check_runtime(self.runtime)
     if device_count is not None:
-      if st.population_size % device_count:
-        raise ConfigError(f"population_size={st.population_size} is not divisible by the "
-                          f"{device_count} devices; use a multiple of {device_count}")
-      if mirrored and (st.population_size // device_count) % 2:
-        raise ConfigError(f"population_size={st.population_size} over {device_count} devices "
-                          f"splits a mirrored pair; use a multiple of {2 * device_count}")
-      _check_member_chunk(rt.member_chunk, st.population_size, device_count)
+      _check_devices(self.strategy.population_size, built.mirrored, self.runtime.member_chunk,
+                     device_count)
     return self
 
   def to_json(self) -> str:
@@ -265,6 +244,85 @@ class TrainConfig:
                           f"of {sorted(known)}")
       parts[section] = cls_(**values)
     return cls(**parts)
+
+
+def _check_problem(p: ProblemConfig) -> None:
+  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+  sources.check(p.env, p.backend)
+  if p.episode_length is not None:
+    _positive_int("episode_length", p.episode_length)
+  _positive_float("obs_clip", p.obs_clip)
+  _check_rollout_tricks(p)
+
+
+def _check_policy(pol: PolicyConfig) -> None:
+  _choice("policy", pol.kind, POLICIES)
+  _choice("activation", pol.activation, tuple(ACTIVATIONS))
+  if not pol.hidden_sizes and pol.kind in ("mlp", "auto"):
+    raise ConfigError("hidden_sizes=() is empty; give at least one layer width, e.g. 64,64")
+  for h in pol.hidden_sizes:
+    _positive_int("hidden_sizes", h)
+  _check_vbn(pol)
+
+
+def _check_strategy(st: StrategyConfig, pol: PolicyConfig) -> Strategy:
+  """The strategy section's checks, then its factory's own; returns the built strategy."""
+  _choice("strategy", st.name, tuple(sorted(REGISTRY)))
+  _positive_int("population_size", st.population_size)
+  _positive_int("noise_chunk", st.noise_chunk)
+  _check_options(st)
+  built = st.build()  # the factory's own checks too (choices, ranges it knows)
+  _choice("perturbation", st.perturbation, PERTURBATIONS)
+  _positive_int("rank", st.rank)
+  if st.perturbation == "lowrank" and not built.isotropic:
+    lowrank_ok = [n for n in sorted(REGISTRY) if REGISTRY[n](2).isotropic]
+    raise ConfigError(f"perturbation='lowrank' is invalid for strategy {st.name!r} (its noise "
+                      "moments or per-parameter sigma need full-rank noise); use one of: "
+                      f"{', '.join(lowrank_ok)}, or --perturbation full")
+  if st.perturbation == "lowrank" and pol.vbn:
+    raise ConfigError("vbn with perturbation='lowrank' is not supported: a member's VBN "
+                      "statistics would need its perturbed kernels formed; drop --vbn or use "
+                      "--perturbation full")
+  sweep_lib.check(st, built)
+  for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
+    _check_options(sweep_lib.point_config(st, point))
+  if built.mirrored and st.population_size % 2:
+    raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
+                      "sampling (each pair is +eps and -eps); use an even number or "
+                      "--no-mirrored")
+  return built
+
+
+def _check_runtime(rt: RuntimeConfig) -> None:
+  if rt.generations is None and rt.env_steps is None:
+    raise ConfigError("generations=None (no limit) is invalid without env_steps; expected a "
+                      "positive integer, or an env-step budget that ends the run")
+  if rt.generations is not None:
+    _positive_int("generations", rt.generations)
+  if rt.env_steps is not None:
+    _positive_int("env_steps", rt.env_steps)
+  _nonneg_int("eval_every", rt.eval_every)
+  _positive_int("eval_episodes", rt.eval_episodes)
+  _nonneg_int("checkpoint_every", rt.checkpoint_every)
+  _positive_int("keep_checkpoints", rt.keep_checkpoints)
+  _positive_int("generations_per_call", rt.generations_per_call)
+  _positive_int("num_seeds", rt.num_seeds)
+  _choice("comm", rt.comm, COMM_MODES)
+  if rt.num_devices is not None:
+    _positive_int("num_devices", rt.num_devices)
+  if rt.member_chunk is not None:
+    _positive_int("member_chunk", rt.member_chunk)
+
+
+def _check_devices(population_size: int, mirrored: bool, member_chunk: int | None,
+                   device_count: int) -> None:
+  if population_size % device_count:
+    raise ConfigError(f"population_size={population_size} is not divisible by the "
+                      f"{device_count} devices; use a multiple of {device_count}")
+  if mirrored and (population_size // device_count) % 2:
+    raise ConfigError(f"population_size={population_size} over {device_count} devices "
+                      f"splits a mirrored pair; use a multiple of {2 * device_count}")
+  _check_member_chunk(member_chunk, population_size, device_count)
 
 
 def _check_options(st: StrategyConfig) -> None:

@@ -311,7 +311,9 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   with stop:
     try:
       while not _finished(config, generation, env_steps):
-        n = min(config.runtime.generations_per_call, config.runtime.generations - generation)
+        n = config.runtime.generations_per_call
+        if config.runtime.generations is not None:  # None: no limit, the env steps decide
+          n = min(n, config.runtime.generations - generation)
         if config.runtime.eval_every:
           n = min(n, config.runtime.eval_every - generation % config.runtime.eval_every)
         if ckpt and config.runtime.checkpoint_every:
@@ -410,7 +412,8 @@ def _check_reference_batch(fresh, restored) -> None:
 
 def _finished(config: TrainConfig, generation: int, env_steps: np.ndarray) -> bool:
   """The generation cap, or every seed at its own env-step budget (``env_steps`` per seed)."""
-  return generation >= config.runtime.generations or (
+  limit = config.runtime.generations  # None: no generation cap
+  return (limit is not None and generation >= limit) or (
       config.runtime.env_steps is not None
       and bool(np.all(env_steps >= config.runtime.env_steps)))
 
