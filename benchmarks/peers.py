@@ -93,7 +93,7 @@ def summarize(name, curve, compile_s, wall_s, final_return, threshold, settings)
 def run_esjax(a, eval_env):
   config = esjax.TrainConfig.of(env="hopper", backend=a.backend, population_size=a.population,
                              episode_length=a.episode_length, sigma=SIGMA, learning_rate=LR,
-                             weight_decay=L2, hidden_sizes=HIDDEN, generations=10**6,
+                             weight_decay=L2, hidden_sizes=HIDDEN, generations=None,
                              env_steps=a.budget, eval_every=0, seed=a.seed)
   curve = []
   with common.CompileCounter() as cc:

@@ -61,7 +61,7 @@ def rl_rows(envs, env_steps, seeds, quick, population, member_chunk=None,
         options["reward_shift"] = ARS_SHIFT.get(env, 0.0)
       config = esjax.TrainConfig.of(
           env=env, strategy=name, population_size=population, env_steps=env_steps,
-          generations=2**31 - 1, eval_every=10**6, eval_episodes=8,  # evaluated once, at the end
+          generations=None, eval_every=10**6, eval_episodes=8,  # evaluated once, at the end
           num_seeds=seeds, episode_length=1000, member_chunk=member_chunk, **options)
       common.log(f"{env} {name} {options}")
       t0 = time.perf_counter()

@@ -62,7 +62,7 @@ def quick_plan():
 
 def run_es(env, seed, budget, plan, a) -> dict:
   """esjax OpenAI-ES with the env's preset; curve points at every evaluation."""
-  over = dict(env_steps=budget, generations=10**6, eval_every=plan["eval_every"],
+  over = dict(env_steps=budget, generations=None, eval_every=plan["eval_every"],
               eval_episodes=EVAL_EPISODES, seed=seed, episode_length=a.episode_length)
   if a.quick:
     over.update(population_size=16, generations=3)

@@ -36,7 +36,7 @@ RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 
 
 def run_es(a, skip: int, seed: int):
-  over = dict(env_steps=a.budget, generations=10**6, eval_every=a.eval_every,
+  over = dict(env_steps=a.budget, generations=None, eval_every=a.eval_every,
               eval_episodes=a.eval_episodes, seed=seed, episode_length=a.episode_length,
               frame_skip=skip)
   if a.quick:

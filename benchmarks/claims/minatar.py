@@ -36,7 +36,7 @@ PPO_README = {"Asterix-MinAtar": 15.0, "Breakout-MinAtar": 28.0, "Freeway-MinAta
 
 def train(game: str, seed: int, a) -> tuple[dict, list]:
   fields = dict(env=f"gymnax:{game}", population_size=a.population, sigma=a.sigma,
-                learning_rate=a.learning_rate, generations=2**31 - 1, env_steps=a.env_steps,
+                learning_rate=a.learning_rate, generations=None, env_steps=a.env_steps,
                 eval_every=a.eval_every, eval_episodes=a.eval_episodes, seed=seed)
   if a.vbn:
     fields["vbn"] = True

@@ -103,7 +103,7 @@ def main():
   for name in chosen:
     fields, module = table[name]
     fields = dict(env=a.env, population_size=a.population, env_steps=a.env_steps,
-                  generations=2**31 - 1, eval_every=a.eval_every, eval_episodes=8,
+                  generations=None, eval_every=a.eval_every, eval_episodes=8,
                   num_seeds=a.seeds, **fields)
     if a.episode_length:
       fields["episode_length"] = a.episode_length
