@@ -53,12 +53,12 @@ def measure(comm: str, pop: int, num_params: int) -> dict:
   s = setup(config, esjax.black_box(lambda p, k: -jnp.sum((p - target) ** 2)),
             jnp.zeros(num_params))
   found = hlo.step_traffic(s)
-  state, _, _ = s.run(s.state, ARGS.generations)  # compile + warm up
+  state, _, _ = s.run_generations(s.state, ARGS.generations)  # compile + warm up
   jax.block_until_ready(state)
   best = float("inf")
   for _ in range(ARGS.repeats):
     t = time.perf_counter()
-    state, buf, _ = s.run(state, ARGS.generations)
+    state, buf, _ = s.run_generations(state, ARGS.generations)
     jax.block_until_ready((state, buf))
     best = min(best, (time.perf_counter() - t) / ARGS.generations)
   return {"comm": comm, "pop": pop, "params": num_params,

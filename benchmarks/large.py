@@ -80,7 +80,7 @@ def cost_cell(params: int, rank: int | None, pop: int, batch: int, repeats: int)
   row = {"params": int(flat.shape[0]), "hidden": h,
          "perturbation": "full" if rank is None else f"rank {rank}"}
   t = time.perf_counter()
-  compiled = s.run.lower(s.state, 1).compile()
+  compiled = s.run_generations.lower(s.state, 1).compile()
   row["compile_s"] = time.perf_counter() - t
   mem = compiled.memory_analysis()
   peak = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes \

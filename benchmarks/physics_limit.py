@@ -117,14 +117,14 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   state = s.state
   with common.CompileCounter() as first:
     t0 = time.perf_counter()
-    state, buf, _ = s.run(state, 1)
+    state, buf, _ = s.run_generations(state, 1)
     common.block(buf)
     row["first_gen_s"] = time.perf_counter() - t0
   row["first_gen_compiles"] = first.count
   holder = {"state": state, "buf": buf}
 
   def one_generation():
-    holder["state"], holder["buf"], _ = s.run(holder["state"], 1)  # the state is donated
+    holder["state"], holder["buf"], _ = s.run_generations(holder["state"], 1)  # the state is donated
     return holder["buf"]
 
   # Round-robin under the same load; CPU seconds are the load-robust measure.

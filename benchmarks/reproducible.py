@@ -40,7 +40,7 @@ def stepper(env: str, pop: int, episode_length: int, chunk: int):
   box = {"state": s.state}
 
   def one_generation():
-    box["state"], buf, _ = s.run(box["state"], 1)
+    box["state"], buf, _ = s.run_generations(box["state"], 1)
     return buf
 
   common.block(one_generation())  # compile + generation 1

@@ -45,14 +45,14 @@ def worker(a):
   s = train_lib.setup(config, problem=problem, initial_params=params)
   state = s.state
   t0 = time.perf_counter()
-  state, buf, _ = s.run(state, 1)
+  state, buf, _ = s.run_generations(state, 1)
   common.block(buf)
   first = time.perf_counter() - t0
   times, cpus = [], []
   with common.CompileCounter() as cc:
     for _ in range(a.generations):
       t0, c0 = time.perf_counter(), time.process_time()
-      state, buf, _ = s.run(state, 1)
+      state, buf, _ = s.run_generations(state, 1)
       common.block(buf)
       times.append(time.perf_counter() - t0)
       cpus.append(time.process_time() - c0)

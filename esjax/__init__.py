@@ -36,9 +36,9 @@ _EXPORTS = {
     # running
     "ConfigError": "esjax.errors", "TrainConfig": "esjax.config.train_config",
     "PRESETS": "esjax.config.presets", "Preset": "esjax.config.presets",
-    "TrainResult": "esjax.training.train", "setup": "esjax.training.train", "train": "esjax.training.train",
+    "TrainResult": "esjax.training.train", "setup": "esjax.training.setup", "train": "esjax.training.train",
     "SavedRun": "esjax.rundir.files", "load": "esjax.rundir.files",
-    "WandbOptions": "esjax.sinks.loggers",
+    "WandbOptions": "esjax.sinks.loggers", "sinks": None,
     "minimize": "esjax.training.optimize", "maximize": "esjax.training.optimize",
     "OptimizeResult": "esjax.training.optimize",
     # looking at runs

@@ -128,7 +128,7 @@ def test_progress_plain_lines_when_not_a_terminal():
   stream = io.StringIO()
   bar = Progress(3, stream=stream)
   for g in (1, 2, 3):
-    bar.update(_rec(g, eval_return=5.5 if g == 2 else None))
+    bar.write(_rec(g, eval_return=5.5 if g == 2 else None))
   bar.log("note")
   bar.close()
   lines = stream.getvalue().splitlines()
@@ -137,7 +137,7 @@ def test_progress_plain_lines_when_not_a_terminal():
   assert lines[3] == "note" and len(lines) == 4
   quiet = io.StringIO()
   off = Progress(3, enabled=False, stream=quiet)
-  off.update(_rec(1))
+  off.write(_rec(1))
   off.close()
   assert quiet.getvalue() == ""
 
@@ -152,7 +152,7 @@ def test_progress_bar_in_a_narrow_terminal_keeps_bar_and_last_eval(monkeypatch):
   stream = _FakeTTY()
   bar = Progress(4, stream=stream)
   for g in (1, 2, 3):
-    bar.update(_rec(g, eval_return=1234.5 if g == 2 else None))
+    bar.write(_rec(g, eval_return=1234.5 if g == 2 else None))
   bar.close()
   text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())
   final = [l for l in text.replace("\r", "\n").splitlines() if l.strip()][-1]
@@ -161,7 +161,7 @@ def test_progress_bar_in_a_narrow_terminal_keeps_bar_and_last_eval(monkeypatch):
   assert "eval 1234.5" in final  # the last evaluation stays on the bar
   stream = _FakeTTY()
   bar = Progress(2**31 - 1, stream=stream, total_env_steps=1000)
-  bar.update(_rec(5))
+  bar.write(_rec(5))
   bar.close()
   assert "500/1,000 steps" in stream.getvalue()
 

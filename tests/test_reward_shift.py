@@ -47,7 +47,7 @@ def test_training_returns_are_shifted_per_live_step_and_evaluation_is_not():
   np.testing.assert_allclose(shifted.ret, unshifted.ret - unshifted.steps, rtol=1e-5, atol=1e-4)
 
   # The compiled generation trains on the shifted returns...
-  _, buf, ran = s.run(s.state, 1)
+  _, buf, ran = s.run_generations(s.state, 1)
   assert int(ran) == 1
   expected = np.mean(np.asarray(unshifted.ret) - np.asarray(unshifted.steps))
   assert float(buf.pop_return_mean[0]) == pytest.approx(expected, rel=1e-5, abs=1e-4)

@@ -23,9 +23,9 @@ def test_no_recompilation_after_the_first_generation():
   s = esjax.setup(config, problem, initial_params=jnp.ones(8))
   state = s.state
   for n in (4, 1, 3, 2):  # the fused-generation count is traced: one compile serves all
-    state, _, _ = s.run(state, n)
+    state, _, _ = s.run_generations(state, n)
     s.evaluate(state)
-  assert s.run._cache_size() == 1
+  assert s.run_generations._cache_size() == 1
   assert s.evaluate._cache_size() == 1
   assert int(to_host(state).generation) == 10
 

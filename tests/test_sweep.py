@@ -61,8 +61,8 @@ def test_the_whole_grid_compiles_once():
   s = esjax.setup(config, _problem(), initial_params=jnp.zeros(6))
   state = s.state
   for n in (3, 1, 2):
-    state, _, _ = s.run(state, n)
-  assert s.run._cache_size() == 1
+    state, _, _ = s.run_generations(state, n)
+  assert s.run_generations._cache_size() == 1
   # The traced hyper-parameters really are per run: sigma and the injected learning rate.
   np.testing.assert_array_equal(np.asarray(state.es.sigma), np.repeat(np.float32([0.05, 0.05, 0.2, 0.2]), 2))
   np.testing.assert_allclose(np.asarray(state.es.opt_state.hyperparams["learning_rate"]),

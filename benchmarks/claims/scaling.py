@@ -50,13 +50,13 @@ BB_PARAMS = (1_000, 100_000)  # black-box sizes whose bytes per generation must 
 
 def _gen_times(s, generations):
   from benchmarks import common
-  state, buf, _ = s.run(s.state, 1)  # compile + first generation
+  state, buf, _ = s.run_generations(s.state, 1)  # compile + first generation
   common.block(buf)
   wall, cpu = [], []
   with common.CompileCounter() as cc:
     for _ in range(generations):
       t0, c0 = time.perf_counter(), time.process_time()
-      state, buf, _ = s.run(state, 1)
+      state, buf, _ = s.run_generations(state, 1)
       common.block(buf)
       wall.append(time.perf_counter() - t0)
       cpu.append(time.process_time() - c0)

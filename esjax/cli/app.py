@@ -221,13 +221,16 @@ def cmd_train(args) -> int:
                                        args.process_id).validate()
   out = args.resume or args.out or os.path.join(
       "runs", f"{config.problem.env}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
-  wandb = None
+  from esjax import sinks as sinks_lib  # pylint: disable=g-import-not-at-top
+  sinks = [sinks_lib.TensorBoard()] if args.tensorboard else []
   if args.wandb:
     from esjax.sinks import loggers as logging_sinks  # pylint: disable=g-import-not-at-top
     logging_sinks.check_wandb()
-    wandb = logging_sinks.WandbOptions(args.wandb_project, args.wandb_name)
+    sinks.append(sinks_lib.WandbOptions(args.wandb_project, args.wandb_name))
   distributed.initialize(dist)
   main = distributed.is_main_process()
+  if main and not args.quiet:
+    sinks.append(sinks_lib.ProgressBar())
   with distributed.exit_on_job_failure(EXIT_USAGE):
     if main and not resume:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
@@ -237,8 +240,7 @@ def cmd_train(args) -> int:
     from esjax.training.train import train
     cache = True if args.compile_cache is None else args.compile_cache
     try:
-      result = train(config, out_dir=out, progress=main and not args.quiet, wandb=wandb,
-                     tensorboard=args.tensorboard, resume=resume, compile_cache=cache,
+      result = train(config, out_dir=out, sinks=sinks, resume=resume, compile_cache=cache,
                      memory_limit=args.memory_limit)
     except RunIOError as e:
       if not main:

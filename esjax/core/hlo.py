@@ -66,7 +66,7 @@ def collective_bytes(hlo_text: str) -> int:
 
 def step_hlo(setup) -> str:
   """Optimized HLO of one compiled ES call of a ``train.Setup`` (a loop of generations)."""
-  return setup.run.lower(setup.state, 1).compile().as_text()
+  return setup.run_generations.lower(setup.state, 1).compile().as_text()
 
 
 def step_traffic(setup) -> list[Collective]:

@@ -1,2 +1,2 @@
-"""Everything a run keeps on disk: its lock, config/params/metrics files, version, I/O guard
-and checkpoints."""
+"""Everything a run keeps on disk, behind one ``RunDir``: its lock, config/params/metrics files,
+version, I/O guard and checkpoints (orbax, imported only by a run with a directory)."""

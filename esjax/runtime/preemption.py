@@ -10,6 +10,9 @@ import signal
 import sys
 import threading
 
+import jax
+import numpy as np
+
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -43,3 +46,13 @@ class StopRequest:
   def __exit__(self, *exc) -> None:
     for s, handler in self._previous.items():
       signal.signal(s, handler)
+
+
+def agree(flag: bool) -> bool:
+  """True on every process if it is on any: processes must stop after the same call, or the
+  ones still running would wait forever in the next call's collectives. Every process calls it
+  at the same points; the first call compiles its gather, so make it while they are in step."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))

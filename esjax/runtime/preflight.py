@@ -79,7 +79,7 @@ def device_capacity(device) -> int | None:
 
 def plan(setup, memory_limit: int | None = None) -> Plan:
   """Compiles ``setup``'s step ahead of time and reads its traffic and memory."""
-  compiled = setup.run.lower(setup.state, 1).compile()
+  compiled = setup.run_generations.lower(setup.state, 1).compile()
   mem = compiled.memory_analysis()
   fixed = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
   population = setup.config.strategy.population_size

@@ -1,1 +1,7 @@
-"""Where records go: the metrics file, TensorBoard, Weights & Biases, the progress bar."""
+"""Where records go: one ``Sink`` protocol (``write(record)``, ``close()``) implemented by the
+metrics file (``rundir``), TensorBoard, Weights & Biases, the progress bar and a callback."""
+from esjax.sinks.base import Callback, Opener, Sink
+from esjax.sinks.loggers import TensorBoard, WandbOptions
+from esjax.sinks.progress import ProgressBar
+
+__all__ = ["Callback", "Opener", "ProgressBar", "Sink", "TensorBoard", "WandbOptions"]

@@ -1,8 +1,9 @@
-"""Where per-generation records go besides ``metrics.jsonl``: TensorBoard and Weights & Biases.
+"""Sinks for the usual dashboards: TensorBoard and Weights & Biases.
 
 ``metrics.jsonl`` stays the source of truth (``esjax plot`` reads it); these sinks are views
-of the same records for the usual dashboards. TensorBoard event files are always written
-under ``DIR/tb/`` (tensorboardX is a dependency). W&B is optional: it is used only when asked
+of the same records. Both are given as options (``TensorBoard()``, ``WandbOptions(...)``) and
+opened by the driver once the run directory is locked (``sinks/base.py``); TensorBoard's event
+files go under ``DIR/tb/`` (tensorboardX is a dependency). W&B is optional: it is used only when asked
 for and importable, and asking for it without it installed is a one-line ``ConfigError``
 raised before any run directory exists.
 """
@@ -28,6 +29,9 @@ class WandbOptions:
   """``esjax train --wandb [--wandb-project P] [--wandb-name N]``."""
   project: str = "esjax"
   name: str | None = None
+
+  def open(self, config: TrainConfig, run_dir: str | None) -> "WandbWriter | None":
+    return None if run_dir is None else WandbWriter(self, run_dir, config)
 
 
 def wandb_available() -> bool:
@@ -56,39 +60,35 @@ def _scalars(rec: dict[str, Any]):
           yield f"{group}/{name[:-len('_per_seed')]}/seed{s}", float(v)
 
 
-class Sinks:
-  """``write(record)`` once per generation, ``close()`` at the end (also after an error)."""
+@dataclasses.dataclass(frozen=True)
+class TensorBoard:
+  """The TensorBoard sink's options: event files under ``RUN_DIR/tb/`` (none without a run
+  directory)."""
 
-  def __init__(self, run_dir: str, config: TrainConfig, wandb: WandbOptions | None = None,
-               tensorboard: bool = True):
-    self._tb = None
-    self._tb_file = None  # io_guard: a failed event-file write surfaces as RunIOError
-    self._wandb = None
-    if tensorboard:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self._tb = SummaryWriter(os.path.join(run_dir, TB_DIR), flush_secs=10)
-      self._tb_file = io_guard.guard(self._tb)
-      # The resolved config as text, so a TensorBoard tab tells which run it is.
-      self._tb.add_text("config", "```\n" + config.to_json() + "\n```", 0)
-    if wandb is not None:
-      check_wandb()
-      import wandb as wandb_lib  # pylint: disable=g-import-not-at-top
-      self._wandb = wandb_lib.init(project=wandb.project, name=wandb.name, dir=run_dir,
-                                   config=config.flat())
+  def open(self, config: TrainConfig, run_dir: str | None) -> "TensorBoardWriter | None":
+    return None if run_dir is None else TensorBoardWriter(run_dir, config)
+
+
+class TensorBoardWriter:
+  """Each record's scalars, by generation, in ``RUN_DIR/tb/``; a failed event-file write
+  surfaces as ``RunIOError`` at the next record (``io_guard``)."""
+
+  def __init__(self, run_dir: str, config: TrainConfig):
+    from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    self._tb = SummaryWriter(os.path.join(run_dir, TB_DIR), flush_secs=10)
+    self._tb_file = io_guard.guard(self._tb)
+    # The resolved config as text, so a TensorBoard tab tells which run it is.
+    self._tb.add_text("config", "```\n" + config.to_json() + "\n```", 0)
 
   def write(self, rec: dict[str, Any]) -> None:
     io_guard.check(self._tb_file)
-    scalars = dict(_scalars(rec))
     gen = int(rec["generation"])
-    if self._tb is not None:
-      for tag, value in scalars.items():
-        self._tb.add_scalar(tag, value, gen)
-      if "eval_return" in rec and "env_steps" in rec:
-        # The same evaluation against env steps: how ES papers compare sample efficiency.
-        self._tb.add_scalar("eval_vs_env_steps/return", float(rec["eval_return"]),
-                            int(rec["env_steps"]))
-    if self._wandb is not None:
-      self._wandb.log(scalars, step=gen)
+    for tag, value in _scalars(rec):
+      self._tb.add_scalar(tag, value, gen)
+    if "eval_return" in rec and "env_steps" in rec:
+      # The same evaluation against env steps: how ES papers compare sample efficiency.
+      self._tb.add_scalar("eval_vs_env_steps/return", float(rec["eval_return"]),
+                          int(rec["env_steps"]))
 
   def close(self) -> None:
     if self._tb is not None:
@@ -96,6 +96,21 @@ class Sinks:
       self._tb = None
       if sys.exc_info()[0] is None:  # a run that otherwise ended well: say so
         io_guard.check(self._tb_file)
-    if self._wandb is not None:
-      self._wandb.finish()
-      self._wandb = None
+
+
+class WandbWriter:
+  """Each record's scalars, by generation, to a Weights & Biases run."""
+
+  def __init__(self, options: WandbOptions, run_dir: str, config: TrainConfig):
+    check_wandb()
+    import wandb as wandb_lib  # pylint: disable=g-import-not-at-top
+    self._run = wandb_lib.init(project=options.project, name=options.name, dir=run_dir,
+                               config=config.flat())
+
+  def write(self, rec: dict[str, Any]) -> None:
+    self._run.log(dict(_scalars(rec)), step=int(rec["generation"]))
+
+  def close(self) -> None:
+    if self._run is not None:
+      self._run.finish()
+      self._run = None

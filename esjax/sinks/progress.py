@@ -7,8 +7,11 @@ env steps, since the generation count is then open-ended.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
+
+from esjax.config.train_config import TrainConfig
 
 
 def _line(rec: dict[str, Any]) -> str:
@@ -28,10 +31,20 @@ def _short(rec: dict[str, Any], last_eval: float | None) -> str:
   return " | ".join(parts)
 
 
-class Progress:
-  """``update(record)`` after each generation; ``close()`` at the end."""
+@dataclasses.dataclass(frozen=True)
+class ProgressBar:
+  """The progress sink's options: a bar (or plain lines) on stdout, on process 0. With it the
+  driver also prints the preflight block and a sweep's best point."""
 
-  def __init__(self, total_generations: int, enabled: bool = True, stream=None,
+  def open(self, config: TrainConfig, run_dir: str | None) -> "Progress":
+    del run_dir
+    return Progress(config.runtime.generations, total_env_steps=config.runtime.env_steps)
+
+
+class Progress:
+  """``write(record)`` after each generation; ``close()`` at the end."""
+
+  def __init__(self, total_generations: int | None, enabled: bool = True, stream=None,
                total_env_steps: int | None = None):
     self._stream = stream or sys.stdout
     self._enabled = enabled
@@ -61,7 +74,7 @@ class Progress:
       self._task = self._bar.add_task("", total=total)
       self._bar.start()
 
-  def update(self, rec: dict[str, Any]) -> None:
+  def write(self, rec: dict[str, Any]) -> None:
     if not self._enabled:
       return
     if "eval_return" in rec:

@@ -1,0 +1,150 @@
+"""``RunDir``: everything one run keeps on disk, behind one object.
+
+Its parts: the lock (``lock.py``), the run files (``files.py``: config.json, metrics.jsonl,
+params.msgpack, each stamped by ``versioning.py``), the I/O guard of the files written by
+others (``io_guard.py``) and the checkpoints (``checkpoint.py``, orbax: imported only by a run
+that has a directory). Opened as a context manager around the part of a run that writes:
+
+    with RunDir(out_dir, resume) as run_dir:
+      start = run_dir.start(config, state, mesh, built_for)
+      ... run_dir.records.write(record); run_dir.checkpoint(...)
+      run_dir.save_params(...)
+
+Process 0 takes the lock on entry and drops it on exit; every process reads and checkpoints.
+On an error the lock is freed at once and a directory this run created and never wrote into is
+removed: files are written whole (written aside, then renamed), so nothing half-written stays.
+``RunDir(None)`` is a run without a directory: it keeps its records in memory, writes nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Any
+
+import jax
+import numpy as np
+
+from esjax.core.mesh import replicate, to_host
+from esjax.errors import ConfigError
+from esjax.rundir import files, lock as lock_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+  """Where a run starts: fresh, or from its newest good checkpoint."""
+  state: Any  # replicated over the mesh
+  generation: int
+  wall_s: float  # the wall time already spent (a resumed run's clock continues)
+  num_records: int
+
+
+class _InMemory:
+  """The records of a run that has no metrics.jsonl to hold them (no directory, or a process
+  other than 0)."""
+
+  def __init__(self, records: list[dict[str, Any]]):
+    self.records = records
+
+  def write(self, record: dict[str, Any]) -> None:
+    self.records.append(record)
+
+  def close(self) -> None:
+    pass
+
+
+class RunDir:
+  """One run's directory (``path``; None: none); ``resume`` continues its newest checkpoint."""
+
+  def __init__(self, path: str | None, resume: bool = False):
+    if resume and path is None:
+      raise ValueError("resume=True needs the out_dir of the run to continue")
+    self.path, self.resume = path, resume
+    if resume:
+      self._checkpoints().require_checkpoints(path)  # before building envs: a quick error
+    self.records: Any = _InMemory([])  # the record sink: metrics.jsonl once started on process 0
+    self._is_main = jax.process_index() == 0
+    self._lock = self._checkpointer = None
+    self._created = False
+
+  @property
+  def checkpointing(self) -> bool:
+    return self.path is not None
+
+  def __enter__(self) -> "RunDir":
+    if self.path is not None and self._is_main:
+      self._created = not os.path.exists(self.path)
+      self._lock = lock_lib.acquire(self.path)  # creates the directory
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if self._checkpointer is not None:
+      self._checkpointer.close()
+      self._checkpointer = None
+    if self._lock is not None:
+      self._lock.release()
+      self._lock = None
+      if exc_type is not None and self._created and lock_lib.only_lock_file(self.path):
+        os.remove(lock_lib.lock_path(self.path))
+        os.rmdir(self.path)
+
+  def start(self, config, state, mesh, built_for: tuple[str, int, int]) -> Start:
+    """Restores (resume) or checks the directory is new; writes config.json and metrics.jsonl
+    (process 0) and opens the checkpoints. ``state`` is the fresh, replicated state;
+    ``built_for`` is (problem kind, obs size, action size), what checkpoints are checked for."""
+    if self.path is None:
+      return Start(state, 0, 0.0, 0)
+    ckpt_lib = self._checkpoints()
+    fingerprint = ckpt_lib.fingerprint(config, *built_for)
+    start, records = Start(state, 0, 0.0, 0), []
+    if self.resume:
+      r = ckpt_lib.restore_latest(self.path, to_host(state), fingerprint)
+      _check_reference_batch(state, r.state)
+      start = Start(replicate(r.state, mesh), r.generation, r.wall_s, len(r.records))
+      records = r.records
+    elif ckpt_lib.has_checkpoints(self.path):
+      raise ConfigError(f"{self.path!r} already holds checkpoints; resume it or choose a new "
+                        "output directory")
+    self.records = _InMemory(records)
+    if self._is_main:
+      os.makedirs(self.path, exist_ok=True)
+      # Every option resolved: a resumed run keeps its values even if a default changes.
+      files.write_config(self.path, config.replace(**config.strategy.resolved()))
+      files.rewrite_metrics(self.path, records)  # on resume: one line per generation kept
+      self.records = files.MetricsWriter(self.path, append=True)  # the records live there
+    self._checkpointer = ckpt_lib.Checkpointer(self.path, config.runtime.keep_checkpoints,
+                                               fingerprint)
+    return start
+
+  def checkpoint(self, host_state, generation: int, env_steps: int, wall_s: float,
+                 num_records: int) -> None:
+    self._checkpointer.save(host_state, generation, env_steps, wall_s, num_records)
+
+  def save_params(self, *args, **kwargs) -> None:
+    """params.msgpack (``files.save_params``'s arguments), by process 0."""
+    if self.path is not None and self._is_main:
+      files.save_params(self.path, *args, **kwargs)
+
+  def metrics(self, num_records: int):
+    """The run's records: read from metrics.jsonl on first use where it holds them."""
+    if isinstance(self.records, _InMemory):
+      return self.records.records
+    return files.MetricsLog(self.path, num_records)
+
+  @staticmethod
+  def _checkpoints():
+    from esjax.rundir import checkpoint  # pylint: disable=g-import-not-at-top
+    return checkpoint
+
+
+def _check_reference_batch(fresh, restored) -> None:
+  """Resume continues with the checkpoint's VBN reference batch (the one the run trained
+  with); one drawn afresh from the same key should be the same bits, and a warning says when
+  it is not (an env whose dynamics changed since), so a silent difference cannot go unseen."""
+  if fresh.normalizer.vbn_batch is None:
+    return
+  if not np.array_equal(np.asarray(to_host(fresh.normalizer.vbn_batch)),
+                        np.asarray(restored.normalizer.vbn_batch)):
+    print("esjax: warning: the VBN reference batch drawn now differs from the checkpoint's "
+          "(has the env changed?); continuing with the checkpoint's", file=sys.stderr,
+          flush=True)

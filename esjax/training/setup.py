@@ -1,0 +1,211 @@
+"""Everything built from a config before the first generation: the problem, the initial params,
+the strategy with its noise, the mesh, the replicated training state and the compiled calls."""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from esjax import keys, xla_env
+from esjax.config import sweep as sweep_lib
+from esjax.config.train_config import TrainConfig
+from esjax.core import step as step_lib
+from esjax.core.mesh import make_mesh, replicate
+from esjax.errors import ConfigError
+from esjax.perturbations.lowrank import LowRank, LowRankLayout
+from esjax.policies import Policy
+from esjax.problems import reference, sources
+from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
+from esjax.problems.tricks import AdaptiveCutoff
+from esjax.strategies import base as strategy_lib
+from esjax.strategies.base import Strategy
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything built from a config before the first generation."""
+  config: TrainConfig
+  problem: Problem  # what training evaluates (rewards shifted by the strategy's reward_shift)
+  policy: Policy | None
+  action_size: int
+  mesh: Mesh
+  strategy: Strategy
+  state: step_lib.TrainState  # replicated over the mesh (a leading run axis if num_runs > 1)
+  # (state, n) -> (state, metrics buffer (n, ...), generations each run ran (num_runs,))
+  run_generations: Callable
+  evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
+  obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
+  discrete: bool = False  # discrete actions (an argmax policy head)
+  unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problems:
+  """The problem side of a setup, before the state and the step are built."""
+  problem: Problem
+  eval_problem: Problem
+  params: Any  # the initial flat params (None: a custom problem's, from initial_params)
+  policy: Policy | None = None
+  action_size: int = 0
+  obs_shape: tuple[int, ...] = ()
+  discrete: bool = False
+  tree: Any = None  # the params as a pytree (its 2-D leaves are what low-rank noise perturbs)
+  unravel: Callable | None = None
+
+
+def setup(config: TrainConfig, problem: Problem | None = None,
+          initial_params: jax.Array | None = None, policy_module=None) -> Setup:
+  """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
+
+  ``problem`` replaces the Brax rollout with any fitness function (see ``problems.black_box``);
+  then ``initial_params`` (a flat vector or a pytree) is required and ``env``/policy fields
+  are unused. ``policy_module`` is a user's flax module to train on the env instead of the
+  config's policy kind (``policies.make_policy`` says what it must return); the config then
+  records ``policy="custom"``. With ``perturbation="lowrank"`` the 2-D leaves of the params
+  pytree (the policy's, or ``initial_params``) are the matrices perturbed at low rank.
+  """
+  if policy_module is not None:
+    config = config.replace(policy="custom")
+  strategy = config.validate().strategy.build()  # checked before it is built
+  rt = config.runtime
+  mesh = make_mesh(rt.num_devices or step_lib.default_device_count(
+      strategy.population_size, strategy.mirrored, rt.member_chunk))
+  config.validate(device_count=mesh.size)
+  if problem is None:
+    config, built = _env_problems(config, strategy, policy_module)
+  else:
+    built = _custom_problems(config, strategy, problem, initial_params)
+  built = _with_initial_params(built, initial_params)
+  strategy = _with_perturbation(config, strategy, built.tree)
+  if built.problem.check is not None:
+    built.problem.check(built.params)
+  cutoff = _cutoff(config)
+  state = _initial_state(config, built.problem, built.params, cutoff)
+  _warn_if_fma()
+  run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff)
+  return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
+               replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
+               built.discrete, built.unravel)
+
+
+def _env_problems(config: TrainConfig, strategy: Strategy,
+                  module) -> tuple[TrainConfig, _Problems]:
+  """Brax, gymnax or playground by the env name's prefix (problems/sources.py); the config as
+  run: the env's own backend and episode length written out, so a resumed run keeps them even
+  if a default changes."""
+  pc = config.problem
+  built = sources.build(pc, config.policy, jax.random.PRNGKey(config.runtime.seed),
+                        reward_shift=strategy.reward_shift, module=module)
+  config = config.replace(backend=sources.resolved_backend(pc.env, pc.backend),
+                          episode_length=built.episode_length)
+  if config.policy.vbn:
+    config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
+  return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
+                           built.action_size, built.obs_shape, built.discrete,
+                           tree=built.policy.unravel(built.params))
+
+
+def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,
+                     initial_params) -> _Problems:
+  """A user's problem, refused with the env-only settings that would silently do nothing."""
+  pc = config.problem
+  if config.policy.vbn:
+    raise ConfigError("vbn is a setting of the env policies (mlp, cnn); a custom problem "
+                      "brings its own network: drop vbn")
+  if initial_params is None:
+    raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
+  if strategy.reward_shift:
+    raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
+                      "per-step rewards; a custom problem defines its own returns (build it "
+                      "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
+  if pc.adaptive_cutoff:
+    raise ConfigError(f"adaptive_cutoff={pc.adaptive_cutoff} limits the Brax/gymnax rollouts' "
+                      "episode length; a custom problem has none: set adaptive_cutoff=0")
+  return _Problems(problem, problem, params=None)
+
+
+def _with_initial_params(built: _Problems, initial_params) -> _Problems:
+  """``built`` starting from ``initial_params`` when given: a pytree (a flax params dict) is
+  perturbed as its flat vector while the problem sees the tree."""
+  if initial_params is None:
+    return built
+  if not is_pytree(initial_params):
+    params = jnp.asarray(initial_params, jnp.float32)
+    return dataclasses.replace(built, params=params, tree=params)
+  tree = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), initial_params)
+  params, unravel = ravel_tree(tree)
+  problem, eval_problem = built.problem, built.eval_problem
+  if problem.takes_tree:  # a black-box fitness of the tree; other problems take it flat
+    problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
+  return dataclasses.replace(built, problem=problem, eval_problem=eval_problem, params=params,
+                             tree=tree, unravel=unravel)
+
+
+def _with_perturbation(config: TrainConfig, strategy: Strategy, tree) -> Strategy:
+  """``strategy`` with the configured member noise; ``tree`` is the initial params pytree."""
+  st = config.strategy
+  if st.perturbation == "full":
+    return strategy
+  layout = LowRankLayout.of(tree)
+  if not layout.kernels:
+    raise ConfigError("perturbation='lowrank' needs at least one 2-D weight matrix in the "
+                      "params; these have none (a custom problem: pass initial_params as a "
+                      "pytree whose matrices are 2-D leaves), or use --perturbation full")
+  return strategy_lib.with_perturbation(strategy, LowRank(layout, st.rank))
+
+
+def _cutoff(config: TrainConfig) -> AdaptiveCutoff | None:
+  """Training episodes only: evaluation runs the whole episode_length."""
+  pc = config.problem
+  if not pc.adaptive_cutoff:
+    return None
+  cutoff = AdaptiveCutoff.of(pc, pc.episode_length)
+  if cutoff.start > cutoff.maximum:
+    raise ConfigError(f"adaptive_cutoff={cutoff.start} is invalid: it starts above "
+                      f"{pc.env!r}'s episode length {cutoff.maximum}; expected at most that")
+  return cutoff
+
+
+def _initial_state(config: TrainConfig, problem: Problem, params,
+                   cutoff: AdaptiveCutoff | None) -> step_lib.TrainState:
+  """The host state of every run, stacked on a leading run axis when there are several.
+
+  Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
+  from the state its own strategy would (config/sweep.py), and all share one step."""
+  rt = config.runtime
+  run_strategies = sweep_lib.run_strategies(config.strategy, rt.num_seeds)
+  states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,
+                                cutoff) for r, st in enumerate(run_strategies)]
+  if problem.reference_batch is not None:
+    # VBN: each run's reference batch from its own run key, drawn the same way on every
+    # process and device count.
+    states = [st.replace(normalizer=st.normalizer.replace(
+        vbn_batch=problem.reference_batch(keys.vbn_key(st.key)))) for st in states]
+  return states[0] if config.num_runs == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
+
+
+def _warn_if_fma() -> None:
+  if jax.default_backend() == "cpu" and not xla_env.no_fma_in_effect():
+    warnings.warn("esjax: FMA is on (JAX started before esjax was imported, or ESJAX_CPU_FMA=1"
+                  " or another --xla_cpu_max_isa), so results may differ in the last bits "
+                  f"between device counts; set XLA_FLAGS={xla_env.NO_FMA_FLAG} for bitwise "
+                  "invariance (docs/reproducibility.md)", stacklevel=3)
+
+
+def _compiled(config: TrainConfig, built: _Problems, strategy: Strategy, mesh: Mesh,
+              cutoff: AdaptiveCutoff | None) -> tuple[Callable, Callable]:
+  """(run_generations, evaluate): the sharded step fused ``generations_per_call`` times, and
+  the evaluation of every run."""
+  rt, pc = config.runtime, config.problem
+  local = strategy.population_size // mesh.size
+  chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
+  generation = step_lib.make_generation(built.problem, strategy, mesh.size, pc.normalize_obs,
+                                        rt.comm, chunk, cutoff)
+  sharded = step_lib.shard_generation(generation, mesh, config.num_runs)
+  run_generations = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
+  return run_generations, step_lib.make_evaluate(built.eval_problem, rt.eval_episodes,
+                                                 config.num_runs)
