@@ -8,6 +8,12 @@ commit and says why; on another jax version the test is skipped with that reason
 Re-pinned for issue 10 (bitwise layout invariance: members in chunks of 64, obs sums added in
 member order, FMA off on CPU): the values hold on 1, 2 or 4 devices alike.
 
+The final evaluation is checked to 0.5 %, not bit for bit: the evaluation episodes are a
+separately compiled program (8 episodes in one batch), and on 2026-12-02 a machine of CI's kind
+(AMD EPYC, same jax 0.10.2 and the same pinned params, training returns equal at every
+generation) evaluated them to 1515.25 where the machine that pinned them gave 1517.40; the
+params, which every later generation builds on, stay pinned exactly.
+
 Re-pinned again for issue 10: the normalizer update (and OpenES's gradient scale) multiply by
 a scalar reciprocal instead of dividing by a broadcast scalar, which XLA had rewritten in the
 one-device program only; generation 2 on changed by the last bits, the final evaluation from
@@ -48,5 +54,5 @@ def test_short_default_run_is_pinned():
 
 def test_default_run_final_params_are_pinned():
   result = esjax.train(esjax.TrainConfig(), progress=False)
-  assert result.metrics[-1]["eval_return"] == DEFAULT_RUN_EVAL
   assert _sha(result) == DEFAULT_RUN_SHA256
+  assert result.metrics[-1]["eval_return"] == pytest.approx(DEFAULT_RUN_EVAL, rel=5e-3)
