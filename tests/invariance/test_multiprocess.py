@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from esjax import cli
-from subproc import ROOT, env_with_devices
+from tests.helpers.subproc import ROOT, env_with_devices
 
-WORKER = os.path.join(ROOT, "tests", "mp_worker.py")
+WORKER = os.path.join(ROOT, "tests", "helpers", "mp_worker.py")
 
 
 def _free_port() -> int:
@@ -148,7 +148,7 @@ def test_cluster_auto_detection_follows_jax(monkeypatch):
 
 @pytest.mark.slow
 def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
-  from subproc import FAST_COMPILE
+  from tests.helpers.subproc import FAST_COMPILE
   port, out = _free_port(), tmp_path / "run"
   flags = ["train", "--env", "hopper", "--episode-length", "20", "--population-size", "8",
            "--hidden-sizes", "8,8", "--generations", "2", "--eval-every", "2", "--quiet",

@@ -10,7 +10,7 @@ import pytest
 import esjax
 from esjax.config import sweep as sweep_lib
 from esjax.cli import main
-from test_cli import run_cli
+from tests.config.test_cli import run_cli
 
 SWEEP = {"sigma": (0.05, 0.2), "learning_rate": (0.01, 0.05)}
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from subproc import ROOT
+from tests.helpers.subproc import ROOT
 
 SCRIPTS = ("es_vs_ppo.py", "frame_skip.py", "variance.py", "scaling.py", "parameterization.py",
            "minatar.py", "intrinsic_dim.py")  # the longest first

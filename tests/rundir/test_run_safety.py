@@ -16,9 +16,9 @@ from esjax.core import multihost
 from esjax.runtime import compile_cache
 from esjax.rundir import files as run_io
 
-import bb_run
+from tests.helpers import bb_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.subproc import ROOT
 
 
 # ---- esjax_version in config.json and params.msgpack ----
@@ -117,7 +117,8 @@ def test_cli_cache_flags():
 
 def _bb_subprocess(out, cache):
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_COMPILATION_CACHE_DIR=str(cache))
-  return subprocess.run([sys.executable, os.path.join(ROOT, "tests", "bb_run.py"), str(out),
+  script = os.path.join(ROOT, "tests", "helpers", "bb_run.py")
+  return subprocess.run([sys.executable, script, str(out),
                          "fresh", "4", "2"], capture_output=True, text=True, env=env, timeout=300)
 
 

@@ -172,7 +172,7 @@ print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(
 @pytest.mark.slow
 @pytest.mark.parametrize("env", ["gymnax:CartPole-v1", "playground:CartpoleBalance"])
 def test_params_do_not_depend_on_the_device_count(env):
-  from subproc import FAST_COMPILE, run_all
+  from tests.helpers.subproc import FAST_COMPILE, run_all
   if env.startswith("playground"):
     pytest.importorskip("mujoco_playground")
   runs = run_all(_INVARIANCE.replace("ENV", repr(env)), (1, 4), timeout=500,

@@ -26,8 +26,8 @@ from esjax.core.mesh import to_host
 from esjax.perturbations import gaussian
 from esjax.training import optimize
 from esjax.strategies import REGISTRY, base
-import subproc
-from subproc import FAST_COMPILE
+from tests.helpers import subproc
+from tests.helpers.subproc import FAST_COMPILE
 
 
 class Case(NamedTuple):
@@ -72,14 +72,14 @@ P = 10  # parameters of the unit tests: tiny, every code path still runs
 def _case(name: str) -> Case:
   if name not in CASES:
     pytest.fail(f"strategy {name!r} is registered but has no CASES entry in "
-                "tests/test_conformance.py: add one line with its test settings")
+                "tests/strategies/test_conformance.py: add one line with its test settings")
   return CASES[name]
 
 
 def test_every_registered_strategy_has_a_case():
   missing = [n for n in NAMES if n not in CASES]
   assert not missing, (f"registered strategies without a CASES entry in "
-                       f"tests/test_conformance.py: {missing}")
+                       f"tests/strategies/test_conformance.py: {missing}")
 
 
 def _takes(name: str, option: str) -> bool:

@@ -3,8 +3,6 @@
 ``W + sigma E``, the chunked update equals the dense sum, runs are device-invariant, the compiled
 step's traffic does not grow with the parameter count, and short runs learn."""
 import math
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +15,7 @@ from esjax.cli import main
 from esjax.perturbations import lowrank
 from esjax.policies import make_policy
 from esjax.strategies import base, open_es
-from subproc import FAST_COMPILE, run_all
+from tests.helpers.subproc import FAST_COMPILE, run_all
 
 GEN_KEY = jax.random.fold_in(jax.random.PRNGKey(3), 5)
 # A pytree with two matrices (one of them a row) and two non-matrix leaves.
@@ -256,7 +254,6 @@ def test_bad_low_rank_flags_exit_2_with_one_line(flags, named, tmp_path, capsys)
 
 
 def test_large_benchmark_quick_mode(tmp_path):
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   from benchmarks import large  # pylint: disable=g-import-not-at-top
   rows = large.main(["--quick", "--out", str(tmp_path)])
   cost = [r for r in rows if "gen_s" in r]

@@ -7,7 +7,7 @@ so every case runs as a subprocess with 1, 2 and 4 forced CPU devices, all at on
 import numpy as np
 import pytest
 
-from subproc import FAST_COMPILE, run_all
+from tests.helpers.subproc import FAST_COMPILE, run_all
 
 COUNTS = (1, 2, 4)
 

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.subproc import ROOT
 NOTEBOOKS = os.path.join(ROOT, "notebooks")
 
 TINY = {

@@ -2,21 +2,18 @@
 import csv
 import json
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-# benchmarks/ is not an installed package: import it from this checkout.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common  # noqa: E402
-from benchmarks import noise as noise_bench  # noqa: E402
-from benchmarks import peers  # noqa: E402
-from benchmarks import presets as presets_bench  # noqa: E402
-from benchmarks import reacher_reference  # noqa: E402
-from esjax.perturbations import gaussian as noise  # noqa: E402
+from benchmarks import common
+from benchmarks import noise as noise_bench
+from benchmarks import peers
+from benchmarks import presets as presets_bench
+from benchmarks import reacher_reference
+from esjax.perturbations import gaussian as noise
 
 
 def test_compile_counter_counts_new_shapes_only():

@@ -1,4 +1,4 @@
-"""One process of the layout-invariance runs of test_invariance.py (no pytest inside).
+"""One process of the layout-invariance runs of invariance/test_bitwise.py (no pytest inside).
 
 usage: python inv_worker.py OUT.json DEVICES KIND [COORDINATOR NUM_PROCESSES PROCESS_ID]
 KIND "brax": the default run (hopper, spring, pop 256, 1000-step episodes) for 10 generations

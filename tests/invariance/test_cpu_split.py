@@ -11,7 +11,7 @@ import pytest
 
 from esjax import xla_env
 from esjax.core.step import split_device_count
-from subproc import ROOT
+from tests.helpers.subproc import ROOT
 
 SNIPPET = """
 import json, jax, jax.numpy as jnp, numpy as np, esjax

@@ -28,16 +28,16 @@ import numpy as np
 import pytest
 
 import esjax
-import subproc
+from tests.helpers import subproc
 from esjax.cli import main
 from esjax.errors import RunIOError
 from esjax.rundir import checkpoint as ckpt_lib
 from esjax.rundir import files as run_io
 from esjax.rundir import lock as lock_lib
 
-import bb_run
+from tests.helpers import bb_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.subproc import ROOT
 TIMING = ("wall_s", "steps_per_s")
 GENS, EVERY = 15, 5
 

@@ -1,6 +1,6 @@
-"""A black-box ES run driven from a subprocess by test_checkpoint.py (no Brax compile).
+"""A black-box ES run driven from a subprocess by rundir/test_checkpoint.py (no Brax compile).
 
-usage: python bb_run.py OUT_DIR {fresh,resume} [GENERATIONS] [CHECKPOINT_EVERY] [SLEEP_S]
+usage: PYTHONPATH=. python tests/helpers/bb_run.py OUT_DIR {fresh,resume} [GENERATIONS] [CHECKPOINT_EVERY] [SLEEP_S]
 Each generation sleeps SLEEP_S on the host so a test can signal or kill it mid-run; the final
 flat params go to OUT_DIR/final_params.npy.
 """
@@ -8,13 +8,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-import esjax  # noqa: E402
+import esjax
 
 NUM_PARAMS = 10
 

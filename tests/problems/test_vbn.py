@@ -17,7 +17,7 @@ from esjax.problems import reference
 from esjax.rundir import checkpoint as ckpt_lib
 from esjax.training.train import setup, to_host
 from esjax.strategies import base as strategy_lib
-from subproc import FAST_COMPILE, run_all
+from tests.helpers.subproc import FAST_COMPILE, run_all
 
 CARTPOLE = dict(env="gymnax:CartPole-v1", vbn=True, population_size=16, hidden_sizes=(8, 8),
                 sigma=0.1, learning_rate=0.05, member_chunk=4, eval_every=0)
@@ -157,7 +157,7 @@ def test_vbn_batch_stats_and_params_equal_on_1_and_4_devices():
 def test_vbn_batch_and_params_equal_in_two_processes_and_in_one(tmp_path):
   """2 processes x 2 devices (one JAX job, gloo) and 1 process x 4 devices: every process draws
   the same reference batch from the run key, and the runs end with the same params."""
-  from test_invariance import _free_port, _launch, _load, _wait
+  from tests.invariance.test_bitwise import _free_port, _launch, _load, _wait
   job = ("localhost:%d" % _free_port(), 2)
   outs = [tmp_path / f"{name}.json" for name in ("p0", "p1", "single")]
   _wait([_launch(outs[i], 2, "vbn", *job, i) for i in range(2)]

@@ -11,7 +11,7 @@ from esjax.errors import ConfigError
 from esjax.problems import check_fitness
 from esjax.training import optimize
 from esjax.strategies import REGISTRY
-import subproc
+from tests.helpers import subproc
 
 TARGET = np.linspace(-1.0, 1.0, 5).astype(np.float32)
 FAST = dict(population_size=16, sigma=0.1, learning_rate=0.05, weight_decay=0.0)

@@ -5,7 +5,7 @@ comes from a member's key and the cutoff from the all-gathered step counts."""
 import numpy as np
 import pytest
 
-from subproc import run_all
+from tests.helpers.subproc import run_all
 
 pytest.importorskip("gymnax")
 

@@ -15,9 +15,9 @@ import pytest
 
 import esjax
 from esjax.core import step as step_lib
-from subproc import ROOT, env_with_devices
+from tests.helpers.subproc import ROOT, env_with_devices
 
-WORKER = os.path.join(ROOT, "tests", "inv_worker.py")
+WORKER = os.path.join(ROOT, "tests", "helpers", "inv_worker.py")
 
 
 def _free_port() -> int:

@@ -10,7 +10,7 @@ import pytest
 import esjax
 from esjax.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.subproc import ROOT
 TINY = ["--population-size", "8", "--episode-length", "30", "--generations", "3",
         "--eval-every", "2", "--eval-episodes", "2", "--hidden-sizes", "8,8", "--quiet"]
 

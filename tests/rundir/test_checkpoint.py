@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 import esjax
-import subproc
+from tests.helpers import subproc
 from esjax.rundir import checkpoint as ckpt_lib
 from esjax.rundir import files as run_io
 from esjax.cli import main
 from esjax.policies import make_policy
 from esjax.training.train import to_host
 
-import bb_run
+from tests.helpers import bb_run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "bb_run.py")
+from tests.helpers.subproc import ROOT
+SCRIPT = os.path.join(ROOT, "tests", "helpers", "bb_run.py")
 TINY_BRAX = ["--population-size", "8", "--episode-length", "20", "--eval-every", "2",
              "--eval-episodes", "2", "--hidden-sizes", "8,8", "--quiet"]
 # Metrics that depend on timing, not on the computation.

@@ -8,7 +8,7 @@ parameter-sized collectives when they exist.
 import pytest
 
 from esjax.core import hlo
-from subproc import FAST_COMPILE, run_all
+from tests.helpers.subproc import FAST_COMPILE, run_all
 
 _ASYNC_HLO = """
 ENTRY %main {
