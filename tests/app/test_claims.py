@@ -30,8 +30,9 @@ def quick_runs(tmp_path_factory):
       script = pending.pop(0)
       out = tmp_path_factory.mktemp(script.replace(".py", ""))
       err = open(out / "stderr.txt", "w+")
-      proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "benchmarks", "claims", script),
-                               "--quick", "--out", str(out)], cwd=ROOT, env=env,
+      module = "benchmarks.claims." + script.removesuffix(".py")
+      proc = subprocess.Popen([sys.executable, "-m", module, "--quick", "--out", str(out)],
+                              cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=err)
       running[script] = (proc, out, err, time.time())
     for script, (proc, out, err, t0) in list(running.items()):
