@@ -1,0 +1,1 @@
+"""Benchmarks, each run from the repo root as ``python -m benchmarks.NAME``; helpers: common.py."""

@@ -1,6 +1,6 @@
 """Returns vs gradient communication: bytes per generation (from the compiled HLO) and time.
 
-    python benchmarks/comm.py [--devices 4] [--pops 32,256] [--params 1000,10000,100000]
+    python -m benchmarks.comm [--devices 4] [--pops 32,256] [--params 1000,10000,100000]
 
 Both modes run the same ES generation on a black-box fitness over forced CPU devices (set
 before JAX starts), so the rollout cost is nil and what differs is exactly the comm pattern:
@@ -30,7 +30,6 @@ _p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "result
 ARGS = _p.parse_args()
 if "jax" not in sys.modules:  # the CPU device count is fixed when JAX starts
   os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={ARGS.devices}")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -131,7 +130,7 @@ def plot(rows, path, title):
 def main():
   os.makedirs(ARGS.out, exist_ok=True)
   header = (f"# comm modes, {ARGS.devices} devices\n\nMachine: {machine()}\n\n"
-            f"Command: `python benchmarks/comm.py {' '.join(sys.argv[1:])}`. Time per "
+            f"Command: `python -m benchmarks.comm {' '.join(sys.argv[1:])}`. Time per "
             "generation is the fastest of the timed calls; the bytes are per generation, "
             "summed over the collectives of the compiled step.")
   print(header)

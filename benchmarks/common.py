@@ -1,7 +1,10 @@
 """Shared benchmark helpers: machine info, timing with block_until_ready, compile counting,
-table writing (markdown + CSV + JSON under ``benchmarks/results/``).
+an ES learning curve, a child process on N forced CPU devices, table writing (markdown + CSV +
+JSON under ``benchmarks/results/``).
 
-Every script imports this first; nothing here touches esjax internals.
+Every script runs from the repo root as ``python -m benchmarks.NAME`` (claims:
+``python -m benchmarks.claims.NAME``) and imports this first; nothing here touches esjax
+internals.
 """
 from __future__ import annotations
 
@@ -12,13 +15,15 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_DIR = os.path.join(ROOT, "benchmarks", "results")
 _BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
 
 
@@ -125,6 +130,76 @@ class CompileCounter:
     CompileCounter._active.remove(self)
 
 
+class Curve(NamedTuple):
+  """One ``esjax.train`` run seen from outside: ``evals`` holds its records that carry an
+  evaluation, each with ``at_wall_s``, ``at_cpu_s`` and ``at_compile_s`` added (seconds since
+  the call began, when the record arrived); the totals are for the whole call."""
+  evals: list[dict[str, Any]]
+  result: Any  # esjax.TrainResult
+  wall_s: float
+  cpu_s: float
+  compile_s: float
+  compiles: int
+
+
+def es_curve(config, **train_kwargs) -> Curve:
+  """Trains ``config`` (no progress bar) and times each evaluation as it arrives."""
+  # Not at the top: importing esjax edits XLA_FLAGS, which children spawned with this
+  # process's environment (compile_cache, cpu_split) must not inherit.
+  import esjax  # pylint: disable=g-import-not-at-top
+  evals = []
+  t0, c0 = time.perf_counter(), time.process_time()
+  with CompileCounter() as cc:
+
+    def record(r):
+      if "eval_return" in r:
+        evals.append({**r, "at_wall_s": time.perf_counter() - t0,
+                      "at_cpu_s": time.process_time() - c0, "at_compile_s": cc.seconds})
+
+    result = esjax.train(config, progress=False, on_record=record, **train_kwargs)
+  return Curve(evals, result, time.perf_counter() - t0, time.process_time() - c0, cc.seconds,
+               cc.count)
+
+
+def forced_devices_env(devices: int | None) -> dict[str, str]:
+  """This environment for a child on ``devices`` forced CPU devices (None: the default
+  backend, as is) that imports this checkout's esjax and benchmarks."""
+  env = dict(os.environ)
+  if devices is not None:
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                        f" --xla_force_host_platform_device_count={devices}").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+  return env
+
+
+def spawn(module: str, args: Sequence[str], devices: int | None,
+          timeout: float = 1800) -> dict[str, Any]:
+  """Runs ``python -m module *args`` on ``devices`` forced CPU devices (JAX fixes the count when
+  it starts, so each count needs its own process); returns the JSON of each ``TAG {...}`` line
+  it printed, by tag. A child that printed no ``RESULT`` line raises with its stderr's tail."""
+  out = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                       env=forced_devices_env(devices), capture_output=True, text=True,
+                       timeout=timeout)
+  found = {}
+  for line in out.stdout.splitlines():
+    tag, _, rest = line.partition(" ")
+    if tag.isupper() and rest.startswith("{"):
+      found[tag] = json.loads(rest)
+  if "RESULT" not in found:
+    raise RuntimeError(f"{module} {' '.join(args)} failed ({out.returncode}) on {devices} "
+                       f"devices:\n{out.stderr[-3000:]}")
+  return found
+
+
+def command_line() -> str:
+  """How this process was started, as typed: ``python -m benchmarks.NAME ARGS``."""
+  spec = getattr(sys.modules["__main__"], "__spec__", None)
+  head = (["-m", spec.name.removesuffix(".__main__")] if spec is not None
+          else [os.path.relpath(sys.argv[0])])
+  return " ".join(["python", *head, *sys.argv[1:]])
+
+
 def fmt(v: Any) -> str:
   if isinstance(v, float):
     if v != v:
@@ -156,7 +231,7 @@ def write_results(name: str, title: str, rows: Sequence[dict[str, Any]], notes: 
   """
   out_dir = out_dir or RESULTS_DIR
   os.makedirs(out_dir, exist_ok=True)
-  command = command or "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+  command = command or command_line()
   info = machine or machine_info()  # given: rows measured on another machine (a lent GPU)
   md = [f"### {title}", "", f"Command: `{command}`", "",
         "Machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), "",

@@ -5,7 +5,7 @@ the first compiles and fills it, the second loads its executables from it. The t
 ``Popen`` to the first line of ``metrics.jsonl`` (polled every 20 ms), so it counts Python and
 JAX start-up, imports, env construction, compilation (or cache loads) and the first generation.
 
-    python benchmarks/compile_cache.py            # ~5-10 min on a 2-core CPU
+    python -m benchmarks.compile_cache            # ~5-10 min on a 2-core CPU
 """
 from __future__ import annotations
 
@@ -17,11 +17,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import common  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import common
 CASES = {
     "hopper (default run)": ["--generations", "1", "--eval-every", "0"],
     "ant (population 64)": ["--env", "ant", "--population-size", "64", "--generations", "1",
@@ -33,7 +29,7 @@ def run_once(flags, cache: str, work: str, tag: str) -> dict:
   out = os.path.join(work, tag)
   cmd = [sys.executable, "-m", "esjax", "train", *flags, "--quiet", "--out", out,
          "--compile-cache", cache]
-  env = dict(os.environ, PYTHONPATH=ROOT)
+  env = dict(os.environ, PYTHONPATH=common.ROOT)
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
   metrics = os.path.join(out, "metrics.jsonl")
   t0 = time.perf_counter()

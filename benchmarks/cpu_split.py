@@ -7,8 +7,8 @@ so they include imports and compilation: the seconds until metrics.jsonl first s
 evaluation return of 1000 or more, and until the process exits. The final params of the two
 runs must be equal (device invariance); the table says whether they are.
 
-    python benchmarks/cpu_split.py                 # the default run, ~10 min on 2 cores
-    python benchmarks/cpu_split.py --generations 10
+    python -m benchmarks.cpu_split                 # the default run, ~10 min on 2 cores
+    python -m benchmarks.cpu_split --generations 10
 
 Writes benchmarks/results/cpu_split.md (+ csv/json) and copies the split run's metrics.jsonl
 to benchmarks/results/default_run/ (the README's table).
@@ -24,11 +24,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from benchmarks import common  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import common
 TARGET = 1000.0
 
 
@@ -43,7 +39,7 @@ def run(label: str, cpu_devices: str | None, generations: int, work: str) -> dic
          "--no-compile-cache"]
   metrics = os.path.join(out, "metrics.jsonl")
   t0 = time.perf_counter()
-  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+  proc = subprocess.Popen(cmd, cwd=common.ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
   reached, seen, devices = None, 0, None
   while proc.poll() is None:  # timestamp each metrics line as it appears

@@ -41,10 +41,10 @@ $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee "$OUT/ja
 
 case "$part" in
   check)
-    $PY benchmarks/gpu_check.py run "$OUT/check_gpu.json" &&
+    $PY -m benchmarks.gpu_check run "$OUT/check_gpu.json" &&
     JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=1 \
-      $PY benchmarks/gpu_check.py run "$OUT/check_cpu.json" &&
-    $PY benchmarks/gpu_check.py compare "$OUT/check_gpu.json" "$OUT/check_cpu.json"
+      $PY -m benchmarks.gpu_check run "$OUT/check_cpu.json" &&
+    $PY -m benchmarks.gpu_check compare "$OUT/check_gpu.json" "$OUT/check_cpu.json"
     $PY -m esjax train --env hopper --population-size 1024 --episode-length 1000 --generations 20 \
       --eval-every 10 --out "$OUT/hopper_smoke" 2>&1 | tail -3
     ;;
@@ -57,17 +57,17 @@ case "$part" in
     deadline=$(( script_start + ${PRESET_BUDGET_S:-545} ))
     runs=/tmp/esjax_preset_runs; rm -rf "$runs"; mkdir -p "$runs"
     log="$OUT/presets.log"
-    # The 8th file: what `python benchmarks/presets.py ant humanoid --recorded DIR
+    # The 8th file: what `python -m benchmarks.presets ant humanoid --recorded DIR
     # --machine-json DIR/machine.json` records these runs with, back on the project's machine.
     $PY -c "import json, sys; from benchmarks import common; m = common.machine_info(); \
 m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(sys.argv[1], 'w'))" \
       "$OUT/machine.json" "$OUT/gpu.txt" > "$runs/machine.log" 2>&1
     cat "$OUT/gpu.txt" "$OUT/jax.txt" "$runs/machine.log" > "$log"; rm -f "$OUT/gpu.txt" "$OUT/jax.txt"
-    $PY benchmarks/gpu_check.py run "$runs/check_gpu.json" >> "$log" 2>&1
+    $PY -m benchmarks.gpu_check run "$runs/check_gpu.json" >> "$log" 2>&1
     # One CPU device: on the GPU image (jax 0.11.2) esjax's step segfaulted in XLA's CPU
     # compile with 2 or more CPU devices (2026-11-26; 1 device ran, docs/reproducibility.md).
     JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=1 \
-      $PY benchmarks/gpu_check.py run "$runs/check_cpu.json" >> "$runs/cpu.log" 2>&1 &
+      $PY -m benchmarks.gpu_check run "$runs/check_cpu.json" >> "$runs/cpu.log" 2>&1 &
     cpu_check=$!
     for spec in ant:240 humanoid:0; do
       name=${spec%%:*}; cap=${spec##*:}
@@ -86,25 +86,25 @@ m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(
       fi
     done
     wait "$cpu_check"; cat "$runs/cpu.log" >> "$log"
-    $PY benchmarks/gpu_check.py compare "$runs/check_gpu.json" "$runs/check_cpu.json" >> "$log" 2>&1
+    $PY -m benchmarks.gpu_check compare "$runs/check_gpu.json" "$runs/check_cpu.json" >> "$log" 2>&1
     # The same table `presets.py --recorded` makes back on the project's machine (its copy here
     # lands in this machine's throwaway checkout); only runs with an evaluation can be tabled.
     kept=(); for name in ant humanoid; do
       grep -qs '"eval_return"' "$OUT/$name/metrics.jsonl" && kept+=("$name"); done
-    [ ${#kept[@]} -gt 0 ] && $PY benchmarks/presets.py "${kept[@]}" --recorded "$OUT" \
+    [ ${#kept[@]} -gt 0 ] && $PY -m benchmarks.presets "${kept[@]}" --recorded "$OUT" \
       --machine-json "$OUT/machine.json" >> "$log" 2>&1
     cat "$log"
     ;;
   limit)
     # One population: each (env, population) costs five compiles of a 1000-step rollout.
-    timeout 420 $PY benchmarks/physics_limit.py --populations 4096 --episode-length 1000 \
+    timeout 420 $PY -m benchmarks.physics_limit --populations 4096 --episode-length 1000 \
       --out "$R"
-    timeout 150 $PY benchmarks/noise.py --params 10000,100000,1000000 --population 4096 --out "$R"
+    timeout 150 $PY -m benchmarks.noise --params 10000,100000,1000000 --population 4096 --out "$R"
     ;;
   peers)
-    timeout 400 $PY benchmarks/peers.py --population 2048 --episode-length 1000 \
+    timeout 400 $PY -m benchmarks.peers --population 2048 --episode-length 1000 \
       --budget 30000000 --threshold 1000 --out "$R"
-    timeout 180 $PY benchmarks/scaling.py --platform gpu --devices 1 \
+    timeout 180 $PY -m benchmarks.scaling --platform gpu --devices 1 \
       --populations 1024,4096,16384 --episode-length 1000 --device-population 4096 --out "$R"
     ;;
   humanoid)

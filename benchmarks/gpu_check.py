@@ -1,17 +1,14 @@
 """The same tiny black-box run on the GPU and on the host CPU must agree: the noise is rebuilt
 from keys on whichever device runs it, so only the float reduction order may differ.
 
-    python benchmarks/gpu_check.py run OUT.json        # on the default backend
-    JAX_PLATFORMS=cpu python benchmarks/gpu_check.py run OUT_CPU.json
-    python benchmarks/gpu_check.py compare OUT.json OUT_CPU.json
+    python -m benchmarks.gpu_check run OUT.json        # on the default backend
+    JAX_PLATFORMS=cpu python -m benchmarks.gpu_check run OUT_CPU.json
+    python -m benchmarks.gpu_check compare OUT.json OUT_CPU.json
 """
 from __future__ import annotations
 
 import json
-import os
 import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run(path: str) -> None:

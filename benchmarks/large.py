@@ -1,7 +1,7 @@
 """Large networks: full-rank versus low-rank (EGGROLL) perturbations, side by side.
 
-    python benchmarks/large.py            # the committed table: ~15 min on a 2-core CPU
-    python benchmarks/large.py --quick    # seconds: the test's smoke run
+    python -m benchmarks.large            # the committed table: ~15 min on a 2-core CPU
+    python -m benchmarks.large --quick    # seconds: the test's smoke run
 
 Part 1, cost: time per generation and compiled memory of one ES generation (``esjax.setup``'s
 compiled step: ask, the members' forward passes, all-gather, tell) for MLP policies of about
@@ -22,21 +22,18 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-import esjax  # noqa: E402
-from esjax.policies import make_policy  # noqa: E402
-from esjax.problems.base import Evaluation, Problem  # noqa: E402
-from esjax.problems.normalizer import ObsStats  # noqa: E402
-from esjax.training.train import setup  # noqa: E402
+from benchmarks import common
+import esjax
+from esjax.policies import make_policy
+from esjax.problems.base import Evaluation, Problem
+from esjax.problems.normalizer import ObsStats
+from esjax.training.train import setup
 
 OBS, ACT = 64, 8
 MINUTE = 60.0
@@ -136,12 +133,10 @@ def regression_problem(m: int, n: int, samples: int = 256):
 
 
 def curve(config, problem=None, initial=None):
-  t = time.perf_counter()
-  r = esjax.train(config, problem=problem, initial_params=initial, progress=False)
-  wall = time.perf_counter() - t
+  c = common.es_curve(config, problem=problem, initial_params=initial)
   points = [(m["env_steps"] if problem is None else m["generation"] * config.strategy
-             .population_size, m["eval_return"]) for m in r.metrics if "eval_return" in m]
-  return points, wall
+             .population_size, m["eval_return"]) for m in c.evals]
+  return points, c.wall_s
 
 
 def curve_rows(variants, quick: bool):

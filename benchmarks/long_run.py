@@ -1,6 +1,6 @@
 """Long runs stay flat: host memory and time per generation over 100,000 generations.
 
-    python benchmarks/long_run.py [--generations 100000] [--window 5000]
+    python -m benchmarks.long_run [--generations 100000] [--window 5000]
 
 A black-box problem (a 100-parameter quadratic, population 16) trained through
 ``esjax.train`` with every output on: metrics.jsonl, TensorBoard events, checkpoints every
@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax.numpy as jnp
 
-import jax.numpy as jnp  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-import esjax  # noqa: E402
+from benchmarks import common
+import esjax
 
 
 def rss_mb() -> float:

@@ -8,23 +8,19 @@ only the key's PRNG implementation changes. The table variant is the paper's: on
 precomputed array of N(0, 1) floats, member i's noise is the slice at an offset drawn from
 member i's key -- still decided by (seed, generation, index) alone.
 
-    python benchmarks/noise.py                          # CPU default, ~1-2 min
-    python benchmarks/noise.py --params 10000,100000,1000000 --population 4096   # GPU
+    python -m benchmarks.noise                          # CPU default, ~1-2 min
+    python -m benchmarks.noise --params 10000,100000,1000000 --population 4096   # GPU
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 from esjax import keys
-from esjax.perturbations import gaussian as noise  # noqa: E402
+from esjax.perturbations import gaussian as noise
 
 
 def key_variant(impl: str):

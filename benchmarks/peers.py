@@ -11,8 +11,8 @@ Reports live env steps/s in steady state (first generation excluded), XLA compil
 deterministic evaluation, and the live env steps at which the population's mean training
 return first reached ``--threshold``.
 
-    python benchmarks/peers.py                                   # CPU default, ~6-8 min
-    python benchmarks/peers.py --population 2048 --episode-length 1000 --budget 50000000  # GPU
+    python -m benchmarks.peers                                   # CPU default, ~6-8 min
+    python -m benchmarks.peers --population 2048 --episode-length 1000 --budget 50000000  # GPU
 """
 from __future__ import annotations
 
@@ -20,20 +20,16 @@ import argparse
 import contextlib
 import functools
 import io
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-import esjax  # noqa: E402
-from esjax.problems.brax_envs import make_env  # noqa: E402
+from benchmarks import common
+import esjax
+from esjax.problems.brax_envs import make_env
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402

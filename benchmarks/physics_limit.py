@@ -12,29 +12,25 @@ in both: equal env steps actually simulated. Also reports the first generation's
 (compile included) and the number of XLA compilations over the following generations
 (docs/architecture.md property 5: must be 0).
 
-    python benchmarks/physics_limit.py                       # CPU default, ~4 min
-    python benchmarks/physics_limit.py --populations 256,1024,4096 --episode-length 1000  # GPU
+    python -m benchmarks.physics_limit                       # CPU default, ~4 min
+    python -m benchmarks.physics_limit --populations 256,1024,4096 --episode-length 1000  # GPU
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-import esjax  # noqa: E402
-from esjax.core.mesh import to_host  # noqa: E402
-from esjax.training import train as train_lib  # noqa: E402
-from esjax.policies import make_policy  # noqa: E402
-from esjax.problems.brax import brax_problem  # noqa: E402
+from benchmarks import common
+import esjax
+from esjax.core.mesh import to_host
+from esjax.training import train as train_lib
+from esjax.policies import make_policy
+from esjax.problems.brax import brax_problem
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402

@@ -7,8 +7,8 @@ The run's ``config.json``, ``metrics.jsonl`` and ``curves.png`` are kept under
 env steps of each, generations, wall time) in ``benchmarks/results/presets.md``; rows of
 presets not run this time are kept from the previous table.
 
-    python benchmarks/presets.py cartpole_balance cheetah_run
-    python benchmarks/presets.py breakout_minatar --extra --generations 10   # a shorter check
+    python -m benchmarks.presets cartpole_balance cheetah_run
+    python -m benchmarks.presets breakout_minatar --extra --generations 10   # a shorter check
 
 ``--extra`` flags go to every ``esjax train`` (a row records them: such a row is not the
 preset's exact command).
@@ -17,7 +17,7 @@ Runs made on a lent GPU machine (``bash benchmarks/gpu.sh presets``, which cuts 
 deadline) come back as the same kept files plus the machine's description; ``--recorded``
 tables them without training, in ``presets_gpu.md`` with that machine:
 
-    python benchmarks/presets.py ant humanoid --recorded /work/.device/1 --machine-json M.json
+    python -m benchmarks.presets ant humanoid --recorded /work/.device/1 --machine-json M.json
 """
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ import time
 # XLA_FLAGS, and a child that inherited that would run on a layout the user's own
 # `esjax train --preset NAME` might not choose (a small population runs on one device).
 USER_ENV = dict(os.environ)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # noqa: E402
 from esjax.rundir import files  # noqa: E402
@@ -150,7 +149,7 @@ def main():
   common.write_results(
       table, "Presets trained with their exact command" + (" (GPU)" if a.recorded else ""),
       list(rows.values()), notes, machine=machine,
-      command="python benchmarks/presets.py NAME (the latest: " + " ".join(sys.argv[1:]) +
+      command="python -m benchmarks.presets NAME (the latest: " + " ".join(sys.argv[1:]) +
       "); each row's command is what it trained")
 
 

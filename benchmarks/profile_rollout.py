@@ -7,24 +7,20 @@ Variants (vmapped over the population, fixed T, non-terminating env), each addin
   while policy     -- the same in a per-member while_loop (esjax's rollout shape, no stats)
   esjax rollout    -- esjax.problems.brax.brax_problem (+ obs normalization and statistics)
 
-    python benchmarks/profile_rollout.py                  # hopper on CPU, ~3 min
+    python -m benchmarks.profile_rollout                  # hopper on CPU, ~3 min
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-from benchmarks.physics_limit import make_fixed_length_env  # noqa: E402
-from esjax.problems import normalizer as norm_lib  # noqa: E402
-from esjax.policies import make_policy  # noqa: E402
-from esjax.problems.brax import brax_problem  # noqa: E402
+from benchmarks import common
+from benchmarks.physics_limit import make_fixed_length_env
+from esjax.problems import normalizer as norm_lib
+from esjax.policies import make_policy
+from esjax.problems.brax import brax_problem
 
 
 def main(argv=None):

@@ -7,19 +7,16 @@ references on the same random targets: doing nothing, and a hand-made controller
 Jacobian-transpose PD law ``a = clip(kp * J(q)^T (target - tip) - kd * qdot, -1, 1)`` over a
 grid of gains (the best of the grid is reported per episode length).
 
-    python benchmarks/reacher_reference.py --lengths 50,200 --episodes 256
+    python -m benchmarks.reacher_reference --lengths 50,200 --episodes 256
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 # Link lengths of Brax's reacher.xml (as Gym's): upper arm 0.1, forearm 0.11.
 L1, L2 = 0.1, 0.11

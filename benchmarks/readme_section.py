@@ -1,6 +1,6 @@
 """Rewrites docs/benchmarks.md from benchmarks/results/*.md (the README links to it).
 
-    python benchmarks/readme_section.py     # after running the benchmark scripts
+    python -m benchmarks.readme_section     # after running the benchmark scripts
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ done whatever else the machine runs (wall-time ratios between runs minutes apart
 here as other jobs came and went).
 
 `peers.py` also needs `pip install evosax` (0.3.2 here; Brax's ES trainer comes with brax).
-`python benchmarks/readme_section.py` rebuilds this page from `benchmarks/results/*.md`. What the
+`python -m benchmarks.readme_section` rebuilds this page from `benchmarks/results/*.md`. What the
 comm-mode numbers mean for choosing `--comm` is in [scaling.md](scaling.md).
 """
 
@@ -116,7 +116,7 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
 
 The first lent GPU, 15 minutes of device time in all, went to the presets a CPU cannot finish:
 `bash benchmarks/gpu.sh presets` ran `esjax train --preset ant` and `--preset humanoid` with
-their exact commands, cut at a shared deadline, and `python benchmarks/presets.py ant humanoid
+their exact commands, cut at a shared deadline, and `python -m benchmarks.presets ant humanoid
 --recorded DIR --machine-json DIR/machine.json` tabled what came back
 ([presets_gpu.md](../benchmarks/results/presets_gpu.md), curves under
 [presets/](../benchmarks/results/presets/)).

@@ -8,25 +8,20 @@ For each env and population, on 1 CPU device, times one whole compiled generatio
 FMA is a process-wide XLA setting (esjax/xla_env.py), so ``old`` runs in a child process;
 ``slice`` and ``chunked`` run round-robin in this one. Numbers are process CPU seconds.
 
-    python benchmarks/reproducible.py                                  # hopper+ant, 256, 1024
-    python benchmarks/reproducible.py --quick                          # fewer rounds
+    python -m benchmarks.reproducible                                  # hopper+ant, 256, 1024
+    python -m benchmarks.reproducible --quick                          # fewer rounds
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import esjax  # noqa: E402  (before jax starts: decides FMA, see esjax/xla_env.py)
-import jax  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-from esjax import xla_env  # noqa: E402
-from esjax.training import train as train_lib  # noqa: E402
+import esjax  # before jax starts: decides FMA, see esjax/xla_env.py
+from benchmarks import common
+from esjax import xla_env
+from esjax.training import train as train_lib
 
 CHUNK = 64
 
@@ -61,7 +56,7 @@ def run_child(env, pop, episode_length, rounds) -> float:
                   XLA_FLAGS=" ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
                                      if f != xla_env.NO_FMA_FLAG))
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=env_vars, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       env=env_vars, cwd=common.ROOT,
                        check=True).stdout
   return float([ln for ln in out.splitlines() if ln.startswith("RESULT")][-1].split()[1])
 

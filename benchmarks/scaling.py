@@ -8,8 +8,8 @@ On the 2-core CPU the default keeps episodes short (T=20) and forced CPU devices
 two cores: the device sweep there shows the cost of the sharded code path, not a speed-up.
 On a GPU host pass ``--platform gpu`` and the real device counts.
 
-    python benchmarks/scaling.py                         # CPU default, ~6-8 min
-    python benchmarks/scaling.py --episode-length 1000 --populations 256,1024,4096,16384 \
+    python -m benchmarks.scaling                         # CPU default, ~6-8 min
+    python -m benchmarks.scaling --episode-length 1000 --populations 256,1024,4096,16384 \
         --devices 1 --platform gpu                        # one GPU
 """
 from __future__ import annotations
@@ -17,18 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from benchmarks import common
 
 
 def worker(a):
   import importlib
   import jax
-  from benchmarks import common
   from benchmarks.physics_limit import make_fixed_length_env
   import esjax
   from esjax.policies import make_policy
@@ -67,20 +63,11 @@ def worker(a):
 
 
 def spawn(a, devices: int, population: int):
-  env = dict(os.environ)
-  if a.platform == "cpu":
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                        f" --xla_force_host_platform_device_count={devices}").strip()
-    env["JAX_PLATFORMS"] = "cpu"
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--devices", str(devices),
-         "--population", str(population), "--episode-length", str(a.episode_length),
-         "--env", a.env, "--backend", a.backend, "--generations", str(a.generations)]
-  out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
-  for line in out.stdout.splitlines():
-    if line.startswith("RESULT "):
-      return json.loads(line[7:])
-  raise RuntimeError(f"worker failed (devices={devices}, pop={population}):\n{out.stderr[-3000:]}")
+  args = ["--worker", "--devices", str(devices), "--population", str(population),
+          "--episode-length", str(a.episode_length), "--env", a.env, "--backend", a.backend,
+          "--generations", str(a.generations)]
+  forced = devices if a.platform == "cpu" else None
+  return common.spawn("benchmarks.scaling", args, forced)["RESULT"]
 
 
 def main(argv=None):
@@ -103,7 +90,6 @@ def main(argv=None):
     a.devices = int(a.devices)
     return worker(a)
 
-  from benchmarks import common
   rows = []
   first_dev = int(a.devices.split(",")[0])
   for n in (int(x) for x in a.populations.split(",")):

@@ -1,6 +1,6 @@
 """Every strategy on Brax envs at one env-step budget, and ask+tell cost against evosax.
 
-    python benchmarks/strategies.py [--part rl|ask_tell|all] [--envs hopper,halfcheetah]
+    python -m benchmarks.strategies [--part rl|ask_tell|all] [--envs hopper,halfcheetah]
                                     [--env-steps 3000000] [--seeds 3] [--params 1e4,1e5,1e6]
 
 Part ``rl``: each registered strategy trains each env with the same MLP policy (32x32 tanh),
@@ -20,20 +20,16 @@ Writes ``benchmarks/results/strategies_rl.md`` and ``strategies_ask_tell.md`` (+
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-import esjax  # noqa: E402
-from esjax import keys, strategies  # noqa: E402
-from esjax.core import step as step_lib  # noqa: E402
+from benchmarks import common
+import esjax
+from esjax import keys, strategies
+from esjax.core import step as step_lib
 
 POPULATION = 256
 # Options per strategy for the RL table; anything not named keeps the strategy's default.

@@ -1,14 +1,10 @@
 import os
-import sys
 
-# Tests see the package from this checkout even without an install.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# One CPU device unless a test asks for more (subproc.env_with_devices): esjax's default of one
-# device per core (test_cpu_split.py tests it in its own processes) would make every in-process
-# test's layout depend on the machine. Subprocesses inherit this too.
+# One CPU device unless a test asks for more (helpers/subproc.env_with_devices): esjax's default
+# of one device per core (invariance/test_cpu_split.py tests it in its own processes) would make
+# every in-process test's layout depend on the machine. Subprocesses inherit this too.
 os.environ.setdefault("ESJAX_CPU_DEVICES", "1")
 
 # Before any test can start JAX's CPU backend: esjax's import turns FMA off (esjax/xla_env.py),
-# which the bitwise tests (test_invariance.py, test_pinned.py) depend on.
+# which the bitwise tests (invariance/test_bitwise.py, test_pinned.py) depend on.
 import esjax  # noqa: E402,F401

@@ -9,9 +9,9 @@ the learning curve (deterministic evaluation return against env steps, wall and 
 seconds); per env and return threshold the env steps, CPU seconds and wall seconds each method
 took to reach it and their ratio ES/PPO; and the final returns at the (equal) env-step budget.
 
-    python benchmarks/claims/es_vs_ppo.py            # the full setting (~35 min, 2-core CPU)
-    python benchmarks/claims/es_vs_ppo.py --envs hopper --seeds 5 --budget 20000000
-    python benchmarks/claims/es_vs_ppo.py --quick    # minutes: checks that both sides run
+    python -m benchmarks.claims.es_vs_ppo            # the full setting (~35 min, 2-core CPU)
+    python -m benchmarks.claims.es_vs_ppo --envs hopper --seeds 5 --budget 20000000
+    python -m benchmarks.claims.es_vs_ppo --quick    # minutes: checks that both sides run
 
 Writes ``benchmarks/results/claims/es_vs_ppo.md`` (+ csv/json) and ``es_vs_ppo.png``; the table
 is rewritten after every run, so a stopped run leaves the runs it finished (``--resume``
@@ -24,18 +24,14 @@ import json
 import math
 import os
 import statistics
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # first: esjax sets XLA flags before JAX starts
+import jax
 
-import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
-import jax  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-from benchmarks.claims import _ppo  # noqa: E402  (installs the jax 0.10 shim for Brax PPO)
+from benchmarks import common
+from benchmarks.claims import _ppo  # installs the jax 0.10 shim for Brax PPO
 from esjax.runtime import compile_cache
-from esjax.config import presets  # noqa: E402
+from esjax.config import presets
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 NAME = "es_vs_ppo"
@@ -68,24 +64,17 @@ def run_es(env, seed, budget, plan, a) -> dict:
     over.update(population_size=16, generations=3)
   config = (esjax.TrainConfig.of(**plan["es"], **over) if "es" in plan
             else presets.config(env, **over))
-  curve = []
-  t0, c0 = time.perf_counter(), time.process_time()
-  with common.CompileCounter() as cc:
-
-    def record(r):
-      if "eval_return" in r:
-        curve.append((r["env_steps"], float(r["eval_return"]), time.perf_counter() - t0,
-                      time.process_time() - c0, cc.seconds))
-
-    esjax.train(config, progress=False, on_record=record)
+  c = common.es_curve(config)
+  curve = [(r["env_steps"], float(r["eval_return"]), r["at_wall_s"], r["at_cpu_s"],
+            r["at_compile_s"]) for r in c.evals]
   st = config.strategy.resolved()
   if "es" in plan:
     source = "OpenAI-ES, the paper's recipe (not the env's preset)"
   else:
     status = "unverified" if presets.get(env).verified == "unverified" else "verified"
     source = f"preset '{env}' ({status} preset)"
-  return {"curve": curve, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-          "compile_s": cc.seconds, "compiles": cc.count,
+  return {"curve": curve, "wall_s": c.wall_s, "cpu_s": c.cpu_s, "compile_s": c.compile_s,
+          "compiles": c.compiles,
           "settings": (f"{source}: "
                        f"pop {config.strategy.population_size}, sigma {st['sigma']}, adam lr "
                        f"{st['learning_rate']}, wd {st.get('weight_decay')}, MLP "
@@ -285,7 +274,7 @@ def emit(runs, plans, a):
   text = common.write_results(
       NAME, "Claim 1: ES vs PPO, env steps and time to fixed returns, returns at equal budgets",
       rows, notes, out_dir=a.out, extra={"runs": runs, "plans": plans},
-      command="python benchmarks/claims/es_vs_ppo.py" + (" --quick" if a.quick else "")
+      command="python -m benchmarks.claims.es_vs_ppo" + (" --quick" if a.quick else "")
       + ("" if a.envs is None else f" --envs {a.envs}"))
   md = text + "\n#### Per run\n\n" + common.markdown_table(
       [{k: ("—" if r.get(k) is None else r.get(k)) for k in per_run_cols} for r in runs],

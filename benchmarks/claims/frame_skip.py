@@ -8,10 +8,10 @@ action repeated K env steps, lengths and budgets in env steps) and Brax's PPO tr
 (``action_repeat=K``, its settings from ``_ppo.py``, which also count env steps), for
 K = 1, 2, 4, 8: the return each reaches at the budget and the env steps to a threshold.
 
-    python benchmarks/claims/frame_skip.py --seeds 2            # the committed run: hopper, K = 1, 2, 4, 8
-    python benchmarks/claims/frame_skip.py --seeds 2 --resume   # goes on after a stop
-    python benchmarks/claims/frame_skip.py --skips 1,4 --budget 2000000 --seeds 2
-    python benchmarks/claims/frame_skip.py --quick              # minutes: checks that it runs
+    python -m benchmarks.claims.frame_skip --seeds 2            # committed: hopper, K = 1, 2, 4, 8
+    python -m benchmarks.claims.frame_skip --seeds 2 --resume   # goes on after a stop
+    python -m benchmarks.claims.frame_skip --skips 1,4 --budget 2000000 --seeds 2
+    python -m benchmarks.claims.frame_skip --quick              # minutes: checks that it runs
 
 Writes ``benchmarks/results/claims/frame_skip.md`` (+ csv/json) and ``frame_skip.png``.
 """
@@ -20,17 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # first: esjax sets XLA flags before JAX starts
+import numpy as np
 
-import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-from benchmarks.claims import _ppo  # noqa: E402  (installs the jax 0.10 shim for Brax PPO)
-from esjax.config import presets  # noqa: E402
+from benchmarks import common
+from benchmarks.claims import _ppo  # installs the jax 0.10 shim for Brax PPO
+from esjax.config import presets
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 
@@ -41,11 +37,8 @@ def run_es(a, skip: int, seed: int):
               frame_skip=skip)
   if a.quick:
     over.update(population_size=16)
-  curve, t0 = [], time.process_time()
-  esjax.train(presets.config(a.env, **over), progress=False, on_record=lambda r: (
-      curve.append((r["env_steps"], float(r["eval_return"]), time.process_time() - t0))
-      if "eval_return" in r else None))
-  return curve
+  c = common.es_curve(presets.config(a.env, **over))
+  return [(r["env_steps"], float(r["eval_return"]), r["at_cpu_s"]) for r in c.evals]
 
 
 def ppo_overrides(a, skip: int) -> dict:

@@ -14,9 +14,9 @@ projection Q g of the gradient estimate, have the same distribution for every D;
 other directions of g are noise the loss never sees. Adam rescales each coordinate by its own
 history, which mixes that noise into the step: the table shows how much.
 
-    python benchmarks/claims/intrinsic_dim.py            # D = 1e2..1e5, d = 2, 10, 50
-    python benchmarks/claims/intrinsic_dim.py --dims 100,1000,10000,100000,1000000
-    python benchmarks/claims/intrinsic_dim.py --quick    # seconds: checks that it runs
+    python -m benchmarks.claims.intrinsic_dim            # D = 1e2..1e5, d = 2, 10, 50
+    python -m benchmarks.claims.intrinsic_dim --dims 100,1000,10000,100000,1000000
+    python -m benchmarks.claims.intrinsic_dim --quick    # seconds: checks that it runs
 
 Writes ``benchmarks/results/claims/intrinsic_dim.md`` (+ csv/json) and ``intrinsic_dim.png``.
 """
@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # first: esjax sets XLA flags before JAX starts
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 

@@ -7,9 +7,9 @@ budget, and its evaluation return is set against the PPO returns published in gy
 (gymnax 1.0.1, trained with gymnax-blines; their budget is not stated there, gymnax-blines
 trains MinAtar PPO for millions of steps), which is the peer number the issue names.
 
-    python benchmarks/claims/minatar.py                    # 4 games, 1 seed, 1M env steps each
-    python benchmarks/claims/minatar.py --games Breakout-MinAtar --seeds 3 --env-steps 3000000
-    python benchmarks/claims/minatar.py --quick            # a minute: checks that it runs
+    python -m benchmarks.claims.minatar                    # 4 games, 1 seed, 1M env steps each
+    python -m benchmarks.claims.minatar --games Breakout-MinAtar --seeds 3 --env-steps 3000000
+    python -m benchmarks.claims.minatar --quick            # a minute: checks that it runs
 
 Writes ``benchmarks/results/claims/minatar.md`` (+ csv/json) and ``minatar.png``
 (``minatar_vbn.*`` with ``--vbn``).
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # first: esjax sets XLA flags before JAX starts
+import numpy as np
 
-import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 # gymnax 1.0.1's README (its package METADATA), column "Trained Agents": PPO returns.
@@ -42,10 +38,9 @@ def train(game: str, seed: int, a) -> tuple[dict, list]:
     fields["vbn"] = True
   if a.episode_length:
     fields["episode_length"] = a.episode_length
-  t0, c0 = time.time(), time.process_time()
-  result = esjax.train(esjax.TrainConfig.of(**fields), progress=False)
-  wall, cpu = time.time() - t0, time.process_time() - c0
-  curve = [(m["env_steps"], m["eval_return"]) for m in result.metrics if "eval_return" in m]
+  c = common.es_curve(esjax.TrainConfig.of(**fields))
+  result, wall, cpu = c.result, c.wall_s, c.cpu_s
+  curve = [(m["env_steps"], m["eval_return"]) for m in c.evals]
   final = curve[-1][1] if curve else float("nan")
   ppo = PPO_README.get(game)
   row = {"game": game, "seed": seed, "env_steps": int(result.metrics[-1]["env_steps"]),

@@ -15,8 +15,8 @@ The same task, strategy and env-step budget for each policy variant:
 The custom variants are flax modules passed through ``esjax.train(..., policy_module=...)``.
 Seeds run vmapped in one compiled step (``num_seeds``).
 
-    python benchmarks/claims/parameterization.py                 # hopper, 3M env steps, 2 seeds
-    python benchmarks/claims/parameterization.py --quick         # a minute: checks that it runs
+    python -m benchmarks.claims.parameterization                 # hopper, 3M env steps, 2 seeds
+    python -m benchmarks.claims.parameterization --quick         # a minute: checks that it runs
 
 Writes ``benchmarks/results/claims/parameterization.md`` (+ csv/json) and ``.png``.
 """
@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # first: esjax sets XLA flags before JAX starts
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
 
-import esjax  # noqa: E402  (first: esjax sets XLA flags before JAX starts)
-import flax.linen as nn  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 
@@ -107,16 +103,16 @@ def main():
                   num_seeds=a.seeds, **fields)
     if a.episode_length:
       fields["episode_length"] = a.episode_length
-    t0 = time.time()
-    result = esjax.train(esjax.TrainConfig.of(**fields), progress=False, policy_module=module)
-    evals = [m for m in result.metrics if "eval_return_per_seed" in m]
+    c = common.es_curve(esjax.TrainConfig.of(**fields), policy_module=module)
+    result = c.result
+    evals = [m for m in c.evals if "eval_return_per_seed" in m]
     curves[name] = [(m["env_steps"], m["eval_return"]) for m in evals]
     final = np.array(evals[-1]["eval_return_per_seed"], np.float64)
     best = np.max([m["eval_return_per_seed"] for m in evals], axis=0)
     rows.append({"variant": name, "params": int(np.asarray(result.flat_params).shape[-1]),
                  "final_eval_mean": float(final.mean()), "final_eval_std": float(final.std()),
                  "best_eval_mean": float(best.mean()), "env_steps": evals[-1]["env_steps"],
-                 "wall_s": round(time.time() - t0, 1)})
+                 "wall_s": round(c.wall_s, 1)})
     common.log(rows[-1])
   os.makedirs(a.out, exist_ok=True)
   plot(curves, a, os.path.join(a.out, "parameterization.png"))

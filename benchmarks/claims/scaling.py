@@ -22,8 +22,8 @@ Three parts, each point in its own subprocess (``XLA_FLAGS=--xla_force_host_plat
    sums them; timed alone, scaled linearly in pop). Drawn against the paper's Humanoid figure:
    657 minutes on 18 cores, about 10 minutes on 1,440 cores (a 65.7x speed-up for 80x cores).
 
-    python benchmarks/claims/scaling.py           # full: ~10-15 min on the 2-core CPU
-    python benchmarks/claims/scaling.py --quick   # black box, W = 1, 2, few generations
+    python -m benchmarks.claims.scaling           # full: ~10-15 min on the 2-core CPU
+    python -m benchmarks.claims.scaling --quick   # black box, W = 1, 2, few generations
 
 Writes ``benchmarks/results/claims/scaling.md`` (+ csv/json) and ``scaling.png``.
 """
@@ -33,14 +33,11 @@ import argparse
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
+from benchmarks import common
 
-RESULTS = os.path.join(ROOT, "benchmarks", "results", "claims")
+RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 PAPER = {"cores": (18, 1440), "minutes": (657.0, 10.0)}  # /work/shared/ANCHORS.md, Humanoid 6000
 BB_PARAMS = (1_000, 100_000)  # black-box sizes whose bytes per generation must be equal
 
@@ -49,14 +46,13 @@ BB_PARAMS = (1_000, 100_000)  # black-box sizes whose bytes per generation must 
 
 
 def _gen_times(s, generations):
-  from benchmarks import common
   state, buf, _ = s.run_generations(s.state, 1)  # compile + first generation
   common.block(buf)
   wall, cpu = [], []
   with common.CompileCounter() as cc:
     for _ in range(generations):
       t0, c0 = time.perf_counter(), time.process_time()
-      state, buf, _ = s.run_generations(state, 1)
+      state, buf, _ = s.run(state, 1)
       common.block(buf)
       wall.append(time.perf_counter() - t0)
       cpu.append(time.process_time() - c0)
@@ -124,7 +120,6 @@ def worker_compute(a):
   """The model's inputs: compute per member-episode and the replicated update's time."""
   import jax
   import jax.numpy as jnp
-  from benchmarks import common
   import esjax
   from esjax import strategies as strategy_lib
   hidden = tuple(int(x) for x in a.model_hidden.split(","))
@@ -154,25 +149,11 @@ def worker_compute(a):
 
 def spawn(a, kind, devices, population=0, with_compute=False):
   """Runs a worker with ``devices`` forced CPU devices; returns its (RESULT, COMPUTE) lines."""
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                      f" --xla_force_host_platform_device_count={devices}").strip()
-  env["JAX_PLATFORMS"] = "cpu"
-  env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-         "--population", str(population)] + a.passthrough
+  args = ["--worker", kind, "--population", str(population), *a.passthrough]
   if with_compute:
-    cmd.append("--with-compute")
-  out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
-  found = {}
-  for line in out.stdout.splitlines():
-    tag, _, rest = line.partition(" ")
-    if tag in ("RESULT", "COMPUTE"):
-      found[tag] = json.loads(rest)
-  if "RESULT" in found:
-    return found["RESULT"], found.get("COMPUTE")
-  raise RuntimeError(f"worker {kind} failed (devices={devices}, pop={population}):\n"
-                     f"{out.stderr[-3000:]}")
+    args.append("--with-compute")
+  found = common.spawn("benchmarks.claims.scaling", args, devices)
+  return found["RESULT"], found.get("COMPUTE")
 
 
 # ------------------------------------------------------------------------------------ model
@@ -214,7 +195,6 @@ def model_rows(m, a):
 
 
 def plot(sweep, model, m, a, path):
-  from benchmarks import common  # pylint: disable=g-import-not-at-top
   plt = common.pyplot()
   fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
   ax = axes[0]
@@ -303,7 +283,6 @@ def main(argv=None):
                    "--model-episode-length", str(a.model_episode_length),
                    "--update-population", str(a.update_population)]
 
-  from benchmarks import common
   if a.rerender:  # the tables and plot again from the json of a finished run, no workers
     import json as json_lib
     with open(os.path.join(a.out, "scaling.json")) as f:
@@ -336,7 +315,6 @@ def main(argv=None):
 
 
 def report(a, sweep, m, wall_s, command=None):
-  from benchmarks import common
   for name in ("weak", "strong"):
     rs = [r for r in sweep if r["sweep"] == name]
     for r in rs:

@@ -32,8 +32,8 @@ estimates (fresh noise, fresh reset keys) of each estimator give, per T:
   spread, the slide's argument isolated (ES multiplies returns by ``eps``, whose norm does not
   depend on T; REINFORCE by a score whose squared norm grows like T).
 
-    python benchmarks/claims/variance.py            # T = 50..1000, n = 64, R = 32 (~5-10 min)
-    python benchmarks/claims/variance.py --quick    # T = 20, 50, tiny n and R
+    python -m benchmarks.claims.variance            # T = 50..1000, n = 64, R = 32 (~5-10 min)
+    python -m benchmarks.claims.variance --quick    # T = 20, 50, tiny n and R
 
 Writes ``benchmarks/results/claims/variance.md`` (+ csv/json) and ``variance.png``.
 """
@@ -44,18 +44,15 @@ import contextlib
 import io
 import math
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+import esjax  # noqa: F401  (first: esjax sets XLA flags before JAX starts)
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import esjax  # noqa: E402,F401  (first: esjax sets XLA flags before JAX starts)
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import common  # noqa: E402
-from esjax.policies import make_policy  # noqa: E402
+from benchmarks import common
+from esjax.policies import make_policy
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402

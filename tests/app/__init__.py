@@ -1,0 +1,1 @@
+"""What surrounds a run: logs and plots, playback, notebooks, the claims and the benchmarks."""

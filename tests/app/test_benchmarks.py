@@ -1,0 +1,140 @@
+"""The benchmark helpers and the noise variants (no Brax compile: seconds, not minutes)."""
+import csv
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import common
+from benchmarks import noise as noise_bench
+from benchmarks import peers
+from benchmarks import presets as presets_bench
+from benchmarks import reacher_reference
+from esjax.perturbations import gaussian as noise
+
+
+def test_compile_counter_counts_new_shapes_only():
+  f = jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.0)
+  x7, x9 = np.ones(7, np.float32), np.ones(9, np.float32)  # numpy: building them compiles nothing
+  with common.CompileCounter() as first:
+    f(x7).block_until_ready()
+  with common.CompileCounter() as again:
+    for _ in range(3):
+      f(x7).block_until_ready()
+  with common.CompileCounter() as new_shape:
+    f(x9).block_until_ready()
+  assert (first.count, again.count, new_shape.count) == (1, 0, 1)
+  assert first.seconds > 0
+
+
+def test_write_results_writes_md_csv_json_with_machine(tmp_path):
+  rows = [{"a": 1, "b": 2.5, "c": "x"}, {"a": 2, "b": 12345.6, "c": "y"}]
+  md = common.write_results("t", "Title", rows, ["a note"], command="cmd --flag",
+                            out_dir=str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == ["t.csv", "t.json", "t.md"]  # no .tmp left behind
+  assert "`cmd --flag`" in md and "| 2 | 12,346 | y |" in md and "- a note" in md
+  assert f"jax={jax.__version__}" in md and "cores=" in md
+  with open(tmp_path / "t.csv") as f:
+    assert [r["c"] for r in csv.DictReader(f)] == ["x", "y"]
+  payload = json.loads((tmp_path / "t.json").read_text())
+  assert payload["machine"]["jax"] == jax.__version__ and payload["rows"][1]["b"] == 12345.6
+
+
+def test_write_results_records_the_machine_it_is_given(tmp_path):
+  # Rows measured on a lent GPU are tabled here: the table must name that machine, not this.
+  gpu = {"device": "NVIDIA H200", "jax": "0.11.2", "backend": "gpu"}
+  md = common.write_results("g", "T", [{"a": 1}], [], command="c", out_dir=str(tmp_path),
+                            machine=gpu)
+  assert "Machine: device=NVIDIA H200, jax=0.11.2, backend=gpu" in md
+  assert json.loads((tmp_path / "g.json").read_text())["machine"] == gpu
+
+
+def test_a_recorded_gpu_run_is_tabled_as_a_cut_run_of_its_exact_command(tmp_path, monkeypatch):
+  # What gpu.sh presets brings back: the kept files and a log line per run.
+  root, keep = tmp_path / "device", tmp_path / "kept"
+  (root / "ant").mkdir(parents=True)
+  (root / "ant" / "config.json").write_text(json.dumps({"runtime": {"generations": 400}}))
+  lines = [{"generation": g, "env_steps": 1000 * g, "wall_s": 2.0 * g} for g in (1, 2, 3)]
+  lines[1].update(eval_return=10.0, eval_return_std=1.0)
+  lines[2].update(eval_return=8.0, eval_return_std=0.5)
+  (root / "ant" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+  (root / "ant" / "curves.png").write_bytes(b"png")  # present: nothing to draw
+  (root / "presets.log").write_text("humanoid: exit 137 after 288 s (cap 288 s)\n"
+                                    "ant: exit 137 after 240 s (cap 240 s)\n")
+  monkeypatch.setattr(presets_bench, "OUT", str(keep))
+  row = presets_bench.recorded("ant", str(root))
+  assert row["command"] == "esjax train --preset ant"
+  assert row["generations"] == "3 of 400" and row["process_wall_s"] == 240.0
+  assert (row["eval_return"], row["eval_std"], row["best_eval_return"]) == (8.0, 0.5, 10.0)
+  assert row["best_at_env_steps"] == 2000 and row["train_wall_s"] == 6.0
+  assert sorted(os.listdir(keep / "ant")) == ["config.json", "curves.png", "metrics.jsonl"]
+
+
+def test_reacher_reference_pd_turns_the_arm_toward_the_target():
+  # Arm straight along +x (q = 0), target 0.1 above the fingertip: both joints must turn
+  # counter-clockwise, by J^T e = (0.21, 0.11) * 0.1 * kp; the velocity term opposes motion.
+  obs = jnp.array([1.0, 1.0, 0.0, 0.0, 0.21, 0.1, 0.0, 0.0, 0.0, -0.1, 0.0])
+  np.testing.assert_allclose(reacher_reference.pd_action(obs, 10.0, 0.0), [0.21, 0.11],
+                             rtol=1e-6)
+  moving = obs.at[6:8].set(jnp.array([2.0, 0.0]))
+  np.testing.assert_allclose(reacher_reference.pd_action(moving, 10.0, 0.05), [0.11, 0.11],
+                             rtol=1e-6)
+  assert float(jnp.abs(reacher_reference.pd_action(obs, 1e4, 0.0)).max()) == 1.0  # clipped
+
+
+def test_threefry_variant_is_esjax_noise():
+  make_key, eps = noise_bench.key_variant("threefry2x32")
+  ask, tell = noise_bench.build(eps, population=8, num_params=5, chunk=3, sigma=0.5)
+  gk = make_key(0)
+  theta = jnp.arange(5.0)
+  want = jax.vmap(lambda m: noise.member_noise(gk, m, 5, True))(jnp.arange(8))
+  np.testing.assert_allclose(ask(gk, theta), theta + 0.5 * want, rtol=1e-6)
+  w = jnp.array([0.3, -1.0, 2.0, 0.5])
+  np.testing.assert_allclose(tell(gk, w), noise.weighted_noise_sum(gk, w, 5, 3), rtol=1e-5)
+
+
+def test_table_noise_is_key_determined_normal_and_consistent():
+  make_key, eps = noise_bench.table_variant(jax.random.normal(jax.random.PRNGKey(1), (2**16,)))
+  ask, tell = noise_bench.build(eps, population=64, num_params=500, chunk=16, sigma=1.0)
+  theta = jnp.zeros(500)
+  a, b = ask(make_key(0), theta), ask(make_key(0), theta)
+  np.testing.assert_array_equal(a, b)  # same (seed, generation, index): same noise
+  assert not np.allclose(a, ask(make_key(1), theta))
+  np.testing.assert_allclose(a[0::2], -a[1::2])  # mirrored pairs
+  assert abs(float(a.std()) - 1.0) < 0.05 and abs(float(a.mean())) < 0.05
+  # tell is the weighted sum of the same directions ask used.
+  w = jnp.linspace(-1.0, 1.0, 32)
+  np.testing.assert_allclose(tell(make_key(0), w), w @ a[0::2], rtol=1e-4, atol=1e-4)
+  assert noise_bench.ask_tell_consistent(ask, tell, make_key(0), 500, 64, sigma=1.0)
+
+
+def test_consistency_check_agrees_with_a_direct_batch_comparison():
+  # rbg keys under vmap may give one key different bits depending on its batch position;
+  # the benchmark's flag must say exactly what a direct comparison says, whatever this JAX does.
+  for impl in ("threefry2x32", "rbg"):
+    make_key, eps = noise_bench.key_variant(impl)
+    ask, tell = noise_bench.build(eps, population=16, num_params=40, chunk=4, sigma=1.0)
+    gk = make_key(0)
+    single = jnp.stack([eps(gk, p, 40) for p in range(8)])
+    direct = bool(np.allclose(ask(gk, jnp.zeros(40))[0::2], single, atol=1e-5))
+    assert noise_bench.ask_tell_consistent(ask, tell, gk, 40, 16, sigma=1.0) == direct
+    if impl == "threefry2x32":
+      assert direct
+
+
+def test_summarize_rate_is_second_half_and_finds_threshold():
+  # The first points carry compiles (10 s, 5 s); the second half runs at 200 steps/s.
+  curve = [(100, 10.0, 1.0), (200, 15.0, 5.0), (400, 16.0, 7.0), (800, 18.0, 9.0)]
+  row = peers.summarize("m", curve, 9.5, 14.0, 42.0, threshold=5.0, settings="s")
+  assert row["live_steps_per_s"] == pytest.approx(400 / 2.0)
+  assert row["steps_to_threshold"] == 200 and row["live_env_steps"] == 800
+  assert np.isnan(row["live_steps_per_cpu_s"])  # no CPU times logged
+  # Second half (points 2..3): 400 steps in 2 CPU-seconds.
+  cpu_curve = [c + (cpu,) for c, cpu in zip(curve, [1.0, 4.0, 5.0, 7.0])]
+  assert peers.summarize("m", cpu_curve, 0, 0, 0, 5.0, "")["live_steps_per_cpu_s"] == (
+      pytest.approx(400 / 2.0))
+  assert peers.summarize("m", curve, 0, 0, 0, threshold=99.0, settings="")[
+      "steps_to_threshold"] == "not reached"

@@ -1,0 +1,1 @@
+"""Configuration: the CLI flags, sweeps and presets."""

@@ -1,0 +1,1 @@
+"""Problems and policies: env sources, rollout tricks, normalizer, VBN, budgets, reward shift."""

@@ -1,0 +1,1 @@
+"""Strategies: each against its paper (NumPy transcriptions, evosax), and one conformance suite."""

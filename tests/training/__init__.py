@@ -1,0 +1,1 @@
+"""The drivers: esjax.train and esjax.minimize at the API, and the preflight before a run."""
