@@ -9,8 +9,8 @@ import pytest
 import esjax
 from esjax.rundir import files, lock as lock_lib
 from esjax.rundir.rundir import RunDir
+from tests.helpers.subproc import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _sphere(params, key):
