@@ -20,8 +20,9 @@ from jax.sharding import Mesh
 from esjax import keys, xla_env
 from esjax.rundir import checkpoint as ckpt_lib
 from esjax.runtime import preflight
-from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
+from esjax.perturbations.base import Perturbation
+from esjax.perturbations.gaussian import GAUSSIAN
 from esjax.perturbations.lowrank import LowRank, LowRankLayout
 from esjax.runtime import compile_cache as cache_lib
 from esjax.rundir import lock as lock_lib
@@ -45,7 +46,7 @@ from esjax.core.mesh import make_mesh, replicate, to_host
 class Setup:
   """Everything built from a config before the first generation."""
   config: TrainConfig
-  problem: Problem  # what training evaluates (rewards shifted by the strategy's reward_shift)
+  problem: Problem  # what training evaluates (rewards shifted by the config's reward_shift)
   policy: Policy | None
   action_size: int
   mesh: Mesh
@@ -88,6 +89,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
     config = config.replace(policy="custom")
   rt, pc = config.runtime, config.problem
   strategy = config.validate().strategy.build()  # checked before it is built
+  # ARS's survival-bonus shift: an option of the config, applied here to training rollouts.
+  reward_shift = float(config.strategy.resolved().get("reward_shift", 0.0))
   num_devices = rt.num_devices or step_lib.default_device_count(
       strategy.population_size, strategy.mirrored, rt.member_chunk)
   mesh = make_mesh(num_devices)
@@ -96,7 +99,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   policy, action_size, obs_shape, discrete = None, 0, (), False
   if problem is None:
     # Brax, gymnax or playground by the env name's prefix (problems/sources.py).
-    built = sources.build(pc, config.policy, key, reward_shift=strategy.reward_shift,
+    built = sources.build(pc, config.policy, key, reward_shift=reward_shift,
                           module=policy_module)
     problem, eval_problem, policy = built.problem, built.eval_problem, built.policy
     params, action_size, obs_shape = built.params, built.action_size, built.obs_shape
@@ -112,8 +115,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                       "brings its own network: drop vbn")
   elif initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
-  elif strategy.reward_shift:
-    raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
+  elif reward_shift:
+    raise ConfigError(f"reward_shift={reward_shift} applies to the Brax rollout's "
                       "per-step rewards; a custom problem defines its own returns (build it "
                       "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
   elif pc.adaptive_cutoff:
@@ -132,7 +135,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   elif initial_params is not None:
     params = jnp.asarray(initial_params, jnp.float32)
     tree = params
-  strategy = _with_perturbation(config, strategy, tree)
+  perturbation = _perturbation(config, tree)
   if problem.check is not None:
     problem.check(params)
   cutoff = None
@@ -161,7 +164,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(problem, strategy, mesh.size, pc.normalize_obs, rt.comm,
-                                        chunk, cutoff)
+                                        chunk, cutoff, perturbation=perturbation,
+                                        noise_chunk=config.strategy.noise_chunk)
   sharded = step_lib.shard_generation(generation, mesh, runs)
   run = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   evaluate = step_lib.make_evaluate(eval_problem, rt.eval_episodes, runs)
@@ -169,17 +173,17 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                run, evaluate, tuple(obs_shape), discrete, unravel)
 
 
-def _with_perturbation(config: TrainConfig, strategy: Strategy, tree) -> Strategy:
-  """``strategy`` with the configured member noise; ``tree`` is the initial params pytree."""
+def _perturbation(config: TrainConfig, tree) -> Perturbation:
+  """The configured member noise; ``tree`` is the initial params pytree."""
   st = config.strategy
   if st.perturbation == "full":
-    return strategy
+    return GAUSSIAN
   layout = LowRankLayout.of(tree)
   if not layout.kernels:
     raise ConfigError("perturbation='lowrank' needs at least one 2-D weight matrix in the "
                       "params; these have none (a custom problem: pass initial_params as a "
                       "pytree whose matrices are 2-D leaves), or use --perturbation full")
-  return strategy_lib.with_perturbation(strategy, LowRank(layout, st.rank))
+  return LowRank(layout, st.rank)
 
 
 def _record(config: TrainConfig, row: dict[str, np.ndarray], live: np.ndarray,
