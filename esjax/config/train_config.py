@@ -124,8 +124,7 @@ class StrategyConfig:
 
   def build(self) -> Strategy:
     try:
-      return REGISTRY[self.name](self.population_size, noise_chunk=self.noise_chunk,
-                                 **self.options)
+      return REGISTRY[self.name](self.population_size, **self.options)
     except (ValueError, TypeError) as e:  # the factory's own checks, said in one line
       raise ConfigError(f"strategy {self.name!r}: {e}") from None
 

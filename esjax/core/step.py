@@ -29,6 +29,8 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys, xla_env
 from esjax.core.mesh import AXIS
+from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
+from esjax.perturbations.gaussian import GAUSSIAN
 from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Problem
 from esjax.problems.normalizer import NormalizerState
@@ -159,35 +161,23 @@ def default_device_count(population: int, mirrored: bool,
 
 def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None,
-                    cutoff: AdaptiveCutoff | None = None):
+                    cutoff: AdaptiveCutoff | None = None, *,
+                    perturbation: Perturbation = GAUSSIAN,
+                    noise_chunk: int = DEFAULT_NOISE_CHUNK):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
 
   ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
   divide the slice. Equal chunks give equal bits on every device count. With ``cutoff`` (the
   adaptive episode cutoff) the rollouts stop at ``state.cutoff`` steps, and the next limit is
-  computed from the all-gathered step counts, the same on every device.
+  computed from the all-gathered step counts, the same on every device. ``perturbation`` is
+  the member noise, ``noise_chunk`` the directions the update rebuilds at once.
   """
   local = strategy.population_size // num_devices
   chunk = member_chunk or local
   if local % chunk:
     raise ValueError(f"member_chunk={chunk} does not divide the per-device slice of {local}")
-  mirrored = strategy.mirrored
-
-  def evaluate_chunk(state: TrainState, gen_key, members):
-    """Rollouts of ``members`` (chunk,): returns, steps, and the chunk's obs sums. The sums
-    are taken here, over a chunk-shaped axis, so they are the same bits on any layout."""
-    # (chunk, P); low-rank: the shared mean plus each member's factors (``member_axes``).
-    candidates = strategy_lib.ask(strategy, state.es, gen_key, members)
-    axes = strategy_lib.member_axes(strategy)
-    rollout_keys = jax.vmap(
-        lambda m: keys.rollout_key(gen_key, keys.noise_index(m, mirrored)))(members)
-    if cutoff is None:
-      ev = jax.vmap(problem.evaluate, in_axes=(axes, None, 0))(candidates, state.normalizer,
-                                                               rollout_keys)
-    else:
-      ev = jax.vmap(lambda p, k: problem.evaluate(p, state.normalizer, k, limit=state.cutoff),
-                    in_axes=(axes, 0))(candidates, rollout_keys)
-    return ev.ret, ev.steps, jax.tree.map(lambda x: x.sum(0), ev.obs_stats)
+  evaluate_chunk = _chunk_evaluator(problem, strategy, perturbation, cutoff)
+  tell = _teller(strategy, comm, perturbation, noise_chunk)
 
   def generation(state: TrainState):
     gen_key = keys.generation_key(state.key, state.generation)
@@ -199,14 +189,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
     returns = jax.lax.all_gather(ret.reshape(-1), AXIS, tiled=True)  # (pop,)
     steps = jax.lax.all_gather(steps.reshape(-1), AXIS, tiled=True)  # (pop,)
     obs_stats = _sum_in_order(jax.lax.all_gather(chunk_stats, AXIS, tiled=True))
-
-    if comm == "returns":
-      es, info = strategy_lib.tell(strategy, state.es, gen_key, returns)
-    else:  # the data-parallel pattern, O(P) bytes per generation instead of O(pop); its
-      # psum of parameter-sized moments follows the layout: equal only up to rounding.
-      es, info = strategy_lib.tell_local(strategy, state.es, gen_key, returns,
-                                         members.reshape(-1), AXIS)
-
+    es, info = tell(state.es, gen_key, returns, members.reshape(-1))
     normalizer = (norm_lib.update(state.normalizer, obs_stats) if normalize_obs
                   else state.normalizer)
     # env_steps is counted by make_multi_step, outside this body; it passes through here.
@@ -218,6 +201,42 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
     return new_state, metrics
 
   return generation
+
+
+def _chunk_evaluator(problem: Problem, strategy: Strategy, perturbation: Perturbation,
+                     cutoff: AdaptiveCutoff | None):
+  """``(state, gen_key, members) -> (returns, steps, obs sums)`` of a chunk of members. The
+  sums are taken here, over a chunk-shaped axis, so they are the same bits on any layout."""
+  axes = perturbation.member_axes()  # low-rank: the shared mean plus each member's factors
+
+  def evaluate_chunk(state: TrainState, gen_key, members):
+    candidates = strategy_lib.ask(strategy, state.es, gen_key, members, perturbation)
+    rollout_keys = jax.vmap(
+        lambda m: keys.rollout_key(gen_key, keys.noise_index(m, strategy.mirrored)))(members)
+    if cutoff is None:
+      ev = jax.vmap(problem.evaluate, in_axes=(axes, None, 0))(candidates, state.normalizer,
+                                                               rollout_keys)
+    else:
+      ev = jax.vmap(lambda p, k: problem.evaluate(p, state.normalizer, k, limit=state.cutoff),
+                    in_axes=(axes, 0))(candidates, rollout_keys)
+    return ev.ret, ev.steps, jax.tree.map(lambda x: x.sum(0), ev.obs_stats)
+
+  return evaluate_chunk
+
+
+def _teller(strategy: Strategy, comm: str, perturbation: Perturbation, noise_chunk: int):
+  """``(es_state, gen_key, returns, members) -> (es_state, info)``: the update by ``comm``."""
+  noise = dict(perturbation=perturbation, noise_chunk=noise_chunk)
+
+  def tell(es_state, gen_key, returns, members):
+    if comm == "returns":
+      return strategy_lib.tell(strategy, es_state, gen_key, returns, **noise)
+    # The data-parallel pattern, O(P) bytes per generation instead of O(pop); its psum of
+    # parameter-sized moments follows the layout: equal only up to rounding.
+    return strategy_lib.tell_local(strategy, es_state, gen_key, returns, members, AXIS,
+                                   **noise)
+
+  return tell
 
 
 def _sum_in_order(chunk_stats):
@@ -315,7 +334,7 @@ def fuse(step, max_generations: int):
   """``run(carry, n) -> (carry, metrics[max_generations])``: ``n <= max_generations`` calls of
   ``step(carry) -> (carry, metrics)`` in one compiled call (a ``fori_loop``, ``n`` traced, so
   any count reuses one compilation); rows past ``n`` are zeros. For steps that carry more than
-  a TrainState (``run.optimize`` tracks the best member) and need no env-step budget."""
+  a TrainState (``training/optimize.py`` tracks the best member) and need no env-step budget."""
 
   def run(carry, n):
     _, shape = jax.eval_shape(step, carry)

@@ -4,16 +4,19 @@ A member's noise is ``sign * eps_index`` with ``eps_index ~ N(0, I)`` drawn from
 (``keys.noise_key``); mirrored partners share one index and differ in sign. Every strategy in
 ``esjax.strategies`` updates from the returns and a few weighted *moments* of this noise,
 ``sum_j w_j * eps_j ** k`` for k = 1 (the gradient direction) or 2 (the variance direction),
-which ``moments_from_keys`` rebuilds on any device from the keys alone.
+which ``moments_from_keys`` rebuilds on any device from the keys alone. ``Gaussian`` is this
+noise as a ``perturbations.base.Perturbation``: the default of every strategy.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import dataclasses
+from typing import Callable, ClassVar, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from esjax import keys
+from esjax.perturbations.base import chunked
 
 
 def sample(key: jax.Array, num_params: int, dtype=jnp.float32) -> jax.Array:
@@ -37,16 +40,7 @@ def moments_from_keys(gen_key, weights: Sequence[jax.Array], powers: Sequence[in
   ``chunk_size x num_params`` floats of noise exist at once however large the population, and
   each chunk's noise is drawn once for every moment.
   """
-  n = weights[0].shape[0]
-  if indices is None:
-    indices = jnp.arange(n)
-  chunk = max(1, min(chunk_size, n))
-  num_chunks = -(-n // chunk)
-  # Padded directions get weight 0: they cost a little compute, never a wrong answer.
-  padded = tuple(jnp.zeros((num_chunks * chunk,), w.dtype).at[:n].set(w).reshape(num_chunks, chunk)
-                 for w in weights)
-  indices = jnp.zeros((num_chunks * chunk,), jnp.int32).at[:n].set(indices)
-  indices = indices.reshape(num_chunks, chunk)
+  padded, indices, _ = chunked(weights, indices, chunk_size)
 
   def body(totals, xs):
     idx, ws = xs
@@ -62,3 +56,26 @@ def weighted_noise_sum(gen_key, weights: jax.Array, num_params: int, chunk_size:
                        indices: jax.Array | None = None) -> jax.Array:
   """``sum_j weights[j] * eps_{indices[j]}``, shape (num_params,): the first moment alone."""
   return moments_from_keys(gen_key, (weights,), (1,), num_params, chunk_size, indices)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Gaussian:
+  """Full-rank ``N(0, I)`` on every parameter: members are the strategy's own
+  ``candidate(state, eps)``, so any strategy takes it."""
+  needs_isotropic: ClassVar[bool] = False
+
+  def member_noise(self, gen_key, member, num_params: int, mirrored: bool) -> jax.Array:
+    return member_noise(gen_key, member, num_params, mirrored)
+
+  def member_params(self, candidate: Callable, state, noise: jax.Array) -> jax.Array:
+    return jax.vmap(candidate, in_axes=(None, 0))(state, noise)  # (members, P)
+
+  def member_axes(self) -> int:
+    return 0
+
+  def moments_from_keys(self, gen_key, weights, powers, num_params: int, chunk_size: int,
+                        indices=None) -> tuple[jax.Array, ...]:
+    return moments_from_keys(gen_key, weights, powers, num_params, chunk_size, indices)
+
+
+GAUSSIAN = Gaussian()

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 
 from esjax import keys
+from esjax.perturbations.base import chunked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,10 +179,13 @@ def dense(layout: LowRankLayout, noise: Noise) -> jax.Array:
 
 @dataclasses.dataclass(frozen=True)
 class LowRank:
-  """The low-rank perturbation of ``layout`` at ``rank``: what a ``Strategy`` carries in its
-  ``perturbation`` field (None there means full-rank Gaussian, ``perturbations.gaussian``)."""
+  """The low-rank perturbation of ``layout`` at ``rank``: a ``perturbations.base.Perturbation``
+  for isotropic strategies (the full-rank one is ``perturbations.gaussian.Gaussian``)."""
   layout: LowRankLayout
   rank: int
+  # Members are ``LowRankParams(mean, sigma, noise)``, never the strategy's ``candidate``, and
+  # the moments are first moments only: right for ``mean + sigma * eps`` with a scalar sigma.
+  needs_isotropic: ClassVar[bool] = True
 
   def __post_init__(self):
     if self.rank < 1:
@@ -190,52 +194,61 @@ class LowRank:
       raise ValueError("low-rank perturbations need at least one 2-D weight matrix in the "
                        "params; these have none")
 
-  def member_noise(self, gen_key, member, mirrored: bool) -> Noise:
+  def _check_size(self, num_params: int) -> None:
+    if num_params != self.layout.num_params:
+      raise ValueError(f"num_params={num_params} but the low-rank layout has "
+                       f"{self.layout.num_params} parameters")
+
+  def member_noise(self, gen_key, member, num_params: int, mirrored: bool) -> Noise:
+    self._check_size(num_params)
     key = keys.noise_key(gen_key, keys.noise_index(member, mirrored))
     return draw(self.layout, self.rank, key, keys.member_sign(member, mirrored))
+
+  def member_params(self, candidate, state, noise: Noise) -> LowRankParams:
+    del candidate  # mean + sigma * eps, which needs_isotropic guarantees it is
+    return self.params(state.mean, state.sigma, noise)
+
+  def member_axes(self) -> LowRankParams:
+    return LowRankParams(None, None, 0, self.layout)  # only the noise is per member
 
   def params(self, mean, sigma, noise: Noise) -> LowRankParams:
     return LowRankParams(mean, sigma, noise, self.layout)
 
   def moments_from_keys(self, gen_key, weights: Sequence[jax.Array], powers: Sequence[int],
-                        chunk_size: int, indices: jax.Array | None = None):
+                        num_params: int, chunk_size: int, indices: jax.Array | None = None):
     """``(sum_j weights[m][j] * eps_{indices[j]} for each m)``, each (P,), in chunks of
     ``chunk_size`` directions: at most ``chunk_size x (sum (m + n) r + rest)`` noise floats at
     once. First moments only."""
     if any(p != 1 for p in powers):
       raise ValueError(f"low-rank perturbations give first moments only; powers={powers}")
+    self._check_size(num_params)
     layout, rank = self.layout, self.rank
-    n = weights[0].shape[0]
-    if indices is None:
-      indices = jnp.arange(n)
-    chunk = max(1, min(chunk_size, n))
-    num_chunks = -(-n // chunk)
-    padded = tuple(jnp.zeros((num_chunks * chunk,), w.dtype).at[:n].set(w).reshape(num_chunks,
-                                                                                     chunk)
-                   for w in weights)
-    indices = jnp.zeros((num_chunks * chunk,), jnp.int32).at[:n].set(indices)
-    indices = indices.reshape(num_chunks, chunk)
-    scale = 1.0 / math.sqrt(rank)
-
-    def weighted(noise: Noise, w: jax.Array) -> jax.Array:
-      parts, k, at = [], 0, 0
-      for leaf in layout.leaves:
-        if leaf.lowrank:
-          a, b = noise.factors[k]  # (c, m, r), (c, n, r)
-          m, nn = leaf.shape
-          aw = (a * (w * scale)[:, None, None]).transpose(1, 0, 2).reshape(m, chunk * rank)
-          parts.append((aw @ b.transpose(1, 0, 2).reshape(nn, chunk * rank).T).reshape(-1))
-          k += 1
-        else:
-          parts.append(w @ noise.rest[:, at:at + leaf.size])
-          at += leaf.size
-      return jnp.concatenate(parts)
+    padded, indices, chunk = chunked(weights, indices, chunk_size)
 
     def body(totals, xs):
       idx, ws = xs
       noise = jax.vmap(lambda i: draw(layout, rank, keys.noise_key(gen_key, i)))(idx)
-      return tuple(t + weighted(noise, w) for t, w in zip(totals, ws)), None
+      return tuple(t + _weighted(layout, noise, w, chunk) for t, w in zip(totals, ws)), None
 
     zeros = tuple(jnp.zeros((layout.num_params,), jnp.float32) for _ in weights)
     totals, _ = jax.lax.scan(body, zeros, (indices, padded))
     return totals
+
+
+def _weighted(layout: LowRankLayout, noise: Noise, w: jax.Array, chunk: int) -> jax.Array:
+  """``sum_j w_j eps_j`` (P,) of a chunk of noises, each kernel's sum one matmul of the
+  factors reshaped (m, chunk r) and (n, chunk r)."""
+  parts, k, at = [], 0, 0
+  for leaf in layout.leaves:
+    if leaf.lowrank:
+      a, b = noise.factors[k]  # (c, m, r), (c, n, r)
+      m, n = leaf.shape
+      rank = a.shape[-1]
+      aw = (a * (w * (1.0 / math.sqrt(rank)))[:, None, None]).transpose(1, 0, 2).reshape(
+          m, chunk * rank)
+      parts.append((aw @ b.transpose(1, 0, 2).reshape(n, chunk * rank).T).reshape(-1))
+      k += 1
+    else:
+      parts.append(w @ noise.rest[:, at:at + leaf.size])
+      at += leaf.size
+  return jnp.concatenate(parts)

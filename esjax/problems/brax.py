@@ -54,22 +54,12 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
 
   episode_length = DEFAULT_EPISODE_LENGTH if episode_length is None else episode_length
   observe = observe or (lambda s: s.obs)
+  step = _stepper(env, options.frame_skip, reward_shift)
 
   def evaluate(params, normalizer, key, limit=None):
     # ``limit``: a traced step limit below ``episode_length`` (the adaptive cutoff), or None.
     length = episode_length if limit is None else jnp.minimum(limit, episode_length)
-    # The normalizer is fixed for the episode: take its mean/std once, not every step.
-    mean, std = norm_lib.mean_std(normalizer)
-
-    def prep(obs):
-      return norm_lib.standardize(obs, mean, std, obs_clip) if normalize_obs else obs
-
-    # VBN: this member's statistics of the reference batch, frozen for the episode.
-    apply = member_policy(policy, params, normalizer, prep)
-
-    def act(obs, steps):
-      return shape_action(options, apply(prep(obs)), key, steps)
-
+    act = _actor(policy, params, normalizer, normalize_obs, obs_clip, options, key)
     env_state = env.reset(key)
     obs0 = observe(env_state)
     init = _Carry(env_state, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
@@ -80,15 +70,7 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
 
     def body(c):
       action = act(observe(c.env_state), c.steps)
-      if options.frame_skip > 1:
-        nxt, reward, steps, alive = repeat(
-            lambda s, a, _: (lambda n: (n, n.reward, n.done != 0))(env.step(s, a)),
-            c.env_state, action, c.alive, c.steps, length, options.frame_skip,
-            reward_shift)
-      else:
-        nxt = env.step(c.env_state, action)
-        alive, steps = nxt.done == 0, c.steps + 1
-        reward = nxt.reward - reward_shift if reward_shift else nxt.reward
+      nxt, reward, steps, alive = step(c.env_state, action, c.alive, c.steps, length)
       obs = observe(nxt)
       # The observation after a terminal step is never acted on: leave it out of the stats.
       stats = c.stats + ObsStats.of(obs, alive * _finite(obs))
@@ -98,6 +80,39 @@ def brax_problem(env, policy: Policy, episode_length: int | None, normalize_obs:
     return Evaluation(out.ret, out.steps, sample_obs_stats(options, key, out.stats))
 
   return Problem(evaluate, obs_size=int(env.observation_size if obs_size is None else obs_size))
+
+
+def _actor(policy: Policy, params, normalizer, normalize_obs: bool, obs_clip: float,
+           options: RolloutOptions, key) -> Callable:
+  """``act(obs, steps) -> action`` of one member for one episode."""
+  # The normalizer is fixed for the episode: take its mean/std once, not every step.
+  mean, std = norm_lib.mean_std(normalizer)
+
+  def prep(obs):
+    return norm_lib.standardize(obs, mean, std, obs_clip) if normalize_obs else obs
+
+  # VBN: this member's statistics of the reference batch, frozen for the episode.
+  apply = member_policy(policy, params, normalizer, prep)
+
+  def act(obs, steps):
+    return shape_action(options, apply(prep(obs)), key, steps)
+
+  return act
+
+
+def _stepper(env, frame_skip: int, reward_shift: float) -> Callable:
+  """``step(env_state, action, alive, steps, limit) -> (env_state, reward, steps, alive)``:
+  one decision's env steps (``frame_skip`` of them), rewards shifted by ``reward_shift``."""
+
+  def step(env_state, action, alive, steps, limit):
+    if frame_skip > 1:
+      return repeat(lambda s, a, _: (lambda n: (n, n.reward, n.done != 0))(env.step(s, a)),
+                    env_state, action, alive, steps, limit, frame_skip, reward_shift)
+    nxt = env.step(env_state, action)
+    reward = nxt.reward - reward_shift if reward_shift else nxt.reward
+    return nxt, reward, steps + 1, nxt.done == 0
+
+  return step
 
 
 def _finite(obs):

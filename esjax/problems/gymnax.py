@@ -17,6 +17,7 @@ mostly standardize empty cells; the CNN policy sees the raw frames.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import flax.struct
 import jax
@@ -94,71 +95,88 @@ def gymnax_problem(env, env_params, spec: Spec, policy: Policy, episode_length: 
   image = len(spec.obs_shape) == 3
   obs_size = 0 if image else int(np.prod(spec.obs_shape))
   normalize = normalize_obs and not image
-  scalar_action = not spec.discrete and spec.action_size == 1
-
-  def to_action(out, key, steps):
-    if spec.discrete:
-      return out  # an int32 index from the argmax head
-    out = shape_action(options, out, key, steps)
-    a = spec.low + (out + 1.0) * 0.5 * (spec.high - spec.low)
-    # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a (1,)
-    # action would turn their scalar state fields into (1,) arrays.
-    return a.reshape(()) if scalar_action else a
-
-  def stats_of(obs, weight):
-    if image:
-      return ObsStats.zeros(0)
-    obs = obs.reshape(-1)
-    return ObsStats.of(obs, weight * jnp.all(jnp.isfinite(obs)).astype(jnp.float32))
 
   def evaluate(params, normalizer, key, limit=None):
     # ``limit``: a traced step limit below ``length`` (the adaptive cutoff), or None.
     cut = length if limit is None else jnp.minimum(limit, length)
-    mean, std = norm_lib.mean_std(normalizer)
-
-    def prep(obs):
-      x = obs.reshape(-1) if not image else obs
-      if normalize:
-        x = norm_lib.standardize(x, mean, std, obs_clip)
-      return x if not image else x.astype(jnp.float32)
-
-    apply = member_policy(policy, params, normalizer, prep)  # VBN: stats frozen for the episode
-
-    def act(obs, steps):
-      return to_action(apply(prep(obs)), key, steps)
-
+    act = _actor(policy, params, normalizer, spec, normalize, obs_clip, options, key)
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset_env(reset_key, env_params)
     obs = jnp.asarray(obs, jnp.float32)
     init = _Carry(env_state, obs, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
-                  jnp.ones((), bool), stats_of(obs, jnp.ones((), jnp.float32)))
+                  jnp.ones((), bool), _stats_of(image, obs, jnp.ones((), jnp.float32)))
+    step = _stepper(env, env_params, step_key, options.frame_skip, reward_shift)
 
     def cond(c):
       return c.alive & (c.steps < cut)
 
-    def step(state_obs, action, steps):
-      k = jax.random.fold_in(step_key, steps)
-      obs, env_state, reward, terminated, _ = env.step_env(k, state_obs[0], action, env_params)
-      return (env_state, jnp.asarray(obs, jnp.float32)), reward, terminated
-
     def body(c):
       action = act(c.obs, c.steps)
-      if options.frame_skip > 1:
-        (env_state, obs), reward, steps, alive = repeat(
-            step, (c.env_state, c.obs), action, c.alive, c.steps, cut, options.frame_skip,
-            reward_shift)
-      else:
-        (env_state, obs), reward, terminated = step((c.env_state, c.obs), action, c.steps)
-        alive = ~jnp.asarray(terminated, bool).reshape(())
-        reward = jnp.asarray(reward, jnp.float32).reshape(())
-        if reward_shift:
-          reward = reward - reward_shift
-        steps = c.steps + 1
+      (env_state, obs), reward, steps, alive = step((c.env_state, c.obs), action, c.alive,
+                                                    c.steps, cut)
       # The observation after a terminal step is never acted on: leave it out of the stats.
-      stats = c.stats + stats_of(obs, alive.astype(jnp.float32))
+      stats = c.stats + _stats_of(image, obs, alive.astype(jnp.float32))
       return _Carry(env_state, obs, c.ret + reward, steps, alive, stats)
 
     out = jax.lax.while_loop(cond, body, init)
     return Evaluation(out.ret, out.steps, sample_obs_stats(options, key, out.stats))
 
   return Problem(evaluate, obs_size=obs_size)
+
+
+def _stats_of(image: bool, obs, weight) -> ObsStats:
+  """An observation's statistics (none for images: they are not normalized)."""
+  if image:
+    return ObsStats.zeros(0)
+  obs = obs.reshape(-1)
+  return ObsStats.of(obs, weight * jnp.all(jnp.isfinite(obs)).astype(jnp.float32))
+
+
+def _actor(policy: Policy, params, normalizer, spec: Spec, normalize: bool, obs_clip: float,
+           options: RolloutOptions, key) -> Callable:
+  """``act(obs, steps) -> action`` of one member for one episode, in the env's action space."""
+  image = len(spec.obs_shape) == 3
+  mean, std = norm_lib.mean_std(normalizer)
+
+  def prep(obs):
+    x = obs.reshape(-1) if not image else obs
+    if normalize:
+      x = norm_lib.standardize(x, mean, std, obs_clip)
+    return x if not image else x.astype(jnp.float32)
+
+  apply = member_policy(policy, params, normalizer, prep)  # VBN: stats frozen for the episode
+
+  def act(obs, steps):
+    out = apply(prep(obs))
+    if spec.discrete:
+      return out  # an int32 index from the argmax head
+    out = shape_action(options, out, key, steps)
+    a = spec.low + (out + 1.0) * 0.5 * (spec.high - spec.low)
+    # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a (1,)
+    # action would turn their scalar state fields into (1,) arrays.
+    return a.reshape(()) if spec.action_size == 1 else a
+
+  return act
+
+
+def _stepper(env, env_params, step_key, frame_skip: int, reward_shift: float) -> Callable:
+  """``step((env_state, obs), action, alive, steps, limit) -> ((env_state, obs), reward,
+  steps, alive)``: one decision's env steps (``frame_skip`` of them), each with its own key
+  from ``step_key``, rewards shifted by ``reward_shift``."""
+
+  def env_step(state_obs, action, steps):
+    k = jax.random.fold_in(step_key, steps)
+    obs, env_state, reward, terminated, _ = env.step_env(k, state_obs[0], action, env_params)
+    return (env_state, jnp.asarray(obs, jnp.float32)), reward, terminated
+
+  def step(state_obs, action, alive, steps, limit):
+    if frame_skip > 1:
+      return repeat(env_step, state_obs, action, alive, steps, limit, frame_skip, reward_shift)
+    state_obs, reward, terminated = env_step(state_obs, action, steps)
+    alive = ~jnp.asarray(terminated, bool).reshape(())
+    reward = jnp.asarray(reward, jnp.float32).reshape(())
+    if reward_shift:
+      reward = reward - reward_shift
+    return state_obs, reward, steps + 1, alive
+
+  return step

@@ -1,8 +1,9 @@
 """Running observation mean/std, merged across devices from per-generation sums.
 
 Each generation the rollouts produce plain sums (count, sum, sum of squares) of the
-observations they saw; sums from any number of devices merge by one ``psum`` of
-``2 * obs_dim + 1`` floats. The running state keeps (count, mean, M2) and absorbs each
+observations they saw; the sums of every member chunk (``2 * obs_dim + 1`` floats each) are
+all-gathered and added in member order (``core/step.py``), so the merge is the same bits on
+any device count. The running state keeps (count, mean, M2) and absorbs each
 generation's batch with Chan et al.'s parallel update, which stays accurate over billions of
 observations where float32 running sums would not.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
-from typing import Any
+from typing import Any, Callable
 
 import jax
 
@@ -26,7 +26,7 @@ _INSTALL = {"gymnax": 'pip install -e ".[gymnax]"', "playground": 'pip install -
 
 @dataclasses.dataclass(frozen=True)
 class Built:
-  problem: Any  # Problem: training rollouts (rewards shifted by the strategy's reward_shift)
+  problem: Any  # Problem: training rollouts (rewards shifted by the config's reward_shift)
   eval_problem: Any  # Problem: the true reward (the same object when the shift is 0)
   policy: Any  # Policy
   params: jax.Array  # initial flat params
@@ -135,6 +135,17 @@ def resolved_backend(name: str, backend: str | None) -> str | None:
   return "jax" if source == "playground" else None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Env:
+  """One source's env, ready for a policy: its shapes, and how to build its problems."""
+  obs_shape: tuple[int, ...]
+  action_size: int
+  discrete: bool
+  length: int  # the episode length the rollout runs
+  make_problem: Callable  # (policy, reward_shift, RolloutOptions) -> Problem
+  make_collector: Callable  # (size) -> the VBN reference-batch collector
+
+
 def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0.0,
           module=None) -> Built:
   """The problems (training and evaluation), the policy and its initial params.
@@ -149,63 +160,70 @@ def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0
   options = RolloutOptions.of(pc)
   check(pc.env, pc.backend)
   source, name = parse(pc.env)
-
-  if source == "gymnax":
-    from esjax.problems import gymnax as gx  # pylint: disable=g-import-not-at-top
-    env, env_params, spec = gx.make_env(name)
-    obs_shape, action_size, discrete = spec.obs_shape, spec.action_size, spec.discrete
-    length = spec.max_steps if pc.episode_length is None else pc.episode_length
-
-    def make_problem(shift, opts):
-      if spec.discrete and opts.shapes_actions:
-        raise ConfigError(f"action_noise and action_bins need continuous actions; {pc.env!r} "
-                          "has discrete ones")
-      return gx.gymnax_problem(env, env_params, spec, policy, length,
-                               pc.normalize_obs, pc.obs_clip, reward_shift=shift, options=opts)
-
-    def make_collector(size):
-      return reference.gymnax_collector(env, env_params, length, size)
-  else:
-    if source == "brax":
-      from esjax.problems import brax_envs  # pylint: disable=g-import-not-at-top
-      from esjax.problems.brax import DEFAULT_EPISODE_LENGTH, brax_problem  # pylint: disable=g-import-not-at-top
-      env = brax_envs.make_env(name, pc.backend or brax_envs.DEFAULT_BACKEND)
-      observe, obs_size = None, int(env.observation_size)
-      length = (DEFAULT_EPISODE_LENGTH if pc.episode_length is None else pc.episode_length)
-    else:
-      from esjax.problems import playground as pg  # pylint: disable=g-import-not-at-top
-      from esjax.problems.brax import brax_problem  # pylint: disable=g-import-not-at-top
-      env, default_length = pg.make_env(name, pc.backend)
-      observe, obs_size = pg.observe, pg.obs_size(env)
-      length = default_length if pc.episode_length is None else pc.episode_length
-    obs_shape, action_size, discrete = (obs_size,), int(env.action_size), False
-
-    def make_problem(shift, opts):
-      return brax_problem(env, policy, length, pc.normalize_obs, pc.obs_clip,
-                          reward_shift=shift, observe=observe, obs_size=obs_size, options=opts)
-
-    def make_collector(size):
-      return reference.brax_collector(env, observe, length, size)
-
+  env = _gymnax_env(pc, name) if source == "gymnax" else _brax_env(pc, source, name)
   try:
-    policy, params = make_policy(pol.kind, obs_shape, action_size, pol.hidden_sizes,
-                                 pol.activation, key, discrete=discrete, vbn=pol.vbn,
+    policy, params = make_policy(pol.kind, env.obs_shape, env.action_size, pol.hidden_sizes,
+                                 pol.activation, key, discrete=env.discrete, vbn=pol.vbn,
                                  module=module)
   except ValueError as e:
     raise ConfigError(f"policy={pol.kind!r} does not fit {pc.env!r}: {e}") from None
-  # Training rollouts take the strategy's reward shift (ARS's survival bonus) and the action
+  # Training rollouts take the config's reward shift (ARS's survival bonus) and the action
   # noise; evaluation measures the true reward of the noiseless policy. Without either, both
   # are the very same rollout.
-  problem = make_problem(reward_shift, options)
+  problem = env.make_problem(policy, reward_shift, options)
   eval_options = options.for_eval()
-  eval_problem = (make_problem(0.0, eval_options) if reward_shift or eval_options != options
-                  else problem)
+  eval_problem = (env.make_problem(policy, 0.0, eval_options)
+                  if reward_shift or eval_options != options else problem)
   if pol.vbn:  # both problems read the one reference batch in the state; either can draw it
-    collect = make_collector(pol.vbn_batch or reference.DEFAULT_SIZE)
+    collect = env.make_collector(pol.vbn_batch or reference.DEFAULT_SIZE)
     problem = dataclasses.replace(problem, reference_batch=collect)
     eval_problem = dataclasses.replace(eval_problem, reference_batch=collect)
-  return Built(problem, eval_problem, policy, params, tuple(obs_shape), action_size, discrete,
-               int(length))
+  return Built(problem, eval_problem, policy, params, tuple(env.obs_shape), env.action_size,
+               env.discrete, int(env.length))
+
+
+def _gymnax_env(pc, name: str) -> _Env:
+  from esjax.problems import gymnax as gx  # pylint: disable=g-import-not-at-top
+  from esjax.problems import reference  # pylint: disable=g-import-not-at-top
+  env, env_params, spec = gx.make_env(name)
+  length = spec.max_steps if pc.episode_length is None else pc.episode_length
+
+  def make_problem(policy, shift, opts):
+    if spec.discrete and opts.shapes_actions:
+      raise ConfigError(f"action_noise and action_bins need continuous actions; {pc.env!r} "
+                        "has discrete ones")
+    return gx.gymnax_problem(env, env_params, spec, policy, length,
+                             pc.normalize_obs, pc.obs_clip, reward_shift=shift, options=opts)
+
+  def make_collector(size):
+    return reference.gymnax_collector(env, env_params, length, size)
+
+  return _Env(spec.obs_shape, spec.action_size, spec.discrete, length, make_problem,
+              make_collector)
+
+
+def _brax_env(pc, source: str, name: str) -> _Env:
+  """A Brax env, or a playground one (a Brax-like ``MjxEnv``, the same rollout)."""
+  from esjax.problems import reference  # pylint: disable=g-import-not-at-top
+  from esjax.problems.brax import DEFAULT_EPISODE_LENGTH, brax_problem  # pylint: disable=g-import-not-at-top
+  if source == "brax":
+    from esjax.problems import brax_envs  # pylint: disable=g-import-not-at-top
+    env = brax_envs.make_env(name, pc.backend or brax_envs.DEFAULT_BACKEND)
+    observe, obs_size, default_length = None, int(env.observation_size), DEFAULT_EPISODE_LENGTH
+  else:
+    from esjax.problems import playground as pg  # pylint: disable=g-import-not-at-top
+    env, default_length = pg.make_env(name, pc.backend)
+    observe, obs_size = pg.observe, pg.obs_size(env)
+  length = default_length if pc.episode_length is None else pc.episode_length
+
+  def make_problem(policy, shift, opts):
+    return brax_problem(env, policy, length, pc.normalize_obs, pc.obs_clip,
+                        reward_shift=shift, observe=observe, obs_size=obs_size, options=opts)
+
+  def make_collector(size):
+    return reference.brax_collector(env, observe, length, size)
+
+  return _Env((obs_size,), int(env.action_size), False, length, make_problem, make_collector)
 
 
 def listing() -> list[str]:

@@ -16,9 +16,9 @@ What lives elsewhere, and deviations from the paper:
 * V2's observation normalization (running state mean/std) is the trainer's normalizer, not
   this module: V1 vs V2 is the trainer's ``normalize_obs`` switch.
 * ``reward_shift`` (the paper subtracts the survival bonus from every step's reward in
-  training rollouts, e.g. 1 for Hopper/Walker/Ant/Humanoid) is stored as
-  ``Strategy.reward_shift``; the trainer subtracts it per env step in training rollouts only,
-  never in evaluation. This module only carries the value.
+  training rollouts, e.g. 1 for Hopper/Walker/Ant/Humanoid) is an option of ``ars`` that the
+  update never reads: the trainer takes it from the config's resolved options and subtracts it
+  per env step in training rollouts only, never in evaluation.
 * Non-finite returns (the paper has none) rank last, as in every esjax strategy: a NaN/inf
   return counts as the lowest finite return of the generation (``shaping.identity``), so a
   pair with one blown-up member still says "this direction is bad" and a pair with two
@@ -52,17 +52,19 @@ class ARSInfo:
 
 
 def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.03,
-        top_directions: int = 0, reward_shift: float = 0.0,
-        noise_chunk: int = 64) -> base.Strategy:
+        top_directions: int = 0, reward_shift: float = 0.0) -> base.Strategy:
   """ARS, always mirrored (members 2k, 2k+1 carry +delta_k, -delta_k). ``population_size`` =
   2N. The defaults (alpha 0.02, nu 0.03) are of the order of the paper's MuJoCo settings
   (its Table 9 tunes alpha and nu per task); ``top_directions`` b: 0 or >= N uses all N
-  directions. ``reward_shift`` is applied by the trainer (see the module docstring)."""
+  directions. ``reward_shift`` is an option of ARS *training*, not of this update: declared
+here so that it is an ARS option (a ``--reward-shift`` flag, refused for other strategies),
+and read by the trainer from the config's options (see the module docstring)."""
   if population_size < 2 or population_size % 2:
     raise ValueError(f"population_size={population_size} must be even and >= 2: ARS "
                      "evaluates antithetic pairs")
   if top_directions < 0:
     raise ValueError(f"top_directions={top_directions} must be >= 0 (0 = all directions)")
+  del reward_shift  # the trainer's (above): no part of the strategy
   num_pairs = population_size // 2
   top = num_pairs if top_directions == 0 else min(top_directions, num_pairs)
 
@@ -97,6 +99,7 @@ def ars(population_size: int, *, learning_rate: float = 0.02, sigma: float = 0.0
     info = ARSInfo(jnp.linalg.norm(grad), jnp.linalg.norm(step))
     return state.replace(mean=state.mean + step), info
 
-  return base.Strategy("ars", init, candidate, utilities, update, (1,), True,
-                       population_size, noise_chunk, float(reward_shift),
-                       sweepable=("sigma", "learning_rate"), isotropic=True)
+  spec = base.StrategySpec(name="ars", population_size=population_size, mirrored=True,
+                           powers=(1,), sweepable=("sigma", "learning_rate"), isotropic=True)
+  return base.Strategy(init=init, candidate=candidate, utilities=utilities, update=update,
+                       spec=spec)

@@ -12,11 +12,16 @@ distribution from the population's *returns* and a few weighted *noise moments*
   ``powers``; scalars only (shaping, top-b selection, baselines). A direction is a noise index:
   a mirrored pair, or a member when unmirrored;
 * ``update(state, moments) -> (state, info)``: ``moments[m] = sum_j weights[m][j] *
-  eps_j ** powers[m]``; ``info`` is a pytree of scalars that reaches the metrics as is.
+  eps_j ** powers[m]``; ``info`` is a pytree of scalars that reaches the metrics as is;
 
-The noise is full-rank Gaussian unless the strategy carries a ``perturbation``
-(``with_perturbation``: low-rank ``A B^T / sqrt(r)`` noise on weight matrices,
-``perturbations/lowrank.py``), which isotropic strategies (OpenAI-ES, ARS) accept unchanged.
+and a frozen ``StrategySpec`` of its static facts (population, mirroring, ``powers``, what a
+sweep may vary, isotropy), built by keyword like the ``Strategy`` itself.
+
+The member noise is a ``perturbations.base.Perturbation``: full-rank Gaussian by default
+(``perturbations.gaussian.GAUSSIAN``), or low-rank ``A B^T / sqrt(r)`` noise on weight matrices
+(``perturbations.lowrank.LowRank``), which only isotropic strategies (OpenAI-ES, ARS) take. It
+is an argument of ``ask`` and ``tell``, as the update's memory knob ``noise_chunk`` is: neither
+is a fact of the strategy.
 
 ``tell`` (all-gathered returns, every device rebuilds the moments) and ``tell_local`` (each
 device its own directions, then a psum of parameter-sized moments: the data-parallel
@@ -24,6 +29,7 @@ device its own directions, then a psum of parameter-sized moments: the data-para
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -32,46 +38,68 @@ import jax.numpy as jnp
 import optax
 
 from esjax import keys
-from esjax.perturbations import gaussian
-from esjax.perturbations.lowrank import LowRankParams
+from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
+from esjax.perturbations.gaussian import GAUSSIAN
 
 State = Any  # a flax.struct dataclass with ``mean`` and ``sigma``
 
 
-class Strategy(NamedTuple):
-  """A keys-only ES: pure functions plus the static facts the step needs."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StrategySpec:
+  """The static facts of a strategy that the step and the config read."""
   name: str
-  init: Callable[[jax.Array], State]
-  candidate: Callable[[State, jax.Array], jax.Array]
-  utilities: Callable[[State, jax.Array], tuple[jax.Array, ...]]
-  update: Callable[[State, tuple[jax.Array, ...]], tuple[State, Any]]
+  population_size: int  # members per generation, mirrored partners counted
+  mirrored: bool  # members 2k, 2k+1 carry +eps_k, -eps_k
   powers: tuple[int, ...]  # the power of eps in each moment ``utilities`` weighs
-  mirrored: bool
-  population_size: int
-  noise_chunk: int = 64  # directions rebuilt at once in ``tell``
-  # Subtracted from every env reward in *training* rollouts (never evaluation) by the trainer:
-  # ARS's survival-bonus shift. 0 for every strategy that does not ask for it.
-  reward_shift: float = 0.0
   # Options whose value lives only in the state ``init`` returns (traced, never closed over),
   # so one compiled step serves every value: what ``--sweep`` may vary (config/sweep.py).
   sweepable: tuple[str, ...] = ()
   # True when ``candidate`` is ``mean + sigma * eps`` with a scalar sigma and ``powers`` is
-  # (1,): then any standardized noise fits, low-rank included (``with_perturbation``).
+  # (1,): then any standardized noise fits, low-rank included.
   isotropic: bool = False
-  # How member noise is drawn and its moments rebuilt: None = full-rank Gaussian
-  # (perturbations/gaussian.py), or a ``perturbations.lowrank.LowRank`` (``with_perturbation``).
-  perturbation: Any = None
 
 
-def with_perturbation(strategy: Strategy, perturbation) -> Strategy:
-  """``strategy`` with member noise from ``perturbation`` (None: full-rank Gaussian). Low-rank
-  noise needs an isotropic strategy (``mean + sigma * eps``, first moments only): ValueError
-  otherwise."""
-  if perturbation is not None and not strategy.isotropic:
+class Strategy(NamedTuple):
+  """A keys-only ES, optax-style: its four pure functions and its spec, built by keyword."""
+  init: Callable[[jax.Array], State]
+  candidate: Callable[[State, jax.Array], jax.Array]
+  utilities: Callable[[State, jax.Array], tuple[jax.Array, ...]]
+  update: Callable[[State, tuple[jax.Array, ...]], tuple[State, Any]]
+  spec: StrategySpec
+
+  # The spec's facts read through (``es.population_size`` is ``es.spec.population_size``).
+  @property
+  def name(self) -> str:
+    return self.spec.name
+
+  @property
+  def population_size(self) -> int:
+    return self.spec.population_size
+
+  @property
+  def mirrored(self) -> bool:
+    return self.spec.mirrored
+
+  @property
+  def powers(self) -> tuple[int, ...]:
+    return self.spec.powers
+
+  @property
+  def sweepable(self) -> tuple[str, ...]:
+    return self.spec.sweepable
+
+  @property
+  def isotropic(self) -> bool:
+    return self.spec.isotropic
+
+
+def check_perturbation(strategy: Strategy, perturbation: Perturbation) -> None:
+  """ValueError unless ``strategy`` takes ``perturbation`` (low-rank noise needs an isotropic
+  strategy: ``mean + sigma * eps``, first moments only)."""
+  if perturbation.needs_isotropic and not strategy.isotropic:
     raise ValueError(f"strategy {strategy.name!r} does not take low-rank perturbations (its "
                      "candidates or moments are not mean + sigma * eps); use open_es or ars, "
                      "or --perturbation full")
-  return strategy._replace(perturbation=perturbation)
 
 
 # Optax factories that take the learning rate as their first argument: what a strategy's
@@ -112,33 +140,23 @@ def pair_sum(u: jax.Array, mirrored: bool) -> jax.Array:
   return u[0::2] + u[1::2] if mirrored else u
 
 
-def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array):
+def ask(strategy: Strategy, state: State, gen_key: jax.Array, members: jax.Array,
+        perturbation: Perturbation = GAUSSIAN):
   """Params of ``members`` (len(members), P), each rebuilt from its own key. With low-rank
   noise, a ``LowRankParams`` whose mean and sigma are shared (unbatched) and whose noise has a
-  leading member axis: vmap an evaluation over it with ``in_axes=member_axes(...)``."""
-  if strategy.perturbation is not None:
-    noise = jax.vmap(lambda m: strategy.perturbation.member_noise(gen_key, m,
-                                                                  strategy.mirrored))(members)
-    return strategy.perturbation.params(state.mean, state.sigma, noise)
+  leading member axis: vmap an evaluation over it with ``perturbation.member_axes()``."""
+  check_perturbation(strategy, perturbation)
   num_params = state.mean.shape[0]
-  eps = jax.vmap(lambda m: gaussian.member_noise(gen_key, m, num_params,
-                                                 strategy.mirrored))(members)
-  return jax.vmap(strategy.candidate, in_axes=(None, 0))(state, eps)
+  noise = jax.vmap(lambda m: perturbation.member_noise(gen_key, m, num_params,
+                                                       strategy.mirrored))(members)
+  return perturbation.member_params(strategy.candidate, state, noise)
 
 
-def member_axes(strategy: Strategy):
-  """The ``vmap`` in_axes of what ``ask`` returns: 0, or only the low-rank noise batched."""
-  if strategy.perturbation is None:
-    return 0
-  return LowRankParams(None, None, 0, strategy.perturbation.layout)
-
-
-def _moments(strategy: Strategy, state: State, gen_key, weights, indices=None):
-  if strategy.perturbation is not None:
-    return strategy.perturbation.moments_from_keys(gen_key, weights, strategy.powers,
-                                                   strategy.noise_chunk, indices)
-  return gaussian.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
-                                    strategy.noise_chunk, indices)
+def _moments(strategy: Strategy, state: State, gen_key, weights, perturbation: Perturbation,
+             noise_chunk: int, indices=None):
+  check_perturbation(strategy, perturbation)
+  return perturbation.moments_from_keys(gen_key, weights, strategy.powers, state.mean.shape[0],
+                                        noise_chunk, indices)
 
 
 def weigh(strategy: Strategy, state: State, returns: jax.Array) -> tuple[jax.Array, ...]:
@@ -162,19 +180,24 @@ def _update(strategy: Strategy, state: State, moments):
   return new, info
 
 
-def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array):
-  """One update from *all* returns (pop,), every perturbation rebuilt from keys."""
+def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array, *,
+         perturbation: Perturbation = GAUSSIAN, noise_chunk: int = DEFAULT_NOISE_CHUNK):
+  """One update from *all* returns (pop,), every perturbation rebuilt from keys,
+  ``noise_chunk`` directions at a time."""
   weights = weigh(strategy, state, returns)
-  return _update(strategy, state, _moments(strategy, state, gen_key, weights))
+  moments = _moments(strategy, state, gen_key, weights, perturbation, noise_chunk)
+  return _update(strategy, state, moments)
 
 
 def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
-               members: jax.Array, axis_name: str):
+               members: jax.Array, axis_name: str, *, perturbation: Perturbation = GAUSSIAN,
+               noise_chunk: int = DEFAULT_NOISE_CHUNK):
   """``tell`` with each device summing only its own ``members``' directions, then a psum of
   the parameter-sized moments over ``axis_name``: O(P) bytes instead of O(pop)."""
   weights = weigh(strategy, state, returns)
   mine = keys.noise_index(members[0::2] if strategy.mirrored else members, strategy.mirrored)
-  local = _moments(strategy, state, gen_key, tuple(w[mine] for w in weights), mine)
+  local = _moments(strategy, state, gen_key, tuple(w[mine] for w in weights), perturbation,
+                   noise_chunk, mine)
   return _update(strategy, state, jax.lax.psum(local, axis_name))
 
 

@@ -32,8 +32,7 @@ class OpenESInfo:
 
 def open_es(population_size: int, optimizer: str | optax.GradientTransformation = "adam",
             learning_rate: float = 0.02, sigma: float = 0.05, mirrored: bool = True,
-            shaping: str = "centered_rank", weight_decay: float = 0.005,
-            noise_chunk: int = 64) -> base.Strategy:
+            shaping: str = "centered_rank", weight_decay: float = 0.005) -> base.Strategy:
   """OpenAI-ES. The defaults are esjax's default hopper run (the paper's Humanoid used sigma
   0.02, Adam 0.01, L2 0.005: the ``humanoid_paper`` preset). ``optimizer`` is an optax
   transformation or the name of an optax factory called with ``learning_rate``."""
@@ -64,5 +63,7 @@ def open_es(population_size: int, optimizer: str | optax.GradientTransformation 
 
   # learning_rate is in the optimizer state only for a named optimizer (make_optimizer).
   sweepable = ("sigma", "learning_rate") if isinstance(optimizer_name, str) else ("sigma",)
-  return base.Strategy("open_es", init, candidate, utilities, update, (1,), mirrored,
-                       population_size, noise_chunk, sweepable=sweepable, isotropic=True)
+  spec = base.StrategySpec(name="open_es", population_size=population_size, mirrored=mirrored,
+                           powers=(1,), sweepable=sweepable, isotropic=True)
+  return base.Strategy(init=init, candidate=candidate, utilities=utilities, update=update,
+                       spec=spec)

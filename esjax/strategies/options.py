@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-# Not options: the population is a section field of its own, the chunk a memory knob.
-_NOT_OPTIONS = ("population_size", "noise_chunk")
+# Not an option: the population is a section field of its own.
+_NOT_OPTIONS = ("population_size",)
 
 
 def options(factory: Callable) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class PGPEInfo:
 def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation = "clipup",
          learning_rate: float = 0.15, max_speed: float = 0.3, sigma: float = 0.1,
          sigma_learning_rate: float = 0.1, sigma_max_change: float = 0.2,
-         shaping: str = "centered_rank", noise_chunk: int = 64) -> base.Strategy:
+         shaping: str = "centered_rank") -> base.Strategy:
   """PGPE, always symmetric (mirrored). ``optimizer`` "clipup" (the default) is ClipUp with
   step size ``learning_rate`` and ``max_speed``, with the ClipUp paper's relation
   learning_rate = max_speed / 2; any other name is an optax factory called with
@@ -70,11 +70,9 @@ def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation 
     raise ValueError(f"sigma_max_change={sigma_max_change} must be in (0, 1) to keep sigma > 0")
   if sigma <= 0:
     raise ValueError(f"sigma={sigma} must be > 0")
-  optimizer_name = optimizer
-  if isinstance(optimizer, str) and optimizer == "clipup":
-    optimizer = clipup(learning_rate, max_speed)
-  else:
-    optimizer = base.make_optimizer(optimizer, learning_rate)
+  spec = base.StrategySpec(name="pgpe", population_size=population_size, mirrored=True,
+                           powers=(1, 2), sweepable=_sweepable(optimizer))
+  optimizer = _center_optimizer(optimizer, learning_rate, max_speed)
   shaper = SHAPERS[shaping]
 
   def init(params: jax.Array) -> PGPEState:
@@ -107,10 +105,20 @@ def pgpe(population_size: int, *, optimizer: str | optax.GradientTransformation 
                     jnp.max(new_sigma))
     return state.replace(mean=mean, sigma=new_sigma, opt_state=opt_state), info
 
+  return base.Strategy(init=init, candidate=candidate, utilities=utilities, update=update,
+                       spec=spec)
+
+
+def _center_optimizer(optimizer: str | optax.GradientTransformation, learning_rate: float,
+                      max_speed: float) -> optax.GradientTransformation:
+  """ClipUp for "clipup", else ``base.make_optimizer``'s optax transformation."""
+  if isinstance(optimizer, str) and optimizer == "clipup":
+    return clipup(learning_rate, max_speed)
+  return base.make_optimizer(optimizer, learning_rate)
+
+
+def _sweepable(optimizer: str | optax.GradientTransformation) -> tuple[str, ...]:
   # ClipUp's step size and max speed are Python constants of its update (it checks them), so
-  # only an optax optimizer's learning rate can be swept.
-  sweepable = ("sigma", "sigma_learning_rate") + (
-      ("learning_rate",) if isinstance(optimizer_name, str) and optimizer_name != "clipup"
-      else ())
-  return base.Strategy("pgpe", init, candidate, utilities, update, (1, 2), True,
-                       population_size, noise_chunk, sweepable=sweepable)
+  # only a named optax optimizer's learning rate (make_optimizer) can be swept.
+  named_optax = isinstance(optimizer, str) and optimizer != "clipup"
+  return ("sigma", "sigma_learning_rate") + (("learning_rate",) if named_optax else ())

@@ -91,8 +91,8 @@ def sep_cma_constants(num_params: int, population_size: int) -> SepCMAConstants:
                          (1.4 + 2 / (n + 1)) * chi_n)
 
 
-def sep_cma_es(population_size: int, sigma: float = 0.1, mirrored: bool = False,
-               noise_chunk: int = 64) -> base.Strategy:
+def sep_cma_es(population_size: int, sigma: float = 0.1,
+               mirrored: bool = False) -> base.Strategy:
   """sep-CMA-ES. ``sigma`` is the initial step size (C starts at the identity). The paper
   recommends ``population_size = 4 + floor(3 ln P)``; larger helps on noisy returns."""
   if population_size < 2 or (mirrored and population_size % 2):
@@ -142,5 +142,7 @@ def sep_cma_es(population_size: int, sigma: float = 0.1, mirrored: bool = False,
                         jnp.where(informed, h_sigma, 1.0))
     return new, info
 
-  return base.Strategy("sep_cma_es", init, candidate, utilities, update, (1, 2), mirrored,
-                       population_size, noise_chunk, sweepable=("sigma",))
+  spec = base.StrategySpec(name="sep_cma_es", population_size=population_size,
+                           mirrored=mirrored, powers=(1, 2), sweepable=("sigma",))
+  return base.Strategy(init=init, candidate=candidate, utilities=utilities, update=update,
+                       spec=spec)

@@ -49,8 +49,7 @@ def paper_sigma_learning_rate(num_params: int) -> float:
 
 
 def snes(population_size: int, sigma: float = 0.1, learning_rate: float = 1.0,
-         sigma_learning_rate: float = 0.0, mirrored: bool = False,
-         noise_chunk: int = 64) -> base.Strategy:
+         sigma_learning_rate: float = 0.0, mirrored: bool = False) -> base.Strategy:
   """SNES. ``sigma`` is the initial std of every parameter; ``sigma_learning_rate`` 0 (the
   default) means the paper's ``(3 + ln P) / (5 sqrt P)``, known once ``init`` sees P. The paper
   recommends ``population_size = 4 + floor(3 ln P)``; any size works, more for noisy returns."""
@@ -84,6 +83,8 @@ def snes(population_size: int, sigma: float = 0.1, learning_rate: float = 1.0,
                     jnp.max(new_sigma))
     return state.replace(mean=mean, sigma=new_sigma), info
 
-  return base.Strategy("snes", init, candidate, utilities, update, (1, 2), mirrored,
-                       population_size, noise_chunk,
-                       sweepable=("sigma", "learning_rate", "sigma_learning_rate"))
+  spec = base.StrategySpec(name="snes", population_size=population_size, mirrored=mirrored,
+                           powers=(1, 2),
+                           sweepable=("sigma", "learning_rate", "sigma_learning_rate"))
+  return base.Strategy(init=init, candidate=candidate, utilities=utilities, update=update,
+                       spec=spec)

@@ -16,12 +16,13 @@ from esjax.config.train_config import TrainConfig
 from esjax.core import step as step_lib
 from esjax.core.mesh import make_mesh, replicate
 from esjax.errors import ConfigError
+from esjax.perturbations.base import Perturbation
+from esjax.perturbations.gaussian import GAUSSIAN
 from esjax.perturbations.lowrank import LowRank, LowRankLayout
 from esjax.policies import Policy
 from esjax.problems import reference, sources
 from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
 from esjax.problems.tricks import AdaptiveCutoff
-from esjax.strategies import base as strategy_lib
 from esjax.strategies.base import Strategy
 
 
@@ -29,7 +30,7 @@ from esjax.strategies.base import Strategy
 class Setup:
   """Everything built from a config before the first generation."""
   config: TrainConfig
-  problem: Problem  # what training evaluates (rewards shifted by the strategy's reward_shift)
+  problem: Problem  # what training evaluates (rewards shifted by the config's reward_shift)
   policy: Policy | None
   action_size: int
   mesh: Mesh
@@ -80,13 +81,13 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   else:
     built = _custom_problems(config, strategy, problem, initial_params)
   built = _with_initial_params(built, initial_params)
-  strategy = _with_perturbation(config, strategy, built.tree)
+  perturbation = _perturbation(config, built.tree)
   if built.problem.check is not None:
     built.problem.check(built.params)
   cutoff = _cutoff(config)
   state = _initial_state(config, built.problem, built.params, cutoff)
   _warn_if_fma()
-  run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff)
+  run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
                replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
                built.discrete, built.unravel)
@@ -99,7 +100,7 @@ def _env_problems(config: TrainConfig, strategy: Strategy,
   if a default changes."""
   pc = config.problem
   built = sources.build(pc, config.policy, jax.random.PRNGKey(config.runtime.seed),
-                        reward_shift=strategy.reward_shift, module=module)
+                        reward_shift=_reward_shift(config), module=module)
   config = config.replace(backend=sources.resolved_backend(pc.env, pc.backend),
                           episode_length=built.episode_length)
   if config.policy.vbn:
@@ -118,8 +119,8 @@ def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,
                       "brings its own network: drop vbn")
   if initial_params is None:
     raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
-  if strategy.reward_shift:
-    raise ConfigError(f"reward_shift={strategy.reward_shift} applies to the Brax rollout's "
+  if _reward_shift(config):
+    raise ConfigError(f"reward_shift={_reward_shift(config)} applies to the Brax rollout's "
                       "per-step rewards; a custom problem defines its own returns (build it "
                       "with brax_problem(..., reward_shift=...)) or set reward_shift=0")
   if pc.adaptive_cutoff:
@@ -145,17 +146,22 @@ def _with_initial_params(built: _Problems, initial_params) -> _Problems:
                              tree=tree, unravel=unravel)
 
 
-def _with_perturbation(config: TrainConfig, strategy: Strategy, tree) -> Strategy:
-  """``strategy`` with the configured member noise; ``tree`` is the initial params pytree."""
+def _reward_shift(config: TrainConfig) -> float:
+  """ARS's survival-bonus shift: an option of the config, applied to training rollouts."""
+  return float(config.strategy.resolved().get("reward_shift", 0.0))
+
+
+def _perturbation(config: TrainConfig, tree) -> Perturbation:
+  """The configured member noise; ``tree`` is the initial params pytree."""
   st = config.strategy
   if st.perturbation == "full":
-    return strategy
+    return GAUSSIAN
   layout = LowRankLayout.of(tree)
   if not layout.kernels:
     raise ConfigError("perturbation='lowrank' needs at least one 2-D weight matrix in the "
                       "params; these have none (a custom problem: pass initial_params as a "
                       "pytree whose matrices are 2-D leaves), or use --perturbation full")
-  return strategy_lib.with_perturbation(strategy, LowRank(layout, st.rank))
+  return LowRank(layout, st.rank)
 
 
 def _cutoff(config: TrainConfig) -> AdaptiveCutoff | None:
@@ -197,14 +203,16 @@ def _warn_if_fma() -> None:
 
 
 def _compiled(config: TrainConfig, built: _Problems, strategy: Strategy, mesh: Mesh,
-              cutoff: AdaptiveCutoff | None) -> tuple[Callable, Callable]:
+              cutoff: AdaptiveCutoff | None,
+              perturbation: Perturbation) -> tuple[Callable, Callable]:
   """(run_generations, evaluate): the sharded step fused ``generations_per_call`` times, and
   the evaluation of every run."""
   rt, pc = config.runtime, config.problem
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(built.problem, strategy, mesh.size, pc.normalize_obs,
-                                        rt.comm, chunk, cutoff)
+                                        rt.comm, chunk, cutoff, perturbation=perturbation,
+                                        noise_chunk=config.strategy.noise_chunk)
   sharded = step_lib.shard_generation(generation, mesh, config.num_runs)
   run_generations = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   return run_generations, step_lib.make_evaluate(built.eval_problem, rt.eval_episodes,

@@ -42,7 +42,8 @@ def test_layout_follows_ravel_pytree_order():
 def test_member_factors_from_keys_equal_the_dense_reference_and_mirrors_negate():
   rank = 3
   pert = lowrank.LowRank(_layout(), rank)
-  noise = jax.vmap(lambda m: pert.member_noise(GEN_KEY, m, True))(jnp.arange(6))
+  num_params = pert.layout.num_params
+  noise = jax.vmap(lambda m: pert.member_noise(GEN_KEY, m, num_params, True))(jnp.arange(6))
   for member in range(6):
     # The reference, drawn here by hand: A, B from fold_in(noise_key(pair), leaf index).
     key = keys.noise_key(GEN_KEY, member // 2)
@@ -68,25 +69,26 @@ def test_member_factors_from_keys_equal_the_dense_reference_and_mirrors_negate()
 def test_low_rank_noise_is_standardized():
   layout = lowrank.LowRankLayout.of({"w": jnp.zeros((200, 100))})
   for rank in (1, 4, 16):
-    eps = lowrank.dense(layout, lowrank.LowRank(layout, rank).member_noise(GEN_KEY, 0, False))
+    eps = lowrank.dense(layout, lowrank.LowRank(layout, rank).member_noise(
+        GEN_KEY, 0, layout.num_params, False))
     assert abs(float(eps.std()) - 1.0) < 0.1 and abs(float(eps.mean())) < 0.05
 
 
 def test_forward_pass_with_the_correction_equals_the_formed_weights():
   policy, flat = make_policy("mlp", 6, 3, hidden_sizes=(16, 8), key=jax.random.PRNGKey(1))
   pert = lowrank.LowRank(lowrank.LowRankLayout.of(policy.unravel(flat)), 2)
-  strategy = base.with_perturbation(open_es(8), pert)
+  strategy = open_es(8)
   state = strategy.init(flat)
   members = jnp.arange(8)
-  cands = base.ask(strategy, state, GEN_KEY, members)
+  cands = base.ask(strategy, state, GEN_KEY, members, pert)
   obs = jax.random.normal(jax.random.PRNGKey(2), (8, 5, 6))  # per member, a batch of 5
-  got = jax.jit(jax.vmap(policy.apply, in_axes=(base.member_axes(strategy), 0)))(cands, obs)
-  dense = jax.vmap(lambda c: c.flat(), in_axes=(base.member_axes(strategy),))(cands)
+  got = jax.jit(jax.vmap(policy.apply, in_axes=(pert.member_axes(), 0)))(cands, obs)
+  dense = jax.vmap(lambda c: c.flat(), in_axes=(pert.member_axes(),))(cands)
   want = jax.vmap(policy.apply)(dense, obs)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   assert not np.allclose(want[0], want[1])  # members really differ
   # The members share the mean's W: no (members, m, n) array exists in the vmapped forward.
-  jaxpr = str(jax.make_jaxpr(jax.vmap(policy.apply, in_axes=(base.member_axes(strategy), 0)))(
+  jaxpr = str(jax.make_jaxpr(jax.vmap(policy.apply, in_axes=(pert.member_axes(), 0)))(
       cands, obs))
   for m, n in ((6, 16), (16, 8), (8, 3)):
     assert f"[8,{m},{n}]" not in jaxpr
@@ -104,7 +106,7 @@ def test_a_2d_leaf_that_is_no_dense_kernel_is_refused():
   layout = lowrank.LowRankLayout.of(params)
   p = lowrank.LowRank(layout, 1)
   member = p.params(jax.flatten_util.ravel_pytree(params)[0], jnp.float32(0.1),
-                    p.member_noise(GEN_KEY, 0, False))
+                    p.member_noise(GEN_KEY, 0, layout.num_params, False))
   from esjax.policies import lowrank as policy_lowrank
   with pytest.raises(ValueError, match="not nn.Dense kernels"):
     policy_lowrank.apply(Odd(), member, jnp.ones(3))
@@ -117,21 +119,23 @@ def test_chunked_moments_equal_the_dense_weighted_sum(chunk):
   idx = jnp.array([0, 5, 2, 9, 11, 3, 4])
   eps = jax.vmap(lambda i: lowrank.dense(pert.layout, lowrank.draw(
       pert.layout, 4, keys.noise_key(GEN_KEY, i))))(idx)
-  (got,) = pert.moments_from_keys(GEN_KEY, (w,), (1,), chunk, indices=idx)
+  num_params = pert.layout.num_params
+  (got,) = pert.moments_from_keys(GEN_KEY, (w,), (1,), num_params, chunk, indices=idx)
   np.testing.assert_allclose(got, w @ eps, rtol=1e-5, atol=1e-5)
   with pytest.raises(ValueError, match="first moments"):
-    pert.moments_from_keys(GEN_KEY, (w,), (2,), chunk)
+    pert.moments_from_keys(GEN_KEY, (w,), (2,), num_params, chunk)
 
 
 def test_tell_from_keys_equals_dense_tell_and_scales_by_sigma_sqrt_r():
   rank = 2
   pert = lowrank.LowRank(_layout(), rank)
-  strategy = base.with_perturbation(open_es(10, optimizer="sgd", learning_rate=1.0,
-                                            weight_decay=0.0, sigma=0.5), pert)
-  state = strategy.init(jnp.zeros(pert.layout.num_params))
+  strategy = open_es(10, optimizer="sgd", learning_rate=1.0, weight_decay=0.0, sigma=0.5)
+  num_params = pert.layout.num_params
+  state = strategy.init(jnp.zeros(num_params))
   returns = jnp.array([3.0, 1.0, -2.0, 0.5, 4.0, 4.5, 0.0, -1.0, 2.0, 2.5])
-  new, _ = base.tell(strategy, state, GEN_KEY, returns)
-  eps = jax.vmap(lambda m: lowrank.dense(pert.layout, pert.member_noise(GEN_KEY, m, True)))(
+  new, _ = base.tell(strategy, state, GEN_KEY, returns, perturbation=pert)
+  eps = jax.vmap(lambda m: lowrank.dense(pert.layout,
+                                         pert.member_noise(GEN_KEY, m, num_params, True)))(
       jnp.arange(0, 10, 2))
   ref, _ = base.dense_tell(strategy, state, eps, returns)
   np.testing.assert_allclose(new.mean, ref.mean, rtol=1e-5, atol=1e-6)
@@ -148,7 +152,7 @@ def test_tell_from_keys_equals_dense_tell_and_scales_by_sigma_sqrt_r():
 def test_strategies_without_isotropic_noise_refuse_low_rank():
   pert = lowrank.LowRank(_layout(), 1)
   with pytest.raises(ValueError, match="snes"):
-    base.with_perturbation(esjax.strategies.snes(8), pert)
+    base.check_perturbation(esjax.strategies.snes(8), pert)
   with pytest.raises(ValueError, match="at least one 2-D"):
     lowrank.LowRank(lowrank.LowRankLayout.of({"v": jnp.zeros(4)}), 1)
 

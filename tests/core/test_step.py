@@ -47,10 +47,10 @@ def test_update_memory_does_not_grow_with_population():
   num_params = 20_000
 
   def temp_bytes(pop):
-    es = esjax.open_es(pop, optax.adam(0.01), sigma=0.1, noise_chunk=32)
+    es = esjax.open_es(pop, optax.adam(0.01), sigma=0.1)
     state = es.init(jnp.zeros(num_params))
     gen_key = keys.generation_key(jax.random.PRNGKey(0), 0)
-    tell = jax.jit(lambda s, k, r: strategies.tell(es, s, k, r))
+    tell = jax.jit(lambda s, k, r: strategies.tell(es, s, k, r, noise_chunk=32))
     compiled = tell.lower(state, gen_key, jnp.zeros(pop)).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 

@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+import esjax
 from esjax import keys, strategies
 from esjax.perturbations import gaussian
 from esjax.strategies import base
@@ -28,11 +29,12 @@ def _returns(seed, pop):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(name, **options):
-  """A strategy and its ``strategies.tell`` jitted once per configuration (compiling is what
-  these tests spend their time on)."""
+def _compiled(name, noise_chunk=64, **options):
+  """A strategy and its ``strategies.tell`` (``noise_chunk`` directions at a time) jitted once
+  per configuration (compiling is what these tests spend their time on)."""
   es = strategies.REGISTRY[name](**options)
-  return es, jax.jit(lambda state, gen_key, returns: strategies.tell(es, state, gen_key, returns))
+  return es, jax.jit(lambda state, gen_key, returns: strategies.tell(
+      es, state, gen_key, returns, noise_chunk=noise_chunk))
 
 
 def _evosax_population(mean, sigma, eps):
@@ -116,8 +118,12 @@ def test_ars_non_finite_returns_rank_last():
 
 def test_ars_options():
   es = strategies.ars(8, reward_shift=1.0)
-  assert es.reward_shift == 1.0 and es.mirrored
-  assert strategies.open_es(8).reward_shift == 0.0
+  assert es.mirrored
+  # reward_shift is an ARS option that the trainer reads from the config (never the Strategy):
+  # ARS's is the one given, a strategy without the option shifts nothing.
+  assert esjax.TrainConfig.of(strategy="ars", reward_shift=1.0).strategy.resolved()[
+      "reward_shift"] == 1.0
+  assert esjax.TrainConfig.of().strategy.resolved().get("reward_shift", 0.0) == 0.0
   assert strategies.REGISTRY["ars"] is strategies.ars
   # b >= N is all N directions (V1/V2), like b = 0.
   returns = jnp.asarray(_returns(4, 8))
@@ -314,7 +320,7 @@ def test_pgpe_matches_evosax(optimizer):
 SPHERE_TARGET = jnp.linspace(-1.0, 1.0, 10)
 
 
-def _sphere_run(es, generations, pop=32):
+def _sphere_run(es, generations, pop=32, noise_chunk=64):
   """``generations`` of ask/tell on f(x) = -||x - target||^2 from x = 0, under jit + scan."""
   members = jnp.arange(pop)
 
@@ -322,7 +328,7 @@ def _sphere_run(es, generations, pop=32):
     gen_key = keys.generation_key(RUN_KEY, g)
     cands = strategies.ask(es, state, gen_key, members)
     returns = -jnp.sum((cands - SPHERE_TARGET) ** 2, axis=1)
-    state, _ = strategies.tell(es, state, gen_key, returns)
+    state, _ = strategies.tell(es, state, gen_key, returns, noise_chunk=noise_chunk)
     return state, jnp.linalg.norm(state.mean - SPHERE_TARGET)
 
   run = jax.jit(lambda s: jax.lax.scan(generation, s, jnp.arange(generations)))
@@ -335,8 +341,8 @@ def _sphere_run(es, generations, pop=32):
     ("pgpe", dict(learning_rate=0.02, max_speed=0.04, sigma=0.1), 0.08),
 ])
 def test_sphere_converges_under_jit_and_scan(name, options, tolerance):
-  es = strategies.REGISTRY[name](32, noise_chunk=16, **options)
-  state, distance = _sphere_run(es, 200)
+  es = strategies.REGISTRY[name](32, **options)
+  state, distance = _sphere_run(es, 200, noise_chunk=16)
   assert float(distance[0]) > 1.5  # ||target|| = 1.95 from the start at 0
   assert float(distance[-1]) < tolerance, np.asarray(distance[::20])
   assert np.all(np.isfinite(state.mean)) and np.all(np.asarray(state.sigma) > 0)

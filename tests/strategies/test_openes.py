@@ -53,7 +53,10 @@ def test_weight_decay_shrinks_params_on_flat_fitness():
 
 
 def _make(pop=64, mirrored=True):
-  return esjax.open_es(pop, optax.adam(0.05), sigma=0.1, mirrored=mirrored, noise_chunk=16)
+  return esjax.open_es(pop, optax.adam(0.05), sigma=0.1, mirrored=mirrored)
+
+
+NOISE_CHUNK = 16  # tell's noise_chunk in these tests
 
 
 def test_ask_tell_under_jit_and_scan_converges():
@@ -65,7 +68,7 @@ def test_ask_tell_under_jit_and_scan_converges():
     gen_key = keys.generation_key(jax.random.PRNGKey(0), g)
     cands = strategies.ask(es, state, gen_key, members)
     returns = jax.vmap(quadratic, in_axes=(0, None))(cands, None)
-    state, _ = strategies.tell(es, state, gen_key, returns)
+    state, _ = strategies.tell(es, state, gen_key, returns, noise_chunk=NOISE_CHUNK)
     return state, quadratic(state.mean, None)
 
   state, curve = jax.jit(lambda s: jax.lax.scan(generation, s, jnp.arange(300)))(state)
@@ -81,7 +84,7 @@ def test_vmap_over_seeds_gives_independent_but_reproducible_runs():
   def one(state, seed):
     gen_key = keys.generation_key(jax.random.PRNGKey(seed), 0)
     returns = jax.vmap(quadratic, in_axes=(0, None))(strategies.ask(es, state, gen_key, members), None)
-    return strategies.tell(es, state, gen_key, returns)[0].mean
+    return strategies.tell(es, state, gen_key, returns, noise_chunk=NOISE_CHUNK)[0].mean
 
   out = jax.vmap(one)(states, jnp.array([0, 1, 0]))
   np.testing.assert_array_equal(out[0], out[2])

@@ -24,13 +24,14 @@ POP = 12
 # each (seconds apiece on a shared machine). The initial sigma is the state's, not the
 # strategy's: tests that want another one replace it. noise_chunk 5 leaves a padded last chunk.
 OPTIONS = {"snes": dict(sigma=0.3, learning_rate=0.7), "sep_cma_es": dict(sigma=0.4)}
+NOISE_CHUNK = 5
 
 
 @functools.lru_cache(maxsize=None)
 def make(name, mirrored):
   """(strategy, jitted base.tell, jitted base.dense_tell)."""
-  es = strategies.REGISTRY[name](POP, mirrored=mirrored, noise_chunk=5, **OPTIONS[name])
-  return (es, jax.jit(functools.partial(base.tell, es)),
+  es = strategies.REGISTRY[name](POP, mirrored=mirrored, **OPTIONS[name])
+  return (es, jax.jit(functools.partial(base.tell, es, noise_chunk=NOISE_CHUNK)),
           jax.jit(functools.partial(base.dense_tell, es)))
 
 
@@ -392,7 +393,8 @@ def test_tell_local_equals_tell(name):
   returns = returns_with_ties_and_nan()
   want, _ = tell(state, gen_key, returns)
   members = jnp.arange(POP).reshape(2, POP // 2)
-  local = jax.jit(jax.vmap(lambda m: base.tell_local(es, state, gen_key, returns, m, "d")[0],
+  local = jax.jit(jax.vmap(lambda m: base.tell_local(es, state, gen_key, returns, m, "d",
+                                                    noise_chunk=NOISE_CHUNK)[0],
                            axis_name="d"))(members)
   for a, b in zip(jax.tree.leaves(local), jax.tree.leaves(want)):
     np.testing.assert_allclose(a[0], b, rtol=1e-5, atol=1e-6)
