@@ -23,6 +23,8 @@ fi
 
 # Network and pip set-up as on the host: same resolver, CA bundle, index, wheel folders.
 cp -L /etc/resolv.conf "$DIR/etc/resolv.conf"
+# jax.distributed (gloo over TCP) resolves this host's name: without /etc/hosts it fails.
+cp -L /etc/hosts "$DIR/etc/hosts"
 mkdir -p "$DIR/etc/ssl/certs" "$DIR/etc/xdg/pip" "$DIR/root/.config/pip"
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp -L /etc/ssl/certs/ca-certificates.crt "$DIR/etc/ssl/certs/ca-certificates.crt"
 for f in /etc/pip.conf /etc/xdg/pip/pip.conf /etc/xdg/pip/constraints.txt /root/.config/pip/pip.conf; do
