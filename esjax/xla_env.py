@@ -19,15 +19,13 @@ platform is split: on a GPU/TPU host the run still uses the accelerators. A run 
 most of these devices that keep its result the one-device result (``split_device_count`` in
 esjax/core/step.py); ``num_devices`` overrides that.
 
-With jaxlib 0.11 or newer the default is one CPU device: on jaxlib 0.11.2 (Python 3.12, the
-lent GPU machine's image, 2026-11-26) XLA's CPU compile of esjax's step segfaulted whenever
-the CPU was split into 2 or more devices, and ran on one (docs/benchmarks.md, "What one GPU
-did"). A crash at the first compile is worse than the split's speed-up (1.6x on the default
-run), so the split there is opt-in (``ESJAX_CPU_DEVICES=N``) until a run shows it fixed.
+The split is the default on every jaxlib. On jaxlib 0.11.2 XLA's CPU compile segfaulted on a
+split CPU whenever a zero-element array was an operand of the step's shard_map (issue 23,
+benchmarks/jax_cpu_crash_repro.py); the step keeps empty arrays out of its shard_map since
+(``_without_empty_operands`` in esjax/parallel/generation.py).
 """
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 
@@ -70,28 +68,14 @@ def cpu_cores() -> int:
     return os.cpu_count() or 1
 
 
-# The first jaxlib whose CPU compile of esjax's step crashed on a split CPU (module docstring).
-SPLIT_CRASHED_FROM = (0, 11)
-
-
-def jaxlib_version() -> tuple[int, ...] | None:
-  """The installed jaxlib's (major, minor), read without importing JAX; None if unknown."""
-  try:
-    return tuple(int(x) for x in importlib.metadata.version("jaxlib").split(".")[:2])
-  except (importlib.metadata.PackageNotFoundError, ValueError):
-    return None
-
-
-def default_cpu_devices(wanted: str | None, cores: int, jaxlib: tuple[int, ...] | None) -> int:
+def default_cpu_devices(wanted: str | None, cores: int) -> int:
   """The CPU device count esjax asks for: ``ESJAX_CPU_DEVICES`` if it is a number, else one
-  per core, except on jaxlib releases where a split CPU crashed (one device there)."""
+  per core."""
   if wanted:
     try:
       return int(wanted)
     except ValueError:
       pass  # a malformed variable must not stop the import; the default stands
-  if jaxlib is not None and jaxlib >= SPLIT_CRASHED_FROM:
-    return 1
   return cores
 
 
@@ -100,7 +84,7 @@ def request_cpu_devices() -> None:
   flags = os.environ.get("XLA_FLAGS", "")
   if DEVICE_COUNT_FLAG in flags or _backends_started():
     return
-  count = default_cpu_devices(os.environ.get("ESJAX_CPU_DEVICES"), cpu_cores(), jaxlib_version())
+  count = default_cpu_devices(os.environ.get("ESJAX_CPU_DEVICES"), cpu_cores())
   if count > 1:
     os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
     _state["cpu_split"] = count

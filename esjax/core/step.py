@@ -25,6 +25,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jex_core
 from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys, xla_env
@@ -277,7 +278,54 @@ def shard_generation(generation, mesh: Mesh, num_seeds: int = 1):
   body = jax.vmap(generation) if num_seeds > 1 else generation
   # check_vma off: the all-gathered returns are equal on every device, but the type system
   # cannot see that, and we want the replicated out_spec.
-  return jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+  return _without_empty_operands(
+      lambda b: jax.shard_map(b, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False),
+      body)
+
+
+def _is_empty(x) -> bool:
+  return 0 in np.shape(x)
+
+
+def _without_empty_operands(shard, body):
+  """``shard(body)`` with no zero-element array crossing the shard_map boundary.
+
+  jaxlib 0.11.2's XLA CPU compile segfaults (Shardy's ManualComputationUnusedInputsPattern)
+  when a shard_map over 2+ devices has a zero-element operand: an argument, a result, or a
+  constant the body captures, which JAX hoists into an operand (benchmarks/
+  jax_cpu_crash_repro.py). esjax's step has all three: a black-box problem's (0,) normalizer
+  and obs stats, Brax's System (zero-row arrays for joint kinds a model lacks), and the (0,)
+  scatter index of ``x.at[:n].set(y)``. An empty array holds no values, so each is rebuilt
+  where it is needed: inside the body, ``jnp.zeros`` of its shape (an op, not an operand) for
+  an empty argument or captured constant; outside, for an empty result. The body's other
+  operations are replayed unchanged from its jaxpr, so the compiled arithmetic, and the
+  bits, are the same as ``shard(body)``'s.
+  """
+
+  def run(*args):
+    flat, in_tree = jax.tree.flatten(args)
+    empty_in = [_is_empty(x) for x in flat]
+    shapes = [jax.ShapeDtypeStruct(np.shape(x), jnp.result_type(x)) for x in flat]
+    out_info = {}
+
+    def inner(*kept):
+      it = iter(kept)
+      full = [jnp.zeros(s.shape, s.dtype) if e else next(it) for s, e in zip(shapes, empty_in)]
+      closed, out_shape = jax.make_jaxpr(
+          lambda *a: body(*jax.tree.unflatten(in_tree, a)), return_shape=True)(*full)
+      consts = [jnp.zeros(np.shape(c), jnp.result_type(c)) if _is_empty(c) else c
+                for c in closed.consts]
+      out = jex_core.jaxpr_as_fun(jex_core.ClosedJaxpr(closed.jaxpr, consts))(*full)
+      out_shapes, out_info["tree"] = jax.tree.flatten(out_shape)
+      out_info["shapes"] = out_shapes
+      return [o for o, s in zip(out, out_shapes) if not _is_empty(s)]
+
+    kept_out = iter(shard(inner)(*(x for x, e in zip(flat, empty_in) if not e)))
+    out = [jnp.zeros(s.shape, s.dtype) if _is_empty(s) else next(kept_out)
+           for s in out_info["shapes"]]
+    return jax.tree.unflatten(out_info["tree"], out)
+
+  return run
 
 
 def make_multi_step(sharded_generation, max_generations: int, env_steps: int | None = None):
