@@ -15,9 +15,9 @@ esjax met it through Brax's System (zero-row arrays for joint kinds a model lack
 black-box problem's (0,) normalizer state and obs sums, and ``x.at[:n].set(y)`` with n the
 full length (its scatter index is a captured (0,) int32 constant). The step keeps every
 empty array out of its shard_map since (``_without_empty_operands`` in
-esjax/parallel/generation.py).
+esjax/core/step.py).
 
-Run: ``python benchmarks/jax_cpu_crash_repro.py`` runs the snippet in a child with 2 forced
+Run: ``python -m benchmarks.jax_cpu_crash_repro`` runs the snippet in a child with 2 forced
 CPU devices and exits with the child's status as a shell reports it (139 = SIGSEGV).
 ``--inside`` instead builds the empty array inside the body (the workaround): 0 everywhere.
 

@@ -22,7 +22,7 @@ esjax/core/step.py); ``num_devices`` overrides that.
 The split is the default on every jaxlib. On jaxlib 0.11.2 XLA's CPU compile segfaulted on a
 split CPU whenever a zero-element array was an operand of the step's shard_map (issue 23,
 benchmarks/jax_cpu_crash_repro.py); the step keeps empty arrays out of its shard_map since
-(``_without_empty_operands`` in esjax/parallel/generation.py).
+(``_without_empty_operands`` in esjax/core/step.py).
 """
 from __future__ import annotations
 

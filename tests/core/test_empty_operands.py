@@ -2,13 +2,13 @@
 array was an operand of the step's shard_map (benchmarks/jax_cpu_crash_repro.py). The step
 keeps every empty array (argument, result, captured constant) out of its shard_map; these
 tests check that on any jaxlib, where the crash itself cannot be seen."""
-from subproc import run_all
+from tests.helpers.subproc import run_all
 
 _CODE = """
 import json, re
 import jax, jax.numpy as jnp, numpy as np, esjax
-from esjax.parallel.generation import shard_generation
-from esjax.parallel.mesh import AXIS
+from esjax.core.step import shard_generation
+from esjax.core.mesh import AXIS
 
 def empty_operands(text):
   # the types of the manual computations' block arguments: its operands inside
@@ -25,7 +25,7 @@ problem = esjax.black_box(lambda p, k: -jnp.sum((p - 0.5) ** 2) + 0.01 * jax.ran
 cfg = esjax.TrainConfig.of(population_size=16, generations=2, eval_every=0,
                            normalize_obs=False, sigma=0.1, member_chunk=2, num_devices=2)
 s = esjax.setup(cfg, problem=problem, initial_params=jnp.zeros(6))
-step_empty = empty_operands(s.run.lower(s.state, 1).as_text())
+step_empty = empty_operands(s.run_generations.lower(s.state, 1).as_text())
 r = esjax.train(cfg, problem=problem, initial_params=jnp.zeros(6), progress=False)
 
 # A body that captures an empty jax.Array, takes and returns empty arrays, and uses the axis.
