@@ -7,7 +7,7 @@ observation normalization clipped to +-5, tanh MLP: the paper's recipe).
 
 ``cartpole`` (gymnax CartPole-v1), ``cartpole_balance`` and ``cheetah_run`` (MuJoCo
 Playground) and the two Breakout-MinAtar presets were trained here with the exact preset
-command by ``python benchmarks/presets.py NAME``, which keeps their curves under
+command by ``python -m benchmarks.presets NAME``, which keeps their curves under
 ``benchmarks/results/presets/``.
 
 What was verified, and how (2-core CPU shared with other jobs, jax 0.10.2, brax 0.14.2;

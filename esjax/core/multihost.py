@@ -2,7 +2,7 @@
 
 Nothing here carries data between hosts: ``jax.distributed.initialize`` starts JAX's own
 coordination service, after which ``jax.devices()`` lists every device of every process and
-the same ``shard_map``-ped ES step runs everywhere (``train.make_mesh`` builds one axis over
+the same ``shard_map``-ped ES step runs everywhere (``core.mesh.make_mesh`` builds one axis over
 all of them). The collectives then travel over the accelerator interconnect (NCCL, TPU ICI)
 or, for CPU devices, through gloo.
 

@@ -45,7 +45,7 @@ DEFAULT_POPULATION = 64
 # 0 that would bias the optimum of f). The options a caller gives win over both. Strategies
 # that adapt sigma (pgpe, snes, sep_cma_es) keep their own. With these, every strategy brings
 # a 20-d sphere from f = 81 to below 1 % of it in the default 100 generations of 64
-# (tests/test_optimize.py).
+# (tests/training/test_optimize.py).
 BLACK_BOX_OPTIONS = {
     "open_es": {"sigma": 0.1, "learning_rate": 0.1, "weight_decay": 0.0},
     "ars": {"sigma": 0.3, "learning_rate": 0.2},
