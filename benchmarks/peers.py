@@ -29,7 +29,7 @@ import optax
 
 from benchmarks import common
 import esjax
-from esjax.problems.brax_envs import make_env
+from esjax.envs.brax import make_env
 
 with contextlib.redirect_stdout(io.StringIO()):
   from brax import envs as brax_envs  # noqa: E402

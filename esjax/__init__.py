@@ -26,7 +26,8 @@ _EXPORTS = {
     "z_score": "esjax.strategies", "strategies": None,
     # problems and policies
     "Evaluation": "esjax.problems", "Problem": "esjax.problems", "black_box": "esjax.problems",
-    "brax_problem": "esjax.problems", "NormalizerState": "esjax.problems",
+    "brax_problem": "esjax.problems", "env_problem": "esjax.problems",
+    "NormalizerState": "esjax.problems", "envs": None,
     "ObsStats": "esjax.problems", "MLP": "esjax.policies", "Linear": "esjax.policies",
     "Policy": "esjax.policies", "make_policy": "esjax.policies",
     # the compiled step and scale-out

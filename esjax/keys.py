@@ -73,3 +73,17 @@ def action_noise_key(rollout: jax.Array, step: jax.Array) -> jax.Array:
 def obs_stat_key(rollout: jax.Array) -> jax.Array:
   """The key of an episode's draw of whether its observations are counted (``obs_stat_prob``)."""
   return jax.random.fold_in(rollout, _OBS_STAT_STREAM)
+
+
+def episode_keys(seed: int, episodes: int) -> jax.Array:
+  """The keys of ``esjax eval --seed S``'s episodes; ``esjax render --seed S`` draws episode 0.
+  fold_in, not split: key i must not depend on how many episodes were asked for."""
+  base = jax.random.PRNGKey(seed)
+  return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(episodes))
+
+
+def env_step_key(rollout: jax.Array, step: jax.Array) -> jax.Array:
+  """The key an env's ``step`` gets at env step ``step`` of an episode (``rollout.py``): from
+  the half of the rollout key that its reset does not use (as gymnax envs drew it in esjax 0.2),
+  so a stochastic env's draws depend only on (member, step)."""
+  return jax.random.fold_in(jax.random.split(rollout)[1], step)

@@ -129,6 +129,6 @@ def cmd_strategies(args) -> int:
 
 def cmd_envs(args) -> int:
   del args
-  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
-  print("\n".join(sources.listing()))
+  from esjax.envs import registry  # pylint: disable=g-import-not-at-top
+  print("\n".join(registry.listing()))
   return 0

@@ -70,6 +70,19 @@ def declared(sections: Mapping[str, type]) -> Iterator[Declared]:
       yield Declared(section, f)
 
 
+def json_object(text: str) -> dict[str, Any]:
+  """``'{"friction": 0.1}'`` -> ``{"friction": 0.1}``."""
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    value = json.loads(text)
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f"invalid JSON {text!r} ({e})") from None
+  if not isinstance(value, dict):
+    raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object; expected e.g. "
+                                     '\'{"friction": 0.1}\'')
+  return value
+
+
 def int_list(text: str) -> tuple[int, ...]:
   """``"64,64"`` -> ``(64, 64)``."""
   try:

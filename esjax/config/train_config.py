@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from esjax.config import sweep as sweep_lib
 from esjax.config.settings import (BUDGET, OUTPUT, POLICY, PROBLEM, RUN, STRATEGY, TRICKS,
-                                   Declared, declared, int_list, setting)
+                                   Declared, declared, int_list, json_object, setting)
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
 from esjax.policies.networks import KINDS
@@ -32,7 +32,14 @@ PERTURBATIONS = ("full", "lowrank")
 @dataclasses.dataclass(frozen=True)
 class ProblemConfig:
   env: str = setting(
-      "hopper", "Brax name, gymnax:NAME or playground:NAME (`esjax envs`)", group=PROBLEM)
+      "hopper", "Brax name, gymnax:NAME, playground:NAME (`esjax envs`), or your own: "
+      "package.module:attr, an env object or a factory (docs/environments.md)", group=PROBLEM)
+  env_kwargs: Mapping[str, Any] = setting(
+      None, "keyword arguments of the env's constructor (Brax) or of your own env's factory, "
+      "as a JSON object", group=PROBLEM, parse=json_object, metavar="JSON", factory=dict)
+  obs_key: str | None = setting(
+      None, "the entry of dict observations to read (default: 'state' if there is one, else "
+      "every entry flattened)", group=PROBLEM, parse=str)
   backend: str | None = setting(
       None, "Brax: generalized, positional, spring (default), mjx; playground: jax (default), "
       "warp (GPU); gymnax: none", group=PROBLEM, parse=str)
@@ -65,6 +72,12 @@ class ProblemConfig:
       0.5, "fraction of episodes at the cutoff that raises it", group=TRICKS, metavar="F")
   cutoff_ratio: float = setting(1.5, "factor the cutoff is raised by, > 1",
                                 group=TRICKS, metavar="R")
+
+  def __post_init__(self):
+    object.__setattr__(self, "env_kwargs", dict(sorted(dict(self.env_kwargs).items())))
+
+  def __hash__(self):  # env_kwargs is a dict: hash its items, so a config can key a cache
+    return hash(tuple((f.name, repr(getattr(self, f.name))) for f in dataclasses.fields(self)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,8 +259,8 @@ class TrainConfig:
 
 
 def _check_problem(p: ProblemConfig) -> None:
-  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
-  sources.check(p.env, p.backend)
+  from esjax.envs import registry  # pylint: disable=g-import-not-at-top
+  registry.check(p.env, p.backend)
   if p.episode_length is not None:
     _positive_int("episode_length", p.episode_length)
   _positive_float("obs_clip", p.obs_clip)
@@ -384,9 +397,9 @@ def _check_rollout_tricks(p: ProblemConfig) -> None:
   if p.adaptive_cutoff and p.episode_length is not None and p.adaptive_cutoff > p.episode_length:
     raise ConfigError(f"adaptive_cutoff={p.adaptive_cutoff} is invalid: it starts above "
                       f"episode_length={p.episode_length}; expected at most that")
-  if p.action_noise or p.action_bins:
-    from esjax.problems import sources  # pylint: disable=g-import-not-at-top
-    if sources.discrete_actions(p.env):
+  if (p.action_noise or p.action_bins) and not p.env.startswith("custom:"):
+    from esjax.problems import build  # pylint: disable=g-import-not-at-top
+    if build.discrete_actions(p):
       flag = "action_noise" if p.action_noise else "action_bins"
       raise ConfigError(f"{flag}={getattr(p, flag)!r} is invalid for {p.env!r}, whose actions "
                         "are discrete; it applies to continuous actions only (use 0)")

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from esjax.perturbations.lowrank import LowRankParams
@@ -65,14 +66,25 @@ def _vbn(x, vbn: bool, collect: bool):
                       use_fast_variance=False)(x)
 
 
-def _head(x, action_size: int, discrete: bool):
-  """The output layer: tanh actions in [-1, 1], or the argmax of logits (int32 index)."""
+def _argmax(x, nvec: tuple[int, ...]):
+  """The int32 argmax of logits; with ``nvec``, one argmax per consecutive segment of
+  ``nvec[i]`` logits (a multi-discrete action)."""
+  if not nvec:
+    return jnp.argmax(x, axis=-1).astype(jnp.int32)
+  bounds = np.cumsum(nvec)[:-1].tolist()
+  return jnp.stack([jnp.argmax(s, axis=-1) for s in jnp.split(x, bounds, axis=-1)],
+                   axis=-1).astype(jnp.int32)
+
+
+def _head(x, action_size: int, discrete: bool, nvec: tuple[int, ...] = ()):
+  """The output layer: tanh actions in [-1, 1], or the argmax of logits (int32 index; one per
+  dimension with ``nvec``)."""
   # A small output init keeps the first actions near zero; ES then sees a smooth landscape
   # instead of saturated bang-bang control (the "every backprop trick helps ES" slide).
   x = nn.Dense(action_size, kernel_init=nn.initializers.variance_scaling(
       0.01, "fan_in", "truncated_normal"))(x)
   # Deterministic: no sampling, ties broken towards the lowest index (jnp.argmax).
-  return jnp.argmax(x, axis=-1).astype(jnp.int32) if discrete else jnp.tanh(x)
+  return _argmax(x, nvec) if discrete else jnp.tanh(x)
 
 
 class MLP(nn.Module):
@@ -84,6 +96,7 @@ class MLP(nn.Module):
   discrete: bool = False
   obs_ndim: int = 1
   vbn: bool = False  # virtual batch norm before each hidden activation
+  nvec: tuple[int, ...] = ()  # multi-discrete: choices per action dimension
 
   @nn.compact
   def __call__(self, obs, collect: bool = False):
@@ -91,7 +104,7 @@ class MLP(nn.Module):
     x = obs.reshape(obs.shape[:obs.ndim - self.obs_ndim] + (-1,)) if self.obs_ndim > 1 else obs
     for width in self.hidden_sizes:
       x = act(_vbn(nn.Dense(width, use_bias=not self.vbn)(x), self.vbn, collect))
-    return _head(x, self.action_size, self.discrete)
+    return _head(x, self.action_size, self.discrete, self.nvec)
 
 
 class Linear(nn.Module):
@@ -100,12 +113,13 @@ class Linear(nn.Module):
   action_size: int
   discrete: bool = False
   obs_ndim: int = 1
+  nvec: tuple[int, ...] = ()
 
   @nn.compact
   def __call__(self, obs):
     x = obs.reshape(obs.shape[:obs.ndim - self.obs_ndim] + (-1,)) if self.obs_ndim > 1 else obs
     y = nn.Dense(self.action_size, kernel_init=nn.initializers.zeros)(x)
-    return jnp.argmax(y, axis=-1).astype(jnp.int32) if self.discrete else jnp.clip(y, -1.0, 1.0)
+    return _argmax(y, self.nvec) if self.discrete else jnp.clip(y, -1.0, 1.0)
 
 
 class CNN(nn.Module):
@@ -117,6 +131,7 @@ class CNN(nn.Module):
   channels: int = 16
   dense: int = 64
   vbn: bool = False  # virtual batch norm after the conv (per channel) and the dense layer
+  nvec: tuple[int, ...] = ()
 
   @nn.compact
   def __call__(self, obs, collect: bool = False):
@@ -125,7 +140,7 @@ class CNN(nn.Module):
     x = nn.relu(_vbn(x, self.vbn, collect))
     x = x.reshape(x.shape[:-3] + (-1,))
     x = nn.relu(_vbn(nn.Dense(self.dense, use_bias=not self.vbn)(x), self.vbn, collect))
-    return _head(x, self.action_size, self.discrete)
+    return _head(x, self.action_size, self.discrete, self.nvec)
 
 
 def resolve_kind(kind: str, obs_shape) -> str:
@@ -183,7 +198,8 @@ class Policy:
 
 def make_policy(kind: str, obs_size, action_size: int, hidden_sizes=(64, 64),
                 activation: str = "tanh", key: jax.Array | None = None,
-                discrete: bool = False, vbn: bool = False, module: nn.Module | None = None):
+                discrete: bool = False, vbn: bool = False, module: nn.Module | None = None,
+                nvec: tuple[int, ...] = ()):
   """Returns ``(policy, initial_flat_params)``.
 
   ``module``: a user's own flax module instead of ``kind``'s: ``module.apply(variables, obs)``
@@ -192,7 +208,8 @@ def make_policy(kind: str, obs_size, action_size: int, hidden_sizes=(64, 64),
   discrete ones. Its "params" collection is what ES perturbs.
 
   ``obs_size`` is an int (vector observations) or a shape (``(10, 10, 4)`` for MinAtar);
-  ``discrete`` gives an argmax-over-logits head with ``action_size`` choices; ``vbn`` virtual
+  ``discrete`` gives an argmax-over-logits head with ``action_size`` choices (with ``nvec``,
+  a multi-discrete head: one argmax per dimension over ``nvec[i]`` of them); ``vbn`` virtual
   batch norm in the hidden layers (``mlp`` and ``cnn``; a linear policy has none).
   """
   shape = _shape(obs_size)
@@ -204,16 +221,17 @@ def make_policy(kind: str, obs_size, action_size: int, hidden_sizes=(64, 64),
     raise ValueError("policy 'custom' is a user's flax module: pass it as module= "
                      "(esjax.train(..., policy_module=...), esjax.load(..., module=...))")
   elif kind == "mlp":
-    module = MLP(action_size, tuple(hidden_sizes), activation, discrete, len(shape), vbn)
+    module = MLP(action_size, tuple(hidden_sizes), activation, discrete, len(shape), vbn,
+                 tuple(nvec))
   elif kind == "linear":
     if vbn:
       raise ValueError("vbn needs hidden layers to normalize; policy 'linear' has none "
                        "(use mlp or cnn)")
-    module = Linear(action_size, discrete, len(shape))
+    module = Linear(action_size, discrete, len(shape), tuple(nvec))
   elif kind == "cnn":
     if len(shape) != 3:
       raise ValueError(f"policy 'cnn' needs image observations (H, W, C); got shape {shape}")
-    module = CNN(action_size, discrete, vbn=vbn)
+    module = CNN(action_size, discrete, vbn=vbn, nvec=tuple(nvec))
   else:
     raise ValueError(f"unknown policy {kind!r}; expected one of {', '.join(KINDS)}")
   key = jax.random.PRNGKey(0) if key is None else key

@@ -24,6 +24,7 @@ class Evaluation:
   ret: jnp.ndarray  # () episode return (NaN if the episode blew up)
   steps: jnp.ndarray  # () env steps of the live episode
   obs_stats: ObsStats  # observation sums for the normalizer
+  trace: object = None  # what a rendering rollout recorded (``rollout.env_problem(record=)``)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,40 +52,21 @@ def collector(reset: Callable, step: Callable, random_action: Callable, size: in
   return collect
 
 
-def brax_collector(env, observe: Callable | None, episode_length: int,
-                   size: int) -> Callable[[jax.Array], jax.Array]:
-  """The reference batch of a Brax (or MuJoCo Playground) env: actions uniform in [-1, 1]."""
-  observe = observe or (lambda s: s.obs)
+def env_collector(env, view, episode_length: int,
+                  size: int) -> Callable[[jax.Array], jax.Array]:
+  """The reference batch of a protocol env (``esjax.envs``): random actions from
+  ``envs.base.sample_action``, observations read as the rollout reads them (``view``)."""
+  from esjax.envs.base import sample_action  # pylint: disable=g-import-not-at-top
 
   def reset(k):
-    s = env.reset(k)
-    return jnp.asarray(observe(s), jnp.float32), s
+    state, obs = env.reset(k)
+    return view(obs), state
 
   def step(s, a, k):
-    del k
-    nxt = env.step(s, a)
-    return jnp.asarray(observe(nxt), jnp.float32), nxt, nxt.done > 0
+    nxt, obs, _, done = env.step(s, a, k)
+    return view(obs), nxt, done
 
-  def random_action(k):
-    return jax.random.uniform(k, (int(env.action_size),), jnp.float32, -1.0, 1.0)
-
-  return collector(reset, step, random_action, size, episode_length)
-
-
-def gymnax_collector(env, env_params, episode_length: int,
-                     size: int) -> Callable[[jax.Array], jax.Array]:
-  """The reference batch of a gymnax env: actions sampled from its action space."""
-  space = env.action_space(env_params)
-
-  def reset(k):
-    obs, s = env.reset_env(k, env_params)
-    return jnp.asarray(obs, jnp.float32), s
-
-  def step(s, a, k):
-    obs, nxt, _, done, _ = env.step_env(k, s, a, env_params)
-    return jnp.asarray(obs, jnp.float32), nxt, done
-
-  return collector(reset, step, space.sample, size, episode_length)
+  return collector(reset, step, lambda k: sample_action(env, k), size, episode_length)
 
 
 def member_policy(policy, params, normalizer, prep: Callable) -> Callable:

@@ -117,7 +117,8 @@ def read_metrics(run_dir: str) -> list[dict[str, Any]]:
 
 
 def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState, obs_size: int,
-                action_size: int, obs_shape: tuple[int, ...] = (), discrete: bool = False) -> str:
+                action_size: int, obs_shape: tuple[int, ...] = (), discrete: bool = False,
+                nvec: tuple[int, ...] = ()) -> str:
   payload = {
       "flat_params": np.asarray(flat_params),
       "normalizer": {"count": np.asarray(normalizer.count), "mean": np.asarray(normalizer.mean),
@@ -129,6 +130,7 @@ def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState,
       # normalizer) and action head; absent in esjax 0.1 files (vector obs, continuous).
       "obs_shape": list(obs_shape or (obs_size,)),
       "discrete": bool(discrete),
+      "nvec": [int(n) for n in nvec],  # multi-discrete actions' choices per dimension
   }
   if normalizer.vbn_batch is not None:  # VBN: eval and render recompute the stats from it
     payload["vbn_batch"] = np.asarray(normalizer.vbn_batch)
@@ -146,11 +148,24 @@ class SavedRun:
   normalizer: norm_lib.NormalizerState
   policy: Policy
   act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action (seed 0 if several)
+  env: Any = None  # the env object given to ``load`` (a run trained with ``env=``)
+  module: Any = None  # the flax module given to ``load``
+
+  def evaluate(self, episodes: int = 10, seed: int = 0) -> np.ndarray:
+    """Returns of the deterministic policy (seed 0 if several) over ``episodes`` episodes of
+    the training rollout, without its noise: what ``esjax eval`` prints, shape (episodes,)."""
+    from esjax import keys  # pylint: disable=g-import-not-at-top
+    from esjax.problems import build  # pylint: disable=g-import-not-at-top
+    evaluate = build.evaluator(self.config.problem, self.config.policy, self.env, self.module)
+    flat, normalizer = first_seed(self.flat_params, self.normalizer)
+    return np.asarray(evaluate(flat, normalizer, keys.episode_keys(seed, episodes)).ret,
+                      np.float64)
 
 
-def load(run_dir: str, module=None) -> SavedRun:
+def load(run_dir: str, module=None, env=None) -> SavedRun:
   """Params and normalizer of a finished run (``esjax train --out run_dir``); ``module`` is the
-  flax module of a run trained with ``policy_module=`` (its config says ``policy="custom"``)."""
+  flax module of a run trained with ``policy_module=`` (its config says ``policy="custom"``),
+  ``env`` the env object of a run trained with ``env=`` (its config says ``custom:...``)."""
   config = read_config(run_dir)
   path = os.path.join(run_dir, PARAMS_FILE)
   try:
@@ -174,6 +189,8 @@ def load(run_dir: str, module=None) -> SavedRun:
     shape = payload.get("obs_shape", [obs_size])
     obs_shape = tuple(int(d) for d in (shape.values() if isinstance(shape, dict) else shape))
     discrete = bool(payload.get("discrete", False))
+    nvec = payload.get("nvec") or ()
+    nvec = tuple(int(n) for n in (nvec.values() if isinstance(nvec, dict) else nvec))
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if config.policy.vbn and normalizer.vbn_batch is None:
@@ -181,14 +198,15 @@ def load(run_dir: str, module=None) -> SavedRun:
   try:
     policy, template = make_policy(config.policy.kind, obs_shape, action_size,
                                    config.policy.hidden_sizes, config.policy.activation,
-                                   discrete=discrete, vbn=config.policy.vbn, module=module)
+                                   discrete=discrete, vbn=config.policy.vbn, module=module,
+                                   nvec=nvec)
   except ValueError as e:  # a custom run loaded without its module, a module that does not fit
     raise ConfigError(f"{run_dir!r}: {e}") from None
   if flat.ndim and flat.shape[-1] != template.shape[0]:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
-                  make_act(policy, *first_seed(flat, normalizer), config))
+                  make_act(policy, *first_seed(flat, normalizer), config), env, module)
 
 
 def first_seed(flat, normalizer):

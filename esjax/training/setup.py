@@ -20,7 +20,8 @@ from esjax.perturbations.base import Perturbation
 from esjax.perturbations.gaussian import GAUSSIAN
 from esjax.perturbations.lowrank import LowRank, LowRankLayout
 from esjax.policies import Policy
-from esjax.problems import reference, sources
+from esjax.envs import registry
+from esjax.problems import build as build_lib, reference
 from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
 from esjax.problems.tricks import AdaptiveCutoff
 from esjax.strategies.base import Strategy
@@ -42,6 +43,7 @@ class Setup:
   obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
   discrete: bool = False  # discrete actions (an argmax policy head)
   unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
+  nvec: tuple[int, ...] = ()  # multi-discrete actions: choices per dimension
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,30 +56,38 @@ class _Problems:
   action_size: int = 0
   obs_shape: tuple[int, ...] = ()
   discrete: bool = False
+  nvec: tuple[int, ...] = ()
   tree: Any = None  # the params as a pytree (its 2-D leaves are what low-rank noise perturbs)
   unravel: Callable | None = None
 
 
 def setup(config: TrainConfig, problem: Problem | None = None,
-          initial_params: jax.Array | None = None, policy_module=None) -> Setup:
+          initial_params: jax.Array | None = None, policy_module=None, env=None) -> Setup:
   """Validates ``config`` and builds the env, policy, strategy, mesh and compiled step.
 
   ``problem`` replaces the Brax rollout with any fitness function (see ``problems.black_box``);
   then ``initial_params`` (a flat vector or a pytree) is required and ``env``/policy fields
   are unused. ``policy_module`` is a user's flax module to train on the env instead of the
   config's policy kind (``policies.make_policy`` says what it must return); the config then
-  records ``policy="custom"``. With ``perturbation="lowrank"`` the 2-D leaves of the params
-  pytree (the policy's, or ``initial_params``) are the matrices perturbed at low rank.
+  records ``policy="custom"``. ``env`` is a user's env object (``esjax.envs``) to train on
+  instead of the config's ``env``; the config then records ``env="custom:ClassName"``. With
+  ``perturbation="lowrank"`` the 2-D leaves of the params pytree (the policy's, or
+  ``initial_params``) are the matrices perturbed at low rank.
   """
   if policy_module is not None:
     config = config.replace(policy="custom")
+  if env is not None and problem is not None:
+    raise ConfigError("env= and problem= were both given; an env is trained through the "
+                      "rollout, a problem is its own fitness: give one")
+  if env is not None:  # named so that a reload knows to ask for the object again
+    config = config.replace(env=registry.custom_name(env))
   strategy = config.validate().strategy.build()  # checked before it is built
   rt = config.runtime
   mesh = make_mesh(rt.num_devices or step_lib.default_device_count(
       strategy.population_size, strategy.mirrored, rt.member_chunk))
   config.validate(device_count=mesh.size)
   if problem is None:
-    config, built = _env_problems(config, strategy, policy_module)
+    config, built = _env_problems(config, strategy, policy_module, env)
   else:
     built = _custom_problems(config, strategy, problem, initial_params)
   built = _with_initial_params(built, initial_params)
@@ -90,23 +100,23 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
                replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
-               built.discrete, built.unravel)
+               built.discrete, built.unravel, built.nvec)
 
 
-def _env_problems(config: TrainConfig, strategy: Strategy,
-                  module) -> tuple[TrainConfig, _Problems]:
-  """Brax, gymnax or playground by the env name's prefix (problems/sources.py); the config as
-  run: the env's own backend and episode length written out, so a resumed run keeps them even
-  if a default changes."""
+def _env_problems(config: TrainConfig, strategy: Strategy, module,
+                  env=None) -> tuple[TrainConfig, _Problems]:
+  """The env the config names (``envs/registry.py``) or the user's env object, through the
+  one rollout (``problems/build.py``); the config as run: the env's own backend and episode
+  length written out, so a resumed run keeps them even if a default changes."""
   pc = config.problem
-  built = sources.build(pc, config.policy, jax.random.PRNGKey(config.runtime.seed),
-                        reward_shift=_reward_shift(config), module=module)
-  config = config.replace(backend=sources.resolved_backend(pc.env, pc.backend),
+  built = build_lib.build(pc, config.policy, jax.random.PRNGKey(config.runtime.seed),
+                          reward_shift=_reward_shift(config), module=module, env=env)
+  config = config.replace(backend=registry.resolved_backend(pc.env, pc.backend),
                           episode_length=built.episode_length)
   if config.policy.vbn:
     config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
   return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
-                           built.action_size, built.obs_shape, built.discrete,
+                           built.action_size, built.obs_shape, built.discrete, built.act.nvec,
                            tree=built.policy.unravel(built.params))
 
 

@@ -51,7 +51,7 @@ class TrainResult:
 def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
           initial_params: jax.Array | None = None, sinks: Sequence[Any] | None = None,
           resume: bool = False, compile_cache: cache_lib.Setting = True,
-          memory_limit: int | str | None = None, policy_module=None,
+          memory_limit: int | str | None = None, policy_module=None, env=None,
           **keywords) -> TrainResult:
   """Trains ``config`` and returns the final params, normalizer, metrics and policy.
 
@@ -72,15 +72,16 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   ``compile_cache``: JAX's persistent compilation cache (``runtime/compile_cache.py``; True: the
   default directory, a path, or None/False: off). ``memory_limit`` (bytes, or "512M", "2G")
   replaces what a device is taken to have when checking that the step fits (``preflight.py``).
+  ``env``: your own env object instead of the config's named env (docs/environments.md).
   """
   cache_lib.configure(compile_cache)
   sinks = default_sinks.resolve(sinks, keywords)  # W&B checked before anything is built
   run_dir = RunDir(out_dir, resume)  # a resume without checkpoints fails here, quickly
-  s = setup(config, problem, initial_params, policy_module)
+  s = setup(config, problem, initial_params, policy_module, env)
   config, is_main = s.config, multihost.is_main_process()
   talk = is_main and default_sinks.shows_progress(sinks)
   run_generations, evaluate = _preflight(
-      s, memory_limit, talk, lambda c: setup(c, problem, initial_params, policy_module))
+      s, memory_limit, talk, lambda c: setup(c, problem, initial_params, policy_module, env))
   with run_dir:
     start = run_dir.start(config, s.state, s.mesh, _built_for(s))
     at = Position.of(to_host(start.state), start.generation, start.num_records)
@@ -149,7 +150,7 @@ def _result(s: Setup, state, run_dir: RunDir, at: Position,
     policy_fn = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config)
     if not interrupted:
       run_dir.save_params(flat, host.normalizer, s.problem.obs_size, s.action_size,
-                          s.obs_shape, s.discrete)
+                          s.obs_shape, s.discrete, s.nvec)
   best = _best(config, at.last_record)
   return TrainResult(config, params, flat, host.normalizer, run_dir.metrics(at.num_records),
                      policy_fn, host, run_dir.path, interrupted, best[0] if best else None)

@@ -8,7 +8,7 @@ from brax.envs.base import Wrapper
 import esjax
 from esjax import keys
 from esjax.perturbations import gaussian as noise
-from esjax.problems.brax_envs import make_env
+from esjax.envs.brax import make_env
 
 BAD = [np.nan, np.inf, -np.inf]
 

@@ -4,6 +4,8 @@ Fast: a 2-generation gymnax CartPole train, the first-terminal episode contract,
 and image policies, CLI errors. ``slow``: anything compiling Playground (MJX) or MinAtar, and
 the device-invariance subprocesses.
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,8 @@ import esjax
 from esjax import cli
 from esjax.errors import ConfigError
 from esjax.policies import make_policy
-from esjax.problems import sources
+from esjax.envs import registry
+from esjax.problems import build
 from esjax.problems.normalizer import init as norm_init
 from esjax.config.train_config import TrainConfig
 
@@ -42,7 +45,7 @@ def test_gymnax_cartpole_trains_through_the_sharded_step():
 
 def test_gymnax_episode_ends_at_the_first_terminal():
   cfg = TrainConfig.of(env="gymnax:CartPole-v1", policy="linear")  # zero init: always action 0
-  built = sources.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
+  built = build.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
   keys = jax.random.split(jax.random.PRNGKey(7), 3)
   ev = jax.jit(jax.vmap(built.problem.evaluate, in_axes=(None, None, 0)))(
       built.params, norm_init(4), keys)
@@ -109,8 +112,8 @@ def test_bad_env_flags_exit_2_with_one_line(argv, expected, capsys, tmp_path):
 
 
 def test_a_missing_extra_names_the_pip_command(monkeypatch, capsys):
-  real = sources.installed
-  monkeypatch.setattr(sources, "installed", lambda s: s != "gymnax" and real(s))
+  missing = dataclasses.replace(registry.SOURCES["gymnax"], package="gymnax_is_not_installed")
+  monkeypatch.setitem(registry.SOURCES, "gymnax", missing)
   assert cli.main(["train", "--env", "gymnax:CartPole-v1", "--quiet"]) == 2
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and 'pip install -e ".[gymnax]"' in err, err
@@ -120,7 +123,7 @@ def test_envs_lists_every_installed_source(capsys):
   assert cli.main(["envs"]) == 0
   out = capsys.readouterr().out
   assert "hopper" in out and "CartPole-v1" in out and "Breakout-MinAtar" in out
-  assert ("CartpoleBalance" in out) == sources.installed("playground")
+  assert ("CartpoleBalance" in out) == registry.SOURCES["playground"].installed
 
 
 @pytest.mark.slow
@@ -152,7 +155,7 @@ def test_playground_bad_backend_and_menagerie_envs_fail_in_one_line(capsys, tmp_
   assert "expected one of: jax, warp" in capsys.readouterr().err
   # Go1 needs MuJoCo Menagerie's robot model; offline, playground's git clone fails and the
   # load is one ConfigError line. (With the assets present it just loads; nothing is trained.)
-  from esjax.problems import playground as pg
+  from esjax.envs import playground as pg
   try:
     pg.make_env("Go1Getup")
   except ConfigError as e:
@@ -187,7 +190,7 @@ def test_params_do_not_depend_on_the_device_count(env):
 def test_brax_fluid_gets_a_clip_that_takes_a_min_and_jax_numpy_is_left_alone():
   import inspect
   from brax import fluid
-  import esjax.problems.brax_envs  # noqa: F401  (applies the shim on import)
+  import esjax.envs.brax  # noqa: F401  (applies the shim on import)
   x = jnp.array([-1.0, 0.5, 2.0])
   np.testing.assert_array_equal(fluid.jp.clip(x, a_min=0.0), [0.0, 0.5, 2.0])
   np.testing.assert_array_equal(fluid.jp.clip(x, 0.0, 1.0), [0.0, 0.5, 1.0])

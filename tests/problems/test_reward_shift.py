@@ -7,7 +7,7 @@ import pytest
 import esjax
 from esjax import keys
 from esjax.problems.brax import brax_problem
-from esjax.problems.brax_envs import make_env
+from esjax.envs.brax import make_env
 from esjax.strategies import base as strategy_lib
 
 POP, LENGTH = 4, 20

@@ -1,6 +1,6 @@
 """The paper's rollout tricks (esjax/problems/tricks.py): what each does to an episode.
 
-Most tests drive the real rollout loops (``gymnax_problem`` and ``brax_problem``) over tiny
+Most tests drive the real rollout (``env_problem``, also through the Brax adapter) over tiny
 scripted envs whose reward *is* the action the env received and whose observation is the step
 counter, so a return reads back exactly which actions reached the env, and when.
 """
@@ -13,9 +13,11 @@ import pytest
 import esjax
 from esjax.cli import app as cli_app
 from esjax.cli import main
-from esjax.problems import gymnax as gx
-from esjax.problems import sources
+from esjax.envs import spaces
+from esjax.problems import build
 from esjax.problems.brax import brax_problem
+from esjax.problems.interface import action_view, obs_view
+from esjax.problems.rollout import env_problem
 from esjax.problems.normalizer import init as norm_init
 from esjax.problems.tricks import OFF, AdaptiveCutoff, RolloutOptions, snap
 from esjax.config.train_config import PolicyConfig, ProblemConfig
@@ -30,25 +32,30 @@ class _Linear:
 
 
 class _Counter:
-  """gymnax-style env: obs = [t], reward = the action it got, terminated at step ``done_at``."""
+  """A protocol env: obs = [t], reward = the action it got, terminated at step ``done_at``."""
+  observation_space = spaces.Box((1,))
+  action_space = spaces.Box((1,), -1.0, 1.0)
 
   def __init__(self, done_at):
     self.done_at = done_at
 
-  def reset_env(self, key, params):
-    return jnp.zeros((1,)), jnp.zeros((), jnp.int32)
+  def reset(self, key):
+    return jnp.zeros((), jnp.int32), jnp.zeros((1,))
 
-  def step_env(self, key, t, action, params):
+  def step(self, t, action, key):
     t = t + 1
-    return (t * jnp.ones((1,)), t, jnp.asarray(action, jnp.float32).reshape(()),
-            t >= self.done_at, {})
+    return t, t * jnp.ones((1,)), jnp.asarray(action, jnp.float32).reshape(()), t >= self.done_at
+
+
+def _counter_problem(done_at, length, **options):
+  env = _Counter(done_at)
+  return env_problem(env, _Linear(), obs_view(env.observation_space),
+                     action_view(env.action_space), length, normalize_obs=False,
+                     options=RolloutOptions(**options))
 
 
 def _gymnax(done_at=1000, length=100, **options):
-  spec = gx.Spec((1,), 1, False, np.array([-1.0], np.float32), np.array([1.0], np.float32),
-                 length)
-  problem = gx.gymnax_problem(_Counter(done_at), None, spec, _Linear(), length,
-                              normalize_obs=False, options=RolloutOptions(**options))
+  problem = _counter_problem(done_at, length, **options)
   return jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))
 
 
@@ -175,15 +182,15 @@ def test_evaluation_runs_without_action_noise():
                      action_bins=7)
   pol = PolicyConfig(hidden_sizes=(4,))
   key = jax.random.PRNGKey(0)
-  built = sources.build(pc, pol, key)
-  plain = sources.build(ProblemConfig(env="gymnax:Pendulum-v1", episode_length=20,
+  built = build.build(pc, pol, key)
+  plain = build.build(ProblemConfig(env="gymnax:Pendulum-v1", episode_length=20,
                                       action_bins=7), pol, key)
   assert built.eval_problem is not built.problem
   run = lambda problem: np.asarray(jax.jit(jax.vmap(problem.evaluate, in_axes=(None, None, 0)))(
       built.params, norm_init(3), _keys(8)).ret)
   np.testing.assert_array_equal(run(built.eval_problem), run(plain.problem))
   assert not np.array_equal(run(built.problem), run(plain.problem))
-  assert sources.build(ProblemConfig(env="gymnax:Pendulum-v1"), pol, key).eval_problem is not None
+  assert build.build(ProblemConfig(env="gymnax:Pendulum-v1"), pol, key).eval_problem is not None
 
 
 def test_a_short_training_run_with_every_trick():
@@ -211,9 +218,7 @@ def test_adaptive_cutoff_schedule():
 
 
 def test_a_step_limit_cuts_the_rollout():
-  spec = gx.Spec((1,), 1, False, np.array([-1.0], np.float32), np.array([1.0], np.float32), 20)
-  problem = gx.gymnax_problem(_Counter(1000), None, spec, _Linear(), 20, normalize_obs=False,
-                              options=RolloutOptions(frame_skip=3))
+  problem = _counter_problem(1000, 20, frame_skip=3)
   evaluate = jax.jit(jax.vmap(lambda p, k, n: problem.evaluate(p, norm_init(1), k, limit=n)))
   ev = evaluate(jnp.ones((3, 2)) * jnp.array([0.5, 0.0]), _keys(3), jnp.array([5, 20, 99]))
   np.testing.assert_array_equal(ev.steps, [5, 20, 20])  # never past episode_length

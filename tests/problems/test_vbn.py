@@ -65,8 +65,8 @@ def test_episode_uses_the_members_own_stats_frozen():
   """evaluate's return equals an episode stepped here with that member's reference_stats,
   computed once and applied unchanged at every step; another member's stats differ."""
   s = setup(esjax.TrainConfig.of(**CARTPOLE, generations=1, episode_length=60))
-  from esjax.problems import gymnax as gx
-  env, env_params, _ = gx.make_env("CartPole-v1")
+  import gymnax
+  env, env_params = gymnax.make("CartPole-v1")
   cand = _member_params(s, [0, 2])
   key = jax.random.PRNGKey(7)
   got = jax.jit(jax.vmap(s.problem.evaluate, in_axes=(0, None, None)))(
@@ -262,9 +262,10 @@ def test_resume_without_vbn_into_a_vbn_checkpoint_is_refused(tmp_path):
 
 
 def test_reference_batch_is_the_random_policy_stream_of_the_run_key():
-  from esjax.problems import gymnax as gx
-  env, params, spec = gx.make_env("CartPole-v1")
-  collect = reference.gymnax_collector(env, params, spec.max_steps, 64)
+  from esjax.envs import gymnax as gx
+  from esjax.problems.interface import obs_view
+  env = gx.make_env("CartPole-v1")
+  collect = reference.env_collector(env, obs_view(env.observation_space), env.episode_length, 64)
   a = collect(keys.vbn_key(jax.random.PRNGKey(0)))
   np.testing.assert_array_equal(a, collect(keys.vbn_key(jax.random.PRNGKey(0))))
   assert not np.array_equal(a, collect(keys.vbn_key(jax.random.PRNGKey(1))))

@@ -4,8 +4,9 @@ DM Control Suite envs load with ``registry.load(name, config_overrides={"impl": 
 pure-JAX MJX pipeline, which runs on CPU, GPU and TPU. ``backend="warp"`` selects MuJoCo Warp,
 allowed only when ``warp`` is importable and a GPU is present. An env's ``MjxEnv`` has Brax's
 ``reset(key)``/``step(state, action)`` API and its state has ``obs``, ``reward`` and ``done``,
-so the rollout is the Brax one (``brax_problem``), reading ``obs["state"]`` when observations
-are a dict. Episode length: the env config's ``episode_length`` unless overridden.
+so it goes through the Brax adapter (``envs.adapters.BraxEnv``); dict observations are read at
+``"state"`` (``problems/interface.py``). Episode length: the env config's ``episode_length``
+unless overridden.
 
 Locomotion and manipulation envs load robot models from MuJoCo Menagerie, which playground
 fetches on first use; when those assets are absent (and cannot be fetched) the build fails with
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 
+from esjax.envs.adapters import BraxEnv
 from esjax.errors import ConfigError
 
 BACKENDS = ("jax", "warp")
@@ -55,8 +57,8 @@ def check_backend(backend: str | None) -> str:
   return backend
 
 
-def make_env(name: str, backend: str | None = None):
-  """``(env, default_episode_length)``."""
+def make_env(name: str, backend: str | None = None) -> BraxEnv:
+  """The registered env, as a protocol env whose episode length is its config's."""
   impl = check_backend(backend)
   reg = _registry()
   try:
@@ -64,7 +66,6 @@ def make_env(name: str, backend: str | None = None):
     # a failure is said in one line below.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
       env = reg.load(name, config_overrides={"impl": impl})
-    length = int(reg.get_default_config(name).episode_length)
   except (FileNotFoundError, OSError) as e:
     raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
                       f"available ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
@@ -74,24 +75,4 @@ def make_env(name: str, backend: str | None = None):
       raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
                         f"available ({str(e).splitlines()[0][:160]})") from None
     raise
-  return env, length
-
-
-def observe(state):
-  """The observation vector: ``obs["state"]`` for dict observations."""
-  obs = state.obs
-  return obs["state"] if isinstance(obs, dict) or hasattr(obs, "keys") else obs
-
-
-def obs_size(env) -> int:
-  size = env.observation_size
-  if isinstance(size, dict) or hasattr(size, "keys"):
-    if "state" not in size:
-      raise ConfigError(f"playground observations have keys {sorted(size)}; esjax reads "
-                        "'state' (vision envs are not supported)")
-    size = size["state"]
-  if isinstance(size, (tuple, list)):
-    if len(size) != 1:
-      raise ConfigError(f"playground observation shape {tuple(size)} is not a vector")
-    size = size[0]
-  return int(size)
+  return BraxEnv(env)

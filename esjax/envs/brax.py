@@ -13,6 +13,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 # Brax warns on every env build that its pipelines are unmaintained; we pin brax and test it.
 warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
 
+from esjax.envs.adapters import BraxEnv
 from esjax.errors import ConfigError
 
 
@@ -56,17 +57,25 @@ def check_env(name: str, backend: str) -> None:
     raise ConfigError(f"unknown backend {backend!r}; expected one of: {', '.join(BACKENDS)}")
 
 
-def make_env(name: str, backend: str):
-  """A raw Brax env (no auto-reset, no episode wrapper): the rollout owns episode control."""
+def make_env(name: str, backend: str, **kwargs):
+  """A raw Brax env (no auto-reset, no episode wrapper): the rollout owns episode control.
+  ``kwargs`` go to the env's constructor (``--env-kwargs``)."""
   check_env(name, backend)
   with _models_on_a_local_device():
     try:
-      return brax_envs.get_environment(name, backend=backend)
-    except TypeError:
+      return brax_envs.get_environment(name, backend=backend, **kwargs)
+    except TypeError as e:
+      if "backend" not in str(e):
+        raise ConfigError(f"env {name!r} does not take these arguments: {e}") from None
       # Some registered envs take no backend argument (they fix their own).
       if backend != "generalized":
         raise ConfigError(f"env {name!r} does not take a backend; drop --backend {backend!r}")
-      return brax_envs.get_environment(name)
+      return brax_envs.get_environment(name, **kwargs)
+
+
+def make(name: str, backend: str | None = None, **kwargs) -> BraxEnv:
+  """The registered env as a protocol env."""
+  return BraxEnv(make_env(name, backend or DEFAULT_BACKEND, **kwargs))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,195 @@
+"""Adapters from the JAX env libraries to the env protocol (``envs/base.py``).
+
+* ``BraxEnv``: Brax's ``Env`` (and its wrappers) and MuJoCo Playground's ``MjxEnv``: ``reset(key)``
+  / ``step(state, action)`` with ``state.obs``, ``state.reward``, ``state.done``; actions in
+  ``[-1, 1]``; Playground's dict observations become a ``spaces.Dict``.
+* ``GymnaxEnv``: gymnax-style envs with params (gymnax, Craftax, ...): ``reset_env`` and
+  ``step_env`` with the env's params, so an episode ends at its first terminal (``step`` would
+  auto-reset).
+* ``JumanjiEnv``: Jumanji's ``reset(key) -> (state, timestep)`` / ``step(state, action)``;
+  ``done`` is ``timestep.last()``.
+
+``as_env(obj)`` picks the adapter by what ``obj`` has (no library is imported to look), passes
+through an object that already follows the protocol, and otherwise raises one ``ConfigError``
+line naming the accepted kinds and what ``obj`` lacks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from esjax.envs import spaces
+from esjax.errors import ConfigError
+
+
+def _obs_space_of_shape(size) -> spaces.Box | spaces.Dict:
+  """A Brax/Playground ``observation_size`` (an int, a shape, or a dict of them) as a space."""
+  if isinstance(size, dict) or hasattr(size, "keys"):
+    return spaces.Dict({str(k): _obs_space_of_shape(v) for k, v in size.items()})
+  shape = (int(size),) if np.isscalar(size) else tuple(int(d) for d in size)
+  return spaces.Box(shape, -np.inf, np.inf)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BraxEnv:
+  """A Brax ``Env`` or Playground ``MjxEnv`` as a protocol env (``key`` unused by ``step``)."""
+  env: Any
+  episode_length: int | None = None
+
+  def __post_init__(self):
+    # A Playground env's config names its episode length; a Brax env has none (1000).
+    config = getattr(self.env, "_config", None)
+    if self.episode_length is None and hasattr(config, "episode_length"):
+      object.__setattr__(self, "episode_length", int(config.episode_length))
+
+  @property
+  def observation_space(self):
+    return _obs_space_of_shape(self.env.observation_size)
+
+  @property
+  def action_space(self):
+    return spaces.Box((int(self.env.action_size),), -1.0, 1.0)
+
+  def reset(self, key):
+    state = self.env.reset(key)
+    return state, state.obs
+
+  def step(self, state, action, key):
+    del key  # Brax dynamics are deterministic
+    nxt = self.env.step(state, action)
+    return nxt, nxt.obs, nxt.reward, nxt.done != 0
+
+
+def _gymnax_space(space) -> spaces.Space:
+  """A gymnax-style space (gymnax's, Craftax's: duck-typed by ``n`` / ``low``+``high``)."""
+  if hasattr(space, "spaces") and isinstance(space.spaces, dict):
+    return spaces.Dict({str(k): _gymnax_space(v) for k, v in space.spaces.items()})
+  if hasattr(space, "n") and not hasattr(space, "low"):
+    return spaces.Discrete(int(space.n))
+  if hasattr(space, "nvec"):
+    return spaces.MultiDiscrete(tuple(np.asarray(space.nvec).reshape(-1)))
+  shape = tuple(int(d) for d in getattr(space, "shape", ())) or (1,)
+  return spaces.Box(shape, np.asarray(space.low, np.float32), np.asarray(space.high, np.float32))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GymnaxEnv:
+  """A gymnax-style env and its params. Episodes end at the first ``terminated`` of
+  ``step_env`` (no auto-reset); ``episode_length`` defaults to the params'
+  ``max_steps_in_episode`` (or Craftax's ``max_timesteps``)."""
+  env: Any
+  params: Any = None
+
+  def __post_init__(self):
+    if self.params is None:
+      object.__setattr__(self, "params", self.env.default_params)
+
+  @property
+  def observation_space(self):
+    return _gymnax_space(self.env.observation_space(self.params))
+
+  @property
+  def action_space(self):
+    return _gymnax_space(self.env.action_space(self.params))
+
+  @property
+  def episode_length(self) -> int | None:
+    for name in ("max_steps_in_episode", "max_timesteps"):
+      if hasattr(self.params, name):
+        return int(getattr(self.params, name))
+    return None
+
+  def _scalar_action(self) -> bool:
+    # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a
+    # (1,) action would turn their scalar state fields into (1,) arrays.
+    space = self.env.action_space(self.params)
+    return hasattr(space, "low") and int(np.prod(getattr(space, "shape", ()) or (1,))) == 1
+
+  def reset(self, key):
+    # The first half of the member's key, as esjax 0.2's gymnax rollout drew it.
+    obs, state = self.env.reset_env(jax.random.split(key)[0], self.params)
+    return state, obs
+
+  def step(self, state, action, key):
+    if self._scalar_action():
+      action = action.reshape(())
+    obs, state, reward, terminated, _ = self.env.step_env(key, state, action, self.params)
+    return state, obs, reward, terminated
+
+  def sample_action(self, key):
+    return self.env.action_space(self.params).sample(key)
+
+
+def _jumanji_space(spec) -> spaces.Space:
+  """A Jumanji ``Spec``: ``DiscreteArray``, ``MultiDiscreteArray``, ``BoundedArray``/``Array``,
+  or a structured spec of them (its observations: ``_specs`` by field name)."""
+  if hasattr(spec, "num_values"):
+    nv = np.asarray(spec.num_values)
+    return spaces.Discrete(int(nv)) if nv.ndim == 0 else spaces.MultiDiscrete(tuple(nv.reshape(-1)))
+  if isinstance(getattr(spec, "_specs", None), dict):
+    return spaces.Dict({str(k): _jumanji_space(v) for k, v in spec._specs.items()})  # pylint: disable=protected-access
+  low = np.asarray(getattr(spec, "minimum", -np.inf), np.float32)
+  high = np.asarray(getattr(spec, "maximum", np.inf), np.float32)
+  return spaces.Box(tuple(spec.shape), low, high)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class JumanjiEnv:
+  """A Jumanji env: ``done`` is the timestep's ``last()`` (termination or the env's own time
+  limit)."""
+  env: Any
+  episode_length: int | None = None
+
+  def __post_init__(self):
+    if self.episode_length is None and hasattr(self.env, "time_limit"):
+      object.__setattr__(self, "episode_length", int(self.env.time_limit))
+
+  @property
+  def observation_space(self):
+    return _jumanji_space(self.env.observation_spec)
+
+  @property
+  def action_space(self):
+    return _jumanji_space(self.env.action_spec)
+
+  def reset(self, key):
+    state, timestep = self.env.reset(key)
+    return state, timestep.observation
+
+  def step(self, state, action, key):
+    del key  # Jumanji's state carries its own key
+    state, timestep = self.env.step(state, action)
+    return state, timestep.observation, timestep.reward, timestep.last()
+
+
+KINDS = ("an esjax env (reset(key), step(state, action, key), observation_space, "
+         "action_space)", "a Brax Env or Playground MjxEnv", "a gymnax-style env (reset_env, "
+         "step_env, default_params)", "a Jumanji env (reset, step, observation_spec, action_spec)")
+
+
+def _follows_protocol(obj) -> bool:
+  return all(hasattr(obj, m) for m in ("reset", "step")) and isinstance(
+      getattr(obj, "observation_space", None), (spaces.Box, spaces.Dict)) and isinstance(
+          getattr(obj, "action_space", None), spaces.ACTION_SPACES)
+
+
+def as_env(obj, params=None):
+  """``obj`` as a protocol env: itself if it follows the protocol, else the adapter its
+  members call for (``params``: a gymnax-style env's params, default its ``default_params``)."""
+  if _follows_protocol(obj):
+    return obj
+  if all(hasattr(obj, m) for m in ("reset_env", "step_env", "default_params")):
+    return GymnaxEnv(obj, params)
+  if all(hasattr(obj, m) for m in ("reset", "step", "observation_spec", "action_spec")):
+    return JumanjiEnv(obj)
+  if all(hasattr(obj, m) for m in ("reset", "step", "observation_size", "action_size")):
+    return BraxEnv(obj)
+  wanted = ("reset", "step", "observation_space", "action_space")
+  missing = [m for m in wanted if not hasattr(obj, m)]
+  what = f"it has no {', '.join(missing)}" if missing else (
+      "its observation_space/action_space are not esjax.envs.spaces")
+  raise ConfigError(f"{type(obj).__name__} object is not an env ({what}); expected one of: "
+                    f"{'; '.join(KINDS)}")
