@@ -86,20 +86,25 @@ def test_the_same_env_from_the_cli_and_eval_rebuilds_it(tmp_path, capsys, monkey
   assert esjax.evaluate_run(str(out), 16, 3).tolist() == returns.tolist()
 
 
-def test_eval_of_a_run_equals_its_final_evaluation(tmp_path):
-  out = str(tmp_path / "run")
-  result = esjax.train(_config(generations=10), env=PointMass(), out_dir=out, progress=False)
-  loaded = esjax.load(out, env=PointMass())
-  # The trainer's evaluation draws keys from the run key; the same rollout on those keys:
-  from esjax import keys
-  eval_keys = jax.vmap(lambda i: jax.random.fold_in(keys.eval_key(jax.random.PRNGKey(0), 10),
-                                                     i))(jnp.arange(16))
-  from esjax.problems import build
-  ev = build.evaluator(loaded.config.problem, loaded.config.policy, PointMass())(
-      loaded.flat_params, loaded.normalizer, eval_keys)
-  assert float(np.mean(ev.ret)) == pytest.approx(result.metrics[-1]["eval_return"], rel=1e-6)
+def test_eval_of_a_run_equals_its_final_evaluation(tmp_path, capsys, monkeypatch):
+  monkeypatch.chdir(ROOT)
+  out = str(tmp_path / "cli")
+  assert cli.main(["train", "--env", "tests.test_own_env:make_env", "--population-size", "32",
+                   "--generations", "10", "--eval-every", "10", "--eval-episodes", "16",
+                   "--quiet", "--out", out]) == 0
+  final = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))][-1]
+  capsys.readouterr()
+  assert cli.main(["eval", out, "--final"]) == 0
+  assert f"16 episodes: mean return {final['eval_return']:.2f}," in capsys.readouterr().out
+  assert float(np.mean(esjax.load(out).evaluate_final())) == pytest.approx(
+      final["eval_return"], rel=1e-6, abs=1e-6)
+  # A run trained on an object: load takes the object again, and evaluates the same way.
+  obj = str(tmp_path / "obj")
+  result = esjax.train(_config(generations=10), env=PointMass(), out_dir=obj, progress=False)
+  assert float(np.mean(esjax.load(obj, env=PointMass()).evaluate_final())) == pytest.approx(
+      result.metrics[-1]["eval_return"], rel=1e-6, abs=1e-6)
   with pytest.raises(esjax.ConfigError, match="pass the same object again"):
-    esjax.evaluate_run(out, 4)
+    esjax.evaluate_run(obj, 4)
 
 
 def test_resume_with_the_same_object_continues_exactly(tmp_path):

@@ -24,6 +24,9 @@ def add_subcommands(sub) -> None:
   p.add_argument("dir", metavar="DIR")
   p.add_argument("--episodes", type=int, default=10)
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--final", action="store_true",
+                 help="the episodes of the run's final evaluation instead (its keys and count): "
+                 "the mean is the last eval_return in metrics.jsonl")
   p.set_defaults(func=cmd_eval)
 
   p = sub.add_parser("render", help="an HTML animation (and a GIF if possible) of one episode")
@@ -80,7 +83,11 @@ def cmd_eval(args) -> int:
   _check_run_dir(args.dir)
   _positive("episodes", args.episodes)
   from esjax.viz import playback  # pylint: disable=g-import-not-at-top
-  returns = playback.evaluate_run(args.dir, args.episodes, args.seed)
+  if args.final:
+    from esjax.rundir import files  # pylint: disable=g-import-not-at-top
+    returns = files.load(args.dir).evaluate_final()
+  else:
+    returns = playback.evaluate_run(args.dir, args.episodes, args.seed)
   print(f"{len(returns)} episodes: mean return {returns.mean():.2f}, std {returns.std():.2f} "
         f"(min {returns.min():.2f}, max {returns.max():.2f})")
   return 0

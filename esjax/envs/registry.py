@@ -83,6 +83,11 @@ def is_import_path(name: str) -> bool:
   return ":" in name and name.split(":", 1)[0] not in (*SOURCES, CUSTOM)
 
 
+def is_registered(name: str) -> bool:
+  """A source's env, not a user's (an import path, or an object given to ``train``)."""
+  return not is_import_path(name) and not name.startswith(CUSTOM + ":")
+
+
 def parse(name: str) -> tuple[Source, str]:
   """``"gymnax:CartPole-v1"`` -> (gymnax, ``"CartPole-v1"``); no prefix is Brax."""
   if ":" in name:
@@ -108,7 +113,7 @@ def close_matches(name: str, n: int = 5) -> list[str]:
 def check(name: str, backend: str | None = None) -> None:
   """Raises ``ConfigError`` (one line) unless ``name`` (and ``backend``) can be built; a
   user's import path is checked when it is imported (``imports.load``)."""
-  if is_import_path(name) or name.startswith(CUSTOM + ":"):
+  if not is_registered(name):
     return  # checked when imported (``imports.load``) or given (``adapters.as_env``)
   source, env = parse(name)
   if not source.installed:
@@ -125,7 +130,7 @@ def check(name: str, backend: str | None = None) -> None:
 
 def resolved_backend(name: str, backend: str | None) -> str | None:
   """The backend a run uses: the source's default when none is given (None: it has none)."""
-  if backend is not None or is_import_path(name):
+  if backend is not None or not is_registered(name):
     return backend
   source, _ = parse(name)
   return source.backends[0] if source.backends else None

@@ -150,16 +150,28 @@ class SavedRun:
   act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action (seed 0 if several)
   env: Any = None  # the env object given to ``load`` (a run trained with ``env=``)
   module: Any = None  # the flax module given to ``load``
+  run_dir: str | None = None
 
   def evaluate(self, episodes: int = 10, seed: int = 0) -> np.ndarray:
     """Returns of the deterministic policy (seed 0 if several) over ``episodes`` episodes of
     the training rollout, without its noise: what ``esjax eval`` prints, shape (episodes,)."""
     from esjax import keys  # pylint: disable=g-import-not-at-top
+    return self._returns(keys.episode_keys(seed, episodes))
+
+  def evaluate_final(self) -> np.ndarray:
+    """The returns of the run's last evaluation, recomputed: its episodes' keys (from the run
+    key and the generation it ran after) and count; their mean is the last ``eval_return``."""
+    from esjax import keys  # pylint: disable=g-import-not-at-top
+    generation = read_metrics(self.run_dir)[-1]["generation"]
+    run_key = jax.random.PRNGKey(self.config.runtime.seed)
+    return self._returns(jax.random.split(keys.eval_key(run_key, generation),
+                                          self.config.runtime.eval_episodes))
+
+  def _returns(self, episode_keys) -> np.ndarray:
     from esjax.problems import build  # pylint: disable=g-import-not-at-top
     evaluate = build.evaluator(self.config.problem, self.config.policy, self.env, self.module)
     flat, normalizer = first_seed(self.flat_params, self.normalizer)
-    return np.asarray(evaluate(flat, normalizer, keys.episode_keys(seed, episodes)).ret,
-                      np.float64)
+    return np.asarray(evaluate(flat, normalizer, episode_keys).ret, np.float64)
 
 
 def load(run_dir: str, module=None, env=None) -> SavedRun:
@@ -206,7 +218,7 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
-                  make_act(policy, *first_seed(flat, normalizer), config), env, module)
+                  make_act(policy, *first_seed(flat, normalizer), config), env, module, run_dir)
 
 
 def first_seed(flat, normalizer):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from esjax import keys
+from esjax.envs.adapters import JumanjiEnv
 from esjax.rundir import files as run_io
 
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
@@ -45,6 +46,8 @@ def _recorder(env):
   (its 3-D viewer and MuJoCo frames), MuJoCo positions and velocities (Playground), image
   observations (frames); None: the env has nothing to draw."""
   raw = getattr(env, "env", None)
+  if isinstance(env, JumanjiEnv) and hasattr(raw, "animate"):
+    return "jumanji", lambda s, obs: s
   if raw is not None and hasattr(raw, "sys") and hasattr(raw.sys, "mj_model"):
     return "brax", lambda s, obs: s.pipeline_state
   if raw is not None and hasattr(raw, "mj_model"):
@@ -55,7 +58,7 @@ def _recorder(env):
 def record_episode(run_dir: str, seed: int = 0, env=None):
   """Episode 0 of ``evaluate_run(..., seed)`` through the same rollout, every decision's
   state recorded: ``(kind, built, trace, steps, return)``; ``kind`` is ``"brax"``,
-  ``"mujoco"`` or ``"frames"`` (image observations)."""
+  ``"mujoco"``, ``"jumanji"`` or ``"frames"`` (image observations)."""
   saved = run_io.load(run_dir)
   flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
   from esjax.problems import build  # pylint: disable=g-import-not-at-top
@@ -66,8 +69,8 @@ def record_episode(run_dir: str, seed: int = 0, env=None):
   if kind is None:
     from esjax.errors import ConfigError  # pylint: disable=g-import-not-at-top
     raise ConfigError(f"env {saved.config.problem.env!r} has no renderer: render draws Brax, "
-                      "Playground and MinAtar envs and any env with image observations "
-                      "(`esjax eval` measures its returns)")
+                      "Playground and MinAtar envs, Jumanji envs and any env with image "
+                      "observations (`esjax eval` measures its returns)")
   problem, built = build.eval_problem(saved.config.problem, saved.config.policy, probe, record)
   ev = jax.device_get(jax.jit(problem.evaluate)(flat, normalizer, episode_keys(seed, 1)[0]))
   skip = saved.config.problem.frame_skip
@@ -93,6 +96,24 @@ def minatar_gif(frames: np.ndarray, path: str, scale: int = 24, frame_ms: int = 
   os.replace(tmp, path)
 
 
+def jumanji_gif(env, trace, path: str, frame_ms: int = 100) -> str | None:
+  """A Jumanji episode (its states stacked in ``trace``) drawn by the env's own ``animate``
+  (matplotlib, written with Pillow); returns None, or why it could not."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  count = len(jax.tree.leaves(trace)[0])
+  states = [jax.tree.map(lambda x, i=i: x[i], trace) for i in range(count)]
+  tmp = path + ".tmp.gif"
+  try:
+    env.animate(states, interval=frame_ms, save_path=tmp)
+  except Exception as e:  # pylint: disable=broad-except
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    return f"the env's animate failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+  os.replace(tmp, path)
+  return None
+
+
 def _gif_page(title: str, gif: str | None, note: str) -> bytes:
   """An HTML page showing the episode's GIF (for sources without Brax's 3-D viewer)."""
   import html as html_lib  # pylint: disable=g-import-not-at-top
@@ -116,7 +137,8 @@ def render_run(run_dir: str, out_html: str, seed: int = 0, gif: bool = True,
                width: int = 320, height: int = 240, env=None) -> Rendered:
   """Writes ``out_html`` and, if possible, ``out_html`` with a ``.gif`` suffix: episode 0 of
   ``evaluate_run(..., seed)``. Brax: brax's 3-D viewer and MuJoCo frames; Playground: MuJoCo
-  frames; image observations (MinAtar): the frames. The HTML of the latter two shows the GIF.
+  frames; Jumanji: the env's own ``animate``; image observations (MinAtar): the frames. The
+  HTML of all but Brax shows the GIF.
   An env with none of these raises ConfigError (one line)."""
   kind, built, trace, steps, ret = record_episode(run_dir, seed, env)
   gif_path = os.path.splitext(out_html)[0] + ".gif" if gif else None
@@ -132,6 +154,8 @@ def render_run(run_dir: str, out_html: str, seed: int = 0, gif: bool = True,
     error = mujoco_gif(raw.mj_model, trace[0], trace[1], float(raw.dt), gif_path, width, height)
   elif kind == "frames" and gif:
     minatar_gif(np.asarray(trace) > 0.5, gif_path)
+  elif kind == "jumanji" and gif:
+    error = jumanji_gif(raw, trace, gif_path)
   if error:
     gif_path = None
   if kind != "brax":
