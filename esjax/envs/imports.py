@@ -30,6 +30,10 @@ def _import(path: str):
   try:
     module = importlib.import_module(module_name)
   except Exception as e:  # pylint: disable=broad-except
+    if isinstance(e, ModuleNotFoundError) and e.name == module_name and "." not in module_name:
+      from esjax.envs.registry import SOURCES  # pylint: disable=g-import-not-at-top
+      raise ConfigError(f"--env {path!r}: {module_name!r} is neither an env source (expected "
+                        f"one of: {', '.join(SOURCES)}) nor an importable module") from None
     raise ConfigError(f"--env {path!r}: module {module_name!r} does not import "
                       f"({_first_line(e)})") from None
   obj = module
