@@ -70,10 +70,10 @@ def variants(action_size: int, discrete: bool):
 
 
 def env_spaces(env: str):
-  from esjax.problems import sources  # pylint: disable=g-import-not-at-top
+  from esjax.problems import build  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   cfg = esjax.TrainConfig.of(env=env)
-  built = sources.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
+  built = build.build(cfg.problem, cfg.policy, jax.random.PRNGKey(0))
   return built.action_size, built.discrete
 
 

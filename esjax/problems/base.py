@@ -1,9 +1,10 @@
 """What the ES step evaluates: a ``Problem`` maps one member's params to a return.
 
 ``evaluate(flat_params, normalizer, key) -> Evaluation``; the step vmaps it over a device's
-slice of the population and never looks inside. The env rollouts (``brax_problem``,
-``gymnax_problem``) also take ``limit=``, a traced episode-step limit (the adaptive cutoff). ``obs_stats`` is what the problem wants summed
-over the population and folded into its state (the observation normalizer).
+slice of the population and never looks inside. The env rollout (``rollout.env_problem``) also
+takes ``limit=``, a traced episode-step limit (the adaptive cutoff). ``obs_stats`` is what the
+problem wants summed over the population and folded into its state (the observation
+normalizer).
 """
 from __future__ import annotations
 

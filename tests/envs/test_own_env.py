@@ -1,5 +1,5 @@
 """Your own environment (issue 22): an env written here, in no library, trains through
-``esjax.train(env=...)`` and through ``--env tests.test_own_env:make_env``; eval, resume and the
+``esjax.train(env=...)`` and through ``--env tests.envs.test_own_env:make_env``; eval, resume and the
 device count behave as for a registered env; bad envs fail in one line."""
 import json
 import os
@@ -14,8 +14,8 @@ import pytest
 import esjax
 from esjax import cli
 from esjax.envs import spaces
+from tests.helpers.subproc import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class PointMass:
@@ -65,13 +65,13 @@ def test_an_env_written_here_learns_through_train_env():
 def test_the_same_env_from_the_cli_and_eval_rebuilds_it(tmp_path, capsys, monkeypatch):
   monkeypatch.chdir(ROOT)
   out = tmp_path / "run"
-  assert cli.main(["train", "--env", "tests.test_own_env:make_env", "--env-kwargs",
+  assert cli.main(["train", "--env", "tests.envs.test_own_env:make_env", "--env-kwargs",
                    '{"friction": 0.1}', "--population-size", "32", "--hidden-sizes", "16",
                    "--generations", "30", "--eval-every", "10", "--eval-episodes", "16",
                    "--sigma", "0.05", "--learning-rate", "0.03", "--quiet",
                    "--out", str(out)]) == 0
   saved = json.loads((out / "config.json").read_text())
-  assert saved["problem"]["env"] == "tests.test_own_env:make_env"
+  assert saved["problem"]["env"] == "tests.envs.test_own_env:make_env"
   assert saved["problem"]["env_kwargs"] == {"friction": 0.1}
   final = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()][-1]
   assert final["eval_return"] > -20
@@ -89,7 +89,7 @@ def test_the_same_env_from_the_cli_and_eval_rebuilds_it(tmp_path, capsys, monkey
 def test_eval_of_a_run_equals_its_final_evaluation(tmp_path, capsys, monkeypatch):
   monkeypatch.chdir(ROOT)
   out = str(tmp_path / "cli")
-  assert cli.main(["train", "--env", "tests.test_own_env:make_env", "--population-size", "32",
+  assert cli.main(["train", "--env", "tests.envs.test_own_env:make_env", "--population-size", "32",
                    "--generations", "10", "--eval-every", "10", "--eval-episodes", "16",
                    "--quiet", "--out", out]) == 0
   final = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))][-1]
@@ -120,7 +120,7 @@ def test_resume_with_the_same_object_continues_exactly(tmp_path):
 
 _DEVICES = """
 import json, jax, esjax
-from tests.test_own_env import CONFIG, PointMass
+from tests.envs.test_own_env import CONFIG, PointMass
 cfg = esjax.TrainConfig.of(**{**CONFIG, "generations": 4, "eval_every": 0, "member_chunk": 8})
 r = esjax.train(cfg, env=PointMass(), progress=False)
 print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist()}))
@@ -129,8 +129,7 @@ print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(
 
 @pytest.mark.slow
 def test_a_custom_env_is_bitwise_the_same_on_1_2_and_4_devices():
-  sys.path.insert(0, os.path.join(ROOT, "tests"))
-  from subproc import run_all
+  from tests.helpers.subproc import run_all
   runs = run_all(_DEVICES, (1, 2, 4), timeout=500)
   assert [runs[n]["devices"] for n in (1, 2, 4)] == [1, 2, 4]
   assert runs[1]["params"] == runs[2]["params"] == runs[4]["params"]
@@ -194,8 +193,8 @@ def test_an_object_that_is_no_usable_env_is_one_config_error(env, message, tmp_p
 
 @pytest.mark.parametrize("env, message", [
     ("tests.no_such_module:make", "module 'tests.no_such_module' does not import"),
-    ("tests.test_own_env:missing", "has no attribute 'missing'"),
-    ("tests.test_own_env:CONFIG", "dict object is not an env"),
+    ("tests.envs.test_own_env:missing", "has no attribute 'missing'"),
+    ("tests.envs.test_own_env:CONFIG", "dict object is not an env"),
 ])
 def test_cli_import_errors_are_one_line_exit_2(env, message, tmp_path, capsys, monkeypatch):
   monkeypatch.chdir(ROOT)
@@ -211,7 +210,7 @@ def test_a_subprocess_cli_run_needs_no_pythonpath(tmp_path):
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   out = tmp_path / "r"
   proc = subprocess.run([sys.executable, "-m", "esjax", "train", "--env",
-                         "tests.test_own_env:make_env", "--population-size", "8",
+                         "tests.envs.test_own_env:make_env", "--population-size", "8",
                          "--generations", "1", "--eval-every", "0", "--quiet",
                          "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=300)

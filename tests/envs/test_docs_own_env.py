@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.subproc import ROOT
 
 
 def _snippets():

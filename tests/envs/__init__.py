@@ -1,0 +1,1 @@
+"""Environments: the protocol, adapters, your own env, env objects from libraries."""
