@@ -57,15 +57,16 @@ def check_backend(backend: str | None) -> str:
   return backend
 
 
-def make_env(name: str, backend: str | None = None) -> BraxEnv:
-  """The registered env, as a protocol env whose episode length is its config's."""
+def make(name: str, backend: str | None = None, **overrides) -> BraxEnv:
+  """The registered env, as a protocol env whose episode length is its config's;
+  ``overrides`` (``--env-kwargs``) go into its ``config_overrides``."""
   impl = check_backend(backend)
   reg = _registry()
   try:
     # A Menagerie env's first load tries a git clone and draws a progress bar: keep it quiet,
     # a failure is said in one line below.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-      env = reg.load(name, config_overrides={"impl": impl})
+      env = reg.load(name, config_overrides={**overrides, "impl": impl})
   except (FileNotFoundError, OSError) as e:
     raise ConfigError(f"playground env {name!r} needs MuJoCo Menagerie assets that are not "
                       f"available ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "

@@ -158,7 +158,7 @@ def test_playground_bad_backend_and_menagerie_envs_fail_in_one_line(capsys, tmp_
   # load is one ConfigError line. (With the assets present it just loads; nothing is trained.)
   from esjax.envs import playground as pg
   try:
-    pg.make_env("Go1Getup")
+    pg.make("Go1Getup")
   except ConfigError as e:
     assert "Menagerie" in str(e) and "\n" not in str(e)
 
