@@ -123,14 +123,17 @@ class GymnaxEnv:
     return self.env.action_space(self.params).sample(key)
 
 
-def _jumanji_space(spec) -> spaces.Space:
+def _jumanji_space(spec, observation: bool = False) -> spaces.Space:
   """A Jumanji ``Spec``: ``DiscreteArray``, ``MultiDiscreteArray``, ``BoundedArray``/``Array``,
-  or a structured spec of them (its observations: ``_specs`` by field name)."""
-  if hasattr(spec, "num_values"):
+  or a structured spec of them (its observations: ``_specs`` by field name). In an
+  observation a discrete array is a box of integers, read as numbers."""
+  nested = getattr(spec, "_specs", None)
+  if isinstance(nested, dict) and nested:
+    return spaces.Dict({str(k): _jumanji_space(v, observation)
+                        for k, v in nested.items()})
+  if hasattr(spec, "num_values") and not observation:
     nv = np.asarray(spec.num_values)
     return spaces.Discrete(int(nv)) if nv.ndim == 0 else spaces.MultiDiscrete(tuple(nv.reshape(-1)))
-  if isinstance(getattr(spec, "_specs", None), dict):
-    return spaces.Dict({str(k): _jumanji_space(v) for k, v in spec._specs.items()})  # pylint: disable=protected-access
   low = np.asarray(getattr(spec, "minimum", -np.inf), np.float32)
   high = np.asarray(getattr(spec, "maximum", np.inf), np.float32)
   return spaces.Box(tuple(spec.shape), low, high)
@@ -149,7 +152,7 @@ class JumanjiEnv:
 
   @property
   def observation_space(self):
-    return _jumanji_space(self.env.observation_spec)
+    return _jumanji_space(self.env.observation_spec, observation=True)
 
   @property
   def action_space(self):
