@@ -20,7 +20,6 @@ import sys
 import tempfile
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from esjax import keys
@@ -30,9 +29,6 @@ from esjax.rundir import files as run_io
 _GL_BACKENDS = ("egl", "osmesa", "glfw")
 _MAX_GIF_FRAMES = 300
 _MIN_FRAME_S = 0.02  # GIF players clamp faster frames; 50 fps at most
-
-
-episode_keys = keys.episode_keys
 
 
 def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0, env=None) -> np.ndarray:
@@ -72,7 +68,7 @@ def record_episode(run_dir: str, seed: int = 0, env=None):
                       "Playground and MinAtar envs, Jumanji envs and any env with image "
                       "observations (`esjax eval` measures its returns)")
   problem, built = build.eval_problem(saved.config.problem, saved.config.policy, probe, record)
-  ev = jax.device_get(jax.jit(problem.evaluate)(flat, normalizer, episode_keys(seed, 1)[0]))
+  ev = jax.device_get(jax.jit(problem.evaluate)(flat, normalizer, keys.episode_keys(seed, 1)[0]))
   skip = saved.config.problem.frame_skip
   decisions = -(-int(ev.steps) // skip)
   trace = jax.tree.map(lambda x: np.asarray(x)[:decisions + 1], ev.trace)
