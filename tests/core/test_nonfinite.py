@@ -7,7 +7,6 @@ from brax.envs.base import Wrapper
 
 import esjax
 from esjax import keys
-from esjax.perturbations import gaussian as noise
 from esjax.envs.brax import make_env
 
 BAD = [np.nan, np.inf, -np.inf]

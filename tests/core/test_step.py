@@ -7,7 +7,6 @@ import pytest
 
 import esjax
 from esjax import keys, strategies
-from esjax.perturbations import gaussian as noise
 from esjax.training.train import to_host
 
 

@@ -4,7 +4,6 @@ each trained end to end through ``env=`` or ``--env package.module:attr``; with 
 arguments an object's run is bit for bit the registered name's run."""
 import json
 
-import jax
 import numpy as np
 import pytest
 

@@ -11,7 +11,6 @@ import pytest
 import esjax
 from esjax import keys, strategies
 from esjax.perturbations import gaussian
-from esjax.strategies import base
 
 P = 7
 RUN_KEY = jax.random.PRNGKey(3)

@@ -1,5 +1,4 @@
 """OpenES as pure functions, and the ES gradient through the same compiled step Brax uses."""
-import dataclasses
 
 import jax
 import jax.numpy as jnp

@@ -1,5 +1,4 @@
 """``esjax.minimize`` / ``esjax.maximize``: black-box optimization on the compiled step."""
-import json
 
 import jax
 import jax.numpy as jnp
