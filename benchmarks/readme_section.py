@@ -129,13 +129,16 @@ their exact commands, cut at a shared deadline, and `python -m benchmarks.preset
   of 400; 0.55M env steps/s (population 512 leaves most of the GPU idle).
 - **GPU vs CPU, the same run:** the 30-generation black-box check of `benchmarks/gpu_check.py`
   (population 64, `member_chunk` 1) ended with params within 1.5e-7 of the CPU run's.
-- **A crash to know of:** on that machine's image (Python 3.12, jax/jaxlib 0.11.2 with the
+- **A crash to know of (fixed):** on that machine's image (Python 3.12, jax/jaxlib 0.11.2 with the
   CUDA 13 plugin), `JAX_PLATFORMS=cpu` with 2 or more CPU devices segfaulted inside XLA's CPU
-  compile of esjax's step (`preflight.plan`'s AOT compile); with one CPU device it ran, and a
-  bare shard_map with psum, all_gather, `lax.map` or a fold-in of `axis_index` compiled on 2.
-  It could not be reproduced here (no Python 3.12, so no jax 0.11, on this machine). Where it
-  bites, one CPU device is the workaround, so with jaxlib 0.11 or newer esjax no longer splits
-  the CPU by default (`ESJAX_CPU_DEVICES=N` opts in); GPU runs are unaffected.
+  compile of esjax's step (`preflight.plan`'s AOT compile); with one CPU device it ran. Issue
+  23 traced it (in a Python 3.13 chroot, `.ci/py313_userland.sh`) to Shardy's canonicalizer
+  (`ManualComputationUnusedInputsPattern`), which crashes on jaxlib 0.11.2 when a shard_map
+  over 2+ devices has a zero-element operand; `python -m benchmarks.jax_cpu_crash_repro` shows
+  it in a few lines (exit 139 on 0.11.2, 0 on 0.10.2 and 0.12.0.1). The step had several
+  (Brax's System's zero-row arrays, a black-box problem's empty normalizer, the scatter index
+  of `x.at[:n].set(y)`); it now keeps every empty array out of its shard_map, with the same
+  bits, and the CPU split is the default again on every jaxlib.
 """
 
 
