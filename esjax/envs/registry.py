@@ -28,6 +28,7 @@ class Source:
   install: str
   backends: tuple[str, ...] = ()
   prefix: str = ""  # how a config names its envs: PREFIX + NAME
+  continuous: bool = False  # every env of the source takes continuous actions
 
   @property
   def installed(self) -> bool:
@@ -61,11 +62,12 @@ class Source:
 
 SOURCES = {
     "brax": Source("brax", "brax", "brax", "pip install brax",
-                   ("spring", "generalized", "positional", "mjx")),
+                   ("spring", "generalized", "positional", "mjx"), continuous=True),
     "gymnax": Source("gymnax", "gymnax", "gymnax", 'pip install -e ".[gymnax]"',
                      prefix="gymnax:"),
     "playground": Source("playground", "mujoco_playground", "playground",
-                         'pip install -e ".[playground]"', ("jax", "warp"), "playground:"),
+                         'pip install -e ".[playground]"', ("jax", "warp"), "playground:",
+                         continuous=True),
 }
 
 
@@ -86,6 +88,11 @@ def is_import_path(name: str) -> bool:
 def is_registered(name: str) -> bool:
   """A source's env, not a user's (an import path, or an object given to ``train``)."""
   return not is_import_path(name) and not name.startswith(CUSTOM + ":")
+
+
+def continuous_only(name: str) -> bool:
+  """A registered env of a source whose every env takes continuous actions."""
+  return is_registered(name) and parse(name)[0].continuous
 
 
 def parse(name: str) -> tuple[Source, str]:

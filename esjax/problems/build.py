@@ -61,7 +61,11 @@ def views(problem_config, env) -> tuple[ObsView, ActionView]:
 
 
 def discrete_actions(problem_config, env=None) -> bool:
-  """Whether the env takes discrete actions (checked before the rollout tricks' options)."""
+  """Whether the env takes discrete actions (checked before the rollout tricks' options).
+  Brax and Playground envs never do: they are not built for the answer, so validating a
+  config starts no JAX backend (a multi-process job joins its peers after validating)."""
+  if env is None and registry.continuous_only(problem_config.env):
+    return False
   return views(problem_config, make_env(problem_config, env))[1].discrete
 
 
