@@ -1,13 +1,25 @@
-"""Rewrites docs/benchmarks.md from benchmarks/results/*.md (the README links to it).
+"""Writes every result-derived figure of README.md and docs/*.md from the committed results.
 
-    python -m benchmarks.readme_section     # after running the benchmark scripts
+    python -m benchmarks.readme_section           # after running the benchmark scripts
+    python -m benchmarks.readme_section --check   # exit 1 naming the pages that are stale
+
+docs/benchmarks.md is generated whole from ``benchmarks/results/*.md``; on every other page
+the text between ``<!-- generated: NAME -->`` and ``<!-- /generated -->`` is
+``doc_blocks.BLOCKS[NAME]()``. ``tests/docs/test_generated.py`` fails when a page differs.
 """
 from __future__ import annotations
 
+import argparse
+import glob
 import os
 import re
+import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import doc_blocks
+from benchmarks.doc_blocks import BLOCKS, ROOT
+
+MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
+BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
@@ -91,8 +103,9 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   but the smallest (pop 32, 1k params), because returns mode makes every device regenerate all
   `pop x params` noise values while gradient mode splits that work. Below the break-even link
   bandwidth (0.9-15 MB/s for CPU noise generation here) returns mode is faster as well. The
-  default run moves 2,140 B/gen with `returns` and 8,296 B/gen with `gradient` (from its HLO on
-  4 devices).
+  default run moves {HLO_BYTES} with `returns` (`tests/core/test_hlo_traffic.py`); `gradient`
+  adds `4 x params` bytes (its figure for the default run predates issue 10's per-chunk
+  gathers and was not measured again).
 
 ## What the newer tables say (2-core CPU, 2026-11-25)
 
@@ -142,7 +155,7 @@ their exact commands, cut at a shared deadline, and `python -m benchmarks.preset
 """
 
 
-def main():
+def benchmarks_page() -> str:
   parts = [INTRO]
   for name in ORDER:
     path = os.path.join(ROOT, "benchmarks", "results", f"{name}.md")
@@ -151,13 +164,61 @@ def main():
         text = f.read()
       # Each results file opens with a heading of its own level; make it a section here.
       parts.append(re.sub(r"\A#+ ", "## ", text))
-  parts.append(FINDINGS)
-  page = os.path.join(ROOT, "docs", "benchmarks.md")
-  os.makedirs(os.path.dirname(page), exist_ok=True)
-  with open(page + ".tmp", "w") as f:
-    f.write("\n".join(p.rstrip("\n") + "\n" for p in parts))
-  os.replace(page + ".tmp", page)
+  parts.append(FINDINGS.replace("{HLO_BYTES}", doc_blocks.hlo_bytes()))
+  return "\n".join(p.rstrip("\n") + "\n" for p in parts)
+
+
+def fill(text: str, page: str = "page") -> str:
+  """``text`` with every generated block rewritten; an unknown block name is an error."""
+  def block(m):
+    name = m.group(2)
+    if name not in BLOCKS:
+      raise KeyError(f"{page}: unknown generated block {name!r}; known: {', '.join(sorted(BLOCKS))}")
+    return m.group(1) + BLOCKS[name]() + m.group(4)
+  return MARKER.sub(block, text)
+
+
+def pages() -> list[str]:
+  """The pages with generated figures, relative to the repository root."""
+  found = ["README.md"] + sorted(os.path.relpath(p, ROOT)
+                                 for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+  return [p for p in found if p != BENCHMARKS_PAGE]
+
+
+def expected() -> dict[str, str]:
+  """Every page as the generator would write it."""
+  want = {BENCHMARKS_PAGE: benchmarks_page()}
+  for page in pages():
+    with open(os.path.join(ROOT, page)) as f:
+      want[page] = fill(f.read(), page)
+  return want
+
+
+def stale() -> list[str]:
+  out = []
+  for page, text in expected().items():
+    path = os.path.join(ROOT, page)
+    if not os.path.exists(path) or open(path).read() != text:
+      out.append(page)
+  return out
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--check", action="store_true", help="only say which pages are stale")
+  args = parser.parse_args(argv)
+  if args.check:
+    bad = stale()
+    for page in bad:
+      print(f"{page}: differs from what `python -m benchmarks.readme_section` writes")
+    return 1 if bad else 0
+  for page, text in expected().items():
+    path = os.path.join(ROOT, page)
+    with open(path + ".tmp", "w") as f:
+      f.write(text)
+    os.replace(path + ".tmp", path)
+  return 0
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main())
