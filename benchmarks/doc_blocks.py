@@ -92,12 +92,12 @@ def default_run_table() -> str:
 
 
 def default_run_split() -> str:
-  one, split, _ = _split_rows()
+  one, split, machine = _split_rows()
   same = "the identical params" if split["final params equal"] else "different params"
   return (f"From the command's start, compilation included, it passes 1000 after "
           f"{split['s_to_eval_1000']:.0f} s and ends after {split['total_s']:.0f} s; on one "
           f"device the same run takes {one['s_to_eval_1000']:.0f} s and {one['total_s']:.0f} s "
-          f"and ends with {same}")
+          f"and ends with {same} ({where(machine, 2)[:-12]}, one run after the other)")
 
 
 def pinned() -> str:
@@ -334,6 +334,17 @@ def test_tiers() -> str:
           f"{str(d.get('date', ''))[:10]}")
 
 
+def newest_jax() -> str:
+  name = "metrics_jax0.12.0.1_2devices.jsonl"
+  m = _metrics(f"newest_jax/{name}")
+  evals = {r["generation"]: r["eval_return"] for r in m if "eval_return" in r}
+  version = name.split("_jax")[1].split("_")[0]
+  with open(os.path.join(RESULTS, "newest_jax", "README.md")) as f:  # its record of the machine
+    date = re.search(r"\d{4}-\d{2}-\d{2}", f.read()).group(0)
+  return (f"eval {evals[20]:.0f} at generation 20, {evals[60]:.0f} at 60; 2-core AMD EPYC, "
+          f"jax {version}, {date}")
+
+
 BLOCKS = {
     "default-run-time": default_run_time,
     "default-run-table": default_run_table,
@@ -352,14 +363,5 @@ BLOCKS = {
     "reproducible-table": reproducible_table,
     "claims-where": claims_where,
     "test-tiers": test_tiers,
+    "newest-jax": newest_jax,
 }
-
-
-def newest_jax() -> str:
-  m = _metrics("newest_jax/metrics_jax0.12.0.1_2devices.jsonl")
-  evals = {r["generation"]: r["eval_return"] for r in m if "eval_return" in r}
-  return (f"eval {evals[20]:.0f} at generation 20, {evals[60]:.0f} at 60; 2-core AMD EPYC, "
-          "2026-12-02")
-
-
-BLOCKS["newest-jax"] = newest_jax
