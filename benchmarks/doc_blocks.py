@@ -330,7 +330,10 @@ def test_tiers() -> str:
     d = json.load(f)
   tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['tests']} tests) took "
            f"{d[t]['seconds'] / 60:.0f} min" for t in ("quick", "slow") if t in d]
-  return (" and ".join(tiers) + f" on {d.get('machine', 'this machine')}, jax {d.get('jax')}, "
+  machine = d.get("machine", "this machine")
+  if isinstance(machine, dict):
+    machine = f"{machine.get('cpu', machine.get('device', 'CPU'))}, {machine.get('cores')} cores"
+  return (" and ".join(tiers) + f" on {machine}, jax {d.get('jax')}, "
           f"{str(d.get('date', ''))[:10]}")
 
 
