@@ -35,7 +35,8 @@ def test_every_block_is_used_and_says_where_it_was_measured():
   assert used == set(doc_blocks.BLOCKS), set(doc_blocks.BLOCKS) ^ used
   # Blocks of measured figures name the JAX version (and with it machine and date) they ran on;
   # the HLO bytes and the preflight sample are exact counts asserted by a test on every version.
+  # The claims table's cells share one caption, the block claims-where, under the table.
   exact = {"hlo-bytes", "preflight-sample", "test-tiers"}
   for name, block in doc_blocks.BLOCKS.items():
-    if name not in exact:
+    if name not in exact and not name.startswith("claim-"):
       assert "jax" in block().lower(), f"generated block {name!r} does not say where it was measured"
