@@ -59,10 +59,12 @@ def default_run_table() -> str:
 def default_run_split() -> str:
   one, split, machine = _split_rows()
   same = "the identical params" if split["final params equal"] else "different params"
-  return (f"From the command's start, compilation included, it passes 1000 after "
+  return (f"\nFrom the command's start, compilation included, it passes 1000 after "
           f"{split['s_to_eval_1000']:.0f} s and ends after {split['total_s']:.0f} s; on one "
           f"device the same run takes {one['s_to_eval_1000']:.0f} s and {one['total_s']:.0f} s "
-          f"and ends with {same} ({where(machine, 2)[:-12]}, one run after the other)")
+          f"and ends with {same} ({where(machine, 2)[:-12]}, one run after the other; "
+          "`python -m benchmarks.cpu_split`, [results](benchmarks/results/cpu_split.md)). "
+          f"{pinned()}.\n")
 
 
 def pinned() -> str:
@@ -115,7 +117,6 @@ BLOCKS = {
     "default-run-time": default_run_time,
     "default-run-table": default_run_table,
     "default-run-split": default_run_split,
-    "pinned": pinned,
     "hlo-bytes": hlo_bytes,
     "preflight-sample": preflight_sample,
     "strategies-readme": doc_tables.strategies_readme,

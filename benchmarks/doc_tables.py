@@ -65,7 +65,7 @@ def speed_summary() -> str:
   rss = [r["rss_mb"] for r in runs["rows"]]
   saved = (c[1]["saved_s"] + c[3]["saved_s"]) / 2
   return (
-      f"One esjax generation costs 1/{limit['hopper']['ratio_bare/esjax']:.3f} (hopper) and "
+      f"\nOne esjax generation costs 1/{limit['hopper']['ratio_bare/esjax']:.3f} (hopper) and "
       f"1/{limit['ant']['ratio_bare/esjax']:.3f} (ant) of bare vmapped Brax physics at population "
       f"{limit['hopper']['pop']}, and {limit['hopper']['recompiles_after_first']} recompilations "
       f"follow the first generation ({where(result('physics_limit')['machine'])}). The compiled "
@@ -76,7 +76,7 @@ def speed_summary() -> str:
       f"ant (`python -m benchmarks.compile_cache`; {where(cache['machine'])}). A run of "
       f"{runs['rows'][-1]['generation']:,} generations keeps flat host memory "
       f"({rss[0]:.0f} -> {rss[-1]:.0f} MB) and time per generation (`benchmarks/long_run.py`; "
-      f"{where(runs['machine'])})")
+      f"{where(runs['machine'])}).\n")
 
 
 def compile_cache_saved() -> str:

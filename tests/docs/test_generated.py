@@ -40,3 +40,17 @@ def test_every_block_is_used_and_says_where_it_was_measured():
   for name, block in doc_blocks.BLOCKS.items():
     if name not in exact and not name.startswith("claim-"):
       assert "jax" in block().lower(), f"generated block {name!r} does not say where it was measured"
+
+
+def test_a_block_that_opens_a_line_is_a_block_of_lines():
+  # A line that starts with an HTML comment is raw HTML to Markdown: the rest of that line
+  # would lose its formatting, so such a block starts on the next line.
+  bad = []
+  for page in readme_section.pages():
+    with open(os.path.join(doc_blocks.ROOT, page)) as f:
+      text = f.read()
+    for m in readme_section.MARKER.finditer(text):
+      opens_line = m.start() == 0 or text[m.start() - 1] == "\n"
+      if opens_line and not m.group(3).startswith("\n"):
+        bad.append(f"{page}: block {m.group(2)!r}")
+  assert not bad, "; ".join(bad)
