@@ -179,7 +179,7 @@ def comm_table() -> str:
   rows = re.findall(r"^\| (\d+) \| ([\d,]+) \| (returns|gradient) \| ([\d,]+) \| [^|]* \| ([\d.]+) \|$",
                     text, re.M)
   cell = {(p, n, mode): (b, ms) for p, n, mode, b, ms in rows}
-  lines = ["", f"Measured on {machine} (`benchmarks/results/comm.md`):", "",
+  lines = ["", f"Measured on {machine} (`benchmarks/results/comm.md`, which records no date):", "",
            "| pop | params | returns: B/gen | gradient: B/gen | returns: ms/gen | gradient: ms/gen |",
            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
   for p, n in [(p, n) for p, n, mode in cell if mode == "returns"]:
@@ -190,12 +190,14 @@ def comm_table() -> str:
 
 def reproducible_table() -> str:
   d = result("reproducible")
-  lines = ["", f"`{d['command'].replace('python benchmarks/', 'python -m benchmarks.').replace('.py', '')}` "
-           f"({where(d['machine'], 1)}, load {d['machine']['load_avg_1m']}; medians of generations "
-           "after compile, process CPU seconds of one generation):", "",
-           "| env | pop | old (whole slice, FMA on) | whole slice, FMA off | chunks of 64, FMA off | chunked / old |",
+  command = d["command"].replace("python benchmarks/", "python -m benchmarks.").replace(".py", "")
+  load = d["machine"]["load_avg_1m"]
+  lines = ["", f"`{command}` ({where(d['machine'], 1)}, the script's one device; load {load}; "
+           "medians of generations after compile, process CPU seconds of one generation):", "",
+           "| env | pop | old (whole slice, FMA on) | whole slice, FMA off | chunks of 64, FMA off "
+           "| chunked / old |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
   for r in d["rows"]:
-    lines.append(f"| {r['env']} | {r['pop']} | {r['old_cpu_s']:.3g} | {r['slice_nofma_cpu_s']:.3g} "
-                 f"| {r['chunked_cpu_s']:.3g} | {r['chunked/old']:.3f} |")
+    lines.append(f"| {r['env']} | {r['pop']} | {r['old_cpu_s']:#.3g} | {r['slice_nofma_cpu_s']:#.3g} "
+                 f"| {r['chunked_cpu_s']:#.3g} | {r['chunked/old']:.3f} |")
   return "\n".join(lines + [""])

@@ -58,7 +58,9 @@ done whatever else the machine runs (wall-time ratios between runs minutes apart
 here as other jobs came and went).
 
 `peers.py` also needs `pip install evosax` (0.3.2 here; Brax's ES trainer comes with brax).
-`python -m benchmarks.readme_section` rebuilds this page from `benchmarks/results/*.md`. What the
+`python -m benchmarks.readme_section` rebuilds this page from `benchmarks/results/*.md`, and every
+result-derived figure of the README and the other docs pages from the result files
+(`tests/docs/test_generated.py` fails when a page is stale). What the
 comm-mode numbers mean for choosing `--comm` is in [scaling.md](scaling.md).
 """
 
