@@ -32,7 +32,8 @@ def where(machine: dict, devices: int | None = None) -> str:
   n = machine.get("device_count") if devices is None else devices
   kind = machine.get("device", "cpu")
   if kind == "cpu":
-    host = f"{machine.get('cpu', 'CPU')}, {machine.get('cores')} cores, {n} CPU device{'s' * (n != 1)}"
+    plural = "s" * (n != 1)
+    host = f"{machine.get('cpu', 'CPU')}, {machine.get('cores')} cores, {n} CPU device{plural}"
   else:
     host = f"{n} × {kind}"
   return f"{host}, jax {machine['jax']}, {str(machine['date_utc'])[:10]}"

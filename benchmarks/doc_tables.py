@@ -101,7 +101,8 @@ def large_table() -> str:
         cells.append(f"not run ({r['status'].split('(')[1].split(' >')[0]})"
                      if "est." in r["status"] else "not run")
         continue
-      speed = f" ({r['speedup_vs_full']:.1f}×)" if kind == "rank 1" and "speedup_vs_full" in r else ""
+      shown = kind == "rank 1" and "speedup_vs_full" in r
+      speed = f" ({r['speedup_vs_full']:.1f}×)" if shown else ""
       cells.append(f"{_g(r['gen_s'])}{speed}, {_g(r['memory_mib'])}")
     lines.append(f"| 10{_sup(exp)} | " + " | ".join(cells) + " |")
   return "\n".join(lines + [""])
@@ -124,10 +125,12 @@ PRESET_ROWS = [
     ("walker2d", "Brax", "ARS, linear, the ARS paper's Walker2d settings"),
     ("swimmer", "Brax", "ARS with 2 directions, linear"),
     ("halfcheetah", "Brax", "still rising"),
-    ("reacher", "Brax", "per 50-step episode; references in `benchmarks/results/reacher_reference.md`"),
+    ("reacher", "Brax",
+     "per 50-step episode; references in `benchmarks/results/reacher_reference.md`"),
     ("humanoid", "Brax, on one GPU", "cut at the GPU lease's deadline"),
     ("ant", "Brax, on one GPU", "still rising; cut at the GPU lease's deadline"),
-    ("breakout_minatar_vbn", "gymnax MinAtar", "with VBN; gymnax's README lists PPO at 28 after far more steps"),
+    ("breakout_minatar_vbn", "gymnax MinAtar",
+     "with VBN; PPO's figure from gymnax's README is in claim 8 above"),
     ("breakout_minatar", "gymnax MinAtar", "the same without VBN"),
     ("cartpole_balance", "MuJoCo Playground", "1000 is the maximum"),
     ("cheetah_run", "MuJoCo Playground", "still rising"),
@@ -163,7 +166,8 @@ def presets_table() -> str:
   for preset, source, note in PRESET_ROWS:
     r, _ = found[preset]
     lines.append(f"| {source} | `esjax train --preset {preset}` | {r['eval_return']:.1f} ± "
-                 f"{r['eval_std']:.1f} | {millions(r['env_steps'])} | {r['train_wall_s']:.0f} | {note} |")
+                 f"{r['eval_std']:.1f} | {millions(r['env_steps'])} | "
+                 f"{r['train_wall_s']:.0f} | {note} |")
   lines.append("| gymnax | `esjax train --preset cartpole` | not in `benchmarks/results/` | | | "
                "what was seen is in the preset's `verified` field |")
   return "\n".join(lines + [""])
@@ -176,11 +180,12 @@ def comm_table() -> str:
   with open(os.path.join(RESULTS, "comm.md")) as f:
     text = f.read()
   machine = re.search(r"^Machine: (.*)$", text, re.M).group(1)
-  rows = re.findall(r"^\| (\d+) \| ([\d,]+) \| (returns|gradient) \| ([\d,]+) \| [^|]* \| ([\d.]+) \|$",
-                    text, re.M)
+  row = r"^\| (\d+) \| ([\d,]+) \| (returns|gradient) \| ([\d,]+) \| [^|]* \| ([\d.]+) \|$"
+  rows = re.findall(row, text, re.M)
   cell = {(p, n, mode): (b, ms) for p, n, mode, b, ms in rows}
   lines = ["", f"Measured on {machine} (`benchmarks/results/comm.md`, which records no date):", "",
-           "| pop | params | returns: B/gen | gradient: B/gen | returns: ms/gen | gradient: ms/gen |",
+           "| pop | params | returns: B/gen | gradient: B/gen | returns: ms/gen "
+           "| gradient: ms/gen |",
            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
   for p, n in [(p, n) for p, n, mode in cell if mode == "returns"]:
     (rb, rms), (gb, gms) = cell[(p, n, "returns")], cell[(p, n, "gradient")]
@@ -198,6 +203,7 @@ def reproducible_table() -> str:
            "| chunked / old |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
   for r in d["rows"]:
-    lines.append(f"| {r['env']} | {r['pop']} | {r['old_cpu_s']:#.3g} | {r['slice_nofma_cpu_s']:#.3g} "
-                 f"| {r['chunked_cpu_s']:#.3g} | {r['chunked/old']:.3f} |")
+    lines.append(f"| {r['env']} | {r['pop']} | {r['old_cpu_s']:#.3g} | "
+                 f"{r['slice_nofma_cpu_s']:#.3g} | {r['chunked_cpu_s']:#.3g} | "
+                 f"{r['chunked/old']:.3f} |")
   return "\n".join(lines + [""])

@@ -175,7 +175,8 @@ def fill(text: str, page: str = "page") -> str:
   def block(m):
     name = m.group(2)
     if name not in BLOCKS:
-      raise KeyError(f"{page}: unknown generated block {name!r}; known: {', '.join(sorted(BLOCKS))}")
+      known = ", ".join(sorted(BLOCKS))
+      raise KeyError(f"{page}: unknown generated block {name!r}; known: {known}")
     return m.group(1) + BLOCKS[name]() + m.group(4)
   return MARKER.sub(block, text)
 

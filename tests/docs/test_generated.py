@@ -39,7 +39,7 @@ def test_every_block_is_used_and_says_where_it_was_measured():
   exact = {"hlo-bytes", "preflight-sample", "test-tiers"}
   for name, block in doc_blocks.BLOCKS.items():
     if name not in exact and not name.startswith("claim-"):
-      assert "jax" in block().lower(), f"generated block {name!r} does not say where it was measured"
+      assert "jax" in block().lower(), f"generated block {name!r} does not say where it ran"
 
 
 def test_a_block_that_opens_a_line_is_a_block_of_lines():
