@@ -114,6 +114,34 @@ def minatar_verdict() -> str:
           f"{plain['Breakout']['es_eval_return']:.2g}, one seed")
 
 
+def _es_vs_ppo(env: str, threshold: float) -> dict:
+  return next(r for r in result("claims/es_vs_ppo")["rows"]
+              if r["env"] == env and r["threshold"] == threshold)
+
+
+def es_vs_ppo_hopper() -> str:
+  r = _es_vs_ppo("hopper", 1000.0)
+  ratio = r["ratio_env_steps"].split(" (")[0]
+  return (f"within {r['ES_env_steps'] / 1e6:.2f}M median steps and {r['ES_cpu_s']:.0f} median "
+          "CPU-s; Brax PPO with Brax's published settings (4 updates of 327,680 steps at this "
+          f"budget) ended at {r['PPO_final']} against ES's {r['ES_final']}, so ES/PPO steps "
+          f"{ratio}")
+
+
+def es_vs_ppo_walker2d() -> str:
+  r = _es_vs_ppo("walker2d", 500.0)
+  return (f"ES {r['ES_final']} against PPO {r['PPO_final']} at the budget (ES passed 500 in "
+          f"{r['reached_ES'].split('/')[0]} of 3 seeds, median "
+          f"{r['ES_env_steps'] / 1e6:.2f}M steps")
+
+
+def es_vs_ppo_halfcheetah() -> str:
+  r = _es_vs_ppo("halfcheetah", 100.0)
+  ppo = "none" if r["reached_PPO"].startswith("0/") else r["reached_PPO"]
+  return (f"ES {r['ES_final']} against PPO {r['PPO_final']} (ES passed 100 in {r['reached_ES']} "
+          f"seeds at {r['ES_env_steps'] / 1e6:.2f}M median steps, PPO in {ppo})")
+
+
 def humanoid() -> str:
   evals = [r for r in metrics("presets/humanoid/metrics.jsonl") if "eval_return" in r]
   first = next(r for r in evals if r["eval_return"] >= 6000)
@@ -121,7 +149,9 @@ def humanoid() -> str:
   gpu = result("presets_gpu")
   row = next(r for r in gpu["rows"] if r["preset"] == "humanoid")
   start = row["process_wall_s"] - row["train_wall_s"]  # start-up and the step's compile
-  return (f"**{first['eval_return']:.0f} at generation {first['generation']}** "
+  early = next(r for r in evals if r["eval_return"] >= 4000)
+  return (f"evaluation return {early['eval_return']:.0f} at generation {early['generation']}, "
+          f"**{first['eval_return']:.0f} at generation {first['generation']}** "
           f"({first['env_steps'] / 1e6:.0f}M env steps, {first['wall_s']:.0f} s of training, "
           f"~{first['wall_s'] + start:.0f} s from launch including the compile), "
           f"{last['eval_return']:.0f} ± {last['eval_return_std']:.0f} at {last['generation']}")
@@ -138,4 +168,7 @@ BLOCKS = {
     "claim-minatar": minatar,
     "claim-minatar-verdict": minatar_verdict,
     "claim-humanoid": humanoid,
+    "claim-es-vs-ppo-hopper": es_vs_ppo_hopper,
+    "claim-es-vs-ppo-walker2d": es_vs_ppo_walker2d,
+    "claim-es-vs-ppo-halfcheetah": es_vs_ppo_halfcheetah,
 }
