@@ -90,8 +90,7 @@ def preflight_sample() -> str:
 def test_tiers() -> str:
   path = os.path.join(RESULTS, "test_tiers.json")
   if not os.path.exists(path):
-    return ("(test tier timings: not measured yet; `benchmarks/results/test_tiers.json` will "
-            "hold them)")
+    return "not yet measured (`benchmarks/results/test_tiers.json` will hold them)"
   with open(path) as f:
     d = json.load(f)
   tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['tests']} tests) took "

@@ -20,6 +20,7 @@ TEST_REF = re.compile(r"\btests/[\w/]+\.py(?:::\w+)?")
 TEST_NAME = re.compile(r"`(test_\w+)`")
 ESJAX_NAME = re.compile(r"(?<![/\w])esjax\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 BITWISE = re.compile(r"bitwise|bit[- ]for[- ]bit", re.I)
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 NEGATED = re.compile(r"\bnot\b[^.;]{0,20}(?:bitwise|bit[- ]for[- ]bit)", re.I)
 
 
@@ -253,3 +254,14 @@ def test_bitwise_claims_name_a_test_that_compares_with_equality():
                    for p, _, f in refs):
         problems.append(f"{page}: its tests compare with a tolerance, not ==: {sentence[:120]!r}")
   assert not problems, "\n".join(problems)
+
+
+def test_links_to_files_of_the_repository_exist():
+  problems = []
+  for page, prose, _ in _pages():
+    here = os.path.dirname(os.path.join(ROOT, page))
+    for target in LINK.findall(prose):
+      path = target.split("#")[0]
+      if path and "://" not in path and not os.path.exists(os.path.join(here, path)):
+        problems.append(f"{page}: the link {target} leads nowhere")
+  assert not problems, "; ".join(problems)
