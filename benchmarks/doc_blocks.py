@@ -11,7 +11,7 @@ import json
 import os
 import re
 
-from benchmarks import doc_claims, doc_tables
+from benchmarks import doc_claims, doc_findings, doc_tables
 from benchmarks.doc_sources import RESULTS, ROOT, metrics, millions, result, test_constant, where
 
 __all__ = ["BLOCKS", "ROOT"]
@@ -63,7 +63,7 @@ def default_run_split() -> str:
           f"{split['s_to_eval_1000']:.0f} s and ends after {split['total_s']:.0f} s; on one "
           f"device the same run takes {one['s_to_eval_1000']:.0f} s and {one['total_s']:.0f} s "
           f"and ends with {same} ({where(machine, 2)[:-12]}, one run after the other; "
-          "`python -m benchmarks.cpu_split`, [results](benchmarks/results/cpu_split.md)). "
+          "`python -m benchmarks.cpu_split`, `benchmarks/results/cpu_split.md`). "
           f"{pinned()}.\n")
 
 
@@ -127,8 +127,10 @@ BLOCKS = {
     "large-table": doc_tables.large_table,
     "presets-table": doc_tables.presets_table,
     "comm-table": doc_tables.comm_table,
+    "comm-findings": doc_tables.comm_findings,
     "reproducible-table": doc_tables.reproducible_table,
     "test-tiers": test_tiers,
     "newest-jax": newest_jax,
     **doc_claims.BLOCKS,
+    **doc_findings.BLOCKS,
 }

@@ -15,7 +15,6 @@ import os
 import re
 import sys
 
-from benchmarks import doc_blocks
 from benchmarks.doc_blocks import BLOCKS, ROOT
 
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
@@ -99,33 +98,22 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
   throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
   `benchmarks/gpu.sh` (only its `presets` part has run, see below).
-- **Comm modes (4 forced CPU devices).** Bytes: returns mode always, by 5x (pop 256, 1k
-  params) to 3000x (pop 32, 100k params): it moves `4 x pop` bytes, gradient mode adds
-  `4 x params`. Time, where sending is a memcpy: gradient mode, 1.3-2.2x faster in every cell
-  but the smallest (pop 32, 1k params), because returns mode makes every device regenerate all
-  `pop x params` noise values while gradient mode splits that work. Below the break-even link
-  bandwidth (0.9-15 MB/s for CPU noise generation here) returns mode is faster as well. The
-  default run moves {HLO_BYTES} with `returns` (`tests/core/test_hlo_traffic.py`); `gradient`
+- **Comm modes (4 forced CPU devices).** {block:comm-findings}. The
+  default run moves {block:hlo-bytes} with `returns` (`tests/core/test_hlo_traffic.py`); `gradient`
   adds `4 x params` bytes (its figure for the default run predates issue 10's per-chunk
   gathers and was not measured again).
 
 ## What the newer tables say (2-core CPU, 2026-11-25)
 
 - **One device per core.** The default run on the CPU split into 2 devices (esjax's default
-  now) against one device, one after the other: 218 s vs 355 s from the command's start
-  (1.63x), 112 s vs 150 s to an evaluation return of 1000 (1.34x; the first 20 generations
-  include the compile), and the same final params, byte for byte.
-- **Reproducibility costs nothing measurable.** Chunks of 64 with FMA off against the old
-  whole-slice vmap with FMA on: 0.995x the CPU seconds per generation on hopper and 0.77x on ant
-  (chunks stop at their own last live member). FMA alone moved hopper +11% and ant -1%, within
-  this machine's noise.
-- **Strategies.** At 500k env steps per seed (3 seeds, pop 64) `snes` and `sep_cma_es` led on
-  hopper (1078, 1079) and `snes` on halfcheetah (555); `open_es` was within one std of the best
-  on both, with the smallest spread on hopper. esjax's ask+tell takes 1.1-2.5x evosax's CPU
-  time for the same strategy, because tell rebuilds the noise from keys (docs/strategies.md).
-- **Long runs stay flat.** 100,000 generations with every output on: RSS 458 -> 460 MB, time
-  per generation 2.2-3.0 ms with no trend. Records now stream to metrics.jsonl instead of
-  piling up in memory (before the change: 470 -> 516 MB over 55,000 generations).
+  now) against one device: {block:default-run-split}
+- **Reproducibility costs nothing measurable.** Against the old whole-slice vmap with FMA on,
+  {block:reproducible-findings}; chunks stop at their own last live member, and FMA's share
+  is within this machine's noise.
+- **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
+  tell rebuilds the noise from keys (docs/strategies.md).
+- **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
+  metrics.jsonl instead of piling up in memory.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
@@ -136,14 +124,12 @@ their exact commands, cut at a shared deadline, and `python -m benchmarks.preset
 ([presets_gpu.md](../benchmarks/results/presets_gpu.md), curves under
 [presets/](../benchmarks/results/presets/)).
 
-- **Humanoid passed 6000 in under 4 minutes** (claim 7): generation 110, 106M env steps, 187 s
-  of training, ~225 s from the command's start; 6222 ± 6 at 142M steps when cut (137 of 500
-  generations). Population 2048, 2×256 tanh, the paper's σ/lr/L2; 0.62M env steps/s overall,
-  evaluations included.
-- **Ant reached 3892** by generation 230 (114M env steps, 207 s), still rising when cut at 238
-  of 400; 0.55M env steps/s (population 512 leaves most of the GPU idle).
+- **Humanoid passed 6000 in under 4 minutes** (claim 7): {block:claim-humanoid}.
+  Population 2048, 2×256 tanh, the paper's σ/lr/L2.
+- **When cut:** {block:gpu-presets}; population 512 leaves most of the GPU idle.
 - **GPU vs CPU, the same run:** the 30-generation black-box check of `benchmarks/gpu_check.py`
-  (population 64, `member_chunk` 1) ended with params within 1.5e-7 of the CPU run's.
+  (population 64, `member_chunk` 1) ended with params equal to the CPU run's up to float
+  rounding (its printed difference was not kept in a result file).
 - **A crash to know of (fixed):** on that machine's image (Python 3.12, jax/jaxlib 0.11.2 with the
   CUDA 13 plugin), `JAX_PLATFORMS=cpu` with 2 or more CPU devices segfaulted inside XLA's CPU
   compile of esjax's step (`preflight.plan`'s AOT compile); with one CPU device it ran. Issue
@@ -166,7 +152,8 @@ def benchmarks_page() -> str:
         text = f.read()
       # Each results file opens with a heading of its own level; make it a section here.
       parts.append(re.sub(r"\A#+ ", "## ", text))
-  parts.append(FINDINGS.replace("{HLO_BYTES}", doc_blocks.hlo_bytes()))
+  # FINDINGS quotes generated figures as {block:NAME}, so they are typed nowhere.
+  parts.append(re.sub(r"\{block:([\w-]+)\}", lambda m: BLOCKS[m.group(1)]().strip(), FINDINGS))
   return "\n".join(p.rstrip("\n") + "\n" for p in parts)
 
 

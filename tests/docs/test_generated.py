@@ -4,6 +4,7 @@
 constants; a page that differs from what it would write fails here, naming the first line.
 """
 import os
+import re
 
 from benchmarks import doc_blocks, readme_section
 
@@ -32,6 +33,7 @@ def test_every_block_is_used_and_says_where_it_was_measured():
   for page in readme_section.pages():
     with open(os.path.join(doc_blocks.ROOT, page)) as f:
       used |= {m.group(2) for m in readme_section.MARKER.finditer(f.read())}
+  used |= set(re.findall(r"\{block:([\w-]+)\}", readme_section.FINDINGS))  # benchmarks.md
   assert used == set(doc_blocks.BLOCKS), set(doc_blocks.BLOCKS) ^ used
   # Blocks of measured figures name the JAX version (and with it machine and date) they ran on;
   # the HLO bytes and the preflight sample are exact counts asserted by a test on every version.
