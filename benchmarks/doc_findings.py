@@ -60,3 +60,78 @@ BLOCKS = {
     "long-run-findings": long_run_findings,
     "gpu-presets": gpu_presets,
 }
+
+
+def physics_findings() -> str:
+  d = result("physics_limit")
+  r = {row["env"]: row for row in d["rows"]}
+  h, a = r["hopper"], r["ant"]
+  prof = {row["variant"]: row["vs_scan_zero"] for row in result("profile_rollout_hopper")["rows"]}
+  met = all(row["ratio_bare/esjax"] >= 0.9 for row in r.values())
+  step_us = {env: 1e6 * row["bare_cpu_s"] / (row["pop"] * row["T"]) for env, row in r.items()}
+  return (f"At population {h['pop']} (T={h['T']}, fixed-length episodes) one esjax generation "
+          f"costs 1/{a['ratio_bare/esjax']:.3f} of bare vmapped physics on ant and "
+          f"1/{h['ratio_bare/esjax']:.3f} on hopper (target >= 0.9: {'met' if met else 'missed'}"
+          f"). The ES part (ask + tell + Adam) is "
+          f"{100 * h['ask_tell_cpu_s'] / h['esjax_gen_cpu_s']:.1f}% of a hopper generation; the "
+          f"rollout breakdown puts the policy in esjax's per-member while_loop at "
+          f"{prof['while policy']:.2f}x bare physics and the whole esjax rollout (plus "
+          "observation normalization, per-step observation statistics and finiteness checks) at "
+          f"{prof['esjax rollout']:.2f}x. Hopper's spring step costs "
+          f"~{step_us['hopper']:.0f} us of CPU per member-step, ant's ~{step_us['ant']:.0f} us "
+          f"({where(d['machine'])})")
+
+
+def compile_findings() -> str:
+  counts = [row["recompiles_after_first"] for row in result("physics_limit")["rows"]]
+  counts += [row["recompiles"] for row in result("scaling")["rows"]]
+  return (f"The timed generations after the first (trace + compile) trigger {max(counts)} XLA "
+          "compilations "
+          "(counted with `jax.monitoring`) in `physics_limit.py` and `scaling.py` "
+          f"({where(result('physics_limit')['machine'])})")
+
+
+def peers_findings() -> str:
+  d = result("peers")
+  r = {row["method"].split()[0].split(".")[0]: row for row in d["rows"]}
+  e, b, v = r["esjax"], r["brax"], r["evosax"]
+  return (f"esjax {e['final_eval_return']:.0f}, evosax {v['final_eval_return']:.0f} and Brax "
+          f"{b['final_eval_return']:.0f} on the same deterministic evaluation; the threshold "
+          f"(pop-mean 150) after {e['steps_to_threshold'] / 1e3:.0f}k live steps (esjax), "
+          f"{v['steps_to_threshold'] / 1e3:.0f}k (evosax) and {b['steps_to_threshold'] / 1e3:.0f}k "
+          f"(Brax, coarse). Steady-state throughput per CPU-second: esjax "
+          f"{b['esjax_speedup']:.2f}x Brax and {v['esjax_speedup']:.2f}x evosax "
+          f"(~{e['live_steps_per_cpu_s'] / 1e3:.0f}k steps per CPU-second). Compile: esjax "
+          f"{e['compile_s']:.0f} s, evosax {v['compile_s']:.0f} s, Brax {b['compile_s']:.0f} s "
+          f"({where(d['machine'])})")
+
+
+def noise_findings() -> str:
+  d = result("noise")
+  table = [r["speedup_vs_threefry"] for r in d["rows"] if r["noise"] == "table"]
+  rbg = [1 / r["speedup_vs_threefry"] for r in d["rows"] if "rbg" in r["noise"]]
+  return (f"is {min(table):.1f}x-{max(table):.0f}x faster than threefry normals for ask+tell; "
+          f"`rbg` / `unsafe_rbg` keys are {min(rbg):.1f}-{max(rbg):.1f}x *slower* on CPU "
+          f"({where(d['machine'])})")
+
+
+def scaling_findings() -> str:
+  d = result("scaling")
+  pops = [r for r in d["rows"] if r["sweep"] == "population"]
+  devs = [r for r in d["rows"] if r["sweep"] == "devices"]
+  peak = max(pops, key=lambda r: r["steps_per_cpu_s"])
+  most = devs[-1]
+  return (f"Env steps per CPU-second peak at population {peak['pop']} and fall to "
+          f"{pops[-1]['rel_cpu_efficiency']:.2f}x of the pop-{pops[0]['pop']} figure at "
+          f"{pops[-1]['pop']}. Splitting pop {most['pop']} over {most['devices']} forced CPU "
+          f"devices: {most['rel_throughput']:.1f}x the wall-clock throughput of one device "
+          f"({most['rel_cpu_efficiency']:.1f}x per CPU-second; {where(d['machine'])})")
+
+
+BLOCKS.update({
+    "physics-findings": physics_findings,
+    "compile-findings": compile_findings,
+    "peers-findings": peers_findings,
+    "noise-findings": noise_findings,
+    "scaling-findings": scaling_findings,
+})

@@ -64,46 +64,33 @@ comm-mode numbers mean for choosing `--comm` is in [scaling.md](scaling.md).
 """
 
 
-FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
+FINDINGS = """## What the tables say
 
-- **Physics limit.** At population 256 (T=100, fixed-length episodes) one esjax generation
-  costs 1/0.974 of bare vmapped physics on ant and 1/0.949 on hopper (target >= 0.9: met on
-  both), measured on a quiet machine after the rollout took the normalizer's mean/std out of
-  its per-step loop. An earlier run at load ~4, before that change, gave 0.954 (ant) and 0.85
-  (hopper); the two changes (code, load) were not separated. The ES part (ask + tell + Adam) is
-  1.5% of a hopper generation; the rollout breakdown puts the policy in esjax's per-member
-  while_loop at 1.05x bare physics and the whole esjax rollout (plus observation
-  normalization, per-step observation statistics and finiteness checks) at 1.04x (within noise). Hopper's
-  spring step is cheap (~10 us of CPU per member-step, ant ~55 us), so small per-step ops
-  weigh more there than on ant.
-- **Compiles.** The first generation (trace + compile) takes 24-30 s; the timed generations
-  after it trigger 0 XLA compilations (counted with `jax.monitoring`), in every script.
-- **Peers.** At an equal budget of 1M live env steps on hopper (pop 256, T=200), esjax
-  reaches the highest return (576 vs evosax 510 vs Brax 442 on the same deterministic
-  evaluation) and the threshold (pop-mean 150) first: 58k live steps vs 82k (evosax) and 112k
-  (Brax, coarse). Steady-state throughput per CPU-second: esjax 1.01x Brax and 1.15x evosax:
-  the 1.2x target is missed. In the second half of the run every hopper survives all 200
-  steps, so every method simulates the same steps and all three sit at the physics limit
-  (~85k steps per CPU-second); esjax's early exit only pays while episodes end early. Compile:
-  esjax 89 s, evosax 86 s, Brax 229 s.
+- **Physics limit.** {block:physics-findings}, measured on a quiet machine after the rollout
+  took the normalizer's mean/std out of its per-step loop. Hopper's cheap spring step makes
+  small per-step ops weigh more there than on ant.
+- **Compiles.** {block:compile-findings}.
+- **Peers.** At an equal budget of 1M live env steps on hopper (pop 256, T=200), final returns:
+  {block:peers-findings}. The 1.2x throughput target is missed: in the second half of the run
+  every hopper survives all 200 steps, so every method simulates the same steps and all three
+  sit at the physics limit; esjax's early exit only pays while episodes end early.
 - **Noise.** A shared noise table (offset drawn from the member's key, so the noise is still
-  decided by (seed, generation, index)) is 3.8x-53x faster than threefry normals for ask+tell.
-  `rbg` / `unsafe_rbg` keys are 2.4-5x *slower* on CPU and, under `vmap`, give the same key
-  different bits depending on its place in the batch: tell's chunked rebuild then differs from
-  what ask used, which breaks esjax's contract. Not made a config option: at the default policy
-  (~1.5k parameters) ask+tell is ~1.5% of a generation, so the table would save about that.
+  decided by (seed, generation, index)) {block:noise-findings}; under `vmap` those give the
+  same key different bits depending on its place in the batch: tell's chunked rebuild then
+  differs from what ask used, which breaks esjax's contract. Not made a config option: at the
+  default policy ask+tell is a small share of a generation (the physics-limit bullet), so the
+  table would save about that.
 - **Scaling (CPU, T=20).** One CPU device runs the generation on one core (CPU seconds =
-  wall seconds). Env steps per CPU-second peak at population 256 and fall to 0.77x of the
-  pop-64 figure at 4096 (likely cache pressure of larger vmapped batches; not profiled). Splitting pop 1024 over 4
-  forced CPU devices uses both cores and smaller per-device batches: 3.6x the wall-clock
-  throughput of one device (1.8x per CPU-second). No recompilation anywhere. GPU figures:
-  `benchmarks/gpu.sh` (only its `presets` part has run, see below).
+  wall seconds). {block:scaling-findings}; the fall at large populations is likely cache
+  pressure of larger vmapped batches (not profiled), and the split uses both cores with smaller
+  per-device batches. No recompilation anywhere. GPU figures: `benchmarks/gpu.sh` (only its
+  `presets` part has run, see below).
 - **Comm modes (4 forced CPU devices).** {block:comm-findings}. The
   default run moves {block:hlo-bytes} with `returns` (`tests/core/test_hlo_traffic.py`); `gradient`
   adds `4 x params` bytes (its figure for the default run predates issue 10's per-chunk
   gathers and was not measured again).
 
-## What the newer tables say (2-core CPU, 2026-11-25)
+## What the newer tables say
 
 - **One device per core.** The default run on the CPU split into 2 devices (esjax's default
   now) against one device: {block:default-run-split}
