@@ -128,7 +128,21 @@ def scaling_findings() -> str:
           f"({most['rel_cpu_efficiency']:.1f}x per CPU-second; {where(d['machine'])})")
 
 
+def large_quality() -> str:
+  d = result("large_curves")
+  r = {(row["task"].split(":")[0], row["perturbation"]): row for row in d["rows"]}
+  bb_full, bb_one = r["black box", "full"], r["black box", "rank 1"]
+  h_full, h_one = r["brax hopper", "full"], r["brax hopper", "rank 1"]
+  better = "a better" if bb_one["final_eval"] > bb_full["final_eval"] else "a worse"
+  return (f"\nAt equal budget rank 1 reached {better} loss than full rank on a 100×50 regression "
+          f"({bb_one['final_eval']:.2f} against {bb_full['final_eval']:.2f}) and a Brax hopper "
+          f"return of {h_one['final_eval']:.0f} against full rank's {h_full['final_eval']:.0f} "
+          f"after about {h_one['evaluations'] / 1e3:.0f}k env steps, 2 seeds "
+          f"({where(d['machine'])}).\n")
+
+
 BLOCKS.update({
+    "large-quality": large_quality,
     "physics-findings": physics_findings,
     "compile-findings": compile_findings,
     "peers-findings": peers_findings,
