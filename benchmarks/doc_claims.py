@@ -142,6 +142,42 @@ def es_vs_ppo_halfcheetah() -> str:
           f"seeds at {r['ES_env_steps'] / 1e6:.2f}M median steps, PPO in {ppo})")
 
 
+def variance_verdict() -> str:
+  d = result("claims/variance")
+  rel = d["relvar_by_T"]
+  grow = rel["es"][-1] / d["es_smooth_relvar"]
+  vs = [e / r for e, r in zip(rel["es"], rel["reinforce"])]
+  vs_base = [e / r for e, r in zip(rel["es"], rel["reinforce_baseline"])]
+  return (f"ES's grows {grow:.1f}× once returns turn non-smooth, and ES is {min(vs):.0f}–"
+          f"{max(vs):.0f}× noisier than REINFORCE here ({min(vs_base):.0f}–{max(vs_base):.0f}× "
+          "than REINFORCE with a baseline)")
+
+
+def _scaling_model() -> tuple[dict, dict, dict]:
+  d = result("claims/scaling")
+  big = max(d["paper"]["cores"])
+  row = next(r for r in d["model"] if r["workers"] == big)
+  return d, row, d["model_inputs"]
+
+
+def scaling_model() -> str:
+  d, row, inputs = _scaling_model()
+  small, big = d["paper"]["cores"]
+  paper = d["paper"]["minutes"][0] / d["paper"]["minutes"][1]
+  s = d["settings"]
+  return (f"model ({inputs['env']}, 2×256 policy, pop {s['model_pop']:,}, "
+          f"{s['link_gbps']:.0f} Gb/s): {big:,} workers {row['speedup_vs_18']:.1f}× faster than "
+          f"{small} ({row['speedup_vs_18_no_update']:.1f}× without the update every worker "
+          f"repeats) against the paper's {paper:.1f}×; collectives ≈ {1e3 * row['comm_s']:.0f} ms "
+          "per generation")
+
+
+def scaling_update() -> str:
+  _, _, inputs = _scaling_model()
+  return (f"{inputs['update_s']:.1f} s per {inputs['update_population']:,} members at "
+          f"{inputs['params'] / 1e3:.0f}k params")
+
+
 def humanoid() -> str:
   evals = [r for r in metrics("presets/humanoid/metrics.jsonl") if "eval_return" in r]
   first = next(r for r in evals if r["eval_return"] >= 6000)
@@ -168,6 +204,9 @@ BLOCKS = {
     "claim-minatar": minatar,
     "claim-minatar-verdict": minatar_verdict,
     "claim-humanoid": humanoid,
+    "claim-variance-verdict": variance_verdict,
+    "claim-scaling-model": scaling_model,
+    "claim-scaling-update": scaling_update,
     "claim-es-vs-ppo-hopper": es_vs_ppo_hopper,
     "claim-es-vs-ppo-walker2d": es_vs_ppo_walker2d,
     "claim-es-vs-ppo-halfcheetah": es_vs_ppo_halfcheetah,
