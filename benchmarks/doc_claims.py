@@ -168,8 +168,8 @@ def scaling_model() -> str:
   return (f"model ({inputs['env']}, 2×256 policy, pop {s['model_pop']:,}, "
           f"{s['link_gbps']:.0f} Gb/s): {big:,} workers {row['speedup_vs_18']:.1f}× faster than "
           f"{small} ({row['speedup_vs_18_no_update']:.1f}× without the update every worker "
-          f"repeats) against the paper's {paper:.1f}×; collectives ≈ {1e3 * row['comm_s']:.0f} ms "
-          "per generation")
+          f"repeats) against the paper's {paper:.1f}×; collectives ≈ "
+          f"{1e3 * row['comm_s']:.0f} ms per generation")
 
 
 def scaling_update() -> str:
