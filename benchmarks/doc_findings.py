@@ -141,7 +141,32 @@ def large_quality() -> str:
           f"({where(d['machine'])}).\n")
 
 
+def _span(values) -> str:
+  lo, hi = min(values), max(values)
+  return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def strategies_budget() -> str:
+  d = result("strategies_rl")
+  gens = {env: _span([r["generations"] for r in d["rows"] if r["env"] == env])
+          for env in ("halfcheetah", "hopper")}
+  return (f"{gens['halfcheetah']} generations on halfcheetah, {gens['hopper']} on hopper, "
+          f"jax {d['machine']['jax']}")
+
+
+def ask_tell_ratios() -> str:
+  d = result("strategies_ask_tell")
+  def span(names):
+    ratios = [r["evosax/esjax (cpu)"] for r in d["rows"] if r["strategy"] in names]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
+  return (f"evosax/esjax CPU time is {span(('open_es', 'ars', 'pgpe'))} for `open_es`, `ars` and "
+          f"`pgpe` and {span(('snes', 'sep_cma_es'))} for `snes` and `sep_cma_es` "
+          f"({where(d['machine'])})")
+
+
 BLOCKS.update({
+    "strategies-budget": strategies_budget,
+    "ask-tell-ratios": ask_tell_ratios,
     "large-quality": large_quality,
     "physics-findings": physics_findings,
     "compile-findings": compile_findings,
