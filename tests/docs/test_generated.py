@@ -13,7 +13,10 @@ def _first_difference(have: str, want: str) -> str:
   a, b = have.splitlines(), want.splitlines()
   for i, (x, y) in enumerate(zip(a, b)):
     if x != y:
-      return f"line {i + 1} reads {x.strip()[:90]!r}, the generator writes {y.strip()[:90]!r}"
+      at = next((k for k, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+      lo = max(0, at - 30)
+      return (f"line {i + 1} reads {x[lo:at + 30]!r}, the generator writes "
+              f"{y[lo:at + 30]!r}")
   return f"it has {len(a)} lines, the generator writes {len(b)}"
 
 

@@ -139,22 +139,29 @@ def _tests_index() -> dict[str, frozenset[str]]:
 
 
 def _compares_exactly(path: str, function: str | None) -> bool:
-  """The test (or, with no function named, some function of the file) asserts equality of two
-  computed values: np.array_equal / assert_array_equal, or ``assert a == b`` where neither
-  side is a literal."""
+  """The test (with no function named: some function of the file), or a helper of the file it
+  calls, asserts that two computed params (or their hash) are equal: np.array_equal /
+  assert_array_equal, or ``assert a == b`` where neither side is a literal."""
   with open(os.path.join(ROOT, path)) as f:
     tree = ast.parse(f.read())
-  scopes = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
-            and (n.name == function or not function)]
+  defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+  scopes = [defs[function]] if function else list(defs.values())
+  for scope in list(scopes):  # one level of the file's own helpers
+    scopes += [defs[c.func.id] for c in ast.walk(scope) if isinstance(c, ast.Call)
+               and isinstance(c.func, ast.Name) and c.func.id in defs]
   for node in (x for scope in scopes for x in ast.walk(scope)):
     if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
         "array_equal", "assert_array_equal"):
-      return True
-    if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare):
+      sides = node.args
+    elif isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and any(
+        isinstance(op, ast.Eq) for op in node.test.ops):
       sides = [node.test.left, *node.test.comparators]
-      if (any(isinstance(op, ast.Eq) for op in node.test.ops)
-          and not any(isinstance(s, ast.Constant) for s in sides)):
-        return True
+    else:
+      continue
+    literal = (ast.Constant, ast.Tuple, ast.List)
+    if not any(isinstance(x, literal) for x in sides) and re.search(
+        r"param|\b_?sha(256)?\b", " ".join(ast.unparse(x) for x in sides)):
+      return True
   return False
 
 
