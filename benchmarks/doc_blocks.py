@@ -88,18 +88,18 @@ def preflight_sample() -> str:
 
 
 def test_tiers() -> str:
+  """The two tiers' cold wall times as `.ci/run` measured them (benchmarks/test_tiers.py)."""
   path = os.path.join(RESULTS, "test_tiers.json")
   if not os.path.exists(path):
     return "not yet measured (`benchmarks/results/test_tiers.json` will hold them)"
   with open(path) as f:
     d = json.load(f)
-  tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['tests']} tests) took "
-           f"{d[t]['seconds'] / 60:.0f} min" for t in ("quick", "slow") if t in d]
-  machine = d.get("machine", "this machine")
-  if isinstance(machine, dict):
-    machine = f"{machine.get('cpu', machine.get('device', 'CPU'))}, {machine.get('cores')} cores"
-  return (" and ".join(tiers) + f" on {machine}, jax {d.get('jax')}, "
-          f"{str(d.get('date', ''))[:10]}")
+  m = d["machine"]
+  tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['counts'].get('passed', 0)} tests) "
+           f"took {d[t]['seconds'] / 60:.0f} min" for t in ("quick", "slow")]
+  return (" and ".join(tiers) + f", cold, on {m['cpu']} ({m['cores']} cores), Python "
+          f"{m['python']}, jax {m['jax']}, {m['date_utc'][:10]} "
+          "([benchmarks/results/test_tiers.md](benchmarks/results/test_tiers.md))")
 
 
 def newest_jax() -> str:
