@@ -22,6 +22,6 @@ bash .ci/py313_userland.sh "${ESJAX_PY313_DIR:-/work/py313}" -- /bin/sh -c '
   export XDG_CACHE_HOME=$(mktemp -d)  # cold, as on the main lane
   /venv-test/bin/python -m pytest -q -p no:cacheprovider
   /venv-test/bin/python -m pytest -q -p no:cacheprovider -m slow \
-    tests/invariance/test_multidevice.py tests/app/test_notebooks.py
+    tests/invariance/test_multidevice.py tests/invariance/test_cpu_split.py tests/app/test_notebooks.py
 '
 echo "newest-JAX lane: $(( $(date +%s) - start )) s"

@@ -207,6 +207,7 @@ print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(
 """
 
 
+@pytest.mark.slow
 def test_low_rank_runs_do_not_depend_on_the_device_count():
   out = run_all(_INVARIANCE, (1, 4), timeout=300)
   assert out[1]["devices"] == 1 and out[4]["devices"] == 4

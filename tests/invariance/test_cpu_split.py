@@ -60,6 +60,7 @@ def test_default_cpu_devices(wanted, want):
   assert xla_env.default_cpu_devices(wanted, 8) == want
 
 
+@pytest.mark.slow
 def test_a_split_run_equals_the_one_device_run():
   r = _run(SNIPPET, ESJAX_CPU_DEVICES="4")  # four devices whatever this machine's cores
   assert (r["devices"], r["split"], r["mesh"]) == (4, 4, 4)

@@ -41,6 +41,7 @@ def black_box_runs():
   return run_all(_BLACK_BOX, COUNTS, timeout=300)
 
 
+@pytest.mark.slow
 def test_black_box_params_do_not_depend_on_the_device_count(black_box_runs):
   for n in COUNTS:
     assert black_box_runs[n]["devices"] == n
@@ -57,6 +58,7 @@ def test_gradient_comm_mode_gives_the_same_update_as_returns_mode(black_box_runs
                                rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_seed_s_of_a_k_seed_run_is_the_single_run_with_seed_plus_s(black_box_runs):
   ref = black_box_runs[1]  # single runs with seeds 3, 4 and 5 on one device
   singles = np.array(ref["singles"])

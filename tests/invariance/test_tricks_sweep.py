@@ -24,6 +24,7 @@ print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(
 """
 
 
+@pytest.mark.slow
 def test_tricks_and_a_sweep_are_bitwise_equal_on_1_and_4_devices():
   runs = run_all(_RUN, (1, 4), timeout=600)
   one, four = runs[1], runs[4]

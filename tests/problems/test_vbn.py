@@ -145,6 +145,7 @@ print(json.dumps({"batch_crc": zlib.crc32(shards[0].tobytes()), "same_stats": bo
 """
 
 
+@pytest.mark.slow
 def test_vbn_batch_stats_and_params_equal_on_1_and_4_devices():
   out = run_all(_DEVICES, [1, 4], timeout=600)
   one, four = out[1], out[4]
@@ -154,6 +155,7 @@ def test_vbn_batch_stats_and_params_equal_on_1_and_4_devices():
   assert one["params"] == four["params"] and one["returns"] == four["returns"]  # bitwise
 
 
+@pytest.mark.slow
 def test_vbn_batch_and_params_equal_in_two_processes_and_in_one(tmp_path):
   """2 processes x 2 devices (one JAX job, gloo) and 1 process x 4 devices: every process draws
   the same reference batch from the run key, and the runs end with the same params."""

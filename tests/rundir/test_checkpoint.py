@@ -72,6 +72,7 @@ def reference():
   return bb_train()
 
 
+@pytest.mark.slow
 def test_sigkill_between_checkpoints_then_resume_is_exact(tmp_path, reference):
   out = tmp_path / "run"
   proc = start_bb(out, "fresh", 30, 5, 0.3)

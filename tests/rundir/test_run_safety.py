@@ -126,6 +126,7 @@ def _warnings(stderr):
   return [l for l in stderr.splitlines() if "compilation cache" in l]
 
 
+@pytest.mark.slow
 def test_cache_fills_then_garbage_entries_warn_once_and_compile(tmp_path):
   cache = tmp_path / "cache"
   first = _bb_subprocess(tmp_path / "a", cache)
