@@ -32,8 +32,10 @@ def jax_heartbeat_s(timeout_s: int) -> int:
 
 
 class _Watch:
-  def __init__(self, client, me: int, timeout_s: float, on_lost: Callable[[str], None]):
+  def __init__(self, client, me: int, timeout_s: float, on_lost: Callable[[str], None],
+               left: Callable[[], bool] | None = None):
     self.client, self.me, self.timeout_s, self.on_lost = client, me, timeout_s, on_lost
+    self.left = left or _shut_down  # whether the program left the job itself
     now = time.monotonic()
     self.reached = now  # when this process last heard from the service
     self.seen: dict[str, tuple[str, float]] = {}  # peer key -> (its count, when it moved)
@@ -67,6 +69,8 @@ class _Watch:
         self.seen = {k: (v, now) for k, (v, _) in self.seen.items()}
         self.started = now
         continue
+      if self.left():  # jax.distributed.shutdown(): silence is expected now
+        return None
       if now - self.reached > self.timeout_s:
         return self.on_lost(f"no answer from the coordination service for "
                             f"{now - self.reached:.0f} s")
@@ -82,6 +86,11 @@ class _Watch:
       self.client.key_value_set(f"{PREFIX}{self.me}", _DONE, allow_overwrite=True)
     except Exception:  # noqa: BLE001 - leaving anyway
       pass
+
+
+def _shut_down() -> bool:
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top
+  return distributed.global_state.client is None
 
 
 def watch(client, timeout_s: float, on_lost: Callable[[str], None]) -> None:

@@ -27,7 +27,8 @@ class FakeService:
 def _verdict(service, timeout_s=2.0, wait_s=6.0):
   """Process 0's watch of a 2-process job on ``service``: its verdict, or None."""
   said, lost = [], threading.Event()
-  w = liveness._Watch(service, 0, timeout_s, lambda why: (said.append(why), lost.set()))
+  w = liveness._Watch(service, 0, timeout_s, lambda why: (said.append(why), lost.set()),
+                      left=lambda: False)
   threading.Thread(target=w.beat, daemon=True).start()
   threading.Thread(target=w.judge, args=([f"{liveness.PREFIX}1"],), daemon=True).start()
   lost.wait(wait_s)
@@ -63,6 +64,13 @@ def test_a_peer_that_left_normally_or_keeps_beating_is_not_lost():
     assert _verdict(service, wait_s=4.0) is None
   finally:
     stop.set()
+
+
+def test_a_program_that_left_the_job_itself_is_not_judged():
+  service = FakeService()
+  service.down = True
+  w = liveness._Watch(service, 0, 0.5, lambda why: None, left=lambda: True)
+  w.judge([f"{liveness.PREFIX}1"])  # returns at once instead of judging
 
 
 def test_jax_heartbeat_is_the_later_verdict():
