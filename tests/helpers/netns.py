@@ -65,6 +65,10 @@ class Hosts:
     """Takes host ``host``'s link down from inside its namespace, as a cut cable would."""
     _ip("netns", "exec", self.names[host], "ip", "link", "set", "dev", self.links[host], "down")
 
+  def link_up(self, host: int) -> None:
+    """The cable of host ``host`` plugged back in."""
+    _ip("netns", "exec", self.names[host], "ip", "link", "set", "dev", self.links[host], "up")
+
   def up(self) -> "Hosts":
     _ip("link", "add", self.links[0], "type", "veth", "peer", "name", self.links[1])
     for ns, link, addr in zip(self.names, self.links, self.address):

@@ -296,6 +296,7 @@ def _fault_then_resume(tmp_path, victim_env, resume_hosts):
     # Each host was given its own directory: only process 0's was written.
     assert not os.path.exists(tmp_path / "h1") and not os.path.exists(tmp_path / "ref1")
     assert steps(tmp_path / "h0") == [2, 4]
+    net.link_up(victim)  # a cut cable is mended before the job resumes
     if resume_hosts == 1:
       resumed = [mp_launch.launch(net, None, tmp_path / "r0.npz", 2, RESUME=1,
                                   RUN_DIR=run_dir, **env)]
