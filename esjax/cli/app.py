@@ -255,14 +255,19 @@ def cmd_train(args) -> int:
               f"--resume {out}`" if os.path.isdir(out) else "")
       print(f"esjax: error: {e}{hint}", file=sys.stderr, flush=True)
       return EXIT_IO
-  if not main:
-    return 0
+  if main:
+    _say_done(args, out, result)
+  return 0
+
+
+def _say_done(args, out: str, result) -> None:
+  """Process 0's closing lines: where the run stopped or what it wrote."""
   if result.interrupted:
     last = result.metrics[-1]["generation"] if result.metrics else 0
     print(f"stopped by {result.interrupted} at generation {last}; checkpoint saved in "
           f"{os.path.abspath(os.path.join(out, 'checkpoints'))}")
     print(f"resume with: esjax train --resume {out}")
-    return 0
+    return
   last = result.metrics[-1] if result.metrics else {}
   evals = [m["eval_return"] for m in result.metrics if "eval_return" in m]
   summary = f"done: {last.get('generation', 0)} generations, {last.get('env_steps', 0):,} env steps"
@@ -271,7 +276,6 @@ def cmd_train(args) -> int:
   print(summary + f", {last.get('wall_s', 0):.0f} s")
   tb = ", tb/" if args.tensorboard else ""
   print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl{tb}, checkpoints/, params.msgpack)")
-  return 0
 
 
 def _config_of_main(config: TrainConfig | None, main: bool) -> TrainConfig:
