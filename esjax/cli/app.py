@@ -210,7 +210,11 @@ def _resume_config(args) -> TrainConfig:
 
 def cmd_train(args) -> int:
   resume = args.resume is not None
-  config = _resume_config(args) if resume else config_from_args(args).validate()
+  # A resumed run is process 0's directory: another host's --resume path need not exist (only
+  # process 0 writes, rundir.py), so that process takes the config from process 0 once joined.
+  elsewhere = resume and args.process_id not in (None, 0)
+  config = None if elsewhere else _resume_config(args) if resume else (
+      config_from_args(args).validate())
   if args.memory_limit is not None:
     from esjax.runtime.preflight import parse_size  # pylint: disable=g-import-not-at-top
     parse_size(args.memory_limit)  # a bad size is one line before anything is built
@@ -232,6 +236,8 @@ def cmd_train(args) -> int:
   if main and not args.quiet:
     sinks.append(sinks_lib.ProgressBar())
   with distributed.exit_on_job_failure(EXIT_USAGE):
+    if resume:
+      config = _config_of_main(config, main)
     if main and not resume:  # only process 0 writes, so only its view of the directory counts
       _check_out_dir(out)
     elif main:
@@ -249,14 +255,19 @@ def cmd_train(args) -> int:
               f"--resume {out}`" if os.path.isdir(out) else "")
       print(f"esjax: error: {e}{hint}", file=sys.stderr, flush=True)
       return EXIT_IO
-  if not main:
-    return 0
+  if main:
+    _say_done(args, out, result)
+  return 0
+
+
+def _say_done(args, out: str, result) -> None:
+  """Process 0's closing lines: where the run stopped or what it wrote."""
   if result.interrupted:
     last = result.metrics[-1]["generation"] if result.metrics else 0
     print(f"stopped by {result.interrupted} at generation {last}; checkpoint saved in "
           f"{os.path.abspath(os.path.join(out, 'checkpoints'))}")
     print(f"resume with: esjax train --resume {out}")
-    return 0
+    return
   last = result.metrics[-1] if result.metrics else {}
   evals = [m["eval_return"] for m in result.metrics if "eval_return" in m]
   summary = f"done: {last.get('generation', 0)} generations, {last.get('env_steps', 0):,} env steps"
@@ -265,7 +276,14 @@ def cmd_train(args) -> int:
   print(summary + f", {last.get('wall_s', 0):.0f} s")
   tb = ", tb/" if args.tensorboard else ""
   print(f"wrote {os.path.abspath(out)} (config.json, metrics.jsonl{tb}, checkpoints/, params.msgpack)")
-  return 0
+
+
+def _config_of_main(config: TrainConfig | None, main: bool) -> TrainConfig:
+  """Process 0's config on every process (a single process: ``config`` itself)."""
+  import json  # pylint: disable=g-import-not-at-top
+  from esjax.core import multihost  # pylint: disable=g-import-not-at-top
+  data = multihost.from_main("config", json.loads(config.to_json()) if main else None)
+  return config if main else TrainConfig.from_dict(data).validate()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,13 +25,17 @@ import contextlib
 import dataclasses
 import inspect
 import ipaddress
+import json
 import logging
 import os
 import socket
 import sys
+from typing import Any
 
 import jax
+import numpy as np
 
+from esjax.core import liveness
 from esjax.errors import ConfigError
 
 _log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ class DistributedConfig:
   num_processes: int | None = None
   process_id: int | None = None
   init_timeout_s: int = 120  # how long to wait for every process to connect
-  heartbeat_s: int = 10  # a peer silent this long is declared dead; the others abort
+  heartbeat_s: int = 10  # a peer silent this long is declared dead; the others exit (code 3)
   shutdown_timeout_s: int = 10  # how long the exit barrier waits for the others
 
   @property
@@ -134,6 +138,27 @@ def public_addresses(coordinator: str) -> list[str]:
   return found
 
 
+def bind_address(coordinator: str) -> str | None:
+  """``HOST:PORT`` for process 0's coordination service when HOST is an address of this
+  machine (it binds there, reachable only where the job's hosts meet), else None: JAX then
+  binds every interface, for a coordinator named by an address that is not local (a NAT, a
+  Kubernetes service). Local means bindable: a throwaway socket binds to it and closes."""
+  host, _, port = coordinator.rpartition(":")
+  try:
+    infos = socket.getaddrinfo(host.strip("[]"), int(port), proto=socket.IPPROTO_TCP)
+  except (socket.gaierror, UnicodeError, OSError, ValueError):
+    return None
+  for family, _, _, _, sockaddr in infos:
+    try:
+      with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((sockaddr[0], 0))
+    except OSError:
+      continue
+    ip = sockaddr[0]
+    return f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"
+  return None
+
+
 def coordinator_warning(coordinator: str) -> str | None:
   """The one-line warning for a coordinator reachable from the internet, or None."""
   public = public_addresses(coordinator)
@@ -159,15 +184,20 @@ def initialize(cfg: DistributedConfig = DistributedConfig()) -> bool:
     if warning:
       print(warning, file=sys.stderr, flush=True)
   use_cpu_collectives()
+  # JAX's own heartbeat verdict aborts the process with a C++ stack dump (its callback for it
+  # cannot be set from Python): esjax's watch (liveness.py) decides first, in one line.
   kwargs = dict(initialization_timeout=cfg.init_timeout_s,
-                heartbeat_timeout_seconds=cfg.heartbeat_s,
+                heartbeat_timeout_seconds=liveness.jax_heartbeat_s(cfg.heartbeat_s),
                 shutdown_timeout_seconds=cfg.shutdown_timeout_s)
   if cfg.explicit:
     kwargs.update(coordinator_address=cfg.coordinator, num_processes=cfg.num_processes,
                   process_id=cfg.process_id)
+    if cfg.process_id == 0:
+      kwargs["coordinator_bind_address"] = bind_address(cfg.coordinator)
   # Timeout names have changed across JAX releases: pass only those this JAX knows.
   known = inspect.signature(jax.distributed.initialize).parameters
   jax.distributed.initialize(**{k: v for k, v in kwargs.items() if k in known})
+  liveness.watch(_client(), cfg.heartbeat_s, _job_lost)
   _log.info("joined JAX job: process %d of %d, %d local / %d global devices",
             jax.process_index(), jax.process_count(), jax.local_device_count(),
             jax.device_count())
@@ -184,14 +214,75 @@ def barrier(name: str, timeout_s: float = 1800.0) -> None:
   join a collective's first run, less than one process's compile can lag another's on a
   loaded host. Every process must pass the same barriers in the same order (ids count up).
   """
-  if jax.process_count() == 1:
-    return
-  from jax._src import distributed  # pylint: disable=g-import-not-at-top
-  client = distributed.global_state.client
+  client = _client()
   if client is None:
     return
   _barriers["count"] += 1
   client.wait_at_barrier(f"esjax:{name}:{_barriers['count']}", int(timeout_s * 1000))
+
+
+_CHUNK = 1 << 20  # characters per key: well under gRPC's default 4 MB message limit
+
+
+def from_main(name: str, value: Any = None, timeout_s: float = 1800.0) -> Any:
+  """Process 0's JSON value ``value`` on every process (the others pass nothing).
+
+  Through the coordination service's key-value store, in chunks, so a long run's records fit:
+  nothing here needs the other processes' disks to hold what process 0's does. Every process
+  must call it at the same points, like ``barrier``.
+  """
+  client = _client()
+  if client is None:
+    return value
+  _barriers["count"] += 1
+  key = f"esjax:{name}:{_barriers['count']}"
+  if is_main_process():
+    text = json.dumps(value)
+    chunks = [text[i:i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
+    for i, chunk in enumerate(chunks):
+      client.key_value_set(f"{key}/{i}", chunk)
+    client.key_value_set(f"{key}/n", str(len(chunks)))  # last: the chunks are all there
+    return value
+  ms = int(timeout_s * 1000)
+  n = int(client.blocking_key_value_get(f"{key}/n", ms))
+  return json.loads("".join(client.blocking_key_value_get(f"{key}/{i}", ms)
+                            for i in range(n)))
+
+
+def arrays_from_main(name: str, tree):
+  """Process 0's host arrays ``tree`` on every process, bit for bit (the others pass arrays of
+  the same shapes and dtypes, e.g. their own fresh state).
+
+  An all-gather, not ``multihost_utils.broadcast_one_to_all``: that one sums with zeros from
+  the other processes, which turns a -0.0 into +0.0. After a barrier, so the gather's first run
+  does not start on one process while another is still compiling (``barrier`` says why).
+  """
+  if jax.process_count() == 1:
+    return tree
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  leaves, structure = jax.tree.flatten(tree)
+  full = [i for i, x in enumerate(leaves) if np.size(x)]  # an empty leaf has nothing to send
+  barrier(name)
+  gathered = multihost_utils.process_allgather([np.asarray(leaves[i]) for i in full])
+  for i, x in zip(full, gathered):
+    leaves[i] = np.asarray(x[0])
+  return jax.tree.unflatten(structure, leaves)
+
+
+def _client():
+  """JAX's coordination-service client in a multi-process job, else None."""
+  if jax.process_count() == 1:
+    return None
+  from jax._src import distributed  # pylint: disable=g-import-not-at-top
+  return distributed.global_state.client
+
+
+def _job_lost(why: str) -> None:
+  """The watch's verdict that this job is over: one line, exit 3, no waiting (liveness.py)."""
+  print(f"esjax: error: process {jax.process_index()} of {jax.process_count()}: the "
+        f"multi-process job failed ({why}); another process has probably died or its host is "
+        "unreachable, see its log. Exiting without waiting for it.", file=sys.stderr, flush=True)
+  os._exit(EXIT_JOB_FAILED)
 
 
 def is_main_process() -> bool:

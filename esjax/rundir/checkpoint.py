@@ -36,7 +36,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from esjax.errors import ConfigError, RunIOError
-from esjax.core import multihost
 
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "damaged-checkpoints"
@@ -88,20 +87,17 @@ def require_checkpoints(run_dir: str) -> None:
 def _manager(run_dir: str, keep: int | None = None, create: bool = True):
   # Synchronous saves: the next compiled call donates the state buffers, so a background
   # write must not still be reading them; a checkpoint is a few KB to MB and takes ~0.1 s.
-  # Every process named as active: orbax then syncs processes through the coordination
-  # service's barrier (minutes of patience) instead of a device collective, whose first run
-  # gives a peer only gloo's 30 s and failed when the other process was still compiling.
-  # Orbax leaves creating the directory to us in that mode: process 0 makes it, the others
-  # wait for it.
-  everyone = ocp.options.MultiprocessingOptions(active_processes=set(range(jax.process_count())))
+  # Only this process (process 0: rundir.py) named as active: the state is replicated, so it
+  # alone writes and reads, orbax syncs with no other process, and the other hosts need no
+  # shared disk. Orbax leaves creating the directory to us in that mode.
+  alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
+                                             active_processes={jax.process_index()})
   if create:
-    if jax.process_index() == 0:
-      os.makedirs(checkpoint_dir(run_dir), exist_ok=True)
-    multihost.barrier("checkpoint directory")
+    os.makedirs(checkpoint_dir(run_dir), exist_ok=True)
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=False,
                                          enable_async_checkpointing=False,
                                          cleanup_tmp_directories=True,
-                                         multiprocessing_options=everyone)
+                                         multiprocessing_options=alone)
   return ocp.CheckpointManager(checkpoint_dir(run_dir), options=options, item_names=_ITEMS)
 
 
@@ -156,8 +152,7 @@ class Checkpointer:
                                                        meta=ocp.args.JsonSave(meta)), force=True)
     self._mgr.wait_until_finished()
     path = os.path.join(self.directory, str(generation))
-    if jax.process_index() == 0:
-      _write_manifest(path)
+    _write_manifest(path)
     return path
 
   def close(self) -> None:

@@ -10,7 +10,10 @@ that has a directory). Opened as a context manager around the part of a run that
       ... run_dir.records.write(record); run_dir.checkpoint(...)
       run_dir.save_params(...)
 
-Process 0 takes the lock on entry and drops it on exit; every process reads and checkpoints.
+Only process 0 touches the directory: it takes the lock, writes every file and checkpoint and,
+on resume, reads the checkpoint and sends the state to the others (``multihost.from_main``).
+The ES state is the same on every process, so a multi-host run needs no shared filesystem:
+each host may be given its own (or no) ``--out``, and only process 0's holds the run.
 On an error the lock is freed at once and a directory this run created and never wrote into is
 removed: files are written whole (written aside, then renamed), so nothing half-written stays.
 ``RunDir(None)`` is a run without a directory: it keeps its records in memory, writes nothing.
@@ -25,6 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from esjax.core import multihost
 from esjax.core.mesh import replicate, to_host
 from esjax.errors import ConfigError
 from esjax.rundir import files, lock as lock_lib
@@ -60,10 +64,10 @@ class RunDir:
     if resume and path is None:
       raise ValueError("resume=True needs the out_dir of the run to continue")
     self.path, self.resume = path, resume
-    if resume:
+    self._is_main = jax.process_index() == 0
+    if resume and self._is_main:
       self._checkpoints().require_checkpoints(path)  # before building envs: a quick error
     self.records: Any = _InMemory([])  # the record sink: metrics.jsonl once started on process 0
-    self._is_main = jax.process_index() == 0
     self._lock = self._checkpointer = None
     self._created = False
 
@@ -98,11 +102,8 @@ class RunDir:
     fingerprint = ckpt_lib.fingerprint(config, *built_for)
     start, records = Start(state, 0, 0.0, 0), []
     if self.resume:
-      r = ckpt_lib.restore_latest(self.path, to_host(state), fingerprint)
-      _check_reference_batch(state, r.state)
-      start = Start(replicate(r.state, mesh), r.generation, r.wall_s, len(r.records))
-      records = r.records
-    elif ckpt_lib.has_checkpoints(self.path):
+      start, records = self._restore(state, mesh, fingerprint)
+    elif self._is_main and ckpt_lib.has_checkpoints(self.path):
       raise ConfigError(f"{self.path!r} already holds checkpoints; resume it or choose a new "
                         "output directory")
     self.records = _InMemory(records)
@@ -112,13 +113,31 @@ class RunDir:
       files.write_config(self.path, config.replace(**config.strategy.resolved()))
       files.rewrite_metrics(self.path, records)  # on resume: one line per generation kept
       self.records = files.MetricsWriter(self.path, append=True)  # the records live there
-    self._checkpointer = ckpt_lib.Checkpointer(self.path, config.runtime.keep_checkpoints,
-                                               fingerprint)
+      self._checkpointer = ckpt_lib.Checkpointer(self.path, config.runtime.keep_checkpoints,
+                                                 fingerprint)
     return start
+
+  def _restore(self, state, mesh, fingerprint) -> tuple[Start, list[dict[str, Any]]]:
+    """The newest good checkpoint, read by process 0 and sent to every process bit for bit
+    (another host's disk may hold no copy, or an older one)."""
+    host, meta = to_host(state), None
+    if self._is_main:
+      r = self._checkpoints().restore_latest(self.path, host, fingerprint)
+      host, meta = r.state, {"generation": r.generation, "wall_s": r.wall_s,
+                             "records": r.records}
+    meta = multihost.from_main("resume position", meta)
+    host = multihost.arrays_from_main("resume state", host)
+    _check_reference_batch(state, host)
+    return (Start(replicate(host, mesh), meta["generation"], meta["wall_s"],
+                  len(meta["records"])), meta["records"])
 
   def checkpoint(self, host_state, generation: int, env_steps: int, wall_s: float,
                  num_records: int) -> None:
-    self._checkpointer.save(host_state, generation, env_steps, wall_s, num_records)
+    """Process 0 writes it; the others wait through the coordination service, so a slow disk
+    cannot leave them past gloo's patience in the next generation's collectives."""
+    if self._checkpointer is not None:
+      self._checkpointer.save(host_state, generation, env_steps, wall_s, num_records)
+    multihost.barrier("checkpoint written")
 
   def save_params(self, *args, **kwargs) -> None:
     """params.msgpack (``files.save_params``'s arguments), by process 0."""

@@ -3,12 +3,18 @@
 Usage: python mp_worker.py OUT.npz DEVICES [COORDINATOR NUM_PROCESSES PROCESS_ID]
 Trains a black-box problem a few generations and saves this process's final params.
 Kept importable-free of pytest so the tests can launch it as a plain subprocess.
+
+Environment: GENS, SEEDS, COMM as the config's; RUN_DIR (``{process}`` becomes this process's
+index: a directory per host), CHECKPOINT_EVERY, RESUME=1; faults at generation DIE_AFTER_GEN on
+process DIE_PROCESS: SIGKILL, or with LINK_DOWN=IFNAME that host's network link taken down.
 """
 import os
 import sys
 
 out, devices = sys.argv[1], int(sys.argv[2])
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+# FMA off, as esjax sets it when imported first: the bits then match across layouts, so a
+# job resumed on another number of hosts continues the same run.
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices} --xla_cpu_max_isa=AVX"
 os.environ["JAX_PLATFORMS"] = "cpu"
 
 import jax  # noqa: E402
@@ -36,15 +42,26 @@ def fitness(params, key):
 config = esjax.TrainConfig.of(population_size=16, generations=int(os.environ.get("GENS", 6)),
                            eval_every=0, normalize_obs=False, sigma=0.1, learning_rate=0.05,
                            seed=3, num_seeds=int(os.environ.get("SEEDS", 1)),
-                           comm=os.environ.get("COMM", "returns"))
+                           comm=os.environ.get("COMM", "returns"),
+                           checkpoint_every=int(os.environ.get("CHECKPOINT_EVERY", 0)))
 die = os.environ.get("DIE_AFTER_GEN")  # fault injection: process DIE_PROCESS kills itself
 victim = int(os.environ.get("DIE_PROCESS", 1))
 
 
+link = os.environ.get("LINK_DOWN")
+
+
 def on_record(rec):
-  if die is not None and rec["generation"] == int(die) and jax.process_index() == victim:
-    print(f"worker: process {victim} dies", flush=True)
-    os.kill(os.getpid(), 9)
+  if die is None or rec["generation"] != int(die) or jax.process_index() != victim:
+    return
+  import time  # noqa: E402
+  if link:  # from inside this host's namespace: the cable is cut, the process lives on
+    import subprocess  # noqa: E402
+    subprocess.run(["ip", "link", "set", "dev", link, "down"], check=True)
+    print(f"worker: process {victim} link down at {time.time():.3f}", flush=True)
+    return
+  print(f"worker: process {victim} dies at {time.time():.3f}", flush=True)
+  os.kill(os.getpid(), 9)
 
 
 lag = float(os.environ.get("LAG_S", 0))  # process LAG_PROCESS starts training this late
@@ -54,7 +71,9 @@ if lag and jax.process_index() == int(os.environ.get("LAG_PROCESS", 1)):
 
 with distributed.exit_on_job_failure():
   result = esjax.train(config, problem=esjax.black_box(fitness), initial_params=jnp.zeros(DIM),
-                       progress=False, on_record=on_record, out_dir=os.environ.get("RUN_DIR"))
+                       progress=False, on_record=on_record, resume=bool(os.environ.get("RESUME")),
+                       out_dir=os.environ.get("RUN_DIR", "").format(process=jax.process_index())
+                       or None)
 np.savez(out, params=result.flat_params, returns=[r["pop_return_mean"] for r in result.metrics],
          process=jax.process_index(), processes=jax.process_count(), devices=jax.device_count())
 print(f"worker: process {jax.process_index()} of {jax.process_count()} done, "

@@ -1,67 +1,28 @@
-"""Two local processes, two forced CPU devices each, one JAX job (gloo CPU collectives).
+"""Two processes, two forced CPU devices each, one JAX job (gloo CPU collectives).
 
-Every launch is bounded by a timeout, and a peer's death must make the survivor exit on its
+The processes talk over loopback, and (slow) as two hosts would: each in its own network
+namespace on its own address, joined by a virtual link (tests/helpers/netns.py). Every launch is bounded by a timeout, and a peer's death must make the survivor exit on its
 own within seconds, with one clear line, instead of waiting in a collective.
 """
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from esjax import cli
+from tests.helpers.mp_launch import (NETWORKS, Loopback, all_succeed, exit_times, fault_time,
+                                     finish, free_port, job, kill_all, launch, network)
 from tests.helpers.subproc import ROOT, env_with_devices
 
-WORKER = os.path.join(ROOT, "tests", "helpers", "mp_worker.py")
 
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
-
-
-def _launch(out, devices, *job, **env):
-  return subprocess.Popen([sys.executable, WORKER, str(out), str(devices), *map(str, job)],
-                          cwd=ROOT, env=env_with_devices(devices, **env),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc, timeout):
-  try:
-    out, err = proc.communicate(timeout=timeout)
-  except subprocess.TimeoutExpired:
-    proc.kill()
-    out, err = proc.communicate()
-    pytest.fail(f"worker hung past {timeout} s:\n{err[-2000:]}")
-  return proc.returncode, out, err
-
-
-def _kill_all(procs):
-  for p in procs:
-    if p.poll() is None:
-      p.kill()
-      p.wait()
-
-
-def _all_succeed(procs, timeout):
-  """Waits for every worker and asserts each exited 0; none is left running."""
-  try:
-    for p in procs:
-      rc, _, err = _finish(p, timeout=timeout)
-      assert rc == 0, err[-2000:]
-  finally:
-    _kill_all(procs)
-
-
-def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_path):
-  port = _free_port()
-  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i) for i in range(2)]
-  procs.append(_launch(tmp_path / "single.npz", 4))
-  _all_succeed(procs, timeout=240)
+@pytest.mark.parametrize("where", NETWORKS)
+def test_two_processes_match_each_other_and_one_process_with_four_devices(tmp_path, where):
+  with network(where) as net:
+    procs = job(net, lambda i: tmp_path / f"p{i}.npz")
+    procs.append(launch(net, None, tmp_path / "single.npz", 4))
+    all_succeed(procs, timeout=240)
   p0, p1, single = (np.load(tmp_path / f) for f in ("p0.npz", "p1.npz", "single.npz"))
   assert (int(p0["process"]), int(p1["process"])) == (0, 1)
   assert int(p0["processes"]) == 2 and int(p0["devices"]) == int(single["devices"]) == 4
@@ -77,37 +38,61 @@ def test_a_peer_that_starts_past_gloos_30_s_is_waited_for_not_failed(tmp_path):
   # A loaded host can compile one process's step half a minute after the other's. Gloo gives
   # a peer 30 s to join a collective's first run, so every sync before the processes are in
   # step (orbax's checkpoint directory included) must go through the coordination service.
-  port = _free_port()
-  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, LAG_S=35,
-                   RUN_DIR=tmp_path / "run", GENS=2) for i in range(2)]
-  _all_succeed(procs, timeout=300)
+  procs = job(Loopback(), lambda i: tmp_path / f"p{i}.npz", LAG_S=35, RUN_DIR=tmp_path / "run",
+              GENS=2)
+  all_succeed(procs, timeout=300)
   p0, p1 = (np.load(tmp_path / f"p{i}.npz") for i in range(2))
   np.testing.assert_array_equal(p0["params"], p1["params"])
   assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2"]
 
 
-@pytest.mark.parametrize("victim", [1, 0])  # 0 also hosts the coordination service
-def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path, victim):
-  port, survivor = _free_port(), 1 - victim
+def _fault(tmp_path, where, victim, link_down=False):
+  """A job that host ``victim`` leaves at generation 2 (killed, or its link taken down);
+  returns each process's (exit code, stdout, stderr) and the seconds from the fault to its
+  exit."""
   # Far more generations than could finish: only the failure handling can end the survivor.
-  env = dict(GENS=1_000_000, DIE_AFTER_GEN=2, DIE_PROCESS=victim)
-  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, **env)
-           for i in range(2)]
-  try:
-    rc_v, out_v, _ = _finish(procs[victim], timeout=240)
-    died = time.time()
-    assert rc_v == -9 and f"process {victim} dies" in out_v
-    rc_s, _, err_s = _finish(procs[survivor], timeout=60)
-    waited = time.time() - died
-  finally:
-    _kill_all(procs)
-  assert rc_s == 3, err_s[-2000:]
-  assert f"process {survivor} of 2: the multi-process job failed" in err_s
-  assert "another process has probably died" in err_s
-  assert "Traceback" not in err_s
-  print(f"survivor exited {waited:.1f} s after its peer died")
-  assert waited < 30, f"survivor took {waited:.1f} s to exit"
+  with network(where) as net:
+    procs = job(net, lambda i: tmp_path / f"p{i}.npz", GENS=1_000_000, DIE_AFTER_GEN=2,
+                DIE_PROCESS=victim, **({"LINK_DOWN": net.links[victim]} if link_down else {}))
+    try:
+      times = exit_times(procs, timeout=300)
+      results = [finish(p, timeout=1) for p in procs]
+    finally:
+      kill_all(procs)
+  at = fault_time(results[victim][1])
+  return results, {i: t - at for i, t in times.items()}
+
+
+def _assert_one_line_exit_3(result, process, seconds):
+  rc, _, err = result
+  assert rc == 3, err[-2000:]
+  assert f"process {process} of 2: the multi-process job failed" in err
+  assert "another process has probably died" in err
+  assert "Traceback" not in err
+  print(f"process {process} exited 3, {seconds:.1f} s after the fault")
+  assert seconds < 30, f"process {process} took {seconds:.1f} s to exit"
+
+
+@pytest.mark.parametrize("where", NETWORKS)
+@pytest.mark.parametrize("victim", [1, 0])  # 0 also hosts the coordination service
+def test_a_dead_peer_makes_the_survivor_exit_promptly_with_a_clear_message(tmp_path, where,
+                                                                          victim):
+  results, waited = _fault(tmp_path, where, victim)
+  survivor = 1 - victim
+  assert results[victim][0] == -9 and f"process {victim} dies" in results[victim][1]
+  _assert_one_line_exit_3(results[survivor], survivor, waited[survivor])
   assert not (tmp_path / f"p{survivor}.npz").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", [1, 0])
+def test_a_host_whose_link_goes_down_ends_the_job_promptly_on_both_hosts(tmp_path, victim):
+  # The cable is cut, not the process: no connection is closed, nothing is sent, and only the
+  # heartbeats (and gloo's timeouts) can tell either side that the other is gone.
+  results, waited = _fault(tmp_path, "namespaces", victim, link_down=True)
+  for i in range(2):
+    _assert_one_line_exit_3(results[i], i, waited[i])
+  assert not any((tmp_path / f"p{i}.npz").exists() for i in range(2))
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -149,7 +134,7 @@ def test_cluster_auto_detection_follows_jax(monkeypatch):
 @pytest.mark.slow
 def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   from tests.helpers.subproc import FAST_COMPILE
-  port, out = _free_port(), tmp_path / "run"
+  port, out = free_port(), tmp_path / "run"
   flags = ["train", "--env", "hopper", "--episode-length", "20", "--population-size", "8",
            "--hidden-sizes", "8,8", "--generations", "2", "--eval-every", "2", "--quiet",
            "--out", str(out), "--coordinator", f"localhost:{port}", "--num-processes", "2"]
@@ -158,9 +143,9 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
            for i in range(2)]
   try:
-    results = [_finish(p, timeout=400) for p in procs]
+    results = [finish(p, timeout=400) for p in procs]
   finally:
-    _kill_all(procs)
+    kill_all(procs)
   for rc, _, err in results:
     assert rc == 0, err[-2000:]
   # Gloo's C++ layer writes its own connection lines to the same stdout, unbuffered, so they
@@ -178,3 +163,43 @@ def test_cli_two_process_brax_run_only_process_0_writes(tmp_path):
   import esjax
   saved = esjax.load(str(out))
   assert saved.config.strategy.population_size == 8
+
+
+
+def _cli_job(net, args_of, cache):
+  """``esjax train ARGS`` as process i of 2 on ``net``'s host i; returns [(rc, out, err)]."""
+  from tests.helpers.subproc import FAST_COMPILE
+  coordinator = f"{net.address[0]}:{free_port()}"
+  procs = [launch(net, i, None, 2, xla_flags=FAST_COMPILE, JAX_COMPILATION_CACHE_DIR=cache,
+                  argv=[sys.executable, "-m", "esjax", "train", *args_of(i), "--quiet",
+                        "--coordinator", coordinator, "--num-processes", "2",
+                        "--process-id", str(i)]) for i in range(2)]
+  try:
+    return [finish(p, timeout=400) for p in procs]
+  finally:
+    kill_all(procs)
+
+
+@pytest.mark.slow
+def test_cli_hosts_without_a_shared_disk_need_only_process_0s_directory(tmp_path):
+  # Two machines with local disks: each process is given its own --out. Only process 0 writes
+  # (the state is replicated); a resume reads process 0's directory and sends the checkpoint
+  # to process 1, whose own directory was never made.
+  dirs = [tmp_path / "host0", tmp_path / "host1"]
+  flags = ["--env", "inverted_pendulum", "--population-size", "16", "--episode-length", "50",
+           "--eval-every", "0"]
+  cache = str(tmp_path / "jax-cache")
+  with network("namespaces") as net:
+    first = _cli_job(net, lambda i: [*flags, "--generations", "3", "--out", str(dirs[i])],
+                     cache)
+    for rc, _, err in first:
+      assert rc == 0, err[-2000:]
+    assert not dirs[1].exists()
+    assert sorted(os.listdir(dirs[0] / "checkpoints")) == ["3"]
+    resumed = _cli_job(net, lambda i: ["--resume", str(dirs[i]), "--generations", "5"], cache)
+  for rc, _, err in resumed:
+    assert rc == 0, err[-2000:]
+  assert not dirs[1].exists()
+  assert sorted(os.listdir(dirs[0] / "checkpoints")) == ["3", "5"]
+  from esjax.rundir.files import read_metrics
+  assert [r["generation"] for r in read_metrics(str(dirs[0]))] == [1, 2, 3, 4, 5]

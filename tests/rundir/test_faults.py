@@ -13,6 +13,11 @@ How each fault is made:
   metrics.jsonl's descriptor raises ENOSPC), since a tmpfs keeps a page of slack after the last
   line and would fail a checkpoint first;
 * directory removed: ``shutil.rmtree`` of the run directory mid-run.
+
+Then hosts that fail (slow): two processes, each in its own network namespace with its own
+run directory (tests/helpers/netns.py), one killed or cut off from the other mid-run: the other
+exits 3 with one line within 30 s, and a resume from process 0's directory, on one host or
+both, ends with the uninterrupted job's params.
 """
 import errno
 import os
@@ -35,7 +40,7 @@ from esjax.rundir import checkpoint as ckpt_lib
 from esjax.rundir import files as run_io
 from esjax.rundir import lock as lock_lib
 
-from tests.helpers import bb_run
+from tests.helpers import bb_run, mp_launch
 
 from tests.helpers.subproc import ROOT
 TIMING = ("wall_s", "steps_per_s")
@@ -263,3 +268,71 @@ def test_lock_in_process(tmp_path):
   again.release()
   r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
   assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- Hosts in their own network namespaces, each with its own disk (tests/helpers/netns.py) ----
+
+def _fault_then_resume(tmp_path, victim_env, resume_hosts):
+  """An uninterrupted 2-host job, the same job with a fault at generation 5, then a resume
+  from process 0's directory on ``resume_hosts`` hosts (1: this machine alone); each host has
+  its own run directory. Returns (the faulted job's (rc, stdout, stderr) and seconds from the
+  fault to each exit, reference params, resumed params)."""
+  env = dict(GENS=8, CHECKPOINT_EVERY=2)
+  with mp_launch.network("namespaces") as net:
+    ref = mp_launch.job(net, lambda i: tmp_path / f"ref{i}.npz",
+                        RUN_DIR=str(tmp_path / "ref{process}"), **env)
+    mp_launch.all_succeed(ref, timeout=300)
+    run_dir = str(tmp_path / "h{process}")
+    victim_env = victim_env(net)
+    procs = mp_launch.job(net, lambda i: tmp_path / f"p{i}.npz", RUN_DIR=run_dir,
+                          DIE_AFTER_GEN=5, **env, **victim_env)
+    try:
+      times = mp_launch.exit_times(procs, timeout=300)
+      results = [mp_launch.finish(p, timeout=1) for p in procs]
+    finally:
+      mp_launch.kill_all(procs)
+    victim = int(victim_env["DIE_PROCESS"])
+    at = mp_launch.fault_time(results[victim][1])
+    # Each host was given its own directory: only process 0's was written.
+    assert not os.path.exists(tmp_path / "h1") and not os.path.exists(tmp_path / "ref1")
+    assert steps(tmp_path / "h0") == [2, 4]
+    net.link_up(victim)  # a cut cable is mended before the job resumes
+    if resume_hosts == 1:
+      resumed = [mp_launch.launch(net, None, tmp_path / "r0.npz", 2, RESUME=1,
+                                  RUN_DIR=run_dir, **env)]
+    else:  # process 1's directory does not exist: it is sent process 0's checkpoint
+      resumed = mp_launch.job(net, lambda i: tmp_path / f"r{i}.npz", RESUME=1,
+                              RUN_DIR=run_dir, **env)
+    mp_launch.all_succeed(resumed, timeout=300)
+  seconds = {i: t - at for i, t in times.items()}
+  resumed = [np.load(tmp_path / f"r{i}.npz")["params"] for i in range(resume_hosts)]
+  return results, seconds, np.load(tmp_path / "ref0.npz")["params"], resumed
+
+
+def _exited_3_at_once(result, process, seconds):
+  rc, _, err = result
+  print(f"process {process}: exit {rc}, {seconds:.1f} s after the fault")
+  assert rc == 3, err[-2000:]
+  lines = subproc.without_xla_logs(err).strip().splitlines()
+  assert [ln for ln in lines if ln.startswith("esjax: ")] == [lines[-1]], err[-2000:]
+  assert f"process {process} of 2: the multi-process job failed" in lines[-1]
+  assert seconds < 30, f"process {process} took {seconds:.1f} s to exit"
+
+
+@pytest.mark.slow
+def test_a_killed_host_then_resume_on_one_host_continues_bit_for_bit(tmp_path):
+  results, seconds, ref, resumed = _fault_then_resume(
+      tmp_path, lambda net: {"DIE_PROCESS": 1}, resume_hosts=1)
+  assert results[1][0] == -9
+  _exited_3_at_once(results[0], 0, seconds[0])
+  np.testing.assert_array_equal(resumed[0], ref)
+
+
+@pytest.mark.slow
+def test_a_host_cut_off_then_resume_on_both_hosts_continues_bit_for_bit(tmp_path):
+  results, seconds, ref, resumed = _fault_then_resume(
+      tmp_path, lambda net: {"DIE_PROCESS": 1, "LINK_DOWN": net.links[1]}, resume_hosts=2)
+  for i in range(2):
+    _exited_3_at_once(results[i], i, seconds[i])
+  np.testing.assert_array_equal(resumed[0], ref)
+  np.testing.assert_array_equal(resumed[1], ref)
