@@ -19,7 +19,9 @@ from tests.helpers import netns
 from tests.helpers.subproc import ROOT, env_with_devices
 
 WORKER = os.path.join(ROOT, "tests", "helpers", "mp_worker.py")
-NETWORKS = ["localhost", pytest.param("namespaces", marks=pytest.mark.slow)]
+# Several processes either way: the slow tier.
+NETWORKS = [pytest.param("localhost", marks=pytest.mark.slow),
+            pytest.param("namespaces", marks=pytest.mark.slow)]
 
 
 class Loopback:
