@@ -103,14 +103,18 @@ def test_tiers() -> str:
 
 
 def newest_jax() -> str:
-  name = "metrics_jax0.12.0.1_2devices.jsonl"
-  m = metrics(f"newest_jax/{name}")
-  evals = {r["generation"]: r["eval_return"] for r in m if "eval_return" in r}
-  version = name.split("_jax")[1].split("_")[0]
-  with open(os.path.join(RESULTS, "newest_jax", "README.md")) as f:  # its record of the machine
-    date = re.search(r"\d{4}-\d{2}-\d{2}", f.read()).group(0)
-  return (f"eval {evals[20]:.0f} at generation 20, {evals[60]:.0f} at 60; 2-core AMD EPYC, "
-          f"jax {version}, {date}")
+  """The default run on the newest jax, 2 CPU devices against 1 (benchmarks/cpu_split.py run
+  in the Python 3.13 userland with ``--name newest_jax/cpu_split``)."""
+  with open(os.path.join(RESULTS, "newest_jax", "cpu_split.json")) as f:
+    d = json.load(f)
+  one, split = d["rows"]
+  assert one["final params equal"] and split["final params equal"], "params differ"
+  m = d["machine"]
+  evals = dict(re.findall(r"(\d+): (\d+)", d["notes"][-1]))
+  return (f"eval {evals['20']} at generation 20, {evals['60']} at 60, in {split['total_s']:.0f} s "
+          f"from the command's start against {one['total_s']:.0f} s on one device; {m['cpu']}, "
+          f"{m['cores']} cores, Python {m['python']}, jax {m['jax']}, {m['date_utc'][:10]}, "
+          f"load {m['load_avg_1m']}; `python -m benchmarks.cpu_split --name newest_jax/cpu_split`")
 
 
 BLOCKS = {
