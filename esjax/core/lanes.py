@@ -82,6 +82,7 @@ def run(episode: Episode, starts, lane_widths: tuple[int, ...]):
   """Every member's ``Evaluation`` ((local,) leading axis, member order) from their start
   states ``starts`` ((local, ...)), stepped in lanes of ``lane_widths`` (``widths``)."""
   local = jax.tree.leaves(starts)[0].shape[0]
+  lane_widths = tuple(dict.fromkeys(min(w, local) for w in lane_widths))  # none past the slice
   first = lane_widths[0]
   shape = jax.eval_shape(jax.vmap(episode.finish), starts)
   out = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
