@@ -66,7 +66,8 @@ def bare_physics(config, mesh, length: int):
 
     return jax.vmap(episode)(jax.random.split(key, local))
 
-  return jax.jit(jax.shard_map(device, mesh=mesh, in_specs=P(), out_specs=P(AXIS)))
+  return jax.jit(jax.shard_map(device, mesh=mesh, in_specs=P(), out_specs=P(AXIS),
+                               check_vma=False))
 
 
 def _copy(state):
@@ -101,8 +102,8 @@ def _phase(env, phase, setups, state, bare_rate):
   return rows
 
 
-def bench_env(env: str, late_at: int | None, bare_length: int):
-  base = esjax.TrainConfig.of(env=env, eval_every=0)
+def bench_env(env: str, late_at: int | None, bare_length: int, population: int):
+  base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
   setups = {name: setup_lib.setup(base.replace(lanes=lanes)) for name, lanes in VARIANTS.items()}
   any_setup = setups["lanes"]
   bare = bare_physics(base, any_setup.mesh, bare_length)
@@ -165,6 +166,7 @@ def main(argv=None):
                  help="also the 6 generations after training to generation 60")
   p.add_argument("--late-at", type=int, default=60)
   p.add_argument("--bare-length", type=int, default=1000)
+  p.add_argument("--population", type=int, default=256)
   p.add_argument("--default-run", action="store_true")
   p.add_argument("--name", default="live_steps")
   a = p.parse_args(argv)
@@ -179,7 +181,7 @@ def main(argv=None):
     return
   rows = []
   for env in a.envs.split(","):
-    rows += bench_env(env, a.late_at if a.late else None, a.bare_length)
+    rows += bench_env(env, a.late_at if a.late else None, a.bare_length, a.population)
   notes = [
       "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
       "default; bare = the same envs, vmapped and sharded over the same devices, "
