@@ -40,7 +40,8 @@ from esjax.core.mesh import AXIS, to_host
 from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
 
-VARIANTS = {"off": 0, "lanes": None}  # the lanes setting of each
+# The lanes settings of each variant.
+VARIANTS = {"off": dict(lanes=0), "lanes": {}, "lanes_4_halvings": dict(lane_halvings=4)}
 PHASE_GENS = 6
 
 
@@ -104,7 +105,7 @@ def _phase(env, phase, setups, state, bare_rate):
 
 def bench_env(env: str, late_at: int | None, bare_length: int, population: int):
   base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
-  setups = {name: setup_lib.setup(base.replace(lanes=lanes)) for name, lanes in VARIANTS.items()}
+  setups = {name: setup_lib.setup(base.replace(**kw)) for name, kw in VARIANTS.items()}
   any_setup = setups["lanes"]
   bare = bare_physics(base, any_setup.mesh, bare_length)
   key = jax.random.PRNGKey(0)
@@ -133,7 +134,7 @@ _TRAIN = """
 import hashlib, json, sys, time
 t = time.perf_counter()
 import esjax, numpy as np
-r = esjax.train(esjax.TrainConfig().replace(lanes={lanes}), progress=False)
+r = esjax.train(esjax.TrainConfig().replace(**{kw}), progress=False)
 sha = hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest()
 print("RESULT " + json.dumps({{"wall_s": time.perf_counter() - t, "sha256": sha,
       "eval_return": r.metrics[-1]["eval_return"]}}))
@@ -144,8 +145,8 @@ def default_run() -> list[dict]:
   """The default run, 60 generations, compile included, each variant in a fresh process."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
   rows = []
-  for name, lanes in VARIANTS.items():
-    out = subprocess.run([sys.executable, "-c", _TRAIN.format(lanes=lanes)], cwd=common.ROOT,
+  for name, kw in VARIANTS.items():
+    out = subprocess.run([sys.executable, "-c", _TRAIN.format(kw=kw)], cwd=common.ROOT,
                          capture_output=True, text=True, timeout=3600)
     line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
     if not line:
@@ -190,7 +191,8 @@ def main(argv=None):
       "every variant; live_steps = their gen_env_steps; both variants end in equal params "
       "(asserted). off = lanes=0 (each chunk of 64 runs until its longest episode ends); "
       "lanes = the default (64 lanes per device, a queue over the slice, halved to 32 and "
-      "16 for the last episodes).",
+      "16 for the last episodes); lanes_4_halvings = the same halved down to 4 lanes "
+      "(lane_halvings=4: two more compiled copies of the step).",
   ]
   cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s",
           "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup"]

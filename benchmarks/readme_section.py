@@ -8,7 +8,8 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
+ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
+         "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
@@ -23,6 +24,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | script | what it measures |
 | --- | --- |
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
+| `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |

@@ -177,6 +177,9 @@ class RuntimeConfig:
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
       "compacted into narrower lanes; the same bits as without (default: member_chunk; 0 = "
       "off, each chunk runs until its longest episode ends)", group=RUN, resumable=True)
+  lane_halvings: int = setting(
+      2, "times the lanes are halved for the last episodes once no member is left to start "
+      "(each width compiles one more copy of the env step)", group=RUN, resumable=True)
   comm: str = setting("returns", "returns (scalars cross devices) or gradient (data-parallel "
                       "psum)", group=RUN)
   num_seeds: int = setting(1, "independent runs vmapped through one compiled step", group=RUN)
@@ -331,6 +334,7 @@ def _check_runtime(rt: RuntimeConfig) -> None:
     _positive_int("member_chunk", rt.member_chunk)
   if rt.lanes is not None:
     _nonneg_int("lanes", rt.lanes)
+  _nonneg_int("lane_halvings", rt.lane_halvings)
 
 
 def _check_devices(population_size: int, mirrored: bool, member_chunk: int | None,

@@ -61,10 +61,6 @@ class TrainState:
 # fits an int32 (the form ``gen_env_steps`` has), and checkpoint as plain int32 arrays.
 _STEP_BASE = 2**30
 
-# The lanes are halved this often for the last episodes: each width is one more compiled copy
-# of the env step (see core/lanes.py and benchmarks/results/live_steps.md).
-DEFAULT_LANE_HALVINGS = 2
-
 
 def steps_zero() -> jnp.ndarray:
   return jnp.zeros((2,), jnp.int32)
@@ -170,7 +166,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     cutoff: AdaptiveCutoff | None = None, *,
                     perturbation: Perturbation = GAUSSIAN,
                     noise_chunk: int = DEFAULT_NOISE_CHUNK, lanes: int | None = None,
-                    lane_halvings: int = DEFAULT_LANE_HALVINGS):
+                    lane_halvings: int = 2):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
 
   ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
