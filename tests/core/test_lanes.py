@@ -51,6 +51,13 @@ def test_widths_halve_from_the_lanes_capped_by_the_slice():
   assert lanes_lib.widths(8, 256, 0) == (8,)
 
 
+def test_lanes_settings_are_checked_in_one_line():
+  for flat, bad in (("lanes", -1), ("lane_halvings", -2), ("lanes", 1.5)):
+    with pytest.raises(esjax.ConfigError, match=f"{flat}={bad} is invalid; expected an integer"):
+      esjax.TrainConfig.of(**{flat: bad}).validate()
+  esjax.TrainConfig.of(lanes=0, lane_halvings=0).validate()
+
+
 @pytest.mark.parametrize("lane_widths", [(8,), (8, 4, 2), (5, 2, 1), (64,)])
 def test_every_member_gets_the_bits_of_its_own_vmapped_episode(lane_widths):
   problem, params = _problem()
