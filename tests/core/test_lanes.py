@@ -84,11 +84,13 @@ def _config(**kw):
                               eval_every=0, sigma=0.3, member_chunk=64, **kw)
 
 
+def _untimed(metrics):
+  return [{k: v for k, v in m.items() if k not in ("wall_s", "steps_per_s")} for m in metrics]
+
+
 def _run(**kw):
   r = esjax.train(_config(**kw), env=Wobble(), progress=False)
-  return np.asarray(r.flat_params), [{k: v for k, v in m.items() if k not in ("wall_s",
-                                                                            "steps_per_s")}
-                                     for m in r.metrics]
+  return np.asarray(r.flat_params), _untimed(r.metrics)
 
 
 def test_a_population_larger_than_the_lanes_trains_to_the_bits_of_the_chunked_loop():
@@ -97,6 +99,17 @@ def test_a_population_larger_than_the_lanes_trains_to_the_bits_of_the_chunked_lo
   assert np.array_equal(params, ref_params)
   assert metrics == ref_metrics
   assert 5 < metrics[0]["episode_length_mean"] < 55  # lanes were handed on
+
+
+def test_rollout_tricks_the_adaptive_cutoff_and_a_sweep_in_lanes_give_the_chunked_bits():
+  tricks = dict(population_size=64, member_chunk=16, action_noise=0.1, frame_skip=2,
+                obs_stat_prob=0.5, adaptive_cutoff=8, cutoff_threshold=0.2, cutoff_ratio=2.0,
+                sweep={"sigma": (0.1, 0.4)}, hidden_sizes=(8,), generations=3, eval_every=0)
+  runs = [esjax.train(esjax.TrainConfig.of(lanes=lanes, **tricks), env=Wobble(),
+                      progress=False) for lanes in (3, 0)]
+  (a, b) = [(np.asarray(r.flat_params), _untimed(r.metrics)) for r in runs]
+  assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+  assert a[1][-1]["episode_cutoff_per_seed"] != a[1][0]["episode_cutoff_per_seed"]
 
 
 _DEVICES = """
