@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -141,13 +142,31 @@ print("RESULT " + json.dumps({{"wall_s": time.perf_counter() - t, "sha256": sha,
 """
 
 
-def default_run() -> list[dict]:
-  """The default run, 60 generations, compile included, each variant in a fresh process."""
+def _checkout(ref: str) -> str:
+  """``ref``'s tree (``git archive``) in a temporary folder: the code before this change."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  base = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=common.ROOT, check=True,
+                        capture_output=True, text=True).stdout.strip()
+  folder = tempfile.mkdtemp(prefix="esjax-before-")
+  archive = subprocess.run(["git", "archive", base], cwd=common.ROOT, check=True,
+                           capture_output=True).stdout
+  subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+  return folder
+
+
+def default_run(before_ref: str) -> list[dict]:
+  """The default run, 60 generations, compile included, each variant in a fresh process:
+  the code at ``before_ref``'s merge base, then this tree with lanes off and on."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
   rows = []
-  for name in ("off", "lanes"):
-    kw = VARIANTS[name]
-    out = subprocess.run([sys.executable, "-c", _TRAIN.format(kw=kw)], cwd=common.ROOT,
+  for name, root, kw in (("before (merge base with " + before_ref + ")", _checkout(before_ref),
+                          None), ("off", common.ROOT, VARIANTS["off"]),
+                         ("lanes", common.ROOT, VARIANTS["lanes"])):
+    env = dict(os.environ, PYTHONPATH=root)
+    code = _TRAIN.format(kw={} if kw is None else kw)
+    if kw is None:  # the old config has no lanes setting
+      code = code.replace(".replace(**{})", "")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
                          capture_output=True, text=True, timeout=3600)
     line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
     if not line:
@@ -170,15 +189,18 @@ def main(argv=None):
   p.add_argument("--bare-length", type=int, default=1000)
   p.add_argument("--population", type=int, default=256)
   p.add_argument("--default-run", action="store_true")
+  p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
+                 "of HEAD and this ref")
   p.add_argument("--name", default="live_steps")
   a = p.parse_args(argv)
   if a.default_run:
-    runs = default_run()
+    runs = default_run(a.before)
     common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
                          runs, [
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
-        "per variant, compile and evaluations included; params_pinned: the final params' "
-        "sha256 equals tests/test_pinned.py's DEFAULT_RUN_SHA256."])
+        "per variant, one after the other, compile and evaluations included; before = the "
+        "code this change started from; params_pinned: the final params' sha256 equals "
+        "tests/test_pinned.py's DEFAULT_RUN_SHA256."])
   if not a.envs:
     return
   rows = []
