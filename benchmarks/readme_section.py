@@ -114,6 +114,19 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   per generation 2.2-3.0 ms with no trend. Records now stream to metrics.jsonl instead of
   piling up in memory (before the change: 470 -> 516 MB over 55,000 generations).
 
+## Continuous batching (2-core CPU, 2026-12-02, a loaded machine)
+
+- **Early in training the lanes pay; late they cost.** `live_steps.md`, hopper, pop 256, 2
+  CPU devices, one table, every variant from the same state and ending in equal params:
+  generations 2-7 (mean episode 226 of 1000) run at 0.244 of bare physics with lanes off,
+  0.543 with the default lanes (2.23x) and 0.686 with `--lane-halvings 4` (2.81x); the issue's
+  0.7 is not met. Generations 61-66 (mean episode 835) run at 0.949 off, 0.771 with the
+  default lanes (0.81x) and 0.594 with 4 halvings: once nearly every episode runs to the end
+  there is little dead time to recover, and the queue's tail (members started late, stepped
+  at widths where a step costs more per lane) costs more than it saves. Bare physics
+  measured 53k steps/s here against 104k on a quiet machine (another job ran outside the
+  lock), so read the ratios, not the rates.
+
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
 The first lent GPU, 15 minutes of device time in all, went to the presets a CPU cannot finish:
