@@ -42,7 +42,8 @@ from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
 
 # The lanes settings of each variant.
-VARIANTS = {"off": dict(lanes=0), "lanes": {}, "lanes_4_halvings": dict(lane_halvings=4)}
+VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=None),
+            "lanes_4_halvings": dict(lanes=None, lane_halvings=4)}
 PHASE_GENS = 6
 
 

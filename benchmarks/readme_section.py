@@ -126,6 +126,12 @@ FINDINGS = """## What the tables say (2-core CPU, 2026-11-23)
   at widths where a step costs more per lane) costs more than it saves. Bare physics
   measured 53k steps/s here against 104k on a quiet machine (another job ran outside the
   lock), so read the ratios, not the rates.
+- **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
+  generations, compile included, fresh processes one after the other at load ~5: the code
+  before the change 485 s, this tree with lanes off 413 s, with the default lanes 464 s; all
+  three end in the pinned params (sha256 equal to tests/test_pinned.py's). The run spends
+  most of its generations with long episodes, where the lanes lose, and compiles two more
+  copies of the step, so `lanes` defaults to 0; `--lanes 64` is for the early phase.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 

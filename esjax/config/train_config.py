@@ -172,11 +172,13 @@ class RuntimeConfig:
       "chunks give bit-identical runs on any device count (default: on CPU the largest "
       "divisor of the slice up to 64, on GPU/TPU the whole slice; see "
       "docs/reproducibility.md)", group=RUN, resumable=True)
+  # Off by default: it pays while episodes end early and costs once most run to the end
+  # (benchmarks/results/live_steps.md).
   lanes: int | None = setting(
-      None, "episodes stepped at once per device by continuous batching: a member whose "
+      0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
-      "compacted into narrower lanes; the same bits as without (default: member_chunk; 0 = "
-      "off, each chunk runs until its longest episode ends)", group=RUN, resumable=True)
+      "compacted into narrower lanes; the same bits as without (None: member_chunk; 0 = off, "
+      "each chunk runs until its longest episode ends)", group=RUN, resumable=True)
   lane_halvings: int = setting(
       2, "times the lanes are halved for the last episodes once no member is left to start "
       "(each width compiles one more copy of the env step)", group=RUN, resumable=True)
