@@ -19,7 +19,8 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
-ORDER = ["physics_limit", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
+ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
+         "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
@@ -34,6 +35,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | script | what it measures |
 | --- | --- |
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
+| `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
@@ -101,6 +103,25 @@ FINDINGS = """## What the tables say
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
   metrics.jsonl instead of piling up in memory.
+
+## Continuous batching (2-core CPU, 2026-12-02, a loaded machine)
+
+- **Early in training the lanes pay; late they cost.** `live_steps.md`, hopper, pop 256, 2
+  CPU devices, one table, every variant from the same state and ending in equal params:
+  generations 2-7 (mean episode 226 of 1000) run at 0.244 of bare physics with lanes off,
+  0.543 with the default lanes (2.23x) and 0.686 with `--lane-halvings 4` (2.81x); the issue's
+  0.7 is not met. Generations 61-66 (mean episode 835) run at 0.949 off, 0.771 with the
+  default lanes (0.81x) and 0.594 with 4 halvings: once nearly every episode runs to the end
+  there is little dead time to recover, and the queue's tail (members started late, stepped
+  at widths where a step costs more per lane) costs more than it saves. Bare physics
+  measured 53k steps/s here against 104k on a quiet machine (another job ran outside the
+  lock), so read the ratios, not the rates.
+- **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
+  generations, compile included, fresh processes one after the other at load ~5: the code
+  before the change 485 s, this tree with lanes off 413 s, with the default lanes 464 s; all
+  three end in the pinned params (sha256 equal to tests/test_pinned.py's). The run spends
+  most of its generations with long episodes, where the lanes lose, and compiles two more
+  copies of the step, so `lanes` defaults to 0; `--lanes 64` is for the early phase.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 

@@ -172,6 +172,16 @@ class RuntimeConfig:
       "chunks give bit-identical runs on any device count (default: on CPU the largest "
       "divisor of the slice up to 64, on GPU/TPU the whole slice; see "
       "docs/reproducibility.md)", group=RUN, resumable=True)
+  # Off by default: it pays while episodes end early and costs once most run to the end
+  # (benchmarks/results/live_steps.md).
+  lanes: int | None = setting(
+      0, "episodes stepped at once per device by continuous batching: a member whose "
+      "episode ends hands its lane to the next member of the slice, and the last episodes are "
+      "compacted into narrower lanes; the same bits as without (None: member_chunk; 0 = off, "
+      "each chunk runs until its longest episode ends)", group=RUN, resumable=True)
+  lane_halvings: int = setting(
+      2, "times the lanes are halved for the last episodes once no member is left to start "
+      "(each width compiles one more copy of the env step)", group=RUN, resumable=True)
   comm: str = setting("returns", "returns (scalars cross devices) or gradient (data-parallel "
                       "psum)", group=RUN)
   num_seeds: int = setting(1, "independent runs vmapped through one compiled step", group=RUN)
@@ -324,6 +334,9 @@ def _check_runtime(rt: RuntimeConfig) -> None:
     _positive_int("num_devices", rt.num_devices)
   if rt.member_chunk is not None:
     _positive_int("member_chunk", rt.member_chunk)
+  if rt.lanes is not None:
+    _nonneg_int("lanes", rt.lanes)
+  _nonneg_int("lane_halvings", rt.lane_halvings)
 
 
 def _check_devices(population_size: int, mirrored: bool, member_chunk: int | None,

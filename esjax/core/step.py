@@ -29,6 +29,7 @@ from jax.extend import core as jex_core
 from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys, xla_env
+from esjax.core import lanes as lanes_lib
 from esjax.core.mesh import AXIS
 from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
 from esjax.perturbations.gaussian import GAUSSIAN
@@ -164,7 +165,8 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None,
                     cutoff: AdaptiveCutoff | None = None, *,
                     perturbation: Perturbation = GAUSSIAN,
-                    noise_chunk: int = DEFAULT_NOISE_CHUNK):
+                    noise_chunk: int = DEFAULT_NOISE_CHUNK, lanes: int | None = None,
+                    lane_halvings: int = 2):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
 
   ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
@@ -172,19 +174,29 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
   adaptive episode cutoff) the rollouts stop at ``state.cutoff`` steps, and the next limit is
   computed from the all-gathered step counts, the same on every device. ``perturbation`` is
   the member noise, ``noise_chunk`` the directions the update rebuilds at once.
+
+  ``lanes``: episodes stepped at once by continuous batching (``core/lanes.py``; None: the
+  chunk size, 0: off, each chunk runs until its last episode ends), narrowed ``lane_halvings``
+  times for the last episodes. The same bits either way; only problems with an ``episode``
+  and full-rank noise have lanes.
   """
   local = strategy.population_size // num_devices
   chunk = member_chunk or local
   if local % chunk:
     raise ValueError(f"member_chunk={chunk} does not divide the per-device slice of {local}")
-  evaluate_chunk = _chunk_evaluator(problem, strategy, perturbation, cutoff)
+  width = chunk if lanes is None else lanes
+  if width and problem.episode is not None and perturbation.member_axes() == 0:
+    evaluate_slice = _lane_evaluator(problem, strategy, perturbation, cutoff,
+                                     lanes_lib.widths(width, local, lane_halvings))
+  else:
+    evaluate_slice = _chunked(_chunk_evaluator(problem, strategy, perturbation, cutoff))
   tell = _teller(strategy, comm, perturbation, noise_chunk)
 
   def generation(state: TrainState):
     gen_key = keys.generation_key(state.key, state.generation)
     first = jax.lax.axis_index(AXIS) * local  # this device's slice, in chunks
     members = (first + jnp.arange(local)).reshape(local // chunk, chunk)
-    ret, steps, chunk_stats = jax.lax.map(lambda m: evaluate_chunk(state, gen_key, m), members)
+    ret, steps, chunk_stats = evaluate_slice(state, gen_key, members)
     # The only cross-device traffic, all gathers in member order: pop returns + pop step
     # counts + one obs-sum triple per chunk.
     returns = jax.lax.all_gather(ret.reshape(-1), AXIS, tiled=True)  # (pop,)
@@ -204,6 +216,41 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
   return generation
 
 
+def _chunked(evaluate_chunk):
+  """``(state, gen_key, members (chunks, chunk)) -> (returns, steps, obs sums)``, one chunk
+  after the other, each running until its last episode ends."""
+  return lambda state, gen_key, members: jax.lax.map(
+      lambda m: evaluate_chunk(state, gen_key, m), members)
+
+
+def _member_keys(strategy: Strategy, gen_key, members):
+  return jax.vmap(
+      lambda m: keys.rollout_key(gen_key, keys.noise_index(m, strategy.mirrored)))(members)
+
+
+def _lane_evaluator(problem: Problem, strategy: Strategy, perturbation: Perturbation,
+                    cutoff: AdaptiveCutoff | None, lane_widths: tuple[int, ...]):
+  """``(state, gen_key, members (chunks, chunk)) -> (returns, steps, obs sums)`` as
+  ``_chunked`` gives them, the episodes batched continuously in lanes (``core/lanes.py``):
+  the start states are built per chunk, the sums taken per chunk over the members' results."""
+
+  def evaluate_slice(state: TrainState, gen_key, members):
+    episode = problem.episode(state.normalizer, None if cutoff is None else state.cutoff)
+
+    def start(m):
+      candidates = strategy_lib.ask(strategy, state.es, gen_key, m, perturbation)
+      return jax.vmap(episode.start)(candidates, _member_keys(strategy, gen_key, m))
+
+    starts = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), jax.lax.map(start, members))
+    ev = lanes_lib.run(episode, starts, lane_widths)
+    per_chunk = jax.tree.map(lambda x: x.reshape(members.shape + x.shape[1:]), ev)
+    chunk_stats = jax.lax.map(lambda s: jax.tree.map(lambda x: x.sum(0), s),
+                              per_chunk.obs_stats)
+    return per_chunk.ret, per_chunk.steps, chunk_stats
+
+  return evaluate_slice
+
+
 def _chunk_evaluator(problem: Problem, strategy: Strategy, perturbation: Perturbation,
                      cutoff: AdaptiveCutoff | None):
   """``(state, gen_key, members) -> (returns, steps, obs sums)`` of a chunk of members. The
@@ -212,8 +259,7 @@ def _chunk_evaluator(problem: Problem, strategy: Strategy, perturbation: Perturb
 
   def evaluate_chunk(state: TrainState, gen_key, members):
     candidates = strategy_lib.ask(strategy, state.es, gen_key, members, perturbation)
-    rollout_keys = jax.vmap(
-        lambda m: keys.rollout_key(gen_key, keys.noise_index(m, strategy.mirrored)))(members)
+    rollout_keys = _member_keys(strategy, gen_key, members)
     if cutoff is None:
       ev = jax.vmap(problem.evaluate, in_axes=(axes, None, 0))(candidates, state.normalizer,
                                                                rollout_keys)

@@ -29,6 +29,18 @@ class Evaluation:
 
 
 @dataclasses.dataclass(frozen=True)
+class Episode:
+  """One member's episode in pieces, for a scheduler that steps many members' episodes side
+  by side (``core/lanes.py``): ``finish(while running: step(start(params, key)))`` is
+  ``evaluate(params, normalizer, key, limit)`` for the normalizer and limit it was built for.
+  The state carries everything the member needs, so any lane may run it."""
+  start: Callable[[jax.Array, jax.Array], object]  # (params, key) -> state
+  step: Callable[[object], object]  # state -> state (only called while running)
+  running: Callable[[object], jax.Array]  # state -> () bool
+  finish: Callable[[object], Evaluation]  # state -> Evaluation
+
+
+@dataclasses.dataclass(frozen=True)
 class Problem:
   evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
   obs_size: int  # 0 for a black box: no normalizer
@@ -42,6 +54,10 @@ class Problem:
   # True for ``black_box`` fitnesses: given ``initial_params`` as a pytree, they receive that
   # tree (``on_pytree``); any other Problem gets the flat vector (or a ``LowRankParams``).
   takes_tree: bool = False
+  # ``(normalizer, limit) -> Episode``: the rollout in pieces, so the step can batch episodes
+  # continuously (a lane whose episode ends takes the next member); None: a black box, whose
+  # evaluate is all there is.
+  episode: Callable[[NormalizerState, object], Episode] | None = None
 
 
 def is_pytree(params) -> bool:
@@ -71,5 +87,5 @@ def on_pytree(problem: Problem, unravel: Callable[[jax.Array], object]) -> Probl
       p = p.flat()
     return problem.evaluate(unravel(p), normalizer, key)
 
-  return dataclasses.replace(problem, evaluate=evaluate,
+  return dataclasses.replace(problem, evaluate=evaluate, episode=None,
                              check=None if check is None else (lambda p: check(unravel(p))))

@@ -69,18 +69,24 @@ def env_collector(env, view, episode_length: int,
   return collector(reset, step, lambda k: sample_action(env, k), size, episode_length)
 
 
-def member_policy(policy, params, normalizer, prep: Callable) -> Callable:
-  """The member's policy for one episode: ``obs -> policy output`` on observations already
-  passed through ``prep``. With VBN, the statistics of the reference batch
-  (``normalizer.vbn_batch``, passed through ``prep`` as each observation is) under this
-  member's ``params`` are computed here, once, and frozen for the episode: one forward pass of
-  the batch per episode, per member, under its own perturbed weights, never sent anywhere.
-  Without VBN it is ``policy.apply(params, obs)`` (any object with that method works)."""
+def member_stats(policy, params, normalizer, prep: Callable):
+  """What the member's policy keeps frozen for one episode: with VBN, the statistics of the
+  reference batch (``normalizer.vbn_batch``, passed through ``prep`` as each observation is)
+  under this member's ``params``, computed once per episode, per member, under its own
+  perturbed weights, never sent anywhere; None without VBN."""
   if not getattr(policy, "vbn", False):
-    return lambda obs: policy.apply(params, obs)
+    return None
   if normalizer.vbn_batch is None:
     raise ValueError("a VBN policy needs the reference batch in the normalizer state "
                      "(NormalizerState.vbn_batch); train.setup draws it from the problem's "
                      "reference_batch")
-  stats = policy.reference_stats(params, jax.vmap(prep)(normalizer.vbn_batch))
-  return lambda obs: policy.apply(params, obs, stats)
+  return policy.reference_stats(params, jax.vmap(prep)(normalizer.vbn_batch))
+
+
+def member_apply(policy, params, stats, obs):
+  """The member's policy output on ``obs`` (already passed through ``prep``), ``stats`` from
+  ``member_stats``. Without VBN it is ``policy.apply(params, obs)`` (any object with that
+  method works)."""
+  if stats is None:
+    return policy.apply(params, obs)
+  return policy.apply(params, obs, stats)

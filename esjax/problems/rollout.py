@@ -20,10 +20,10 @@ import jax.numpy as jnp
 
 from esjax import keys
 from esjax.problems import normalizer as norm_lib
-from esjax.problems.base import Evaluation, Problem
+from esjax.problems.base import Episode, Evaluation, Problem
 from esjax.problems.interface import ActionView, ObsView
 from esjax.problems.normalizer import ObsStats
-from esjax.problems.reference import member_policy
+from esjax.problems.reference import member_apply, member_stats
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats
 
 
@@ -36,6 +36,10 @@ class _Carry:
   alive: jnp.ndarray
   stats: ObsStats
   trace: object = None  # with ``record``: (decisions + 1, ...) buffers of recorded states
+  # The member itself, carried so that any lane can step it (``core/lanes.py``).
+  params: object = None
+  key: jax.Array = None
+  policy_stats: object = None  # VBN: the reference batch's statistics, frozen for the episode
 
 
 def _stats(view: ObsView, obs, weight):
@@ -82,7 +86,7 @@ def env_problem(env, policy, view: ObsView, act: ActionView, episode_length: int
     raise ValueError("action noise and action bins need continuous actions")
   normalize = normalize_obs and not view.image
 
-  def evaluate(params, normalizer, key, limit=None):
+  def episode(normalizer, limit=None) -> Episode:
     # ``limit``: a traced step limit below ``episode_length`` (the adaptive cutoff), or None.
     length = episode_length if limit is None else jnp.minimum(limit, episode_length)
     mean, std = norm_lib.mean_std(normalizer)  # fixed for the episode: computed once
@@ -90,30 +94,46 @@ def env_problem(env, policy, view: ObsView, act: ActionView, episode_length: int
     def prep(x):
       return norm_lib.standardize(x, mean, std, obs_clip) if normalize else x
 
-    apply = member_policy(policy, params, normalizer, prep)  # VBN: frozen for the episode
-    step = _env_step(env, view, reward_shift, key)
-    env_state, obs = env.reset(key)
-    obs = view(obs)
-    trace = None if record is None else _start_trace(record, env_state, obs, episode_length)
-    init = _Carry(env_state, obs, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
-                  jnp.ones((), bool), _stats(view, obs, jnp.ones((), jnp.float32)), trace)
+    def start(params, key):
+      env_state, obs = env.reset(key)
+      obs = view(obs)
+      trace = None if record is None else _start_trace(record, env_state, obs, episode_length)
+      return _Carry(env_state, obs, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
+                    jnp.ones((), bool), _stats(view, obs, jnp.ones((), jnp.float32)), trace,
+                    params, key, member_stats(policy, params, normalizer, prep))
 
-    def body(c):
-      action = act(apply(prep(c.obs)), options, key, c.steps)
-      if options.frame_skip > 1:
-        (env_state, obs), reward, steps, alive = repeat(
-            step, (c.env_state, c.obs), action, c.alive, c.steps, length, options.frame_skip)
-      else:
-        (env_state, obs), reward, done = step((c.env_state, c.obs), action, c.steps)
-        alive, steps = ~done, c.steps + 1
-      stats = c.stats + _stats(view, obs, alive.astype(jnp.float32))
-      trace = c.trace
-      if record is not None:  # the decision's index: env steps over the frame skip, rounded up
-        trace = _add_to_trace(trace, record, env_state, obs,
-                              (steps + options.frame_skip - 1) // options.frame_skip)
-      return _Carry(env_state, obs, c.ret + reward, steps, alive, stats, trace)
+    def step(c):
+      out = member_apply(policy, c.params, c.policy_stats, prep(c.obs))
+      return _step(env, view, act, options, reward_shift, record, length, c, out)
 
-    out = jax.lax.while_loop(lambda c: c.alive & (c.steps < length), body, init)
-    return Evaluation(out.ret, out.steps, sample_obs_stats(options, key, out.stats), out.trace)
+    def finish(c):
+      return Evaluation(c.ret, c.steps, sample_obs_stats(options, c.key, c.stats), c.trace)
 
-  return Problem(evaluate, obs_size=view.size)
+    return Episode(start, step, lambda c: c.alive & (c.steps < length), finish)
+
+  def evaluate(params, normalizer, key, limit=None):
+    ep = episode(normalizer, limit)
+    return ep.finish(jax.lax.while_loop(ep.running, ep.step, ep.start(params, key)))
+
+  return Problem(evaluate, obs_size=view.size, episode=episode)
+
+
+def _step(env, view: ObsView, act: ActionView, options: RolloutOptions, reward_shift: float,
+          record, length, c: _Carry, out) -> _Carry:
+  """One decision of a live episode: the policy's output ``out`` acted on (repeated over the
+  frame skip), the return, step count, statistics and trace moved on."""
+  action = act(out, options, c.key, c.steps)
+  step = _env_step(env, view, reward_shift, c.key)
+  if options.frame_skip > 1:
+    (env_state, obs), reward, steps, alive = repeat(
+        step, (c.env_state, c.obs), action, c.alive, c.steps, length, options.frame_skip)
+  else:
+    (env_state, obs), reward, done = step((c.env_state, c.obs), action, c.steps)
+    alive, steps = ~done, c.steps + 1
+  stats = c.stats + _stats(view, obs, alive.astype(jnp.float32))
+  trace = c.trace
+  if record is not None:  # the decision's index: env steps over the frame skip, rounded up
+    trace = _add_to_trace(trace, record, env_state, obs,
+                          (steps + options.frame_skip - 1) // options.frame_skip)
+  return c.replace(env_state=env_state, obs=obs, ret=c.ret + reward, steps=steps, alive=alive,
+                   stats=stats, trace=trace)

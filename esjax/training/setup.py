@@ -222,7 +222,8 @@ def _compiled(config: TrainConfig, built: _Problems, strategy: Strategy, mesh: M
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(built.problem, strategy, mesh.size, pc.normalize_obs,
                                         rt.comm, chunk, cutoff, perturbation=perturbation,
-                                        noise_chunk=config.strategy.noise_chunk)
+                                        noise_chunk=config.strategy.noise_chunk,
+                                        lanes=rt.lanes, lane_halvings=rt.lane_halvings)
   sharded = step_lib.shard_generation(generation, mesh, config.num_runs)
   run_generations = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   return run_generations, step_lib.make_evaluate(built.eval_problem, rt.eval_episodes,

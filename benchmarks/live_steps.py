@@ -1,0 +1,228 @@
+"""Live env steps per second against bare physics, with and without continuous batching.
+
+Only live steps teach anything: a member that fell costs nothing useful. For each env, on
+the devices esjax uses by default (here the CPU split into one device per core):
+  * bare:  the same population of envs, vmapped and sharded over the same devices, stepped
+           with random actions and nothing else (``lax.scan``): the physics limit in steps/s;
+  * off:   the default run's generation with ``lanes=0`` (each chunk of 64 runs until its
+           longest episode ends: the old loop);
+  * lanes: the same with continuous batching (``lanes`` default: the chunk's width, halved
+           for the last episodes).
+Both are timed from the same state over the same generations, early (generations 2-7 from
+scratch) and late (``--late``: the 6 generations after training to generation 60), and must
+end in equal params (checked: the lanes change no bit). live steps/s = the generations'
+``gen_env_steps`` over their wall seconds (compile excluded); ``/bare`` is that over bare's.
+
+``--default-run`` also times the whole default run (``esjax train`` with every default, 60
+generations, compile included) in fresh processes with ``--lanes 0`` and without, and checks
+both final params against tests/test_pinned.py's hash.
+
+    python -m benchmarks.live_steps --envs hopper --late     # ~10 min on 2 cores
+    python -m benchmarks.live_steps --envs "" --default-run  # ~8 min: live_steps_default_run.md
+    python -m benchmarks.live_steps --envs walker2d,ant --name live_steps_more  # early only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from benchmarks import common
+import esjax
+from esjax.core.mesh import AXIS, to_host
+from esjax.problems import build as build_lib
+from esjax.training import setup as setup_lib
+
+# The lanes settings of each variant.
+VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=None),
+            "lanes_4_halvings": dict(lanes=None, lane_halvings=4)}
+PHASE_GENS = 6
+
+
+def bare_physics(config, mesh, length: int):
+  """``key -> rewards``: the population's envs stepped ``length`` times with random actions,
+  vmapped per device and sharded over ``mesh`` (no policy, no ES)."""
+  env = build_lib.make_env(config.problem)
+  act = build_lib.views(config.problem, env)[1]
+  local = config.strategy.population_size // mesh.size
+
+  def device(key):
+    key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+
+    def episode(k):
+      state, _ = env.reset(k)
+
+      def body(s, t):
+        a = jax.random.uniform(jax.random.fold_in(k, t), (act.size,), minval=-1.0, maxval=1.0)
+        s, _, reward, _ = env.step(s, a, k)
+        return s, reward
+
+      return jax.lax.scan(body, state, jnp.arange(length))[1].sum()
+
+    return jax.vmap(episode)(jax.random.split(key, local))
+
+  return jax.jit(jax.shard_map(device, mesh=mesh, in_specs=P(), out_specs=P(AXIS),
+                               check_vma=False))
+
+
+def _copy(state):
+  return jax.tree.map(jnp.copy, state)
+
+
+def _timed_gens(setup, state, n: int):
+  """``(state, live steps, wall seconds)`` of ``n`` generations run one call each."""
+  steps, wall = 0, 0.0
+  for _ in range(n):
+    t = time.perf_counter()
+    state, buf, _ = setup.run_generations(state, 1)
+    common.block(buf)
+    wall += time.perf_counter() - t
+    steps += int(to_host(buf).gen_env_steps[0])
+  return state, steps, wall
+
+
+def _phase(env, phase, setups, state, bare_rate):
+  rows, params = [], {}
+  for name, s in setups.items():
+    end, steps, wall = _timed_gens(s, _copy(state), PHASE_GENS)
+    params[name] = np.asarray(to_host(end.es.mean))
+    rows.append({"env": env, "phase": phase, "variant": name, "live_steps": steps,
+                 "mean_episode": steps / (PHASE_GENS * s.strategy.population_size),
+                 "wall_s": wall, "live_steps_per_s": steps / wall,
+                 "/bare": steps / wall / bare_rate})
+  assert all(np.array_equal(p, params["off"]) for p in params.values()), "lanes changed bits"
+  off = rows[0]["wall_s"]
+  for r in rows:
+    r["speedup"] = off / r["wall_s"]
+  return rows
+
+
+def bench_env(env: str, late_at: int | None, bare_length: int, population: int):
+  base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
+  setups = {name: setup_lib.setup(base.replace(**kw)) for name, kw in VARIANTS.items()}
+  any_setup = setups["lanes"]
+  bare = bare_physics(base, any_setup.mesh, bare_length)
+  key = jax.random.PRNGKey(0)
+  common.timed(bare, key)  # compile
+  bare_s = common.best_of(lambda: bare(key), 3)
+  bare_rate = base.strategy.population_size * bare_length / bare_s
+  common.log(env, "bare steps/s", bare_rate)
+  # Generation 1 compiles each variant; the phases start from the state after it.
+  state = any_setup.state
+  for s in setups.values():
+    out, _, _ = s.run_generations(_copy(state), 1)
+  state = out
+  rows = _phase(env, "generations 2-7", setups, state, bare_rate)
+  common.log(rows)
+  if late_at:
+    state, _, _ = _timed_gens(any_setup, state, late_at - 1)
+    rows += _phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups, state,
+                   bare_rate)
+    common.log(rows[-2:])
+  for r in rows:
+    r["bare_steps_per_s"] = bare_rate
+  return rows
+
+
+_TRAIN = """
+import hashlib, json, sys, time
+t = time.perf_counter()
+import esjax, numpy as np
+r = esjax.train(esjax.TrainConfig().replace(**{kw}), progress=False)
+sha = hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest()
+print("RESULT " + json.dumps({{"wall_s": time.perf_counter() - t, "sha256": sha,
+      "eval_return": r.metrics[-1]["eval_return"]}}))
+"""
+
+
+def _checkout(ref: str) -> str:
+  """``ref``'s tree (``git archive``) in a temporary folder: the code before this change."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  base = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=common.ROOT, check=True,
+                        capture_output=True, text=True).stdout.strip()
+  folder = tempfile.mkdtemp(prefix="esjax-before-")
+  archive = subprocess.run(["git", "archive", base], cwd=common.ROOT, check=True,
+                           capture_output=True).stdout
+  subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+  return folder
+
+
+def default_run(before_ref: str) -> list[dict]:
+  """The default run, 60 generations, compile included, each variant in a fresh process:
+  the code at ``before_ref``'s merge base, then this tree with lanes off and on."""
+  from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
+  rows = []
+  for name, root, kw in (("before (merge base with " + before_ref + ")", _checkout(before_ref),
+                          None), ("off", common.ROOT, VARIANTS["off"]),
+                         ("lanes", common.ROOT, VARIANTS["lanes"])):
+    env = dict(os.environ, PYTHONPATH=root)
+    code = _TRAIN.format(kw={} if kw is None else kw)
+    if kw is None:  # the old config has no lanes setting
+      code = code.replace(".replace(**{})", "")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=3600)
+    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if not line:
+      raise RuntimeError(out.stderr[-3000:])
+    r = json.loads(line[0][7:])
+    rows.append({"variant": name, "wall_s": r["wall_s"], "eval_return": r["eval_return"],
+                 "params_pinned": r["sha256"] == DEFAULT_RUN_SHA256,
+                 "sha256": r["sha256"][:16]})
+  for r in rows:
+    r["speedup"] = rows[0]["wall_s"] / r["wall_s"]
+  return rows
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--envs", default="hopper")
+  p.add_argument("--late", action="store_true",
+                 help="also the 6 generations after training to generation 60")
+  p.add_argument("--late-at", type=int, default=60)
+  p.add_argument("--bare-length", type=int, default=1000)
+  p.add_argument("--population", type=int, default=256)
+  p.add_argument("--default-run", action="store_true")
+  p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
+                 "of HEAD and this ref")
+  p.add_argument("--name", default="live_steps")
+  a = p.parse_args(argv)
+  if a.default_run:
+    runs = default_run(a.before)
+    common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
+                         runs, [
+        "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
+        "per variant, one after the other, compile and evaluations included; before = the "
+        "code this change started from; params_pinned: the final params' sha256 equals "
+        "tests/test_pinned.py's DEFAULT_RUN_SHA256."])
+  if not a.envs:
+    return
+  rows = []
+  for env in a.envs.split(","):
+    rows += bench_env(env, a.late_at if a.late else None, a.bare_length, a.population)
+  notes = [
+      "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
+      "default; bare = the same envs, vmapped and sharded over the same devices, "
+      f"{a.bare_length} steps of random actions (median of 3 calls).",
+      f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
+      "every variant; live_steps = their gen_env_steps; both variants end in equal params "
+      "(asserted). off = lanes=0 (each chunk of 64 runs until its longest episode ends); "
+      "lanes = the default (64 lanes per device, a queue over the slice, halved to 32 and "
+      "16 for the last episodes); lanes_4_halvings = the same halved down to 4 lanes "
+      "(lane_halvings=4: two more compiled copies of the step).",
+  ]
+  cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s",
+          "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup"]
+  common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
+                       notes, columns=cols)
+
+
+if __name__ == "__main__":
+  main()

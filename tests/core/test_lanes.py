@@ -1,0 +1,130 @@
+"""Continuous batching of episodes (esjax/core/lanes.py): a device's members run through a
+few lanes as a queue, compacted into narrower lanes for the last episodes, and every member's
+return, step count and observation sums are the very bits of the chunked loop (lanes=0), on
+any device count. The env is a tiny one written here, whose episodes end at different steps
+for different members, so lanes really are handed on."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import esjax
+from esjax.core import lanes as lanes_lib
+from esjax.envs import spaces
+from esjax.policies import make_policy
+from esjax.problems import normalizer as norm_lib
+from esjax.problems.interface import action_view, obs_view
+from esjax.problems.rollout import env_problem
+from tests.helpers.subproc import run_all
+
+
+class Wobble:
+  """A point pushed by its policy and by noise; the episode ends when it leaves the unit
+  square (reward 1 per step inside), so members fall at many different steps."""
+  observation_space = spaces.Box((4,))
+  action_space = spaces.Box((2,), -1.0, 1.0)
+  episode_length = 60
+
+  def reset(self, key):
+    pos = jax.random.uniform(key, (2,), minval=-0.5, maxval=0.5)
+    return (pos, jnp.zeros(2)), jnp.concatenate([pos, jnp.zeros(2)])
+
+  def step(self, state, action, key):
+    pos, vel = state
+    vel = 0.8 * vel + 0.1 * action + 0.05 * jax.random.normal(key, (2,))
+    pos = pos + vel
+    out = jnp.any(jnp.abs(pos) > 1.0)
+    return (pos, vel), jnp.concatenate([pos, vel]), 1.0 - jnp.sum(pos * pos), out
+
+
+def _problem():
+  env = Wobble()
+  policy, params = make_policy("mlp", (4,), 2, (8,), "tanh", jax.random.PRNGKey(0))
+  return env_problem(env, policy, obs_view(env.observation_space),
+                     action_view(env.action_space), env.episode_length), params
+
+
+def test_widths_halve_from_the_lanes_capped_by_the_slice():
+  assert lanes_lib.widths(64, 256, 2) == (64, 32, 16)
+  assert lanes_lib.widths(64, 16, 2) == (16, 8, 4)
+  assert lanes_lib.widths(2, 256, 3) == (2, 1)
+  assert lanes_lib.widths(8, 256, 0) == (8,)
+
+
+def test_lanes_settings_are_checked_in_one_line():
+  for flat, bad in (("lanes", -1), ("lane_halvings", -2), ("lanes", 1.5)):
+    with pytest.raises(esjax.ConfigError, match=f"{flat}={bad} is invalid; expected an integer"):
+      esjax.TrainConfig.of(**{flat: bad}).validate()
+  esjax.TrainConfig.of(lanes=0, lane_halvings=0).validate()
+
+
+@pytest.mark.parametrize("lane_widths", [(8,), (8, 4, 2), (5, 2, 1), (64,)])
+def test_every_member_gets_the_bits_of_its_own_vmapped_episode(lane_widths):
+  problem, params = _problem()
+  n = 40
+  cands = params + 0.5 * jax.random.normal(jax.random.PRNGKey(1), (n, params.shape[0]))
+  keys = jax.random.split(jax.random.PRNGKey(2), n)
+  normalizer = norm_lib.init(4)
+  ref = jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))(cands, normalizer, keys)
+
+  @jax.jit
+  def queued(cands, keys):
+    episode = problem.episode(normalizer, None)
+    return lanes_lib.run(episode, jax.vmap(episode.start)(cands, keys), lane_widths)
+
+  out = queued(cands, keys)
+  steps = np.asarray(ref.steps)
+  assert len(set(steps.tolist())) > 5 and steps.min() < 60  # members end at many steps
+  for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(ref)):
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _config(**kw):
+  return esjax.TrainConfig.of(population_size=1024, hidden_sizes=(8,), generations=3,
+                              eval_every=0, sigma=0.3, member_chunk=64, **kw)
+
+
+def _untimed(metrics):
+  return [{k: v for k, v in m.items() if k not in ("wall_s", "steps_per_s")} for m in metrics]
+
+
+def _run(**kw):
+  r = esjax.train(_config(**kw), env=Wobble(), progress=False)
+  return np.asarray(r.flat_params), _untimed(r.metrics)
+
+
+def test_a_population_larger_than_the_lanes_trains_to_the_bits_of_the_chunked_loop():
+  params, metrics = _run(lanes=8)
+  ref_params, ref_metrics = _run(lanes=0)
+  assert np.array_equal(params, ref_params)
+  assert metrics == ref_metrics
+  assert 5 < metrics[0]["episode_length_mean"] < 55  # lanes were handed on
+
+
+def test_rollout_tricks_the_adaptive_cutoff_and_a_sweep_in_lanes_give_the_chunked_bits():
+  tricks = dict(population_size=64, member_chunk=16, action_noise=0.1, frame_skip=2,
+                obs_stat_prob=0.5, adaptive_cutoff=8, cutoff_threshold=0.2, cutoff_ratio=2.0,
+                sweep={"sigma": (0.1, 0.4)}, hidden_sizes=(8,), generations=3, eval_every=0)
+  runs = [esjax.train(esjax.TrainConfig.of(lanes=lanes, **tricks), env=Wobble(),
+                      progress=False) for lanes in (3, 0)]
+  (a, b) = [(np.asarray(r.flat_params), _untimed(r.metrics)) for r in runs]
+  assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+  assert a[1][-1]["episode_cutoff_per_seed"] != a[1][0]["episode_cutoff_per_seed"]
+
+
+_DEVICES = """
+import json, jax, esjax
+from tests.core.test_lanes import Wobble, _config
+r = esjax.train(_config(lanes=LANES), env=Wobble(), progress=False)
+print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(),
+                  "returns": [m["pop_return_mean"] for m in r.metrics]}))
+"""
+
+
+@pytest.mark.slow
+def test_pop_1024_in_8_lanes_is_bitwise_the_same_on_1_2_4_devices_and_without_lanes():
+  runs = run_all(_DEVICES.replace("LANES", "8"), (1, 2, 4), timeout=600)
+  ref = run_all(_DEVICES.replace("LANES", "0"), (1,), timeout=600)[1]
+  assert [runs[n]["devices"] for n in (1, 2, 4)] == [1, 2, 4]
+  for n in (1, 2, 4):
+    assert runs[n]["params"] == ref["params"] and runs[n]["returns"] == ref["returns"]
