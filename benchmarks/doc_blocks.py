@@ -97,7 +97,11 @@ def test_tiers() -> str:
   m = d["machine"]
   tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['counts'].get('passed', 0)} tests) "
            f"took {d[t]['seconds'] / 60:.0f} min" for t in ("quick", "slow")]
-  return (" and ".join(tiers) + f", cold, on {m['cpu']} ({m['cores']} cores), Python "
+  lanes = d.get("lanes")
+  if lanes:
+    tiers.append(f"`.ci/run`'s newest-JAX lane {lanes['newest_lane_s'] / 60:.0f} min")
+  return (", ".join(tiers[:-1]) + " and " + tiers[-1] +
+          f", cold, on {m['cpu']} ({m['cores']} cores), Python "
           f"{m['python']}, jax {m['jax']}, {m['date_utc'][:10]} "
           "([benchmarks/results/test_tiers.md](benchmarks/results/test_tiers.md))")
 

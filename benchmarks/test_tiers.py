@@ -4,7 +4,8 @@
 slow tier (`python -m pytest -q -m slow`), each cold (a fresh compile cache) with
 `--durations=30`, teeing each into `.ci/logs/{quick,slow}.txt`. This script reads those logs and
 writes `benchmarks/results/test_tiers.{json,md}`: each tier's wall seconds, counts and slowest
-tests, with the machine and JAX version, so the README's "minutes" come from a measurement.
+tests, and both CI lanes' seconds (`lanes.json`, written by `.ci/run`), with the machine and JAX
+version, so the README's "minutes" come from a measurement.
 
   python -m benchmarks.test_tiers [--logs .ci/logs]
 """
@@ -46,6 +47,10 @@ def main(argv=None) -> None:
   for tier, command in TIERS.items():
     with open(os.path.join(args.logs, f"{tier}.txt")) as f:
       table[tier] = {"command": command, **parse_log(f.read())}
+  lanes = os.path.join(args.logs, "lanes.json")  # .ci/run's two lanes, when it ran both
+  if os.path.exists(lanes):
+    with open(lanes) as f:
+      table["lanes"] = json.load(f)
   os.makedirs(common.RESULTS_DIR, exist_ok=True)
   with open(os.path.join(common.RESULTS_DIR, "test_tiers.json"), "w") as f:
     json.dump(table, f, indent=1)
@@ -63,6 +68,11 @@ def markdown(table: dict) -> str:
     t = table[tier]
     counts = ", ".join(f"{n} {what}" for what, n in t["counts"].items())
     lines.append(f"| {tier} | `{t['command']}` | {t['seconds'] / 60:.1f} | {counts} |")
+  if "lanes" in table:
+    lanes = table["lanes"]
+    lines += ["", f"`.ci/run`: the main lane (install excluded, both tiers) "
+              f"{lanes['main_lane_s'] / 60:.1f} min, the newest-JAX lane (.ci/newest_jax.sh) "
+              f"{lanes['newest_lane_s'] / 60:.1f} min."]
   for tier in TIERS:
     lines += ["", f"## The {tier} tier's slowest", "", "| seconds | phase | test |",
               "| ---: | --- | --- |"]

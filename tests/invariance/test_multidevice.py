@@ -51,6 +51,7 @@ def test_black_box_params_do_not_depend_on_the_device_count(black_box_runs):
     np.testing.assert_allclose(black_box_runs[n]["returns"], ref, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow  # the fixture is the slow tests' own: the quick tier would build it again
 def test_gradient_comm_mode_gives_the_same_update_as_returns_mode(black_box_runs):
   # Same estimate sum_j w_j eps_j, only summed per device then psummed: equal up to rounding.
   for n in COUNTS:
