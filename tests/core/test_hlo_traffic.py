@@ -54,6 +54,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # four forced devices
 def test_returns_traffic_is_independent_of_params_gradient_traffic_is_not():
   b = run_all(_BLACK_BOX, [4], timeout=300, xla_flags=FAST_COMPILE)[4]
   print("collective bytes per generation (4 devices):", b)

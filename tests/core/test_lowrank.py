@@ -258,6 +258,7 @@ def test_bad_low_rank_flags_exit_2_with_one_line(flags, named, tmp_path, capsys)
   assert not out.exists()
 
 
+@pytest.mark.slow  # a benchmark script's whole --quick run
 def test_large_benchmark_quick_mode(tmp_path):
   from benchmarks import large  # pylint: disable=g-import-not-at-top
   rows = large.main(["--quick", "--out", str(tmp_path)])

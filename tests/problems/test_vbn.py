@@ -189,6 +189,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # four forced devices
 def test_vbn_traffic_is_independent_of_the_parameter_count():
   r = run_all(_HLO, [4], timeout=600, xla_flags=FAST_COMPILE)[4]
   small, large = r["True/8"], r["True/128"]
