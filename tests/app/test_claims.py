@@ -15,9 +15,10 @@ SCRIPTS = ("es_vs_ppo.py", "frame_skip.py", "variance.py", "scaling.py", "parame
            "minatar.py", "intrinsic_dim.py")  # the longest first
 AT_ONCE = 4
 SCRIPT_TIMEOUT_S = 1500
-# Their own tier (-m claims): the claims run Brax ES and PPO; in the slow tier their fixture held
-# one of two workers for 17 minutes of CI's 90 on a 2-core machine (.ci/run, 2026-12-02). The first test waits for every script.
-pytestmark = [pytest.mark.claims, pytest.mark.timeout(2 * SCRIPT_TIMEOUT_S)]
+# The long tier (-m long): the claims run Brax ES and PPO; in the slow tier their fixture held
+# one of two workers for 17 minutes of CI's 90 on a 2-core machine (.ci/run, 2026-12-02). The
+# first test waits for every script.
+pytestmark = [pytest.mark.long, pytest.mark.timeout(2 * SCRIPT_TIMEOUT_S)]
 
 
 @pytest.fixture(scope="module")
