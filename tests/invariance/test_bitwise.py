@@ -127,7 +127,7 @@ def default_runs(tmp_path_factory):
   return _load(d / "local.json"), [_load(d / f"p{i}.json") for i in range(2)]
 
 
-@pytest.mark.long  # its fixture held a worker for 25 minutes of CI's 90
+@pytest.mark.long  # its fixture held a worker 862 s in .ci/run's slow tier (2026-12-02)
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
   local, _ = default_runs
@@ -137,7 +137,7 @@ def test_default_run_is_bitwise_equal_on_1_2_4_devices(default_runs):
     _assert_same(local[n], ref)
 
 
-@pytest.mark.long  # its fixture held a worker for 25 minutes of CI's 90
+@pytest.mark.long  # its fixture held a worker 862 s in .ci/run's slow tier (2026-12-02)
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
   local, procs = default_runs
@@ -146,7 +146,7 @@ def test_default_run_on_2_processes_x_2_devices_is_bitwise_equal(default_runs):
     _assert_same(p["4"], local["1"])
 
 
-@pytest.mark.long  # its fixture held a worker for 25 minutes of CI's 90
+@pytest.mark.long  # its fixture held a worker 862 s in .ci/run's slow tier (2026-12-02)
 @pytest.mark.timeout(3000)  # the fixture's three processes run in the first test
 def test_default_run_resumed_on_another_device_count_is_bitwise_equal(default_runs):
   local, _ = default_runs
