@@ -1,0 +1,92 @@
+"""The update's noise moments as a fixed tree of fixed-size partial sums, so the rebuild can be
+split over any power-of-two group of devices and still give the same bits.
+
+``moments_from_keys`` adds chunk after chunk, an order that only one device can follow. Here
+the ``n`` directions (padded with zero weights) are cut into ``K`` leaves of ``leaf``
+directions, ``K`` a power of two decided by ``n`` and the noise chunk alone, never by the
+layout; each leaf is one ``moments_from_keys`` call of one chunk, and the leaves are added as a
+pairwise tree (level by level, left + right). A group of ``S`` devices (``S`` a power of two
+dividing ``K``) takes ``K / S`` consecutive leaves each: a subtree, summed here; the levels
+above are finished across devices (core/step.py, a butterfly exchange). The result is the same
+tree on 1 device or on any such split. It is not the chunk-after-chunk sum of ``--comm
+returns``: the two differ in the last bits.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+from esjax.perturbations.base import Perturbation
+
+# At least this many leaves (when there are as many directions), so a split over up to 64
+# devices fits the tree; more when the noise chunk asks for smaller leaves.
+MIN_LEAVES = 64
+
+
+def leaves(num_directions: int, noise_chunk: int) -> tuple[int, int]:
+  """``(K, leaf)``: the tree's leaf count (a power of two) and directions per leaf."""
+  n = max(num_directions, 1)
+  need = -(-n // max(noise_chunk, 1))  # leaves of at most noise_chunk directions
+  floor = 1 << (min(n, MIN_LEAVES).bit_length() - 1)  # a power of two <= n
+  count = max(1 << (need - 1).bit_length(), floor)
+  return count, -(-n // count)
+
+
+def max_split(num_directions: int, noise_chunk: int) -> int:
+  """The largest group a rebuild of ``num_directions`` can be split over (a power of two)."""
+  return leaves(num_directions, noise_chunk)[0]
+
+
+def share_moments(perturbation: Perturbation, gen_key: jax.Array, weights: Sequence[jax.Array],
+                  powers: Sequence[int], num_params: int, noise_chunk: int, share: jax.Array,
+                  shares: int) -> tuple[jax.Array, ...]:
+  """This device's subtree: the moments of leaves ``[share * K/shares, (share+1) * K/shares)``,
+  each (num_params,). ``share`` may be traced (an axis index); ``shares`` divides ``K``."""
+  count, leaf = leaves(weights[0].shape[0], noise_chunk)
+  if count % shares:
+    raise ValueError(f"{shares} shares do not divide the update's {count} leaves")
+  mine = count // shares
+  n = weights[0].shape[0]
+  padded = tuple(jnp.zeros((count * leaf,), w.dtype).at[:n].set(w).reshape(count, leaf)
+                 for w in weights)
+  first = share * mine
+  own = tuple(jax.lax.dynamic_slice_in_dim(w, first, mine) for w in padded)  # (mine, leaf)
+  index = (first + jnp.arange(mine))[:, None] * leaf + jnp.arange(leaf)  # (mine, leaf)
+
+  def leaf_sum(xs):
+    idx, ws = xs
+    return perturbation.moments_from_keys(gen_key, ws, powers, num_params, leaf, idx)
+
+  return _streamed_tree(leaf_sum, (index, own), mine, len(weights), num_params)
+
+
+def _streamed_tree(leaf_sum, xs, count: int, moments: int, num_params: int):
+  """The pairwise tree of ``count`` (a power of two) leaf sums, computed one leaf at a time:
+  a stack of one pending left subtree per level, as a binary counter carries, so only
+  ``log2(count)`` partial sums exist at once, not ``count``."""
+  levels = count.bit_length() - 1
+  zeros = tuple(jnp.zeros((levels, num_params), jnp.float32) for _ in range(moments))
+
+  def body(state, i_xs):
+    stack, _ = state
+    i, x = i_xs
+    carry = leaf_sum(x)
+    done = jnp.zeros((), bool)
+    new_stack = []
+    for level in range(levels):
+      right = ((i >> level) & 1) == 1  # this subtree is a right child: add it to the left
+      park = ~done & ~right
+      left = tuple(s[level] for s in stack)
+      new_stack.append(tuple(jnp.where(park, c, l) for c, l in zip(carry, left)))
+      carry = tuple(jnp.where(~done & right, l + c, c) for c, l in zip(carry, left))
+      done = done | park
+    stack = tuple(jnp.stack([lv[m] for lv in new_stack]) if levels else s
+                  for m, s in enumerate(stack))
+    return (stack, carry), None
+
+  root = tuple(jnp.zeros((num_params,), jnp.float32) for _ in range(moments))
+  # The last leaf closes every level, so the carry it leaves is the root.
+  (_, root), _ = jax.lax.scan(body, (zeros, root), (jnp.arange(count), xs))
+  return root

@@ -1,0 +1,57 @@
+"""``--comm``: the fixed summation tree's leaves, and what ``auto`` picks and says (issue 25)."""
+import pytest
+
+import esjax
+from esjax.core import comm
+from esjax.perturbations import tree
+
+
+@pytest.mark.parametrize("directions, chunk, want", [
+    (128, 64, (64, 2)),  # the default run's 128 pairs: 64 leaves, any split up to 64
+    (5000, 64, (128, 40)),  # pop 10,000: leaves of at most a noise chunk
+    (8, 64, (8, 1)),  # fewer directions than MIN_LEAVES: one per leaf
+    (100, 64, (64, 2)),
+])
+def test_leaves_are_a_power_of_two_decided_by_the_config_alone(directions, chunk, want):
+  count, leaf = tree.leaves(directions, chunk)
+  assert (count, leaf) == want
+  assert count & (count - 1) == 0 and count * leaf >= directions and leaf <= chunk
+
+
+def test_auto_keeps_returns_for_the_default_run():
+  # hopper, pop 256 (128 directions), the default policy: far below SPLIT_FROM, so the pinned
+  # params (tests/test_pinned.py) are the returns mode's on every layout.
+  s = esjax.TrainConfig()
+  assert s.runtime.comm == "auto"
+  for layout in ((1, 1), (1, 2), (1, 4), (2, 2)):
+    c = comm.choose("auto", layout, 128, 1539, 1, 64, "cpu", noise_s=1e-6)
+    assert c.mode == "returns"
+    assert c.reason.startswith("comm: auto -> returns: the update rebuilds 0.2M noise values")
+
+
+def test_auto_splits_a_large_update_where_the_model_says():
+  big = dict(num_directions=5000, num_params=133_000, moments=1, noise_chunk=64,
+             backend="cpu", noise_s=50e-9)
+  assert comm.choose("auto", (1, 1), **big).mode == "tree"  # one device: the tree, whole
+  assert comm.choose("auto", (1, 4), **big).mode == "hierarchical"
+  assert comm.choose("auto", (2, 2), **big).mode == "gradient"  # 0.5 MB at 10 Gb/s is cheap
+  # A link between hosts a million times slower: keep the partial sums inside each host.
+  slow = comm.choose("auto", (2, 2), **big, gbps=(1e-5, 200.0))
+  assert slow.mode == "hierarchical"
+  assert "(2 hosts x 2 devices at 1e-05/200 Gb/s)" in slow.reason
+  assert "50 ns each (measured)" in slow.reason and "\n" not in slow.reason
+  # 3 devices per host: no power-of-two split of the tree; hosts (2) still split.
+  assert comm.choose("auto", (2, 3), **big).mode == "tree"
+
+
+def test_a_mode_the_tree_cannot_split_is_one_line():
+  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update over 3 "
+                     r"devices .* expected a power of two up to 8"):
+    comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu")
+  assert comm.choose("returns", (1, 3), 8, 100, 1, 64, "cpu").mode == "returns"
+
+
+def test_axis_bytes_are_o_pop_between_hosts_in_the_middle_mode():
+  assert comm.axis_bytes("returns", (45, 32), 133_000, 1) == (0, 0)
+  assert comm.axis_bytes("hierarchical", (2, 4), 1000, 2) == (0, 2 * 4 * 1000 * 2)
+  assert comm.axis_bytes("gradient", (2, 4), 1000, 1) == (4000, 8000)
