@@ -23,15 +23,17 @@ AXIS = (OUTER, INNER)
 def make_mesh(num_devices: int | None = None, hosts: int | None = None) -> Mesh:
   """A (hosts, devices) mesh over the first ``num_devices`` devices (default every device).
 
-  ``hosts`` is the outer size, default the process count (one group per machine); it may be
-  set on one process (4 forced CPU devices as 2 x 2) to try a multi-host layout on one host.
+  ``hosts`` is the outer size, default the processes owning those devices (one group per
+  machine); it may be set on one process (4 forced CPU devices as 2 x 2) to try a multi-host
+  layout on one host.
   """
   devices = jax.devices()
   if num_devices is not None:
     if num_devices > len(devices):
       raise ConfigError(f"num_devices={num_devices} but only {len(devices)} devices are visible")
     devices = devices[:num_devices]
-  outer = hosts or (jax.process_count() if len(devices) % jax.process_count() == 0 else 1)
+  processes = len({d.process_index for d in devices})
+  outer = hosts or (processes if len(devices) % processes == 0 else 1)
   if len(devices) % outer:
     raise ConfigError(f"hosts={outer} does not divide the {len(devices)} devices; use a "
                       f"divisor of {len(devices)}")
