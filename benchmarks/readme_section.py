@@ -28,7 +28,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
 | `benchmarks/profile_rollout.py` | where a rollout's time goes beyond bare physics, one piece at a time |
 | `benchmarks/gpu.sh` | all of the above with GPU-sized settings, plus a humanoid run |
-| `benchmarks/comm.py` | bytes and time per generation of `--comm returns` vs `--comm gradient` on 4 forced CPU devices |
+| `benchmarks/comm.py` | bytes per mesh axis and time per generation of every `--comm` mode on 4 forced CPU devices |
 | `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
 | `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
