@@ -35,9 +35,9 @@ from benchmarks import common
 
 RESULTS = os.path.join(common.RESULTS_DIR, "claims")
 PAPER = {"cores": (18, 1440), "minutes": (657.0, 10.0)}
-WORKERS = (18, 32, 64, 128, 288, 576, 1152, 1440)
 MODES = ("returns", "hierarchical", "gradient")
-CORES_PER_HOST = 32
+SETTING_FLAGS = ("model_pop", "outer_gbps", "inner_gbps", "collectives", "dcn_gbps", "ici_gbps",
+                 "chip_speedup")
 
 
 def measure(num_params: int, pop: int) -> dict:
@@ -62,9 +62,19 @@ def measure(num_params: int, pop: int) -> dict:
   return out
 
 
-def layout(workers: int) -> tuple[int, int]:
-  return (1, workers) if workers <= CORES_PER_HOST else (workers // CORES_PER_HOST,
-                                                         CORES_PER_HOST)
+# The two settings: the paper's CPU cluster (hosts of 32 cores on 10 Gb/s, 18 -> 1,440
+# workers), and a TPU pod (slices of 256 chips on ICI, joined by the data-center network).
+# The pod's chips are taken to run the measured CPU work ``chip_speedup`` times faster, episodes
+# and noise alike (an assumption, stated in the table: no TPU was measured), so its speed-ups
+# depend on the measured ratio of rebuild to episode cost and on the links.
+SETTINGS = {
+    "cpu": dict(workers=(18, 32, 64, 128, 288, 576, 1152, 1440), per_host=32, base=18),
+    "tpu": dict(workers=(16, 32, 64, 128, 256, 512, 1024, 2048), per_host=256, base=16),
+}
+
+
+def layout(workers: int, per_host: int) -> tuple[int, int]:
+  return (1, workers) if workers <= per_host else (workers // per_host, per_host)
 
 
 def _gather_s(workers, lay, nbytes, collectives, gbps):
@@ -91,20 +101,22 @@ def _update_s(mode, lay, n, params, noise, gbps, exact_split):
   return rebuild + exchange, mode
 
 
-def model(m: dict, a) -> list[dict]:
+def model(m: dict, a, name: str = "cpu") -> list[dict]:
   from esjax.core import comm
+  setting = SETTINGS[name]
+  speed = 1.0 if name == "cpu" else a.chip_speedup
+  gbps = (a.outer_gbps, a.inner_gbps) if name == "cpu" else (a.dcn_gbps, a.ici_gbps)
   pop, params = a.model_pop, m["params"]
   n = pop // 2
   nbytes = 8 * pop + 4 * math.ceil(pop / 64) * (2 * m["obs"] + 1)
-  noise = {"returns": m["returns_noise_s"], "tree": m["tree_noise_s"]}
-  gbps = (a.outer_gbps, a.inner_gbps)
+  noise = {"returns": m["returns_noise_s"] / speed, "tree": m["tree_noise_s"] / speed}
   rows = []
-  for w in WORKERS:
-    lay = layout(w)
-    compute = m["member_episode_s"] * math.ceil(pop / w)
+  for w in setting["workers"]:
+    lay = layout(w, setting["per_host"])
+    compute = m["member_episode_s"] / speed * math.ceil(pop / w)
     gather = _gather_s(w, lay, nbytes, a.collectives, gbps)
-    row = {"workers": w, "layout": f"{lay[0]}x{lay[1]}", "compute_s": compute,
-           "gather_s": gather}
+    row = {"setting": name, "workers": w, "layout": f"{lay[0]}x{lay[1]}",
+           "compute_s": compute, "gather_s": gather}
     for mode in MODES:
       row[f"{mode}_update_s"] = _update_s(mode, lay, n, params, noise, gbps, True)[0]
       row[f"{mode}_s"] = compute + gather + row[f"{mode}_update_s"]
@@ -115,13 +127,14 @@ def model(m: dict, a) -> list[dict]:
     rows.append(row)
   base = rows[0]
   for r in rows:
+    r["ideal_x"] = r["workers"] / base["workers"]
     for k in (*MODES, "auto"):
-      r[f"{k}_x18"] = base[f"{k}_s"] / r[f"{k}_s"]
+      r[f"{k}_x"] = base[f"{k}_s"] / r[f"{k}_s"]
   return rows
 
 
 def report(a, m, rows, command=None):
-  at = rows[-1]
+  at = [r for r in rows if r["setting"] == "cpu"][-1]
   paper = PAPER["minutes"][0] / PAPER["minutes"][1]
   notes = [
       f"Inputs: {m['params']:,}-parameter humanoid policy, {m['member_episode_s']:.3f} s per "
@@ -130,23 +143,26 @@ def report(a, m, rows, command=None):
       f"({m['returns_noise_s'] * 1e9:.1f} ns per noise value), tree "
       f"{m['tree_update_s']:.2f} s ({m['tree_noise_s'] * 1e9:.1f} ns), measured here.",
       f"Setting: pop {a.model_pop}; links {a.outer_gbps:g} Gb/s between hosts, "
-      f"{a.inner_gbps:g} Gb/s within; {a.collectives} gathers per generation.",
+      f"{a.inner_gbps:g} Gb/s within; {a.collectives} gathers per generation. Speed-ups "
+      "(*_x) are over the first row of each setting (18 CPU workers; 16 TPU chips).",
+      f"TPU pod setting (modelled, not measured): slices of 256 chips on {a.ici_gbps:g} Gb/s "
+      f"ICI joined at {a.dcn_gbps:g} Gb/s; each chip assumed {a.chip_speedup:g}x this CPU "
+      "core on episodes and noise alike.",
       f"At 1,440 workers (45 x 32) the speed-up over 18 workers is returns "
-      f"{at['returns_x18']:.1f}x, hierarchical {at['hierarchical_x18']:.1f}x, gradient "
-      f"{at['gradient_x18']:.1f}x, auto ({at['auto']}) {at['auto_x18']:.1f}x; the paper "
+      f"{at['returns_x']:.1f}x, hierarchical {at['hierarchical_x']:.1f}x, gradient "
+      f"{at['gradient_x']:.1f}x, auto ({at['auto']}) {at['auto_x']:.1f}x; the paper "
       f"{paper:.1f}x, the ideal 80x. The mode columns let any group split (18 cores "
       "included); auto is what esjax runs today, splitting power-of-two groups only, so its "
       "18-worker baseline rebuilds the whole tree on every core.",
   ]
-  cols = ["workers", "layout", "compute_s", "gather_s", *(f"{k}_update_s" for k in MODES),
-          *(f"{k}_s" for k in MODES), "best", "auto", "auto_s",
-          *(f"{k}_x18" for k in (*MODES, "auto"))]
+  cols = ["setting", "workers", "layout", "compute_s", "gather_s",
+          *(f"{k}_update_s" for k in MODES), *(f"{k}_s" for k in MODES), "best", "auto",
+          "auto_s", "ideal_x", *(f"{k}_x" for k in (*MODES, "auto"))]
   return common.write_results(
       "scaling_modes", "Claim 6 per comm mode: modelled speed-up from 18 to 1,440 CPU "
       "workers (measured inputs)", rows, notes, columns=cols, out_dir=a.out, command=command,
       extra={"inputs": m, "paper": PAPER,
-             "settings": {k: getattr(a, k) for k in ("model_pop", "outer_gbps", "inner_gbps",
-                                                     "collectives")}})
+             "settings": {k: getattr(a, k) for k in SETTING_FLAGS}})
 
 
 def main(argv=None):
@@ -156,6 +172,10 @@ def main(argv=None):
   p.add_argument("--outer-gbps", type=float, default=10.0)
   p.add_argument("--inner-gbps", type=float, default=200.0)
   p.add_argument("--collectives", type=int, default=5)
+  p.add_argument("--dcn-gbps", type=float, default=100.0, help="TPU setting: between slices")
+  p.add_argument("--ici-gbps", type=float, default=3600.0, help="TPU setting: within a slice")
+  p.add_argument("--chip-speedup", type=float, default=100.0,
+                 help="TPU setting: a chip's speed over the measured CPU core (assumed)")
   p.add_argument("--out", default=RESULTS)
   p.add_argument("--rerender", action="store_true")
   a = p.parse_args(argv)
@@ -164,14 +184,18 @@ def main(argv=None):
       old = json.load(f)
     for k, v in old["settings"].items():
       setattr(a, k, v)
-    return report(a, old["inputs"], model(old["inputs"], a), old["command"])
+    return report(a, old["inputs"], _all(old["inputs"], a), old["command"])
   with open(os.path.join(RESULTS, "scaling.json")) as f:
     inputs = json.load(f)["model_inputs"]
   m = {"params": inputs["params"], "obs": inputs["obs"],
        "member_episode_s": inputs["member_episode_s"], "update_pop": a.update_pop,
        **measure(inputs["params"], a.update_pop)}
   common.log(m)
-  return report(a, m, model(m, a))
+  return report(a, m, _all(m, a))
+
+
+def _all(m, a):
+  return [r for name in SETTINGS for r in model(m, a, name)]
 
 
 if __name__ == "__main__":

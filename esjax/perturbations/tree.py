@@ -20,9 +20,11 @@ import jax.numpy as jnp
 
 from esjax.perturbations.base import Perturbation
 
-# At least this many leaves (when there are as many directions), so a split over up to 64
-# devices fits the tree; more when the noise chunk asks for smaller leaves.
-MIN_LEAVES = 64
+# At least this many leaves (when there are as many directions), so a split over up to 1,024
+# devices (a TPU slice, 32 hosts of 32 cores) fits the tree; more when the noise chunk asks
+# for smaller leaves. Small leaves cost nothing extra: the noise is drawn per direction either
+# way, and the streamed tree keeps only log2(leaves) partial sums.
+MIN_LEAVES = 1024
 
 
 def leaves(num_directions: int, noise_chunk: int) -> tuple[int, int]:

@@ -7,10 +7,11 @@ from esjax.perturbations import tree
 
 
 @pytest.mark.parametrize("directions, chunk, want", [
-    (128, 64, (64, 2)),  # the default run's 128 pairs: 64 leaves, any split up to 64
-    (5000, 64, (128, 40)),  # pop 10,000: leaves of at most a noise chunk
-    (8, 64, (8, 1)),  # fewer directions than MIN_LEAVES: one per leaf
+    (128, 64, (128, 1)),  # the default run's 128 pairs: one per leaf, any split up to 128
+    (5000, 64, (1024, 5)),  # pop 10,000: MIN_LEAVES leaves, splits up to 1,024 devices
+    (8, 64, (8, 1)),
     (100, 64, (64, 2)),
+    (200_000, 64, (4096, 49)),  # leaves of at most a noise chunk
 ])
 def test_leaves_are_a_power_of_two_decided_by_the_config_alone(directions, chunk, want):
   count, leaf = tree.leaves(directions, chunk)
