@@ -23,6 +23,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from esjax import keys
 from esjax.errors import ConfigError
@@ -90,7 +91,9 @@ def check(mode: str, layout: tuple[int, int], num_directions: int, noise_chunk: 
 
 def noise_seconds(num_params: int) -> float:
   """Measured seconds to rebuild one noise value (and weigh it into a moment) on the default
-  device: a 64-direction chunk of up to 65,536 params, the best of three timed calls."""
+  device: a 64-direction chunk of up to 65,536 params, the best of three timed calls. With
+  several processes, process 0's measurement, so every process picks the same mode (and so
+  compiles the same collectives)."""
   p = min(num_params, 1 << 16)
   f = jax.jit(lambda k, w: moments_from_keys(k, (w,), (1,), p, 64))
   key, w = keys.generation_key(jax.random.PRNGKey(0), 0), jnp.ones(64)
@@ -100,7 +103,11 @@ def noise_seconds(num_params: int) -> float:
     t = time.perf_counter()
     jax.block_until_ready(f(key, w))
     best = min(best, time.perf_counter() - t)
-  return best / (64 * p)
+  seconds = best / (64 * p)
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    seconds = float(multihost_utils.broadcast_one_to_all(np.float32(seconds)))
+  return seconds
 
 
 def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
