@@ -66,29 +66,31 @@ def share_moments(perturbation: Perturbation, gen_key: jax.Array, weights: Seque
 
 def _streamed_tree(leaf_sum, xs, count: int, moments: int, num_params: int):
   """The pairwise tree of ``count`` (a power of two) leaf sums, computed one leaf at a time:
-  a stack of one pending left subtree per level, as a binary counter carries, so only
-  ``log2(count)`` partial sums exist at once, not ``count``."""
+  a stack of one pending left subtree per level, carried as a binary counter carries (leaf i
+  closes as many levels as i has trailing one bits), so only ``log2(count)`` partial sums
+  exist at once, not ``count``, and each leaf costs one addition on average."""
   levels = count.bit_length() - 1
-  zeros = tuple(jnp.zeros((levels, num_params), jnp.float32) for _ in range(moments))
+  if levels == 0:
+    return leaf_sum(jax.tree.map(lambda x: x[0], xs))
 
   def body(state, i_xs):
     stack, _ = state
     i, x = i_xs
-    carry = leaf_sum(x)
-    done = jnp.zeros((), bool)
-    new_stack = []
-    for level in range(levels):
-      right = ((i >> level) & 1) == 1  # this subtree is a right child: add it to the left
-      park = ~done & ~right
-      left = tuple(s[level] for s in stack)
-      new_stack.append(tuple(jnp.where(park, c, l) for c, l in zip(carry, left)))
-      carry = tuple(jnp.where(~done & right, l + c, c) for c, l in zip(carry, left))
-      done = done | park
-    stack = tuple(jnp.stack([lv[m] for lv in new_stack]) if levels else s
-                  for m, s in enumerate(stack))
+
+    def closes(c):
+      return (c[0] < levels) & (((i >> c[0]) & 1) == 1)
+
+    def merge(c):  # the pending left subtree of this level, plus this right one
+      return c[0] + 1, tuple(s[c[0]] + v for s, v in zip(stack, c[1]))
+
+    level, carry = jax.lax.while_loop(closes, merge, (jnp.zeros((), jnp.int32), leaf_sum(x)))
+    # Parked at the first level it did not close (after the last leaf it is the root, and the
+    # stack is not read again).
+    at = jnp.minimum(level, levels - 1)
+    stack = tuple(jax.lax.dynamic_update_index_in_dim(s, v, at, 0) for s, v in zip(stack, carry))
     return (stack, carry), None
 
+  stack = tuple(jnp.zeros((levels, num_params), jnp.float32) for _ in range(moments))
   root = tuple(jnp.zeros((num_params,), jnp.float32) for _ in range(moments))
-  # The last leaf closes every level, so the carry it leaves is the root.
-  (_, root), _ = jax.lax.scan(body, (zeros, root), (jnp.arange(count), xs))
+  (_, root), _ = jax.lax.scan(body, (stack, root), (jnp.arange(count), xs))
   return root

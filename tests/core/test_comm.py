@@ -56,3 +56,15 @@ def test_axis_bytes_are_o_pop_between_hosts_in_the_middle_mode():
   assert comm.axis_bytes("returns", (45, 32), 133_000, 1) == (0, 0)
   assert comm.axis_bytes("hierarchical", (2, 4), 1000, 2) == (0, 2 * 4 * 1000 * 2)
   assert comm.axis_bytes("gradient", (2, 4), 1000, 1) == (4000, 8000)
+
+
+@pytest.mark.parametrize("count", [1, 2, 8, 64])
+def test_streamed_tree_is_the_pairwise_tree_bit_for_bit(count):
+  import jax
+  import numpy as np
+  leaves = jax.random.normal(jax.random.PRNGKey(count), (count, 33))
+  got = tree._streamed_tree(lambda x: (x,), leaves, count, 1, 33)[0]
+  want = np.asarray(leaves)
+  while len(want) > 1:  # level by level, left + right
+    want = want[0::2] + want[1::2]
+  assert np.array_equal(np.asarray(got), want[0])
