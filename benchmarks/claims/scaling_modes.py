@@ -3,6 +3,7 @@ measured inputs for ``returns``, ``hierarchical``, ``gradient`` and ``auto``.
 
     python -m benchmarks.claims.scaling_modes             # ~2 min: times the two updates
     python -m benchmarks.claims.scaling_modes --rerender  # tables again from the json
+    python -m benchmarks.claims.scaling_modes --quick     # updates timed small (CI)
 
 Inputs, all measured on this machine (one CPU device, about one core):
 * compute per member-episode: Brax humanoid, the paper's 2 x 256 tanh policy, 1,000-step
@@ -139,9 +140,10 @@ def report(a, m, rows, command=None):
   notes = [
       f"Inputs: {m['params']:,}-parameter humanoid policy, {m['member_episode_s']:.3f} s per "
       f"1,000-step member-episode (benchmarks/results/claims/scaling.json, one CPU device); "
-      f"update at pop {m['update_pop']}: returns {m['returns_update_s']:.2f} s "
-      f"({m['returns_noise_s'] * 1e9:.1f} ns per noise value), tree "
-      f"{m['tree_update_s']:.2f} s ({m['tree_noise_s'] * 1e9:.1f} ns), measured here.",
+      f"update at pop {m['update_pop']} and {m.get('timed_params', m['params']):,} params: "
+      f"returns {m['returns_update_s'] * 1e3:.1f} ms ({m['returns_noise_s'] * 1e9:.1f} ns per "
+      f"noise value), tree {m['tree_update_s'] * 1e3:.1f} ms ({m['tree_noise_s'] * 1e9:.1f} "
+      "ns), measured here.",
       f"Setting: pop {a.model_pop}; links {a.outer_gbps:g} Gb/s between hosts, "
       f"{a.inner_gbps:g} Gb/s within; {a.collectives} gathers per generation. Speed-ups "
       "(*_x) are over the first row of each setting (18 CPU workers; 16 TPU chips).",
@@ -178,6 +180,8 @@ def main(argv=None):
                  help="TPU setting: a chip's speed over the measured CPU core (assumed)")
   p.add_argument("--out", default=RESULTS)
   p.add_argument("--rerender", action="store_true")
+  p.add_argument("--quick", action="store_true",
+                 help="time the updates at 4,096 params and pop 64 (per noise value, as ever)")
   a = p.parse_args(argv)
   if a.rerender:
     with open(os.path.join(a.out, "scaling_modes.json")) as f:
@@ -187,9 +191,12 @@ def main(argv=None):
     return report(a, old["inputs"], _all(old["inputs"], a), old["command"])
   with open(os.path.join(RESULTS, "scaling.json")) as f:
     inputs = json.load(f)["model_inputs"]
+  if a.quick:
+    a.update_pop = 64
+  timed_params = 4096 if a.quick else inputs["params"]
   m = {"params": inputs["params"], "obs": inputs["obs"],
        "member_episode_s": inputs["member_episode_s"], "update_pop": a.update_pop,
-       **measure(inputs["params"], a.update_pop)}
+       "timed_params": timed_params, **measure(timed_params, a.update_pop)}
   common.log(m)
   return report(a, m, _all(m, a))
 
