@@ -143,7 +143,7 @@ def report(a, m, rows, command=None):
       f"update at pop {m['update_pop']} and {m.get('timed_params', m['params']):,} params: "
       f"returns {m['returns_update_s'] * 1e3:.1f} ms ({m['returns_noise_s'] * 1e9:.1f} ns per "
       f"noise value), tree {m['tree_update_s'] * 1e3:.1f} ms ({m['tree_noise_s'] * 1e9:.1f} "
-      "ns), measured here.",
+      "ns), " + m.get("update_source", "measured here") + ".",
       f"Setting: pop {a.model_pop}; links {a.outer_gbps:g} Gb/s between hosts, "
       f"{a.inner_gbps:g} Gb/s within; {a.collectives} gathers per generation. Speed-ups "
       "(*_x) are over the first row of each setting (18 CPU workers; 16 TPU chips).",
@@ -180,6 +180,9 @@ def main(argv=None):
                  help="TPU setting: a chip's speed over the measured CPU core (assumed)")
   p.add_argument("--out", default=RESULTS)
   p.add_argument("--rerender", action="store_true")
+  p.add_argument("--update-from-scaling", action="store_true",
+                 help="time nothing: take both updates' cost per noise value from the returns "
+                 "update benchmarks.claims.scaling measured (its json)")
   p.add_argument("--quick", action="store_true",
                  help="time the updates at 4,096 params and pop 64 (per noise value, as ever)")
   a = p.parse_args(argv)
@@ -196,7 +199,15 @@ def main(argv=None):
   timed_params = 4096 if a.quick else inputs["params"]
   m = {"params": inputs["params"], "obs": inputs["obs"],
        "member_episode_s": inputs["member_episode_s"], "update_pop": a.update_pop,
-       "timed_params": timed_params, **measure(timed_params, a.update_pop)}
+       "timed_params": timed_params}
+  if a.update_from_scaling:
+    pop, per = inputs["update_population"], inputs["update_s"]
+    noise = per / (pop // 2 * inputs["params"])
+    m.update(update_pop=pop, timed_params=inputs["params"], returns_update_s=per,
+             tree_update_s=per, returns_noise_s=noise, tree_noise_s=noise,
+             update_source="benchmarks/results/claims/scaling.json (returns; tree taken equal)")
+  else:
+    m.update(measure(timed_params, a.update_pop))
   common.log(m)
   return report(a, m, _all(m, a))
 
