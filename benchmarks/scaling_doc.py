@@ -40,25 +40,30 @@ def time_table(comm) -> str:
 
 
 def model_table(model) -> str:
-  cols = ["workers", "layout", "returns_s", "hierarchical_s", "gradient_s", "auto", "auto_s",
-          "returns_x18", "hierarchical_x18", "gradient_x18", "auto_x18"]
+  cols = ["setting", "workers", "layout", "returns_s", "hierarchical_s", "gradient_s", "auto",
+          "auto_s", "ideal_x", "returns_x", "hierarchical_x", "gradient_x", "auto_x"]
   return (common.markdown_table(model["rows"], cols) + "\n\n"
           + "\n".join(f"- {n}" for n in model["notes"]))
 
 
 def render(text: str, name: str, body: str) -> str:
-  pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(\n<!-- /generated:{name} -->)", re.S)
+  pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated:{name} -->)", re.S)
   if not pattern.search(text):
     raise SystemExit(f"docs/scaling.md has no generated:{name} block")
-  return pattern.sub(lambda m: m[1] + body + m[2], text)
+  return pattern.sub(lambda m: m[1] + body + "\n" + m[2], text)
 
 
 def main():
   with open(DOC) as f:
     text = f.read()
-  comm, model = _load("comm.json"), _load("claims", "scaling_modes.json")
-  for name, body in (("comm_bytes", bytes_table(comm)), ("comm_time", time_table(comm)),
-                     ("scaling_model", model_table(model))):
+  blocks = {}
+  if os.path.exists(os.path.join(common.RESULTS_DIR, "comm.json")):
+    comm = _load("comm.json")
+    blocks.update(comm_bytes=bytes_table(comm), comm_time=time_table(comm))
+  else:  # a block is never filled with anything but a result file's numbers
+    print("no benchmarks/results/comm.json: run python -m benchmarks.comm first")
+  blocks["scaling_model"] = model_table(_load("claims", "scaling_modes.json"))
+  for name, body in blocks.items():
     text = render(text, name, body)
   with open(DOC, "w") as f:
     f.write(text)
