@@ -9,6 +9,7 @@ runs must be equal (device invariance); the table says whether they are.
 
     python -m benchmarks.cpu_split                 # the default run, ~10 min on 2 cores
     python -m benchmarks.cpu_split --generations 10
+    python -m benchmarks.cpu_split --name newest_jax/cpu_split   # another JAX: its own table
 
 Writes benchmarks/results/cpu_split.md (+ csv/json) and copies the split run's metrics.jsonl
 to benchmarks/results/default_run/ (the README's table).
@@ -69,6 +70,9 @@ def run(label: str, cpu_devices: str | None, generations: int, work: str) -> dic
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--generations", type=int, default=60)
+  p.add_argument("--name", default="cpu_split",
+                 help="results file under benchmarks/results/ (without .md); only the default "
+                      "name also refreshes default_run/metrics.jsonl, the README's curve")
   a = p.parse_args()
   work = tempfile.mkdtemp(prefix="esjax-cpu-split-")
   one = run("one device", "1", a.generations, work)
@@ -84,7 +88,7 @@ def main():
   ratio_1000 = (one["s_to_eval_1000"] / split["s_to_eval_1000"]
                 if one["s_to_eval_1000"] and split["s_to_eval_1000"] else None)
   common.write_results(
-      "cpu_split", f"The default run ({a.generations} generations): one CPU device vs one per "
+      a.name, f"The default run ({a.generations} generations): one CPU device vs one per "
       "core", rows,
       [f"Seconds from process start (imports and compilation included), the two runs one after "
        f"the other in this invocation. Speed-up of the split: {ratio_total:.2f}x total, "
@@ -92,7 +96,7 @@ def main():
        f"{TARGET:.0f}.",
        "Evaluations every 10 generations (" + ", ".join(
            f"{g}: {e:.0f}" for g, e in split["evals"]) + ")."])
-  if a.generations == 60:
+  if a.generations == 60 and a.name == "cpu_split":
     dest = os.path.join(common.RESULTS_DIR, "default_run")
     os.makedirs(dest, exist_ok=True)
     shutil.copy(os.path.join(split["out"], "metrics.jsonl"), dest)

@@ -10,14 +10,38 @@ from __future__ import annotations
 
 import importlib
 
+from esjax import compat as _compat
 from esjax import xla_env as _xla_env
 
 # Before anything starts JAX's CPU backend: no FMA, so runs are bit-identical on any layout,
 # and one CPU device per core, so a CPU host runs its population on every core.
 _xla_env.request_no_fma()
 _xla_env.request_cpu_devices()
+_compat.warn_if_untested_jax()
 
-__version__ = "0.2.0"
+
+
+def _version() -> str:
+  """pyproject.toml's version, the one place it is written: read from the checkout when esjax
+  runs from one (an editable install's metadata keeps the version it was installed with),
+  else from the installed package's metadata."""
+  import os  # pylint: disable=g-import-not-at-top
+  pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "pyproject.toml")
+  if os.path.exists(pyproject):
+    import tomllib  # pylint: disable=g-import-not-at-top
+    with open(pyproject, "rb") as f:
+      project = tomllib.load(f).get("project", {})
+    if project.get("name") == "esjax":
+      return project["version"]
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  try:
+    return metadata.version("esjax")
+  except metadata.PackageNotFoundError:
+    return "0+unknown"  # neither a checkout nor installed: a copied folder
+
+
+__version__ = _version()
 
 _EXPORTS = {
     # strategies

@@ -260,8 +260,8 @@ def emit(runs, plans, a):
   if "hopper" in plans:
     notes.append("Hopper pays +1 per step alive (brax healthy_reward 1.0): a return near 1000 "
                  "over 1000 steps is mostly staying up for the whole episode, with little "
-                 "forward progress; the preset's later generations go past it (1691 at 11.2M "
-                 "steps). Thresholds up to 1000 measure learning to balance, not to hop.")
+                 "forward progress; the preset's later generations go past it (the default run, "
+                 "which is the preset, ends at 1517 at 11.4M steps). Thresholds up to 1000 measure learning to balance, not to hop.")
   if "walker2d" in plans:
     notes.append("Walker2d's ES is the paper's OpenAI-ES with the settings the walker2d preset "
                  "had when this comparison began (it is ARS now, verified at 2881 after 20.8M "

@@ -41,12 +41,12 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "hopper": Preset(
-        "Brax hopper, spring: the default run, eval ~1700 in 60 generations",
+        "Brax hopper, spring: the default run, eval ~1500 in 60 generations",
         dict(env="hopper", backend="spring", population_size=256, sigma=0.05,
              learning_rate=0.02, hidden_sizes=(32, 32), generations=60),
-        verified="`esjax train --preset hopper`: eval return 1036 at generation 20, 1691 at "
-                 "60 (11.2M env steps, 414 s on a loaded 2-core CPU); `esjax eval` 10 "
-                 "episodes: 1690.8 +- 12.8"),
+        verified="`esjax train --preset hopper` is the default run: eval return 1032 at "
+                 "generation 20, 1517 at 60 (11.4M env steps; benchmarks/results/default_run, "
+                 "pinned by tests/test_pinned.py)"),
     "inverted_pendulum": Preset(
         "balance a pole; solved (return 1000) within a few dozen generations",
         dict(env="inverted_pendulum", backend="spring", population_size=64, sigma=0.1,

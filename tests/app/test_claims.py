@@ -15,7 +15,8 @@ SCRIPTS = ("es_vs_ppo.py", "frame_skip.py", "variance.py", "scaling.py", "parame
            "minatar.py", "intrinsic_dim.py", "scaling_modes.py")  # the longest first
 AT_ONCE = 4
 SCRIPT_TIMEOUT_S = 1500
-pytestmark = pytest.mark.timeout(2 * SCRIPT_TIMEOUT_S)  # the first test waits for them all
+# Slow tier: the claims run Brax ES and PPO. The first test waits for all the scripts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2 * SCRIPT_TIMEOUT_S)]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,13 @@ import pytest
 from esjax.core import hlo
 from tests.helpers.subproc import FAST_COMPILE, run_all
 
+# The default run's cross-device bytes per generation, read from its HLO on 4 forced CPU
+# devices: 2 x 1024 B of returns and step counts + 4 chunks x 23 floats of obs sums (2140 B
+# before issue 10, when the obs sums were one psum of 23 floats). The docs quote these
+# constants through benchmarks/doc_blocks.py, so they are typed only here.
+DEFAULT_RUN_BYTES = 2416
+DEFAULT_RUN_DEVICES = 4
+
 _ASYNC_HLO = """
 ENTRY %main {
   %ag = f32[16]{0} all-gather(f32[4]{0} %x), channel_id=1, replica_groups={{0,1,2,3}}, dimensions={0}
@@ -82,7 +89,7 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_brax_policy_100x_larger_moves_the_same_bytes():
-  r = run_all(_BRAX, [4], timeout=900, xla_flags=FAST_COMPILE)[4]
+  r = run_all(_BRAX, [DEFAULT_RUN_DEVICES], timeout=900, xla_flags=FAST_COMPILE)[DEFAULT_RUN_DEVICES]
   small, large = r["8"], r["136"]
   print(f"hopper, 4 devices, pop 8: policy {small['params']} params -> {small['bytes']} B/gen; "
         f"policy {large['params']} params -> {large['bytes']} B/gen")
@@ -96,10 +103,8 @@ def test_brax_policy_100x_larger_moves_the_same_bytes():
   assert small["bytes"] == 4 * pop * 2 + 4 * chunks * (2 * obs + 1)
   assert small["bytes"] < small["params"] * 4
 
-  # The default run: 2 x 1024 B + 4 chunks x 23 floats = 2416 B per generation (2140 B before
-  # issue 10, when the obs sums were one psum of 23 floats).
   print("default run (hopper, pop 256, 4 devices):", r["default"]["bytes"], "B/gen")
-  assert r["default"]["bytes"] == 4 * 256 * 2 + 4 * (256 // 64) * (2 * obs + 1) == 2416
+  assert r["default"]["bytes"] == 4 * 256 * 2 + 4 * (256 // 64) * (2 * obs + 1) == DEFAULT_RUN_BYTES
 
 
 _AXES = """

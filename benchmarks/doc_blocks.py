@@ -1,0 +1,138 @@
+"""The generated blocks of README.md and docs/*.md: every figure read from a committed result
+file under ``benchmarks/results/`` or from a test's constant, with where it was measured.
+
+Each entry of ``BLOCKS`` returns the exact text that goes between ``<!-- generated: NAME -->``
+and ``<!-- /generated -->`` on a page; ``benchmarks/readme_section.py`` writes them. Nothing
+here imports jax or esjax, so checking the pages stays a fraction of a second.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from benchmarks import doc_claims, doc_findings, doc_tables
+from benchmarks.doc_sources import RESULTS, ROOT, metrics, millions, result, test_constant, where
+
+__all__ = ["BLOCKS", "ROOT"]
+
+
+# --- the default run ------------------------------------------------------------------------
+
+PINNED = "tests/test_pinned.py"
+HLO = "tests/core/test_hlo_traffic.py"
+
+
+def _split_rows() -> tuple[dict, dict, dict]:
+  d = result("cpu_split")
+  one, split = d["rows"]
+  return one, split, d["machine"]
+
+
+def default_run_time() -> str:
+  _, split, machine = _split_rows()
+  return (f"passes an evaluation return of 1000 after {split['s_to_eval_1000']:.0f} s and ends at "
+          f"{split['final_eval']:.0f} after {split['total_s']:.0f} s, compile included "
+          f"({where(machine, 2)}; `python -m benchmarks.cpu_split`)")
+
+
+def default_run_table() -> str:
+  rows = {m["generation"]: m for m in metrics("default_run/metrics.jsonl") if "eval_return" in m}
+  gens = sorted(rows)
+  _, _, machine = _split_rows()
+  lines = [
+      "",
+      f"Measured on {where(machine, 2)} (the one-device-per-core run of "
+      "`python -m benchmarks.cpu_split`; `benchmarks/results/default_run/metrics.jsonl`, wall "
+      "seconds as metrics.jsonl counts them, from the first generation on):",
+      "",
+      "| generation | " + " | ".join(str(g) for g in gens) + " |",
+      "| --- |" + " ---: |" * len(gens),
+      "| env steps | " + " | ".join(millions(rows[g]["env_steps"]) for g in gens) + " |",
+      "| wall s | " + " | ".join(f"{rows[g]['wall_s']:.0f}" for g in gens) + " |",
+      "| eval return | " + " | ".join(f"{rows[g]['eval_return']:.0f}" for g in gens) + " |",
+      "",
+  ]
+  return "\n".join(lines)
+
+
+def default_run_split() -> str:
+  one, split, machine = _split_rows()
+  same = "the identical params" if split["final params equal"] else "different params"
+  return (f"\nFrom the command's start, compilation included, it passes 1000 after "
+          f"{split['s_to_eval_1000']:.0f} s and ends after {split['total_s']:.0f} s; on one "
+          f"device the same run takes {one['s_to_eval_1000']:.0f} s and {one['total_s']:.0f} s "
+          f"and ends with {same} ({where(machine, 2)[:-12]}, one run after the other; "
+          "`python -m benchmarks.cpu_split`, `benchmarks/results/cpu_split.md`). "
+          f"{pinned()}.\n")
+
+
+def pinned() -> str:
+  jax_version = test_constant(PINNED, "PINNED_JAX")
+  final = test_constant(PINNED, "DEFAULT_RUN_EVAL")
+  return (f"`tests/test_pinned.py` pins those params bit for bit (with jax {jax_version} on a "
+          f"CPU; final evaluation {final:.2f} within 0.5 %)")
+
+
+def hlo_bytes() -> str:
+  b = test_constant(HLO, "DEFAULT_RUN_BYTES")
+  devices = test_constant(HLO, "DEFAULT_RUN_DEVICES")
+  return f"{b:,} bytes per generation (read from its HLO on {devices} forced CPU devices)"
+
+
+def preflight_sample() -> str:
+  b = test_constant(HLO, "DEFAULT_RUN_BYTES")
+  return ("\n```\ndevices: 2 on 1 process(es); 128 of 256 members per device\n"
+          f"parameters: 1,539; crossing devices per generation: {b:,} bytes\n"
+          "memory per device: the step needs … of …   (what XLA and the host report)\n```\n")
+
+
+def test_tiers() -> str:
+  """The two tiers' cold wall times as `.ci/run` measured them (benchmarks/test_tiers.py)."""
+  path = os.path.join(RESULTS, "test_tiers.json")
+  if not os.path.exists(path):
+    return "not yet measured (`benchmarks/results/test_tiers.json` will hold them)"
+  with open(path) as f:
+    d = json.load(f)
+  m = d["machine"]
+  tiers = [f"the {t} tier (`{d[t]['command']}`, {d[t]['counts'].get('passed', 0)} tests) "
+           f"took {d[t]['seconds'] / 60:.0f} min" for t in ("quick", "slow")]
+  return (" and ".join(tiers) + f", cold, on {m['cpu']} ({m['cores']} cores), Python "
+          f"{m['python']}, jax {m['jax']}, {m['date_utc'][:10]} "
+          "([benchmarks/results/test_tiers.md](benchmarks/results/test_tiers.md))")
+
+
+def newest_jax() -> str:
+  name = "metrics_jax0.12.0.1_2devices.jsonl"
+  m = metrics(f"newest_jax/{name}")
+  evals = {r["generation"]: r["eval_return"] for r in m if "eval_return" in r}
+  version = name.split("_jax")[1].split("_")[0]
+  with open(os.path.join(RESULTS, "newest_jax", "README.md")) as f:  # its record of the machine
+    date = re.search(r"\d{4}-\d{2}-\d{2}", f.read()).group(0)
+  return (f"eval {evals[20]:.0f} at generation 20, {evals[60]:.0f} at 60; 2-core AMD EPYC, "
+          f"jax {version}, {date}")
+
+
+BLOCKS = {
+    "default-run-time": default_run_time,
+    "default-run-table": default_run_table,
+    "default-run-split": default_run_split,
+    "hlo-bytes": hlo_bytes,
+    "preflight-sample": preflight_sample,
+    "strategies-readme": doc_tables.strategies_readme,
+    "strategies-docs": doc_tables.strategies_docs,
+    "peers-table": doc_tables.peers_table,
+    "speed-summary": doc_tables.speed_summary,
+    "compile-cache-saved": doc_tables.compile_cache_saved,
+    "large-table": doc_tables.large_table,
+    "presets-table": doc_tables.presets_table,
+    "comm-bytes": doc_tables.comm_bytes,
+    "comm-time": doc_tables.comm_time,
+    "comm-findings": doc_tables.comm_findings,
+    "scaling-modes": doc_tables.scaling_modes_table,
+    "reproducible-table": doc_tables.reproducible_table,
+    "test-tiers": test_tiers,
+    "newest-jax": newest_jax,
+    **doc_claims.BLOCKS,
+    **doc_findings.BLOCKS,
+}

@@ -1,0 +1,176 @@
+"""Generated sentences that read a finding off one result file (docs/benchmarks.md's findings,
+docs/reproducibility.md's cost): the figures and where they ran, never typed."""
+from __future__ import annotations
+
+from benchmarks.doc_sources import result, where
+
+
+def reproducible_findings() -> str:
+  d = result("reproducible")
+  r = {row["env"]: row for row in d["rows"]}
+  fma = {env: 100 * (row["slice_nofma/old"] - 1) for env, row in r.items()}
+  return (f"chunks of 64 with FMA off took {r['hopper']['chunked/old']:.3f}x the old path's CPU "
+          f"seconds per generation on hopper and {r['ant']['chunked/old']:.2f}x on ant; turning "
+          f"FMA off alone moved hopper by {fma['hopper']:+.0f}% and ant by {fma['ant']:+.0f}% "
+          f"({where(d['machine'], 1)}, load {d['machine']['load_avg_1m']})")
+
+
+def _ranked(rows: list[dict], env: str) -> list[dict]:
+  return sorted((r for r in rows if r["env"] == env), key=lambda r: -r["eval_mean"])
+
+
+def strategies_findings() -> str:
+  d = result("strategies_rl")
+  hopper, cheetah = _ranked(d["rows"], "hopper"), _ranked(d["rows"], "halfcheetah")
+  near = all(next(r for r in ranked if r["strategy"] == "open_es")["eval_mean"]
+             >= ranked[0]["eval_mean"] - ranked[0]["eval_std"] for ranked in (hopper, cheetah))
+  ask = result("strategies_ask_tell")
+  ratios = [1 / r["evosax/esjax (cpu)"] for r in ask["rows"]]
+  return (f"`{hopper[0]['strategy']}` and `{hopper[1]['strategy']}` led on hopper "
+          f"({hopper[0]['eval_mean']:.0f}, {hopper[1]['eval_mean']:.0f}) and "
+          f"`{cheetah[0]['strategy']}` on halfcheetah ({cheetah[0]['eval_mean']:.0f}); `open_es` "
+          f"was {'within' if near else 'not within'} one std of the best on both "
+          f"({where(d['machine'])}). esjax's ask+tell takes {min(ratios):.1f}-"
+          f"{max(ratios):.1f}x evosax's CPU time for the same strategy "
+          f"({where(ask['machine'])})")
+
+
+def long_run_findings() -> str:
+  d = result("long_run")
+  rss = [r["rss_mb"] for r in d["rows"]]
+  ms = [r["ms_per_generation"] for r in d["rows"]]
+  return (f"{d['rows'][-1]['generation']:,} generations with every output on: RSS "
+          f"{rss[0]:.0f} -> {rss[-1]:.0f} MB, time per generation {min(ms):.1f}-{max(ms):.1f} ms "
+          f"({where(d['machine'])})")
+
+
+def gpu_presets() -> str:
+  d = result("presets_gpu")
+  r = {row["preset"]: row for row in d["rows"]}
+  h, a = r["humanoid"], r["ant"]
+  return (f"humanoid {h['eval_return']:.0f} ± {h['eval_std']:.0f} at {h['env_steps'] / 1e6:.0f}M "
+          f"env steps when cut ({h['generations']} generations); ant {a['eval_return']:.0f} at "
+          f"{a['env_steps'] / 1e6:.0f}M env steps ({a['train_wall_s']:.0f} s), still rising when "
+          f"cut at {a['generations']} ({where(d['machine'])})")
+
+
+BLOCKS = {
+    "reproducible-findings": reproducible_findings,
+    "strategies-findings": strategies_findings,
+    "long-run-findings": long_run_findings,
+    "gpu-presets": gpu_presets,
+}
+
+
+def physics_findings() -> str:
+  d = result("physics_limit")
+  r = {row["env"]: row for row in d["rows"]}
+  h, a = r["hopper"], r["ant"]
+  prof = {row["variant"]: row["vs_scan_zero"] for row in result("profile_rollout_hopper")["rows"]}
+  met = all(row["ratio_bare/esjax"] >= 0.9 for row in r.values())
+  step_us = {env: 1e6 * row["bare_cpu_s"] / (row["pop"] * row["T"]) for env, row in r.items()}
+  return (f"At population {h['pop']} (T={h['T']}, fixed-length episodes) one esjax generation "
+          f"costs 1/{a['ratio_bare/esjax']:.3f} of bare vmapped physics on ant and "
+          f"1/{h['ratio_bare/esjax']:.3f} on hopper (target >= 0.9: {'met' if met else 'missed'}"
+          f"). The ES part (ask + tell + Adam) is "
+          f"{100 * h['ask_tell_cpu_s'] / h['esjax_gen_cpu_s']:.1f}% of a hopper generation; the "
+          f"rollout breakdown puts the policy in esjax's per-member while_loop at "
+          f"{prof['while policy']:.2f}x bare physics and the whole esjax rollout (plus "
+          "observation normalization, per-step observation statistics and finiteness checks) at "
+          f"{prof['esjax rollout']:.2f}x. Hopper's spring step costs "
+          f"~{step_us['hopper']:.0f} us of CPU per member-step, ant's ~{step_us['ant']:.0f} us "
+          f"({where(d['machine'])})")
+
+
+def compile_findings() -> str:
+  counts = [row["recompiles_after_first"] for row in result("physics_limit")["rows"]]
+  counts += [row["recompiles"] for row in result("scaling")["rows"]]
+  return (f"The timed generations after the first (trace + compile) trigger {max(counts)} XLA "
+          "compilations "
+          "(counted with `jax.monitoring`) in `physics_limit.py` and `scaling.py` "
+          f"({where(result('physics_limit')['machine'])})")
+
+
+def peers_findings() -> str:
+  d = result("peers")
+  r = {row["method"].split()[0].split(".")[0]: row for row in d["rows"]}
+  e, b, v = r["esjax"], r["brax"], r["evosax"]
+  return (f"esjax {e['final_eval_return']:.0f}, evosax {v['final_eval_return']:.0f} and Brax "
+          f"{b['final_eval_return']:.0f} on the same deterministic evaluation; the threshold "
+          f"(pop-mean 150) after {e['steps_to_threshold'] / 1e3:.0f}k live steps (esjax), "
+          f"{v['steps_to_threshold'] / 1e3:.0f}k (evosax) and {b['steps_to_threshold'] / 1e3:.0f}k "
+          f"(Brax, coarse). Steady-state throughput per CPU-second: esjax "
+          f"{b['esjax_speedup']:.2f}x Brax and {v['esjax_speedup']:.2f}x evosax "
+          f"(~{e['live_steps_per_cpu_s'] / 1e3:.0f}k steps per CPU-second). Compile: esjax "
+          f"{e['compile_s']:.0f} s, evosax {v['compile_s']:.0f} s, Brax {b['compile_s']:.0f} s "
+          f"({where(d['machine'])})")
+
+
+def noise_findings() -> str:
+  d = result("noise")
+  table = [r["speedup_vs_threefry"] for r in d["rows"] if r["noise"] == "table"]
+  rbg = [1 / r["speedup_vs_threefry"] for r in d["rows"] if "rbg" in r["noise"]]
+  return (f"is {min(table):.1f}x-{max(table):.0f}x faster than threefry normals for ask+tell; "
+          f"`rbg` / `unsafe_rbg` keys are {min(rbg):.1f}-{max(rbg):.1f}x *slower* on CPU "
+          f"({where(d['machine'])})")
+
+
+def scaling_findings() -> str:
+  d = result("scaling")
+  pops = [r for r in d["rows"] if r["sweep"] == "population"]
+  devs = [r for r in d["rows"] if r["sweep"] == "devices"]
+  peak = max(pops, key=lambda r: r["steps_per_cpu_s"])
+  most = devs[-1]
+  return (f"Env steps per CPU-second peak at population {peak['pop']} and fall to "
+          f"{pops[-1]['rel_cpu_efficiency']:.2f}x of the pop-{pops[0]['pop']} figure at "
+          f"{pops[-1]['pop']}. Splitting pop {most['pop']} over {most['devices']} forced CPU "
+          f"devices: {most['rel_throughput']:.1f}x the wall-clock throughput of one device "
+          f"({most['rel_cpu_efficiency']:.1f}x per CPU-second; {where(d['machine'])})")
+
+
+def large_quality() -> str:
+  d = result("large_curves")
+  r = {(row["task"].split(":")[0], row["perturbation"]): row for row in d["rows"]}
+  bb_full, bb_one = r["black box", "full"], r["black box", "rank 1"]
+  h_full, h_one = r["brax hopper", "full"], r["brax hopper", "rank 1"]
+  better = "a better" if bb_one["final_eval"] > bb_full["final_eval"] else "a worse"
+  return (f"\nAt equal budget rank 1 reached {better} loss than full rank on a 100×50 regression "
+          f"({bb_one['final_eval']:.2f} against {bb_full['final_eval']:.2f}) and a Brax hopper "
+          f"return of {h_one['final_eval']:.0f} against full rank's {h_full['final_eval']:.0f} "
+          f"after about {h_one['evaluations'] / 1e3:.0f}k env steps, 2 seeds "
+          f"({where(d['machine'])}).\n")
+
+
+def _span(values) -> str:
+  lo, hi = min(values), max(values)
+  return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def strategies_budget() -> str:
+  d = result("strategies_rl")
+  gens = {env: _span([r["generations"] for r in d["rows"] if r["env"] == env])
+          for env in ("halfcheetah", "hopper")}
+  return (f"{gens['halfcheetah']} generations on halfcheetah, {gens['hopper']} on hopper, "
+          f"jax {d['machine']['jax']}")
+
+
+def ask_tell_ratios() -> str:
+  d = result("strategies_ask_tell")
+  def span(names):
+    ratios = [r["evosax/esjax (cpu)"] for r in d["rows"] if r["strategy"] in names]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
+  return (f"evosax/esjax CPU time is {span(('open_es', 'ars', 'pgpe'))} for `open_es`, `ars` and "
+          f"`pgpe` and {span(('snes', 'sep_cma_es'))} for `snes` and `sep_cma_es` "
+          f"({where(d['machine'])})")
+
+
+BLOCKS.update({
+    "strategies-budget": strategies_budget,
+    "ask-tell-ratios": ask_tell_ratios,
+    "large-quality": large_quality,
+    "physics-findings": physics_findings,
+    "compile-findings": compile_findings,
+    "peers-findings": peers_findings,
+    "noise-findings": noise_findings,
+    "scaling-findings": scaling_findings,
+})
