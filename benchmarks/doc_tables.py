@@ -203,7 +203,8 @@ def scaling_modes_table() -> str:
   d = result("claims/scaling_modes")
   cols = ["setting", "workers", "layout", "returns_s", "hierarchical_s", "gradient_s", "auto",
           "auto_s", "ideal_x", "returns_x", "hierarchical_x", "gradient_x", "auto_x"]
-  return ("\n" + f"Written on {where(d['machine'], 1)}; the inputs' sources are in the notes:\n\n" + _table(d["rows"], cols)
+  return ("\n" + f"Written on {where(d['machine'], 1)}; the inputs' sources are in the "
+          "notes:\n\n" + _table(d["rows"], cols)
           + "\n\n" + "\n".join(f"- {n}" for n in d["notes"]) + "\n")
 
 
