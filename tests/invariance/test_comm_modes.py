@@ -33,10 +33,11 @@ def _layouts_equal(runs):
   """{mode: params} after checking every layout of the mode gave the same bits."""
   got = {}
   for mode in MODES:
-    ref = np.array(runs[1][f"{mode}/1"], np.uint32)
+    one_device_params = np.array(runs[1][f"{mode}/1"], np.uint32)
     for key in (f"{mode}/1", f"{mode}/2"):
-      assert np.array_equal(np.array(runs[4][key], np.uint32), ref), (mode, key)
-    got[mode] = ref.view(np.float32)
+      params = np.array(runs[4][key], np.uint32)
+      assert np.array_equal(params, one_device_params), (mode, key)
+    got[mode] = one_device_params.view(np.float32)
   return got
 
 
@@ -60,11 +61,11 @@ def test_two_processes_x_two_devices_equal_one_process(tmp_path, comm):
            for i in range(2)]
   procs += [_launch(tmp_path / f"single{n}.npz", n, COMM=comm) for n in (1, 4)]
   _all_succeed(procs, timeout=300)
-  p0, p1, s1, s4 = (np.load(tmp_path / f)["params"]
-                    for f in ("p0.npz", "p1.npz", "single1.npz", "single4.npz"))
-  assert np.abs(s1).max() > 0.01
-  for other in (p0, p1, s4):
-    assert np.array_equal(other, s1)
+  p0, p1, params_1, params_4 = (np.load(tmp_path / f)["params"]
+                                for f in ("p0.npz", "p1.npz", "single1.npz", "single4.npz"))
+  assert np.abs(params_1).max() > 0.01
+  for params in (p0, p1, params_4):
+    assert np.array_equal(params, params_1)
 
 
 _DEFAULT = """
@@ -83,8 +84,9 @@ print(json.dumps(out))
 @pytest.mark.timeout(3000)
 def test_default_run_split_modes_are_bitwise_equal_on_1_device_1x4_and_2x2():
   runs = run_all(_DEFAULT, (1, 4), timeout=2400)
-  ref = runs[1]["gradient/1"]
-  assert runs[1]["hierarchical/1"] == ref
+  one_device_params = runs[1]["gradient/1"]
+  assert runs[1]["hierarchical/1"] == one_device_params
   for key in ("gradient/1", "gradient/2", "hierarchical/1", "hierarchical/2"):
-    assert runs[4][key] == ref, key
+    params = runs[4][key]
+    assert params == one_device_params, key
 
