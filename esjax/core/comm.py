@@ -81,7 +81,7 @@ def axis_bytes(mode: str, layout: tuple[int, int], num_params: int,
 def check(mode: str, layout: tuple[int, int], num_directions: int, noise_chunk: int) -> None:
   """ConfigError (one line) when ``mode`` cannot split over this layout in the fixed tree."""
   n = shares(mode, layout)
-  most = tree.max_split(num_directions, noise_chunk)
+  most = tree.max_split(num_directions)
   if n & (n - 1) or n > most:
     raise ConfigError(f"comm={mode!r} splits the update over {n} devices ({layout[0]} hosts "
                       f"x {layout[1]}), which the fixed summation tree of {num_directions} "
@@ -115,9 +115,8 @@ def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
                       gbps: tuple[float, float]) -> tuple[float, float]:
   """(rebuild, exchange) seconds of ``mode``'s update per generation: the rebuild on one
   device of its share, and the butterfly rounds over each link (bandwidth and latency)."""
-  count, leaf = tree.leaves(num_directions, noise_chunk)
-  values = num_directions if mode == "returns" else count * leaf  # the tree pads its leaves
-  rebuild = values * num_params * noise_s / shares(mode, layout)
+  # The tree pads to a power of two but skips whole blocks of padding: at most a block wasted.
+  rebuild = num_directions * num_params * noise_s / shares(mode, layout)
   outer, inner = axis_bytes(mode, layout, num_params, moments)
   rounds = (math.log2(layout[0]) if outer else 0, math.log2(layout[1]) if inner else 0)
   exchange = sum(8 * b / (g * 1e9) + r * lat

@@ -1,15 +1,16 @@
-"""The update's noise moments as a fixed tree of fixed-size partial sums, so the rebuild can be
+"""The update's noise moments as a fixed tree of single-direction terms, so the rebuild can be
 split over any power-of-two group of devices and still give the same bits.
 
 ``moments_from_keys`` adds chunk after chunk, an order that only one device can follow. Here
-the ``n`` directions (padded with zero weights) are cut into ``K`` leaves of ``leaf``
-directions, ``K`` a power of two decided by ``n`` and the noise chunk alone, never by the
-layout; each leaf is one ``moments_from_keys`` call of one chunk, and the leaves are added as a
-pairwise tree (level by level, left + right). A group of ``S`` devices (``S`` a power of two
-dividing ``K``) takes ``K / S`` consecutive leaves each: a subtree, summed here; the levels
-above are finished across devices (core/step.py, a butterfly exchange). The result is the same
-tree on 1 device or on any such split. It is not the chunk-after-chunk sum of ``--comm
-returns``: the two differ in the last bits.
+every direction's term ``w_j * eps_j ** k`` is a leaf (one IEEE product: the same bits in any
+program), the ``n`` leaves padded with zero terms to ``K``, the next power of two (decided by
+``n`` alone, never by the layout), and they are added as one pairwise tree (level by level,
+left + right). A group of ``S`` devices (``S`` a power of two up to ``K``) takes ``K / S``
+consecutive leaves each: a subtree, summed here a block of up to ``noise_chunk`` directions
+at a time (their noise drawn at once, as ``--comm returns`` does); the levels above are
+finished across devices (core/step.py, a butterfly exchange). Blocks wholly past ``n`` are
+skipped: their terms are zeros. The result is the same tree on 1 device or on any such split.
+It is not the chunk-after-chunk sum of ``--comm returns``: the two differ in the last bits.
 """
 from __future__ import annotations
 
@@ -20,25 +21,15 @@ import jax.numpy as jnp
 
 from esjax.perturbations.base import Perturbation
 
-# At least this many leaves (when there are as many directions), so a split over up to 1,024
-# devices (a TPU slice, 32 hosts of 32 cores) fits the tree; more when the noise chunk asks
-# for smaller leaves. Small leaves cost nothing extra: the noise is drawn per direction either
-# way, and the streamed tree keeps only log2(leaves) partial sums.
-MIN_LEAVES = 1024
+
+def leaves(num_directions: int) -> int:
+  """``K``: the tree's leaf count, the next power of two of the directions."""
+  return 1 << (max(num_directions, 1) - 1).bit_length()
 
 
-def leaves(num_directions: int, noise_chunk: int) -> tuple[int, int]:
-  """``(K, leaf)``: the tree's leaf count (a power of two) and directions per leaf."""
-  n = max(num_directions, 1)
-  need = -(-n // max(noise_chunk, 1))  # leaves of at most noise_chunk directions
-  floor = 1 << (min(n, MIN_LEAVES).bit_length() - 1)  # a power of two <= n
-  count = max(1 << (need - 1).bit_length(), floor)
-  return count, -(-n // count)
-
-
-def max_split(num_directions: int, noise_chunk: int) -> int:
+def max_split(num_directions: int) -> int:
   """The largest group a rebuild of ``num_directions`` can be split over (a power of two)."""
-  return leaves(num_directions, noise_chunk)[0]
+  return leaves(num_directions)
 
 
 def share_moments(perturbation: Perturbation, gen_key: jax.Array, weights: Sequence[jax.Array],
@@ -46,22 +37,38 @@ def share_moments(perturbation: Perturbation, gen_key: jax.Array, weights: Seque
                   shares: int) -> tuple[jax.Array, ...]:
   """This device's subtree: the moments of leaves ``[share * K/shares, (share+1) * K/shares)``,
   each (num_params,). ``share`` may be traced (an axis index); ``shares`` divides ``K``."""
-  count, leaf = leaves(weights[0].shape[0], noise_chunk)
+  n = weights[0].shape[0]
+  count = leaves(n)
   if count % shares:
     raise ValueError(f"{shares} shares do not divide the update's {count} leaves")
   mine = count // shares
-  n = weights[0].shape[0]
-  padded = tuple(jnp.zeros((count * leaf,), w.dtype).at[:n].set(w).reshape(count, leaf)
-                 for w in weights)
+  block = min(1 << (max(noise_chunk, 1).bit_length() - 1), mine)  # a power of two
   first = share * mine
-  own = tuple(jax.lax.dynamic_slice_in_dim(w, first, mine) for w in padded)  # (mine, leaf)
-  index = (first + jnp.arange(mine))[:, None] * leaf + jnp.arange(leaf)  # (mine, leaf)
+  own = tuple(jax.lax.dynamic_slice_in_dim(jnp.zeros((count,), w.dtype).at[:n].set(w), first,
+                                           mine).reshape(mine // block, block) for w in weights)
+  index = (first + jnp.arange(mine)).reshape(mine // block, block)
+  zeros = tuple(jnp.zeros((num_params,), jnp.float32) for _ in weights)
 
-  def leaf_sum(xs):
+  def terms(idx, ws):  # one direction: ``0 + w * eps ** k`` (a -0 product becomes +0)
+    return perturbation.moments_from_keys(gen_key, tuple(w[None] for w in ws), powers,
+                                          num_params, 1, idx[None])
+
+  def block_sum(xs):
     idx, ws = xs
-    return perturbation.moments_from_keys(gen_key, ws, powers, num_params, leaf, idx)
 
-  return _streamed_tree(leaf_sum, (index, own), mine, len(weights), num_params)
+    def compute(_):
+      return tuple(_pairwise(t) for t in jax.vmap(terms)(idx, ws))  # (block, P) each
+
+    return jax.lax.cond(idx[0] < n, compute, lambda _: zeros, None)
+
+  return _streamed_tree(block_sum, (index, own), mine // block, len(weights), num_params)
+
+
+def _pairwise(x: jax.Array) -> jax.Array:
+  """The pairwise tree of (2**k, P) rows, level by level."""
+  while x.shape[0] > 1:
+    x = x[0::2] + x[1::2]
+  return x[0]
 
 
 def _streamed_tree(leaf_sum, xs, count: int, moments: int, num_params: int):

@@ -6,17 +6,10 @@ from esjax.core import comm
 from esjax.perturbations import tree
 
 
-@pytest.mark.parametrize("directions, chunk, want", [
-    (128, 64, (128, 1)),  # the default run's 128 pairs: one per leaf, any split up to 128
-    (5000, 64, (1024, 5)),  # pop 10,000: MIN_LEAVES leaves, splits up to 1,024 devices
-    (8, 64, (8, 1)),
-    (100, 64, (64, 2)),
-    (200_000, 64, (4096, 49)),  # leaves of at most a noise chunk
-])
-def test_leaves_are_a_power_of_two_decided_by_the_config_alone(directions, chunk, want):
-  count, leaf = tree.leaves(directions, chunk)
-  assert (count, leaf) == want
-  assert count & (count - 1) == 0 and count * leaf >= directions and leaf <= chunk
+@pytest.mark.parametrize("directions, want", [(128, 128), (5000, 8192), (8, 8), (100, 128),
+                                             (1, 1)])
+def test_leaves_are_the_next_power_of_two_of_the_directions(directions, want):
+  assert tree.leaves(directions) == tree.max_split(directions) == want
 
 
 def test_auto_keeps_returns_for_the_default_run():
