@@ -216,7 +216,7 @@ def comm_findings() -> str:
     rs = [r for r in d["timing"] if r["problem"] == problem and r["mode"] != "returns"]
     parts.append(f"{problem} ({rs[0]['params']:,} params): " + ", ".join(
         f"{r['mode']} {r['cpu_vs_returns']:.2f}×" for r in rs))
-  return ("CPU seconds per generation against `returns` on 4 forced CPU devices: "
+  return (f"CPU seconds per generation against `returns` ({where(d['machine'])}): "
           + "; ".join(parts))
 
 def reproducible_table() -> str:
