@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.subproc import run_all
-from tests.invariance.test_multiprocess import _all_succeed, _free_port, _launch
+from tests.helpers.mp_launch import Loopback, all_succeed, job, launch
 
 MODES = ("returns", "gradient", "hierarchical")
 
@@ -56,11 +56,10 @@ def test_each_mode_is_bitwise_equal_on_1_device_1x4_and_2x2(dim):
 @pytest.mark.parametrize("comm", ["gradient", "hierarchical"])
 def test_two_processes_x_two_devices_equal_one_process(tmp_path, comm):
   # 2 processes: the mesh is 2 hosts x 2 devices, the outer axis crossing gloo's TCP link.
-  port = _free_port()
-  procs = [_launch(tmp_path / f"p{i}.npz", 2, f"localhost:{port}", 2, i, COMM=comm)
-           for i in range(2)]
-  procs += [_launch(tmp_path / f"single{n}.npz", n, COMM=comm) for n in (1, 4)]
-  _all_succeed(procs, timeout=300)
+  net = Loopback()
+  procs = job(net, lambda i: tmp_path / f"p{i}.npz", COMM=comm)
+  procs += [launch(net, None, tmp_path / f"single{n}.npz", n, COMM=comm) for n in (1, 4)]
+  all_succeed(procs, timeout=300)
   p0, p1, params_1, params_4 = (np.load(tmp_path / f)["params"]
                                 for f in ("p0.npz", "p1.npz", "single1.npz", "single4.npz"))
   assert np.abs(params_1).max() > 0.01
