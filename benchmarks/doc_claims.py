@@ -172,6 +172,28 @@ def scaling_model() -> str:
           f"{1e3 * row['comm_s']:.0f} ms per generation")
 
 
+def _scaling_modes() -> tuple[dict, dict]:
+  d = result("claims/scaling_modes")
+  return d, next(r for r in d["rows"] if r["setting"] == "cpu" and r["workers"] == 1440)
+
+
+def scaling_modes() -> str:
+  d, row = _scaling_modes()
+  return (f"speed-up 18 → 1,440 `returns` {row['returns_x']:.1f}×, `hierarchical` "
+          f"{row['hierarchical_x']:.1f}×, `gradient` {row['gradient_x']:.1f}× (were its tree "
+          f"split over any group), `auto` {row['auto_x']:.1f}× as esjax runs it ({row['auto']}: "
+          "its bit-exact tree splits power-of-two groups only, and 1,440 is not one)")
+
+
+def scaling_modes_verdict() -> str:
+  d, row = _scaling_modes()
+  paper = d["paper"]["minutes"][0] / d["paper"]["minutes"][1]
+  versus = "passes" if row["auto_x"] >= paper else "comes close to"
+  reach = "reaches" if row["auto_x"] >= 75 else "is short of"
+  return (f"`auto` {versus} the paper ({row['auto_x']:.1f}× against {paper:.1f}×) and {reach} "
+          f"the 75× goal; a split over all 1,440 workers would give {row['gradient_x']:.1f}×")
+
+
 def scaling_update() -> str:
   _, _, inputs = _scaling_model()
   return (f"{inputs['update_s']:.1f} s per {inputs['update_population']:,} members at "
@@ -207,6 +229,8 @@ BLOCKS = {
     "claim-variance-verdict": variance_verdict,
     "claim-scaling-model": scaling_model,
     "claim-scaling-update": scaling_update,
+    "claim-scaling-modes": scaling_modes,
+    "claim-scaling-modes-verdict": scaling_modes_verdict,
     "claim-es-vs-ppo-hopper": es_vs_ppo_hopper,
     "claim-es-vs-ppo-walker2d": es_vs_ppo_walker2d,
     "claim-es-vs-ppo-halfcheetah": es_vs_ppo_halfcheetah,

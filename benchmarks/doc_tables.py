@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import math
-import os
-import re
 
-from benchmarks.doc_sources import RESULTS, metrics, millions, result, where
+from benchmarks.doc_sources import metrics, millions, result, where
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -176,55 +174,50 @@ def presets_table() -> str:
 # --- scaling and reproducibility tables -----------------------------------------------------
 
 
-def _comm() -> tuple[str, dict, list]:
-  """comm.md's machine line, its first table by (pop, params, mode) and its second's rows."""
-  with open(os.path.join(RESULTS, "comm.md")) as f:
-    text = f.read()
-  machine = re.search(r"^Machine: (.*)$", text, re.M).group(1)
-  row = r"^\| (\d+) \| ([\d,]+) \| (returns|gradient) \| ([\d,]+) \| [^|]* \| ([\d.]+) \|$"
-  cell = {(p, n, mode): (b, ms) for p, n, mode, b, ms in re.findall(row, text, re.M)}
-  wins = re.findall(r"^\| (\d+) \| ([\d,]+) \| \w+ \| (\w+) \| (\d+)x \| ([^|]*) \|$",
-                    text, re.M)
-  return machine, cell, wins
+def comm_bytes() -> str:
+  """benchmarks/comm.py's bytes per mesh axis, every mode but auto (whose pick is a row)."""
+  d = result("comm")
+  rows = [r for r in d["rows"] if r["mode"] != "auto"]
+  return ("\n" + f"Black box, pop {d['pop']}, from each compiled step's HLO "
+          f"({where(d['machine'])}):\n\n" + _table(rows, ["params", "layout", "mode",
+                                                            "between_hosts_B", "within_host_B"])
+          + "\n")
 
 
-def comm_table() -> str:
-  machine, cell, _ = _comm()
-  lines = ["", f"Measured on {machine} (`benchmarks/results/comm.md`, which records no date):",
-           "", "| pop | params | returns: B/gen | gradient: B/gen | returns: ms/gen "
-           "| gradient: ms/gen |",
-           "| ---: | ---: | ---: | ---: | ---: | ---: |"]
-  for p, n in [(p, n) for p, n, mode in cell if mode == "returns"]:
-    (rb, rms), (gb, gms) = cell[(p, n, "returns")], cell[(p, n, "gradient")]
-    lines.append(f"| {p} | {n} | {rb} | {gb} | {rms} | {gms} |")
-  return "\n".join(lines + [""])
+def comm_time() -> str:
+  d = result("comm")
+  return ("\n" + f"{where(d['machine'])}, one run, each mode timed round-robin "
+          "(`auto`: the step of the mode it picked):\n\n"
+          + _table(d["timing"], ["problem", "params", "mode", "picked", "wall_s", "cpu_s",
+                                 "cpu_vs_returns"]) + "\n")
 
 
-def _cell_name(key: tuple[str, str]) -> str:
-  return f"pop {key[0]}, {key[1].replace(',000', 'k')} params"
+def _table(rows, cols) -> str:
+  def fmt(v):
+    return f"{v:,}" if isinstance(v, int) else f"{v:.3g}" if isinstance(v, float) else str(v)
+  return "\n".join(["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+                    + ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows])
+
+
+def scaling_modes_table() -> str:
+  d = result("claims/scaling_modes")
+  cols = ["setting", "workers", "layout", "returns_s", "hierarchical_s", "gradient_s", "auto",
+          "auto_s", "ideal_x", "returns_x", "hierarchical_x", "gradient_x", "auto_x"]
+  return ("\n" + f"Written on {where(d['machine'], 1)}; the inputs' sources are in the "
+          "notes:\n\n" + _table(d["rows"], cols)
+          + "\n\n" + "\n".join(f"- {n}" for n in d["notes"]) + "\n")
 
 
 def comm_findings() -> str:
-  """What comm.md's tables say about bytes, time and the break-even link, in one sentence."""
-  machine, cell, wins = _comm()
-  ratio = {(p, n): int(r) for p, n, _, r, _ in wins}
-  lo, hi = min(ratio, key=ratio.get), max(ratio, key=ratio.get)
-  speed = {(p, n): float(cell[(p, n, "returns")][1]) / float(cell[(p, n, "gradient")][1])
-           for p, n in ratio}
-  faster = [k for k, v in speed.items() if v > 1]
-  slower = [_cell_name(k) for k in speed if k not in faster]
-  links = [float(b.split()[0]) for *_, b in wins if "MB/s" in b]
-  but = f" but ({'; '.join(slower)})" if slower else ""
-  return (f"Bytes: returns mode always, by {ratio[lo]}x ({_cell_name(lo)}) to {ratio[hi]}x "
-          f"({_cell_name(hi)}): it moves `4 x pop` bytes, gradient mode adds `4 x params`. Time on "
-          "forced CPU devices, where sending is a memcpy: gradient mode, "
-          f"{min(speed[k] for k in faster):.1f}-{max(speed[k] for k in faster):.1f}x faster in "
-          f"every cell{but}, because returns mode makes every device regenerate all "
-          "`pop x params` noise values while gradient mode splits that work. Below the "
-          f"break-even link bandwidth ({min(links):.1f}-{max(links):.0f} MB/s for CPU noise "
-          f"generation; {machine.split(',')[0]}, {machine.split(', ')[3]}) returns mode is "
-          "faster as well")
-
+  """The time ratios of comm.json's timing rows, in one sentence."""
+  d = result("comm")
+  parts = []
+  for problem in dict.fromkeys(r["problem"] for r in d["timing"]):
+    rs = [r for r in d["timing"] if r["problem"] == problem and r["mode"] != "returns"]
+    parts.append(f"{problem} ({rs[0]['params']:,} params): " + ", ".join(
+        f"{r['mode']} {r['cpu_vs_returns']:.2f}×" for r in rs))
+  return (f"CPU seconds per generation against `returns` ({where(d['machine'])}): "
+          + "; ".join(parts))
 
 def reproducible_table() -> str:
   d = result("reproducible")

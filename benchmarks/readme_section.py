@@ -41,7 +41,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
 | `benchmarks/profile_rollout.py` | where a rollout's time goes beyond bare physics, one piece at a time |
 | `benchmarks/gpu.sh` | all of the above with GPU-sized settings, plus a humanoid run |
-| `benchmarks/comm.py` | bytes and time per generation of `--comm returns` vs `--comm gradient` on 4 forced CPU devices |
+| `benchmarks/comm.py` | bytes per mesh axis and time per generation of every `--comm` mode on 4 forced CPU devices |
 | `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
 | `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
@@ -88,9 +88,9 @@ FINDINGS = """## What the tables say
   per-device batches. No recompilation anywhere. GPU figures: `benchmarks/gpu.sh` (only its
   `presets` part has run, see below).
 - **Comm modes (4 forced CPU devices).** {block:comm-findings}. The
-  default run moves {block:hlo-bytes} with `returns` (`tests/core/test_hlo_traffic.py`); `gradient`
-  adds `4 x params` bytes (its figure for the default run predates issue 10's per-chunk
-  gathers and was not measured again).
+  default run moves {block:hlo-bytes} with `returns` (`tests/core/test_hlo_traffic.py`), which
+  `--comm auto` keeps for it; `gradient` and `hierarchical` add `4 x params` bytes per
+  butterfly round (docs/scaling.md).
 
 ## What the newer tables say
 

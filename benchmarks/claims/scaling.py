@@ -22,6 +22,9 @@ Three parts, each point in its own subprocess (``XLA_FLAGS=--xla_force_host_plat
    sums them; timed alone, scaled linearly in pop). Drawn against the paper's Humanoid figure:
    657 minutes on 18 cores, about 10 minutes on 1,440 cores (a 65.7x speed-up for 80x cores).
 
+The model here is the ``--comm returns`` mode's (every worker rebuilds the whole update);
+``benchmarks/claims/scaling_modes.py`` models every mode and ``auto`` from these inputs.
+
     python -m benchmarks.claims.scaling           # full: ~10-15 min on the 2-core CPU
     python -m benchmarks.claims.scaling --quick   # black box, W = 1, 2, few generations
 

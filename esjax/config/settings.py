@@ -90,3 +90,16 @@ def int_list(text: str) -> tuple[int, ...]:
   except ValueError:
     raise argparse.ArgumentTypeError(
         f"invalid hidden sizes {text!r}; expected comma-separated integers, e.g. 64,64") from None
+
+
+def gbps_pair(text: str) -> tuple[float, float]:
+  """``"10,400"`` -> ``(10.0, 400.0)``: Gbit/s between hosts, then within a host."""
+  try:
+    pair = tuple(float(v) for v in text.split(","))
+  except ValueError:
+    pair = ()
+  if len(pair) != 2 or min(pair) <= 0:
+    raise argparse.ArgumentTypeError(
+        f"invalid link bandwidths {text!r}; expected two positive Gbit/s, OUTER,INNER, e.g. "
+        "10,400")
+  return pair

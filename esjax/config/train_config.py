@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 from esjax.config import sweep as sweep_lib
 from esjax.config.settings import (BUDGET, OUTPUT, POLICY, PROBLEM, RUN, STRATEGY, TRICKS,
-                                   Declared, declared, int_list, json_object, setting)
+                                   Declared, declared, gbps_pair, int_list, json_object,
+                                   setting)
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
 from esjax.policies.networks import KINDS
@@ -25,7 +26,7 @@ from esjax.strategies import options as options_lib
 from esjax.strategies.base import OPTIMIZERS, Strategy
 
 POLICIES = KINDS + ("custom",)  # auto = cnn for images, else mlp; custom = a user's module
-COMM_MODES = ("returns", "gradient")
+COMM_MODES = ("auto", "returns", "gradient", "hierarchical")
 PERTURBATIONS = ("full", "lowrank")
 
 
@@ -182,10 +183,27 @@ class RuntimeConfig:
   lane_halvings: int = setting(
       2, "times the lanes are halved for the last episodes once no member is left to start "
       "(each width compiles one more copy of the env step)", group=RUN, resumable=True)
-  comm: str = setting("returns", "returns (scalars cross devices) or gradient (data-parallel "
-                      "psum)", group=RUN)
+  comm: str = setting(
+      "auto", "who rebuilds the update's noise: returns (every device, all of it; only "
+      "scalars cross devices), gradient (split over all devices, parameter-sized partial sums "
+      "reduced), hierarchical (scalars across hosts, split within each host), or auto (chosen "
+      "per mesh axis from a cost model; the pre-run summary says why). docs/scaling.md",
+      group=RUN)
+  hosts: int | None = setting(
+      None, "outer size of the device mesh: groups of devices on a slow link (default: one "
+      "per process); e.g. --hosts 2 on 4 devices tries 2 hosts x 2 devices on one machine",
+      group=RUN, resumable=True)
+  link_gbps: tuple[float, float] | None = setting(
+      None, "link bandwidth in Gbit/s between hosts and within a host, as OUTER,INNER, for "
+      "--comm auto (default by platform: docs/scaling.md)", group=RUN, parse=gbps_pair,
+      metavar="OUTER,INNER", resumable=True)
   num_seeds: int = setting(1, "independent runs vmapped through one compiled step", group=RUN)
   seed: int = setting(0, "the run's PRNG seed (the first, with --num-seeds)", group=RUN)
+
+  def __post_init__(self):
+    # A list from JSON becomes a tuple so the config stays frozen and comparable.
+    if self.link_gbps is not None:
+      object.__setattr__(self, "link_gbps", tuple(self.link_gbps))
 
 
 _SECTIONS = {"problem": ProblemConfig, "policy": PolicyConfig, "strategy": StrategyConfig,
@@ -332,6 +350,11 @@ def _check_runtime(rt: RuntimeConfig) -> None:
   _choice("comm", rt.comm, COMM_MODES)
   if rt.num_devices is not None:
     _positive_int("num_devices", rt.num_devices)
+  if rt.hosts is not None:
+    _positive_int("hosts", rt.hosts)
+  if rt.link_gbps is not None and (len(rt.link_gbps) != 2 or min(rt.link_gbps) <= 0):
+    raise ConfigError(f"link_gbps={rt.link_gbps!r} is invalid; expected two positive Gbit/s "
+                      "(between hosts, within a host), e.g. (10, 400)")
   if rt.member_chunk is not None:
     _positive_int("member_chunk", rt.member_chunk)
   if rt.lanes is not None:

@@ -9,6 +9,8 @@ over the module is the traffic of one generation.
 Bytes are logical payload: the array an all-gather assembles, the array an all-reduce sums.
 What the interconnect physically moves depends on the algorithm (a ring all-reduce sends
 about twice the payload); it is the same factor for both comm modes, so comparisons hold.
+``axis_bytes`` splits them by link: what stays inside a host (the mesh's inner axis) and what
+crosses hosts (the outer axis), from each collective's device groups.
 """
 from __future__ import annotations
 
@@ -28,11 +30,35 @@ _INSTR = re.compile(r"=\s*(?P<shape>.+?)\s+(?P<op>" + "|".join(_OPS) + r")(?P<st
 _ARRAY = re.compile(r"(?P<dtype>[a-z]+\d*)\[(?P<dims>[\d,]*)\]")
 
 
+_GROUPS = re.compile(r"(?:replica_groups|source_target_pairs)=\{(?P<list>(?:\{[\d,]*\},?)*)\}")
+_IOTA = re.compile(r"replica_groups=\[(?P<shape>[\d,]+)\]<=\[(?P<dims>[\d,]+)\]"
+                   r"(?:T\((?P<perm>[\d,]+)\))?")
+
+
 @dataclasses.dataclass(frozen=True)
 class Collective:
   op: str  # e.g. "all-gather"
   shapes: tuple[tuple[str, tuple[int, ...]], ...]  # (dtype, dims) of each array it produces
   bytes: int
+  # The device groups it runs within (replica groups, or source-target pairs), by the
+  # device's place in the mesh (row-major); () when the HLO names none (every device).
+  groups: tuple[tuple[int, ...], ...] = ()
+
+
+def _groups(line: str) -> tuple[tuple[int, ...], ...]:
+  m = _GROUPS.search(line)
+  if m:
+    return tuple(tuple(int(d) for d in g.split(",") if d)
+                 for g in re.findall(r"\{([\d,]*)\}", m["list"]))
+  m = _IOTA.search(line)  # [G,S]<=[dims]T(perm): an iota over dims, transposed, as G x S
+  if m:
+    dims = [int(d) for d in m["dims"].split(",")]
+    ids = np.arange(int(np.prod(dims))).reshape(dims)
+    if m["perm"]:
+      ids = ids.transpose([int(p) for p in m["perm"].split(",")])
+    shape = [int(d) for d in m["shape"].split(",")]
+    return tuple(tuple(int(i) for i in g) for g in ids.reshape(shape[0], -1))
+  return ()
 
 
 def _arrays(shape_text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -56,12 +82,26 @@ def collectives(hlo_text: str) -> list[Collective]:
       # Async start returns (operands..., results...): keep the results (the second half).
       arrays = arrays[len(arrays) // 2:]
     nbytes = sum(_DTYPE_BYTES[d] * int(np.prod(s, dtype=np.int64)) for d, s in arrays)
-    found.append(Collective(m["op"], tuple(arrays), nbytes))
+    found.append(Collective(m["op"], tuple(arrays), nbytes, _groups(line)))
   return found
 
 
 def collective_bytes(hlo_text: str) -> int:
   return sum(c.bytes for c in collectives(hlo_text))
+
+
+def axis_bytes(found: list[Collective], per_host: int) -> tuple[int, int]:
+  """(outer, inner) bytes of ``found`` on a mesh of hosts x ``per_host`` devices: a collective
+  whose groups all stay inside one host uses only the inner (fast) link; any other crosses
+  hosts and counts as outer (a collective over both axes included)."""
+  outer = inner = 0
+  for c in found:
+    within = c.groups and all(len({d // per_host for d in g}) == 1 for g in c.groups)
+    if within:
+      inner += c.bytes
+    else:
+      outer += c.bytes
+  return outer, inner
 
 
 def step_hlo(setup) -> str:

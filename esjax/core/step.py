@@ -13,8 +13,13 @@ that feeds the state is taken in one fixed order: the per-chunk observation sums
 gathered in member order and added sequentially, never psummed (whose order follows the
 layout).
 
-``comm="gradient"`` is the data-parallel alternative kept for comparison: each device sums
-its own members' weighted noise and the parameter-sized vector is psummed.
+``comm`` decides who rebuilds the update's noise (core/comm.py). ``returns``: every device
+rebuilds all of it, chunk after chunk, so only scalars cross any link. ``gradient``: every
+device rebuilds 1/N of it and the parameter-sized partial sums are combined over all devices.
+``hierarchical``: scalars across hosts (the outer mesh axis), the rebuild split over the L
+devices of each host (the inner axis). The split modes add fixed-size partial sums as one
+fixed pairwise tree (perturbations/tree.py) finished by a butterfly exchange in the same order
+on every layout, so each mode too gives the same bits on 1 device, N devices or H x L.
 """
 from __future__ import annotations
 
@@ -29,8 +34,9 @@ from jax.extend import core as jex_core
 from jax.sharding import Mesh, PartitionSpec as P
 
 from esjax import keys, xla_env
+from esjax.core import comm as comm_lib
 from esjax.core import lanes as lanes_lib
-from esjax.core.mesh import AXIS
+from esjax.core.mesh import AXIS, INNER, OUTER
 from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
 from esjax.perturbations.gaussian import GAUSSIAN
 from esjax.problems import normalizer as norm_lib
@@ -165,9 +171,10 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     normalize_obs: bool, comm: str = "returns", member_chunk: int | None = None,
                     cutoff: AdaptiveCutoff | None = None, *,
                     perturbation: Perturbation = GAUSSIAN,
-                    noise_chunk: int = DEFAULT_NOISE_CHUNK, lanes: int | None = None,
-                    lane_halvings: int = 2):
-  """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS``.
+                    noise_chunk: int = DEFAULT_NOISE_CHUNK, hosts: int = 1,
+                    lanes: int | None = None, lane_halvings: int = 2):
+  """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS`` (a mesh of
+  ``hosts`` x ``num_devices // hosts``, core/mesh.py).
 
   ``member_chunk`` members are evaluated at once (None: the whole per-device slice); it must
   divide the slice. Equal chunks give equal bits on every device count. With ``cutoff`` (the
@@ -190,7 +197,8 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                                      lanes_lib.widths(width, local, lane_halvings))
   else:
     evaluate_slice = _chunked(_chunk_evaluator(problem, strategy, perturbation, cutoff))
-  tell = _teller(strategy, comm, perturbation, noise_chunk)
+  tell = _teller(strategy, comm, perturbation, noise_chunk,
+                 {OUTER: hosts, INNER: num_devices // hosts})
 
   def generation(state: TrainState):
     gen_key = keys.generation_key(state.key, state.generation)
@@ -202,7 +210,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
     returns = jax.lax.all_gather(ret.reshape(-1), AXIS, tiled=True)  # (pop,)
     steps = jax.lax.all_gather(steps.reshape(-1), AXIS, tiled=True)  # (pop,)
     obs_stats = _sum_in_order(jax.lax.all_gather(chunk_stats, AXIS, tiled=True))
-    es, info = tell(state.es, gen_key, returns, members.reshape(-1))
+    es, info = tell(state.es, gen_key, returns)
     normalizer = (norm_lib.update(state.normalizer, obs_stats) if normalize_obs
                   else state.normalizer)
     # env_steps is counted by make_multi_step, outside this body; it passes through here.
@@ -271,19 +279,37 @@ def _chunk_evaluator(problem: Problem, strategy: Strategy, perturbation: Perturb
   return evaluate_chunk
 
 
-def _teller(strategy: Strategy, comm: str, perturbation: Perturbation, noise_chunk: int):
-  """``(es_state, gen_key, returns, members) -> (es_state, info)``: the update by ``comm``."""
+def _teller(strategy: Strategy, comm: str, perturbation: Perturbation, noise_chunk: int,
+            sizes: dict[str, int]):
+  """``(es_state, gen_key, returns) -> (es_state, info)``: the update by ``comm``."""
   noise = dict(perturbation=perturbation, noise_chunk=noise_chunk)
+  axes = comm_lib.split_axes(comm)
+  if axes is None:
+    return lambda es_state, gen_key, returns: strategy_lib.tell(strategy, es_state, gen_key,
+                                                                returns, **noise)
+  shares = int(np.prod([sizes[a] for a in axes]))
 
-  def tell(es_state, gen_key, returns, members):
-    if comm == "returns":
-      return strategy_lib.tell(strategy, es_state, gen_key, returns, **noise)
-    # The data-parallel pattern, O(P) bytes per generation instead of O(pop); its psum of
-    # parameter-sized moments follows the layout: equal only up to rounding.
-    return strategy_lib.tell_local(strategy, es_state, gen_key, returns, members, AXIS,
-                                   **noise)
+  def tell(es_state, gen_key, returns):
+    share = jax.lax.axis_index(axes) if shares > 1 else 0
+    return strategy_lib.tell_split(strategy, es_state, gen_key, returns, share, shares,
+                                   lambda m: _butterfly(m, axes, sizes), **noise)
 
   return tell
+
+
+def _butterfly(moments, axes, sizes):
+  """The top levels of the update's pairwise tree, across the devices of ``axes``: round r
+  adds the partial sums of the two shares whose index differs in bit r (inner axis first, as
+  the share index is outer-major), so after log2(S) rounds of one parameter-sized exchange
+  every device holds the root. IEEE addition is commutative, so both partners hold the same
+  bits; the association is the tree's on every layout, which a psum does not promise."""
+  for axis in reversed(axes):
+    bit = 1
+    while bit < sizes[axis]:
+      perm = [(j, j ^ bit) for j in range(sizes[axis])]
+      moments = tuple(m + jax.lax.ppermute(m, axis, perm) for m in moments)
+      bit <<= 1
+  return moments
 
 
 def _sum_in_order(chunk_stats):

@@ -37,6 +37,8 @@ class Plan:
   fixed_bytes: int  # per device: the state in and out (params, optimizer, normalizer, ...)
   step_bytes: int  # per device: fixed + the step's temporaries (rollouts, noise chunks)
   device_bytes: int | None  # per device, what it can hold (None: unknown)
+  comm: str = ""  # the update's comm mode and why, one line (core/comm.py)
+  axis_bytes: tuple[int, int] = (0, 0)  # of bytes_per_generation: (between, within) hosts
   # The step compiled here; train runs it, so the step is compiled once and every process has
   # it compiled before the first collective (see multihost.barrier).
   compiled: Any = dataclasses.field(default=None, compare=False, repr=False)
@@ -47,7 +49,9 @@ class Plan:
         f"devices: {self.devices} on {self.processes} process(es); "
         f"{self.members_per_device} of {self.population} members per device",
         f"parameters: {self.num_params:,}; crossing devices per generation: "
-        f"{self.bytes_per_generation:,} bytes",
+        f"{self.bytes_per_generation:,} bytes ({self.axis_bytes[0]:,} between hosts, "
+        f"{self.axis_bytes[1]:,} within)",
+        *([self.comm] if self.comm else []),
         f"memory per device: the step needs {_size(self.step_bytes)} of {have}",
     ]
 
@@ -84,11 +88,14 @@ def plan(setup, memory_limit: int | None = None) -> Plan:
   fixed = mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes
   population = setup.config.strategy.population_size
   devices = setup.mesh.size
+  found = hlo.collectives(compiled.as_text())
   return Plan(
       devices=devices, processes=jax.process_count(), population=population,
       members_per_device=population // devices,
       num_params=int(setup.state.es.mean.shape[-1]),
-      bytes_per_generation=hlo.collective_bytes(compiled.as_text()),
+      bytes_per_generation=sum(c.bytes for c in found),
+      axis_bytes=hlo.axis_bytes(found, setup.mesh.devices.shape[-1]),
+      comm=setup.comm.reason if setup.comm is not None else "",
       fixed_bytes=int(fixed), step_bytes=int(fixed + mem.temp_size_in_bytes),
       # This process's own device: another process's device has no memory stats here.
       device_bytes=memory_limit if memory_limit else device_capacity(setup.mesh.local_devices[0]),

@@ -7,7 +7,7 @@ matplotlib).
 """
 from esjax.strategies import options, shaping
 from esjax.strategies.ars import ARSState, ars
-from esjax.strategies.base import Strategy, StrategySpec, ask, dense_tell, tell, tell_local
+from esjax.strategies.base import Strategy, StrategySpec, ask, dense_tell, tell, tell_split
 from esjax.strategies.clipup import ClipUpState, clipup
 from esjax.strategies.open_es import OpenESState, open_es
 from esjax.strategies.pgpe import PGPEState, pgpe
@@ -23,7 +23,7 @@ REGISTRY = {
     "sep_cma_es": sep_cma_es,
 }
 
-__all__ = ["Strategy", "StrategySpec", "ask", "tell", "tell_local", "dense_tell", "open_es", "OpenESState",
+__all__ = ["Strategy", "StrategySpec", "ask", "tell", "tell_split", "dense_tell", "open_es", "OpenESState",
            "ars", "ARSState", "pgpe", "PGPEState", "clipup", "ClipUpState",
            "snes", "SNESState", "sep_cma_es", "SepCMAESState",
            "REGISTRY", "SHAPERS", "options", "centered_rank", "identity", "z_score", "shaping"]

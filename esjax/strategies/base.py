@@ -23,9 +23,10 @@ The member noise is a ``perturbations.base.Perturbation``: full-rank Gaussian by
 is an argument of ``ask`` and ``tell``, as the update's memory knob ``noise_chunk`` is: neither
 is a fact of the strategy.
 
-``tell`` (all-gathered returns, every device rebuilds the moments) and ``tell_local`` (each
-device its own directions, then a psum of parameter-sized moments: the data-parallel
-``--comm gradient`` mode) are written once here, for every strategy.
+``tell`` (all-gathered returns, every device rebuilds the moments) and ``tell_split`` (each
+device of a group a fixed share of the directions, then the partial sums combined in a fixed
+order: the ``--comm gradient`` and ``hierarchical`` modes) are written once here, for every
+strategy.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from esjax import keys
 from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
+from esjax.perturbations import tree as tree_lib
 from esjax.perturbations.gaussian import GAUSSIAN
 
 State = Any  # a flax.struct dataclass with ``mean`` and ``sigma``
@@ -189,16 +190,18 @@ def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Arra
   return _update(strategy, state, moments)
 
 
-def tell_local(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
-               members: jax.Array, axis_name: str, *, perturbation: Perturbation = GAUSSIAN,
-               noise_chunk: int = DEFAULT_NOISE_CHUNK):
-  """``tell`` with each device summing only its own ``members``' directions, then a psum of
-  the parameter-sized moments over ``axis_name``: O(P) bytes instead of O(pop)."""
+def tell_split(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
+               share: jax.Array, shares: int, combine: Callable, *,
+               perturbation: Perturbation = GAUSSIAN, noise_chunk: int = DEFAULT_NOISE_CHUNK):
+  """``tell`` with the noise rebuild split in ``shares`` parts: this device sums part
+  ``share`` (a subtree of the fixed tree of perturbations/tree.py) and ``combine`` finishes the
+  tree across the group (core/step.py's butterfly), so the bits do not depend on ``shares``.
+  Every device weighs all returns, so rank-based utilities see the whole population."""
   weights = weigh(strategy, state, returns)
-  mine = keys.noise_index(members[0::2] if strategy.mirrored else members, strategy.mirrored)
-  local = _moments(strategy, state, gen_key, tuple(w[mine] for w in weights), perturbation,
-                   noise_chunk, mine)
-  return _update(strategy, state, jax.lax.psum(local, axis_name))
+  check_perturbation(strategy, perturbation)
+  local = tree_lib.share_moments(perturbation, gen_key, weights, strategy.powers,
+                                 state.mean.shape[0], noise_chunk, share, shares)
+  return _update(strategy, state, combine(local))
 
 
 def dense_tell(strategy: Strategy, state: State, eps: jax.Array, returns: jax.Array):

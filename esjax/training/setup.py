@@ -8,13 +8,15 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
 from esjax import keys, xla_env
 from esjax.config import sweep as sweep_lib
 from esjax.config.train_config import TrainConfig
 from esjax.core import step as step_lib
-from esjax.core.mesh import make_mesh, replicate
+from esjax.core import comm as comm_lib
+from esjax.core.mesh import layout, make_mesh, replicate
 from esjax.errors import ConfigError
 from esjax.perturbations.base import Perturbation
 from esjax.perturbations.gaussian import GAUSSIAN
@@ -24,7 +26,7 @@ from esjax.envs import registry
 from esjax.problems import build as build_lib, reference
 from esjax.problems.base import Problem, is_pytree, on_pytree, ravel_tree
 from esjax.problems.tricks import AdaptiveCutoff
-from esjax.strategies.base import Strategy
+from esjax.strategies.base import Strategy, num_directions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Setup:
   discrete: bool = False  # discrete actions (an argmax policy head)
   unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
   nvec: tuple[int, ...] = ()  # multi-discrete actions: choices per dimension
+  comm: comm_lib.Choice | None = None  # the update's comm mode as run, and why (core/comm.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +87,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   strategy = config.validate().strategy.build()  # checked before it is built
   rt = config.runtime
   mesh = make_mesh(rt.num_devices or step_lib.default_device_count(
-      strategy.population_size, strategy.mirrored, rt.member_chunk))
+      strategy.population_size, strategy.mirrored, rt.member_chunk), rt.hosts)
   config.validate(device_count=mesh.size)
   if problem is None:
     config, built = _env_problems(config, strategy, policy_module, env)
@@ -97,10 +100,21 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   cutoff = _cutoff(config)
   state = _initial_state(config, built.problem, built.params, cutoff)
   _warn_if_fma()
-  run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation)
+  comm = _comm(config, strategy, mesh, state.es.mean)
+  run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation,
+                                        comm.mode)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
                replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
-               built.discrete, built.unravel, built.nvec)
+               built.discrete, built.unravel, built.nvec, comm)
+
+
+def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params) -> comm_lib.Choice:
+  """``--comm`` resolved for this mesh (``auto``: by core/comm.py's cost model)."""
+  return comm_lib.choose(config.runtime.comm, layout(mesh),
+                         num_directions(strategy),
+                         int(np.shape(params)[-1]), len(strategy.powers),
+                         config.strategy.noise_chunk, jax.default_backend(),
+                         config.runtime.link_gbps)
 
 
 def _env_problems(config: TrainConfig, strategy: Strategy, module,
@@ -214,16 +228,17 @@ def _warn_if_fma() -> None:
 
 def _compiled(config: TrainConfig, built: _Problems, strategy: Strategy, mesh: Mesh,
               cutoff: AdaptiveCutoff | None,
-              perturbation: Perturbation) -> tuple[Callable, Callable]:
+              perturbation: Perturbation, comm: str) -> tuple[Callable, Callable]:
   """(run_generations, evaluate): the sharded step fused ``generations_per_call`` times, and
   the evaluation of every run."""
   rt, pc = config.runtime, config.problem
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
   generation = step_lib.make_generation(built.problem, strategy, mesh.size, pc.normalize_obs,
-                                        rt.comm, chunk, cutoff, perturbation=perturbation,
+                                        comm, chunk, cutoff, perturbation=perturbation,
                                         noise_chunk=config.strategy.noise_chunk,
-                                        lanes=rt.lanes, lane_halvings=rt.lane_halvings)
+                                        hosts=layout(mesh)[0], lanes=rt.lanes,
+                                        lane_halvings=rt.lane_halvings)
   sharded = step_lib.shard_generation(generation, mesh, config.num_runs)
   run_generations = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   return run_generations, step_lib.make_evaluate(built.eval_problem, rt.eval_episodes,

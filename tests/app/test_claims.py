@@ -12,7 +12,7 @@ import pytest
 from tests.helpers.subproc import ROOT
 
 SCRIPTS = ("es_vs_ppo.py", "frame_skip.py", "variance.py", "scaling.py", "parameterization.py",
-           "minatar.py", "intrinsic_dim.py")  # the longest first
+           "minatar.py", "intrinsic_dim.py", "scaling_modes.py")  # the longest first
 AT_ONCE = 4
 SCRIPT_TIMEOUT_S = 1500
 # The long tier (-m long): the claims run Brax ES and PPO; in the slow tier their fixture held
@@ -159,3 +159,14 @@ def test_frame_skip_quick(quick_runs):
   # after a fixed number of updates (which at K=8 would be 20x the budget).
   assert all(r["env_steps"] <= 1.1 * r["budget"] for r in rows if r["method"] == "ppo")
   assert (out / "frame_skip.png").stat().st_size > 0
+
+
+def test_scaling_modes_quick(quick_runs):
+  table, _ = _quick(quick_runs, "scaling_modes.py")
+  rows = {(r["setting"], r["workers"]): r for r in table["rows"]}
+  cpu = rows[("cpu", 1440)]
+  assert cpu["layout"] == "45x32" and cpu["ideal_x"] == 80
+  # Splitting the update beats rebuilding all of it on every worker, at any measured cost.
+  assert cpu["gradient_x"] > cpu["returns_x"] and cpu["hierarchical_x"] > cpu["returns_x"]
+  assert cpu["auto"] in ("hierarchical", "gradient")
+  assert rows[("tpu", 16)]["auto_x"] == 1.0

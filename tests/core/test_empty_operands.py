@@ -8,7 +8,7 @@ _CODE = """
 import json, re
 import jax, jax.numpy as jnp, numpy as np, esjax
 from esjax.core.step import shard_generation
-from esjax.core.mesh import AXIS
+from esjax.core.mesh import AXIS, make_mesh
 
 def empty_operands(text):
   # the types of the manual computations' block arguments: its operands inside
@@ -34,7 +34,7 @@ def body(st):
   x, e = st
   g = jax.lax.all_gather(x * jax.lax.axis_index(AXIS), AXIS, tiled=True)
   return (g + EMPTY.sum(), e), jnp.zeros((2, 0), jnp.int32)
-f = jax.jit(shard_generation(body, jax.make_mesh((2,), (AXIS,))))
+f = jax.jit(shard_generation(body, make_mesh(2)))
 arg = (jnp.ones(2), jnp.zeros((0,), jnp.int32))
 (g, e), z = f(arg)
 print(json.dumps(dict(step_empty=step_empty, moved=float(jnp.abs(r.flat_params).max()),

@@ -61,8 +61,9 @@ def test_returns_traffic_is_independent_of_params_gradient_traffic_is_not():
   for pop in (16, 64):
     # returns mode: the all-gathered population returns, f32 each, whatever the size of theta.
     assert b[f"returns/100/{pop}"] == b[f"returns/10000/{pop}"] == 4 * pop
-    # gradient mode: a psum of the parameter-sized vector on top of the returns.
-    assert b[f"gradient/10000/{pop}"] - b[f"gradient/100/{pop}"] == 4 * (10000 - 100)
+    # gradient mode: the parameter-sized partial sums on top of the returns, in a butterfly
+    # of log2(4) = 2 exchanges (core/step.py).
+    assert b[f"gradient/10000/{pop}"] - b[f"gradient/100/{pop}"] == 2 * 4 * (10000 - 100)
   assert b["returns/100/64"] > b["returns/100/16"]  # O(population): it grows with pop
 
 
@@ -105,3 +106,52 @@ def test_brax_policy_100x_larger_moves_the_same_bytes():
 
   print("default run (hopper, pop 256, 4 devices):", r["default"]["bytes"], "B/gen")
   assert r["default"]["bytes"] == 4 * 256 * 2 + 4 * (256 // 64) * (2 * obs + 1) == DEFAULT_RUN_BYTES
+
+
+_AXES = """
+import json, jax.numpy as jnp, esjax
+from esjax.core import hlo
+from esjax.training.train import setup
+out = {}
+for comm in ("returns", "gradient", "hierarchical"):
+  for dim in (1000, 100000):
+    for hosts in (1, 2):
+      cfg = esjax.TrainConfig.of(population_size=64, generations=1, eval_every=0,
+                                 normalize_obs=False, comm=comm, hosts=hosts)
+      s = setup(cfg, esjax.black_box(lambda p, k: -jnp.sum(p ** 2)), jnp.zeros(dim))
+      out[f"{comm}/{dim}/{hosts}"] = hlo.axis_bytes(hlo.step_traffic(s), 4 // hosts)
+print(json.dumps(out))
+"""
+
+
+def test_bytes_per_mesh_axis_follow_the_mode():
+  """4 devices as 1 x 4 and 2 hosts x 2: the outer (between hosts) link carries O(pop) in the
+  returns and hierarchical modes whatever the parameter count; only gradient sends the
+  parameter-sized partial sums across hosts. The exchange is exactly core/comm.py's count."""
+  from esjax.core import comm
+  b = run_all(_AXES, [4], timeout=300, xla_flags=FAST_COMPILE)[4]
+  print("(outer, inner) bytes per generation:", b)
+  for dim in (1000, 100000):
+    for hosts in (1, 2):
+      ret = b[f"returns/{dim}/{hosts}"]
+      assert ret == ([4 * 64, 0] if hosts == 2 else [0, 4 * 64])  # the gathered returns
+      for mode in ("gradient", "hierarchical"):
+        want = comm.axis_bytes(mode, (hosts, 4 // hosts), dim, 1)
+        assert [x - r for x, r in zip(b[f"{mode}/{dim}/{hosts}"], ret)] == list(want)
+  # hierarchical over 2 hosts: the outer link sees the same bytes at 1k and 100k params.
+  assert b["hierarchical/1000/2"][0] == b["hierarchical/100000/2"][0] == 4 * 64
+  assert b["gradient/100000/2"][0] == 4 * 64 + 4 * 100000  # one round across hosts
+  assert b["hierarchical/100000/2"][1] == 4 * 100000  # one round within each host
+  assert b["hierarchical/100000/1"][1] == 4 * 64 + 2 * 4 * 100000  # two rounds in 1 host
+
+
+def test_axis_bytes_reads_listed_and_iota_groups():
+  text = """
+  %a = f32[8]{0} all-gather(f32[2]{0} %x), replica_groups={{0,1},{2,3}}, dimensions={0}
+  %b = f32[8]{0} all-gather(f32[2]{0} %x), replica_groups=[2,2]<=[2,2]T(1,0), dimensions={0}
+  %c = f32[5]{0} collective-permute(f32[5]{0} %y), source_target_pairs={{0,1},{1,0}}
+  %d = f32[3]{0} all-reduce(f32[3]{0} %z), replica_groups={}, to_apply=%add
+  """
+  found = hlo.collectives(text)
+  assert [c.groups for c in found] == [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 1), (1, 0)), ()]
+  assert hlo.axis_bytes(found, 2) == (32 + 12, 32 + 20)  # {0,2} and "all" cross hosts

@@ -385,18 +385,29 @@ def test_ties_share_one_weight_and_nonfinite_ranks_last(name, total):
 
 
 @pytest.mark.parametrize("name", ["snes", "sep_cma_es"])
-def test_tell_local_equals_tell(name):
-  """Two simulated devices, each summing its own pairs, then a psum: the --comm gradient mode."""
+def test_tell_split_equals_tell(name):
+  """Four simulated devices, each summing its share of the directions, then a pairwise
+  exchange: the --comm gradient mode. Every device ends with the same bits, equal to the
+  chunk-after-chunk tell up to rounding (the layouts' bitwise equality is
+  tests/invariance/test_comm_modes.py's, under shard_map: a vmap batches the matmuls)."""
   es, tell, _ = make(name, True)
   state = es.init(jnp.linspace(-1.0, 1.0, P))
   gen_key = keys.generation_key(jax.random.PRNGKey(8), 0)
   returns = returns_with_ties_and_nan()
   want, _ = tell(state, gen_key, returns)
-  members = jnp.arange(POP).reshape(2, POP // 2)
-  local = jax.jit(jax.vmap(lambda m: base.tell_local(es, state, gen_key, returns, m, "d",
-                                                    noise_chunk=NOISE_CHUNK)[0],
-                           axis_name="d"))(members)
-  for a, b in zip(jax.tree.leaves(local), jax.tree.leaves(want)):
+
+  def combine(moments):  # the butterfly of core/step.py over a vmapped axis of 4
+    for bit in (1, 2):
+      moments = tuple(m + jax.lax.ppermute(m, "d", [(j, j ^ bit) for j in range(4)])
+                      for m in moments)
+    return moments
+
+  split = jax.jit(jax.vmap(lambda i: base.tell_split(es, state, gen_key, returns, i, 4, combine,
+                                                     noise_chunk=NOISE_CHUNK)[0],
+                           axis_name="d"))(jnp.arange(4))
+  for a, b in zip(jax.tree.leaves(split), jax.tree.leaves(want)):
+    for i in range(4):
+      assert np.array_equal(a[i], a[0])
     np.testing.assert_allclose(a[0], b, rtol=1e-5, atol=1e-6)
 
 

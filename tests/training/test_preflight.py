@@ -35,6 +35,8 @@ def test_the_plan_names_devices_members_params_traffic_and_memory(capsys):
   assert (f"parameters: {PARAMS:,}; crossing devices per generation: "
           f"{p.bytes_per_generation:,} bytes") in out
   assert "memory per device: the step needs" in out
+  # --comm auto says what it chose and why, in one line (core/comm.py).
+  assert "\ncomm: auto -> returns: the update rebuilds " in out
 
 
 def test_a_population_that_cannot_fit_is_one_line_naming_the_largest_that_does(tmp_path):

@@ -1,0 +1,63 @@
+"""``--comm``: the fixed summation tree's leaves, and what ``auto`` picks and says (issue 25)."""
+import pytest
+
+import esjax
+from esjax.core import comm
+from esjax.perturbations import tree
+
+
+@pytest.mark.parametrize("directions, want", [(128, 128), (5000, 8192), (8, 8), (100, 128),
+                                             (1, 1)])
+def test_leaves_are_the_next_power_of_two_of_the_directions(directions, want):
+  assert tree.leaves(directions) == tree.max_split(directions) == want
+
+
+def test_auto_keeps_returns_for_the_default_run():
+  # hopper, pop 256 (128 directions), the default policy: far below SPLIT_FROM, so the pinned
+  # params (tests/test_pinned.py) are the returns mode's on every layout.
+  s = esjax.TrainConfig()
+  assert s.runtime.comm == "auto"
+  for layout in ((1, 1), (1, 2), (1, 4), (2, 2)):
+    c = comm.choose("auto", layout, 128, 1539, 1, 64, "cpu", noise_s=1e-6)
+    assert c.mode == "returns"
+    assert c.reason.startswith("comm: auto -> returns: the update rebuilds 0.2M noise values")
+
+
+def test_auto_splits_a_large_update_where_the_model_says():
+  big = dict(num_directions=5000, num_params=133_000, moments=1, noise_chunk=64,
+             backend="cpu", noise_s=50e-9)
+  assert comm.choose("auto", (1, 1), **big).mode == "tree"  # one device: the tree, whole
+  assert comm.choose("auto", (1, 4), **big).mode == "hierarchical"
+  assert comm.choose("auto", (2, 2), **big).mode == "gradient"  # 0.5 MB at 10 Gb/s is cheap
+  # A link between hosts a million times slower: keep the partial sums inside each host.
+  slow = comm.choose("auto", (2, 2), **big, gbps=(1e-5, 200.0))
+  assert slow.mode == "hierarchical"
+  assert "(2 hosts x 2 devices at 1e-05/200 Gb/s)" in slow.reason
+  assert "50 ns each (measured)" in slow.reason and "\n" not in slow.reason
+  # 3 devices per host: no power-of-two split of the tree; hosts (2) still split.
+  assert comm.choose("auto", (2, 3), **big).mode == "tree"
+
+
+def test_a_mode_the_tree_cannot_split_is_one_line():
+  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update over 3 "
+                     r"devices .* expected a power of two up to 8"):
+    comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu")
+  assert comm.choose("returns", (1, 3), 8, 100, 1, 64, "cpu").mode == "returns"
+
+
+def test_axis_bytes_are_o_pop_between_hosts_in_the_middle_mode():
+  assert comm.axis_bytes("returns", (45, 32), 133_000, 1) == (0, 0)
+  assert comm.axis_bytes("hierarchical", (2, 4), 1000, 2) == (0, 2 * 4 * 1000 * 2)
+  assert comm.axis_bytes("gradient", (2, 4), 1000, 1) == (4000, 8000)
+
+
+@pytest.mark.parametrize("count", [1, 2, 8, 64])
+def test_streamed_tree_is_the_pairwise_tree_bit_for_bit(count):
+  import jax
+  import numpy as np
+  leaves = jax.random.normal(jax.random.PRNGKey(count), (count, 33))
+  got = tree._streamed_tree(lambda x: (x,), leaves, count, 1, 33)[0]
+  want = np.asarray(leaves)
+  while len(want) > 1:  # level by level, left + right
+    want = want[0::2] + want[1::2]
+  assert np.array_equal(np.asarray(got), want[0])
