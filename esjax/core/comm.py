@@ -6,7 +6,9 @@ chunk. ``hierarchical``: the devices of a host split the rebuild and exchange pa
 partial sums over the inner (fast) link only. ``gradient``: all devices split it, and the
 partial sums also cross the outer (slow) link. The split modes add their partial sums as one
 fixed tree (perturbations/tree.py), so they give the same bits as each other on every layout,
-and differ from ``returns`` in the last bits.
+and differ from ``returns`` in the last bits. The tree splits into power-of-two shares only, so
+on an axis of any other size (45 hosts, an 18-core host) its largest power-of-two group of
+devices rebuilds and the rest receive the result in one more exchange (``split_group``).
 
 ``auto`` keeps that promise too: whether the update is split at all (the tree's bits, or
 ``returns``') is decided by the config alone (the update's size, ``SPLIT_FROM``), never by the
@@ -59,34 +61,47 @@ def split_axes(mode: str) -> tuple[str, ...] | None:
           "gradient": (OUTER, INNER)}[mode]
 
 
+def split_group(size: int) -> int:
+  """How many devices of a mesh axis of ``size`` rebuild a share: the largest power of two in
+  it (the fixed tree splits into power-of-two shares only); the others receive the result."""
+  return 1 << (size.bit_length() - 1)
+
+
 def shares(mode: str, layout: tuple[int, int]) -> int:
   """How many devices split the rebuild: 1 for returns and tree."""
-  hosts, local = layout
+  hosts, local = map(split_group, layout)
   return {"returns": 1, "tree": 1, "hierarchical": local, "gradient": hosts * local}[mode]
+
+
+def rounds(mode: str, layout: tuple[int, int]) -> tuple[int, int]:
+  """(outer, inner) exchanges of a parameter-sized vector: log2 of the axis's split group
+  (the butterfly), plus one where the axis has devices outside that group (they receive)."""
+  def axis(size, split):
+    group = split_group(size)
+    return (group.bit_length() - 1 + (group < size)) if split else 0
+  return (axis(layout[0], mode == "gradient"),
+          axis(layout[1], mode in ("hierarchical", "gradient")))
 
 
 def axis_bytes(mode: str, layout: tuple[int, int], num_params: int,
                moments: int) -> tuple[int, int]:
   """(outer, inner) payload bytes per generation of ``mode``'s update exchange, on top of the
   returns and step counts every mode gathers: one parameter-sized vector per moment and per
-  butterfly round, log2(devices) rounds on each axis it splits over. What the compiled step's
-  HLO shows (tests/core/test_hlo_traffic.py)."""
-  hosts, local = layout
+  round (``rounds``). What the compiled step's HLO shows (tests/core/test_hlo_traffic.py)."""
   vec = 4 * num_params * moments
-  inner = int(math.log2(local)) * vec if mode in ("hierarchical", "gradient") else 0
-  outer = int(math.log2(hosts)) * vec if mode == "gradient" else 0
-  return outer, inner
+  outer, inner = rounds(mode, layout)
+  return outer * vec, inner * vec
 
 
 def check(mode: str, layout: tuple[int, int], num_directions: int, noise_chunk: int) -> None:
   """ConfigError (one line) when ``mode`` cannot split over this layout in the fixed tree."""
   n = shares(mode, layout)
   most = tree.max_split(num_directions)
-  if n & (n - 1) or n > most:
+  if n > most:
     raise ConfigError(f"comm={mode!r} splits the update over {n} devices ({layout[0]} hosts "
-                      f"x {layout[1]}), which the fixed summation tree of {num_directions} "
-                      f"directions cannot; expected a power of two up to {most}, or --comm "
-                      "returns or auto")
+                      f"x {layout[1]}), more than the {most} leaves of the fixed summation tree "
+                      f"of {num_directions} directions; expected a larger population, fewer "
+                      "devices, or --comm returns or auto")
 
 
 def noise_seconds(num_params: int) -> float:
@@ -114,13 +129,12 @@ def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
                       num_params: int, moments: int, noise_chunk: int, noise_s: float,
                       gbps: tuple[float, float]) -> tuple[float, float]:
   """(rebuild, exchange) seconds of ``mode``'s update per generation: the rebuild on one
-  device of its share, and the butterfly rounds over each link (bandwidth and latency)."""
+  device of its share, and the exchange rounds over each link (bandwidth and latency)."""
   # The tree pads to a power of two but skips whole blocks of padding: at most a block wasted.
   rebuild = num_directions * num_params * noise_s / shares(mode, layout)
-  outer, inner = axis_bytes(mode, layout, num_params, moments)
-  rounds = (math.log2(layout[0]) if outer else 0, math.log2(layout[1]) if inner else 0)
   exchange = sum(8 * b / (g * 1e9) + r * lat
-                 for b, r, g, lat in zip((outer, inner), rounds, gbps, LATENCY_S))
+                 for b, r, g, lat in zip(axis_bytes(mode, layout, num_params, moments),
+                                         rounds(mode, layout), gbps, LATENCY_S))
   return rebuild, exchange
 
 

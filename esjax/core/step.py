@@ -287,28 +287,52 @@ def _teller(strategy: Strategy, comm: str, perturbation: Perturbation, noise_chu
   if axes is None:
     return lambda es_state, gen_key, returns: strategy_lib.tell(strategy, es_state, gen_key,
                                                                 returns, **noise)
-  shares = int(np.prod([sizes[a] for a in axes]))
+  groups = {a: comm_lib.split_group(sizes[a]) for a in axes}
+  shares = int(np.prod(list(groups.values())))
 
   def tell(es_state, gen_key, returns):
-    share = jax.lax.axis_index(axes) if shares > 1 else 0
+    share, active = _share(axes, sizes, groups)
     return strategy_lib.tell_split(strategy, es_state, gen_key, returns, share, shares,
-                                   lambda m: _butterfly(m, axes, sizes), **noise)
+                                   lambda m: _butterfly(m, axes, sizes, groups),
+                                   active=active, **noise)
 
   return tell
 
 
-def _butterfly(moments, axes, sizes):
+def _share(axes, sizes, groups):
+  """(this device's share of the rebuild, whether it has one): shares are numbered
+  outer-major over each axis's split group; a device outside a group (an axis that is no power
+  of two) has none and receives the root from the butterfly's end (``_butterfly``)."""
+  share, active = 0, True  # Python values where no axis needs them: nothing to trace
+  for axis in axes:
+    index = jax.lax.axis_index(axis)
+    if groups[axis] > 1:
+      share = share * groups[axis] + jnp.minimum(index, groups[axis] - 1)
+    if groups[axis] < sizes[axis]:
+      active = (index < groups[axis]) & active
+  return share, active
+
+
+def _butterfly(moments, axes, sizes, groups):
   """The top levels of the update's pairwise tree, across the devices of ``axes``: round r
   adds the partial sums of the two shares whose index differs in bit r (inner axis first, as
   the share index is outer-major), so after log2(S) rounds of one parameter-sized exchange
-  every device holds the root. IEEE addition is commutative, so both partners hold the same
-  bits; the association is the tree's on every layout, which a psum does not promise."""
+  every device of the split groups holds the root. IEEE addition is commutative, so both
+  partners hold the same bits; the association is the tree's on every layout, which a psum
+  does not promise. Then each axis's devices past its group (index ``g + j``) take the root
+  from device ``j``: a copy, the same bits."""
   for axis in reversed(axes):
     bit = 1
-    while bit < sizes[axis]:
-      perm = [(j, j ^ bit) for j in range(sizes[axis])]
+    while bit < groups[axis]:
+      perm = [(j, j ^ bit) for j in range(groups[axis])]
       moments = tuple(m + jax.lax.ppermute(m, axis, perm) for m in moments)
       bit <<= 1
+  for axis in axes:
+    group, size = groups[axis], sizes[axis]
+    if group < size:
+      perm = [(j, group + j) for j in range(size - group)]
+      outside = jax.lax.axis_index(axis) >= group
+      moments = tuple(jnp.where(outside, jax.lax.ppermute(m, axis, perm), m) for m in moments)
   return moments
 
 

@@ -191,16 +191,27 @@ def tell(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Arra
 
 
 def tell_split(strategy: Strategy, state: State, gen_key: jax.Array, returns: jax.Array,
-               share: jax.Array, shares: int, combine: Callable, *,
+               share: jax.Array, shares: int, combine: Callable, *, active=True,
                perturbation: Perturbation = GAUSSIAN, noise_chunk: int = DEFAULT_NOISE_CHUNK):
   """``tell`` with the noise rebuild split in ``shares`` parts: this device sums part
   ``share`` (a subtree of the fixed tree of perturbations/tree.py) and ``combine`` finishes the
   tree across the group (core/step.py's butterfly), so the bits do not depend on ``shares``.
-  Every device weighs all returns, so rank-based utilities see the whole population."""
+  Every device weighs all returns, so rank-based utilities see the whole population. A device
+  with ``active`` false (outside the split group) skips the rebuild; ``combine`` gives it the
+  root."""
   weights = weigh(strategy, state, returns)
   check_perturbation(strategy, perturbation)
-  local = tree_lib.share_moments(perturbation, gen_key, weights, strategy.powers,
-                                 state.mean.shape[0], noise_chunk, share, shares)
+  num_params = state.mean.shape[0]
+
+  def rebuild(_):
+    return tree_lib.share_moments(perturbation, gen_key, weights, strategy.powers, num_params,
+                                  noise_chunk, share, shares)
+
+  if active is True:
+    local = rebuild(None)
+  else:
+    local = jax.lax.cond(active, rebuild, lambda _: tuple(
+        jnp.zeros((num_params,), jnp.float32) for _ in weights), None)
   return _update(strategy, state, combine(local))
 
 

@@ -34,21 +34,34 @@ def test_auto_splits_a_large_update_where_the_model_says():
   assert slow.mode == "hierarchical"
   assert "(2 hosts x 2 devices at 1e-05/200 Gb/s)" in slow.reason
   assert "50 ns each (measured)" in slow.reason and "\n" not in slow.reason
-  # 3 devices per host: no power-of-two split of the tree; hosts (2) still split.
-  assert comm.choose("auto", (2, 3), **big).mode == "tree"
+  # 3 devices per host: 2 of them split it, the third receives; and the paper's 45 x 32.
+  assert comm.choose("auto", (2, 3), **big).mode == "gradient"
+  assert comm.choose("auto", (45, 32), **big).mode == "gradient"
+  assert comm.choose("auto", (1, 18), **big).mode == "hierarchical"
+
+
+@pytest.mark.parametrize("size, group", [(1, 1), (2, 2), (3, 2), (6, 4), (18, 16), (32, 32),
+                                         (45, 32)])
+def test_split_group_is_the_largest_power_of_two_in_the_axis(size, group):
+  assert comm.split_group(size) == group
 
 
 def test_a_mode_the_tree_cannot_split_is_one_line():
-  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update over 3 "
-                     r"devices .* expected a power of two up to 8"):
-    comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu")
-  assert comm.choose("returns", (1, 3), 8, 100, 1, 64, "cpu").mode == "returns"
+  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update over 16 "
+                     r"devices .* more than the 8 leaves"):
+    comm.choose("gradient", (1, 16), 8, 100, 1, 64, "cpu")
+  assert comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu").mode == "gradient"
+  assert comm.choose("returns", (1, 16), 8, 100, 1, 64, "cpu").mode == "returns"
 
 
 def test_axis_bytes_are_o_pop_between_hosts_in_the_middle_mode():
   assert comm.axis_bytes("returns", (45, 32), 133_000, 1) == (0, 0)
   assert comm.axis_bytes("hierarchical", (2, 4), 1000, 2) == (0, 2 * 4 * 1000 * 2)
   assert comm.axis_bytes("gradient", (2, 4), 1000, 1) == (4000, 8000)
+  # An axis of no power of two: its group's butterfly, then one exchange to the rest.
+  assert comm.axis_bytes("hierarchical", (45, 32), 1000, 1) == (0, 5 * 4000)
+  assert comm.axis_bytes("gradient", (45, 32), 1000, 1) == ((5 + 1) * 4000, 5 * 4000)
+  assert comm.shares("gradient", (45, 32)) == 1024
 
 
 @pytest.mark.parametrize("count", [1, 2, 8, 64])

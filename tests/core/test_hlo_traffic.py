@@ -39,7 +39,7 @@ def test_parser_counts_sync_and_async_collectives_once():
 
 
 _BLACK_BOX = """
-import json, jax.numpy as jnp, esjax
+import json, jax, jax.numpy as jnp, esjax
 from esjax.core import hlo
 from esjax.training.train import setup
 out = {}
@@ -109,17 +109,18 @@ def test_brax_policy_100x_larger_moves_the_same_bytes():
 
 
 _AXES = """
-import json, jax.numpy as jnp, esjax
+import json, jax, jax.numpy as jnp, esjax
 from esjax.core import hlo
 from esjax.training.train import setup
-out = {}
+out = {{}}
 for comm in ("returns", "gradient", "hierarchical"):
-  for dim in (1000, 100000):
-    for hosts in (1, 2):
-      cfg = esjax.TrainConfig.of(population_size=64, generations=1, eval_every=0,
+  for dim in {dims}:
+    for hosts in {hosts}:
+      cfg = esjax.TrainConfig.of(population_size={pop}, generations=1, eval_every=0,
                                  normalize_obs=False, comm=comm, hosts=hosts)
       s = setup(cfg, esjax.black_box(lambda p, k: -jnp.sum(p ** 2)), jnp.zeros(dim))
-      out[f"{comm}/{dim}/{hosts}"] = hlo.axis_bytes(hlo.step_traffic(s), 4 // hosts)
+      out[f"{{comm}}/{{dim}}/{{hosts}}"] = hlo.axis_bytes(hlo.step_traffic(s),
+                                                      jax.device_count() // hosts)
 print(json.dumps(out))
 """
 
@@ -129,7 +130,8 @@ def test_bytes_per_mesh_axis_follow_the_mode():
   returns and hierarchical modes whatever the parameter count; only gradient sends the
   parameter-sized partial sums across hosts. The exchange is exactly core/comm.py's count."""
   from esjax.core import comm
-  b = run_all(_AXES, [4], timeout=300, xla_flags=FAST_COMPILE)[4]
+  b = run_all(_AXES.format(dims=(1000, 100000), hosts=(1, 2), pop=64), [4], timeout=300,
+              xla_flags=FAST_COMPILE)[4]
   print("(outer, inner) bytes per generation:", b)
   for dim in (1000, 100000):
     for hosts in (1, 2):
@@ -143,6 +145,23 @@ def test_bytes_per_mesh_axis_follow_the_mode():
   assert b["gradient/100000/2"][0] == 4 * 64 + 4 * 100000  # one round across hosts
   assert b["hierarchical/100000/2"][1] == 4 * 100000  # one round within each host
   assert b["hierarchical/100000/1"][1] == 4 * 64 + 2 * 4 * 100000  # two rounds in 1 host
+
+
+@pytest.mark.slow  # six forced devices
+def test_axes_of_no_power_of_two_add_one_exchange_for_the_devices_outside_the_group():
+  """6 devices as 1 x 6, 2 x 3 and 3 x 2: the butterfly over each axis's power-of-two group
+  (4 of 6, 2 of 3), then one exchange to the devices outside it; core/comm.py's count."""
+  from esjax.core import comm
+  b = run_all(_AXES.format(dims=(100000,), hosts=(1, 2, 3), pop=96), [6], timeout=300,
+              xla_flags=FAST_COMPILE)[6]
+  print("(outer, inner) bytes per generation:", b)
+  for hosts in (1, 2, 3):
+    ret = b[f"returns/100000/{hosts}"]
+    for mode in ("gradient", "hierarchical"):
+      want = comm.axis_bytes(mode, (hosts, 6 // hosts), 100000, 1)
+      assert [x - r for x, r in zip(b[f"{mode}/100000/{hosts}"], ret)] == list(want)
+  assert comm.axis_bytes("hierarchical", (1, 6), 100000, 1) == (0, 3 * 4 * 100000)  # 2 + 1
+  assert comm.axis_bytes("gradient", (3, 2), 100000, 1) == (2 * 4 * 100000, 4 * 100000)
 
 
 def test_axis_bytes_reads_listed_and_iota_groups():

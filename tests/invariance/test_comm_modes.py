@@ -1,8 +1,10 @@
 """Every ``--comm`` mode keeps the layout promise (issue 25): for a config and a mode, the params
 are bit for bit the same on 1 device, 4 devices as 1 host x 4, 4 devices as 2 hosts x 2 (one
-process, ``hosts=2``) and 2 processes x 2 devices. The split modes (``gradient``,
-``hierarchical``) add the same fixed tree of partial sums on every layout, so they also equal
-each other; they differ from ``returns`` only in the last bits.
+process, ``hosts=2``), 6 devices as 1 x 6, 2 x 3 and 3 x 2 (axes that are no power of two: a
+power-of-two group of each splits the rebuild, the rest receive it) and 2 processes x 2
+devices. The split modes (``gradient``, ``hierarchical``) add the same fixed tree of partial
+sums on every layout, so they also equal each other; they differ from ``returns`` only in the
+last bits.
 """
 import numpy as np
 import pytest
@@ -19,8 +21,8 @@ target = jnp.linspace(-1.0, 1.0, DIM)
 problem = esjax.black_box(lambda p, k: -jnp.sum((p - target) ** 2) + 0.01 * jax.random.normal(k))
 out = {{}}
 for comm in {modes}:
-  for hosts in ((1, 2) if jax.device_count() == 4 else (1,)):
-    cfg = esjax.TrainConfig.of(population_size=64, generations={gens}, eval_every=0,
+  for hosts in {layouts}[jax.device_count()]:
+    cfg = esjax.TrainConfig.of(population_size=96, generations={gens}, eval_every=0,
                                normalize_obs=False, sigma=0.1, learning_rate=0.05, seed=3,
                                comm=comm, hosts=hosts)
     r = esjax.train(cfg, problem=problem, initial_params=jnp.zeros(DIM), progress=False)
@@ -29,27 +31,42 @@ print(json.dumps(out))
 """
 
 
+LAYOUTS = {1: (1,), 4: (1, 2), 6: (1, 2, 3)}  # device count: the hosts (outer sizes) tried
+
+
 def _layouts_equal(runs):
   """{mode: params} after checking every layout of the mode gave the same bits."""
   got = {}
   for mode in MODES:
     one_device_params = np.array(runs[1][f"{mode}/1"], np.uint32)
-    for key in (f"{mode}/1", f"{mode}/2"):
-      params = np.array(runs[4][key], np.uint32)
-      assert np.array_equal(params, one_device_params), (mode, key)
+    for devices in runs:
+      for hosts in LAYOUTS[devices]:
+        params = np.array(runs[devices][f"{mode}/{hosts}"], np.uint32)
+        assert np.array_equal(params, one_device_params), (mode, devices, hosts)
     got[mode] = one_device_params.view(np.float32)
   return got
 
 
+def _runs(dim, device_counts):
+  gens = 3 if dim > 1000 else 5
+  return run_all(_BLACK_BOX.format(dim=dim, modes=MODES, gens=gens, layouts=LAYOUTS),
+                 device_counts, timeout=600)
+
+
 @pytest.mark.parametrize("dim", [1000, pytest.param(100_000, marks=pytest.mark.slow)])
 def test_each_mode_is_bitwise_equal_on_1_device_1x4_and_2x2(dim):
-  gens = 3 if dim > 1000 else 5
-  runs = run_all(_BLACK_BOX.format(dim=dim, modes=MODES, gens=gens), (1, 4), timeout=600)
-  got = _layouts_equal(runs)
+  got = _layouts_equal(_runs(dim, (1, 4)))
   assert np.abs(got["returns"]).max() > 0.01  # it moved
   assert np.array_equal(got["gradient"], got["hierarchical"])  # one tree, any placement
   # The tree and the chunk-after-chunk sum: the same update up to rounding.
   np.testing.assert_allclose(got["gradient"], got["returns"], rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_axes_of_no_power_of_two_give_the_same_bits_1x6_2x3_3x2():
+  # A power-of-two group of each axis splits the rebuild (4 of 6, 2 of 3), the rest receive.
+  got = _layouts_equal(_runs(1000, (1, 6)))
+  assert np.array_equal(got["gradient"], got["hierarchical"])
 
 
 @pytest.mark.slow
