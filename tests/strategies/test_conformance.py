@@ -377,6 +377,10 @@ def test_returns_traffic_is_independent_of_the_parameter_count(name, device_runs
   assert b["returns/10"] == b["returns/10000"]
   assert b["returns/10"] <= 8 * 16  # O(population): returns (and step counts), f32 each
   assert b["optimize/10000"] == b["returns/10"]
-  # The control: gradient mode adds a psum of one parameter-sized moment per power of eps.
+  # The control: gradient mode adds parameter-sized partial sums, one per power of eps and per
+  # butterfly round (log2(4) = 2 on one host of 4 devices), core/comm.py's count.
+  from esjax.core import comm
   powers = device_runs[4]["powers"][name]
-  assert b["gradient/10000"] == b["returns/10000"] + 4 * 10000 * powers
+  exchange = sum(comm.axis_bytes("gradient", (1, 4), 10000, powers))
+  assert exchange == 2 * 4 * 10000 * powers
+  assert b["gradient/10000"] == b["returns/10000"] + exchange
