@@ -125,6 +125,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow  # 20-50 s: the quick tier keeps under 15 minutes
 def test_bytes_per_mesh_axis_follow_the_mode():
   """4 devices as 1 x 4 and 2 hosts x 2: the outer (between hosts) link carries O(pop) in the
   returns and hierarchical modes whatever the parameter count; only gradient sends the

@@ -93,6 +93,7 @@ def _run(**kw):
   return np.asarray(r.flat_params), _untimed(r.metrics)
 
 
+@pytest.mark.slow  # 20-50 s: the quick tier keeps under 15 minutes
 def test_a_population_larger_than_the_lanes_trains_to_the_bits_of_the_chunked_loop():
   params, metrics = _run(lanes=8)
   ref_params, ref_metrics = _run(lanes=0)
@@ -101,6 +102,7 @@ def test_a_population_larger_than_the_lanes_trains_to_the_bits_of_the_chunked_lo
   assert 5 < metrics[0]["episode_length_mean"] < 55  # lanes were handed on
 
 
+@pytest.mark.slow  # 20-50 s: the quick tier keeps under 15 minutes
 def test_rollout_tricks_the_adaptive_cutoff_and_a_sweep_in_lanes_give_the_chunked_bits():
   tricks = dict(population_size=64, member_chunk=16, action_noise=0.1, frame_skip=2,
                 obs_stat_prob=0.5, adaptive_cutoff=8, cutoff_threshold=0.2, cutoff_ratio=2.0,

@@ -231,6 +231,7 @@ def _cutoff_config(**kw):
       eval_every=0, adaptive_cutoff=10, cutoff_ratio=2.0, cutoff_threshold=0.9), **kw})
 
 
+@pytest.mark.slow  # 20-50 s: the quick tier keeps under 15 minutes
 def test_adaptive_cutoff_grows_in_the_step_and_resumes_from_its_checkpoint(tmp_path):
   # Pendulum never terminates: every episode reaches the limit, so it doubles each generation.
   straight = esjax.train(_cutoff_config(generations=4), progress=False)
