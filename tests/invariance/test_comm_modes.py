@@ -6,11 +6,13 @@ devices. The split modes (``gradient``, ``hierarchical``) add the same fixed tre
 sums on every layout, so they also equal each other; they differ from ``returns`` only in the
 last bits.
 """
+import sys
+
 import numpy as np
 import pytest
 
 from tests.helpers.subproc import run_all
-from tests.helpers.mp_launch import all_succeed, job, launch, network
+from tests.helpers.mp_launch import all_succeed, free_port, job, launch, network
 
 MODES = ("returns", "gradient", "hierarchical")
 
@@ -107,3 +109,25 @@ def test_default_run_split_modes_are_bitwise_equal_on_1_device_1x4_and_2x2():
     params = runs[4][key]
     assert params == one_device_params, key
 
+
+
+@pytest.mark.long  # a 10-generation default run on two hosts and on one device, per mode
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("comm", MODES)
+def test_default_run_on_two_hosts_x_two_devices_equals_one_device(tmp_path, comm):
+  # ``esjax train`` as a user runs it on two machines (namespaced hosts where they can be
+  # made), each process with its own --out: process 0's params file against one device's.
+  flags = ["train", "--generations", "10", "--eval-every", "0", "--comm", comm, "--quiet"]
+
+  def esjax_train(*more):
+    return [sys.executable, "-m", "esjax", *flags, *more]
+
+  with network("hosts") as net:
+    coordinator = f"{net.address[0]}:{free_port()}"
+    procs = [launch(net, i, None, 2, argv=esjax_train(
+        "--out", str(tmp_path / f"host{i}"), "--coordinator", coordinator,
+        "--num-processes", "2", "--process-id", str(i))) for i in range(2)]
+    procs.append(launch(net, None, None, 1, argv=esjax_train("--out", str(tmp_path / "one"))))
+    all_succeed(procs, timeout=3000)
+  two_hosts, one = ((tmp_path / d / "params.msgpack").read_bytes() for d in ("host0", "one"))
+  assert two_hosts == one
