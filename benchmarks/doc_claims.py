@@ -179,10 +179,12 @@ def _scaling_modes() -> tuple[dict, dict]:
 
 def scaling_modes() -> str:
   d, row = _scaling_modes()
+  hosts, cores = map(int, row["layout"].split("x"))
+  group = [1 << (n.bit_length() - 1) for n in (hosts, cores)]  # core/comm.py's split_group
   return (f"speed-up 18 → 1,440 `returns` {row['returns_x']:.1f}×, `hierarchical` "
           f"{row['hierarchical_x']:.1f}×, `gradient` {row['gradient_x']:.1f}×, `auto` "
           f"{row['auto_x']:.1f}× ({row['auto']}; each split rebuilds on the largest "
-          "power-of-two group of each axis: 32 × 32 of 45 × 32)")
+          f"power-of-two group of each axis: {group[0]} × {group[1]} of {hosts} × {cores})")
 
 
 def scaling_modes_verdict() -> str:

@@ -98,10 +98,10 @@ def check(mode: str, layout: tuple[int, int], num_directions: int, noise_chunk: 
   n = shares(mode, layout)
   most = tree.max_split(num_directions)
   if n > most:
-    raise ConfigError(f"comm={mode!r} splits the update over {n} devices ({layout[0]} hosts "
-                      f"x {layout[1]}), more than the {most} leaves of the fixed summation tree "
-                      f"of {num_directions} directions; expected a larger population, fewer "
-                      "devices, or --comm returns or auto")
+    raise ConfigError(f"comm={mode!r} splits the update into {n} shares on {layout[0]} hosts "
+                      f"x {layout[1]} devices, more than the {most} leaves of the fixed "
+                      f"summation tree of {num_directions} directions; expected a larger "
+                      "population, fewer devices, or --comm returns or auto")
 
 
 def noise_seconds(num_params: int) -> float:

@@ -207,11 +207,13 @@ def tell_split(strategy: Strategy, state: State, gen_key: jax.Array, returns: ja
     return tree_lib.share_moments(perturbation, gen_key, weights, strategy.powers, num_params,
                                   noise_chunk, share, shares)
 
-  if active is True:
-    local = rebuild(None)
+  def none(_):
+    return tuple(jnp.zeros((num_params,), jnp.float32) for _ in weights)
+
+  if isinstance(active, jax.Array):  # traced: which device runs this is known at run time
+    local = jax.lax.cond(active, rebuild, none, None)
   else:
-    local = jax.lax.cond(active, rebuild, lambda _: tuple(
-        jnp.zeros((num_params,), jnp.float32) for _ in weights), None)
+    local = (rebuild if active else none)(None)
   return _update(strategy, state, combine(local))
 
 

@@ -47,8 +47,8 @@ def test_split_group_is_the_largest_power_of_two_in_the_axis(size, group):
 
 
 def test_a_mode_the_tree_cannot_split_is_one_line():
-  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update over 16 "
-                     r"devices .* more than the 8 leaves"):
+  with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update into 16 "
+                     r"shares on 1 hosts x 16 devices, more than the 8 leaves"):
     comm.choose("gradient", (1, 16), 8, 100, 1, 64, "cpu")
   assert comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu").mode == "gradient"
   assert comm.choose("returns", (1, 16), 8, 100, 1, 64, "cpu").mode == "returns"

@@ -28,7 +28,11 @@ for comm in {modes}:
                                normalize_obs=False, sigma=0.1, learning_rate=0.05, seed=3,
                                comm=comm, hosts=hosts)
     r = esjax.train(cfg, problem=problem, initial_params=jnp.zeros(DIM), progress=False)
-    out[f"{{comm}}/{{hosts}}"] = np.asarray(r.flat_params).view(np.uint32).tolist()
+    # The params (device 0's copy) and every generation's mean return, which reads every
+    # member's return: a device that held other params would move it.
+    means = np.array([m["pop_return_mean"] for m in r.metrics], np.float32)
+    out[f"{{comm}}/{{hosts}}"] = np.concatenate([np.asarray(r.flat_params, np.float32),
+                                                 means]).view(np.uint32).tolist()
 print(json.dumps(out))
 """
 
@@ -68,6 +72,7 @@ def test_each_mode_is_bitwise_equal_on_1_device_1x4_and_2x2(dim):
 def test_axes_of_no_power_of_two_give_the_same_bits_1x6_2x3_3x2():
   # A power-of-two group of each axis splits the rebuild (4 of 6, 2 of 3), the rest receive.
   got = _layouts_equal(_runs(1000, (1, 6)))
+  assert np.abs(got["gradient"]).max() > 0.01  # it moved
   assert np.array_equal(got["gradient"], got["hierarchical"])
 
 
