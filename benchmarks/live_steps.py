@@ -160,9 +160,11 @@ def default_run(before_ref: str) -> list[dict]:
   the code at ``before_ref``'s merge base, then this tree with lanes off and on."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
   rows = []
-  for name, root, kw in (("before (merge base with " + before_ref + ")", _checkout(before_ref),
-                          None), ("off", common.ROOT, VARIANTS["off"]),
-                         ("lanes", common.ROOT, VARIANTS["lanes"])):
+  before = ([("before (merge base with " + before_ref + ")", _checkout(before_ref), None)]
+            if before_ref else [])
+  for name, root, kw in (before +
+                         [("off", common.ROOT, VARIANTS["off"]),
+                          ("lanes", common.ROOT, VARIANTS["lanes"])]):
     env = dict(os.environ, PYTHONPATH=root)
     code = _TRAIN.format(kw={} if kw is None else kw)
     if kw is None:  # the old config has no lanes setting
@@ -191,7 +193,7 @@ def main(argv=None):
   p.add_argument("--population", type=int, default=256)
   p.add_argument("--default-run", action="store_true")
   p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
-                 "of HEAD and this ref")
+                 "of HEAD and this ref (empty: none, only this tree with lanes off and on)")
   p.add_argument("--name", default="live_steps")
   a = p.parse_args(argv)
   if a.default_run:
