@@ -104,24 +104,20 @@ FINDINGS = """## What the tables say
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
   metrics.jsonl instead of piling up in memory.
 
-## Continuous batching (2-core CPU, 2026-12-02, a loaded machine)
+## Continuous batching (2-core CPU)
 
-- **Early in training the lanes pay; late they cost.** `live_steps.md`, hopper, pop 256, 2
-  CPU devices, one table, every variant from the same state and ending in equal params:
-  generations 2-7 (mean episode 226 of 1000) run at 0.244 of bare physics with lanes off,
-  0.543 with the default lanes (2.23x) and 0.686 with `--lane-halvings 4` (2.81x); the issue's
-  0.7 is not met. Generations 61-66 (mean episode 835) run at 0.949 off, 0.771 with the
-  default lanes (0.81x) and 0.594 with 4 halvings: once nearly every episode runs to the end
-  there is little dead time to recover, and the queue's tail (members started late, stepped
-  at widths where a step costs more per lane) costs more than it saves. Bare physics
-  measured 53k steps/s here against 104k on a quiet machine (another job ran outside the
-  lock), so read the ratios, not the rates.
-- **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
-  generations, compile included, fresh processes one after the other at load ~5: the code
-  before the change 485 s, this tree with lanes off 413 s, with the default lanes 464 s; all
-  three end in the pinned params (sha256 equal to tests/test_pinned.py's). The run spends
-  most of its generations with long episodes, where the lanes lose, and compiles two more
-  copies of the step, so `lanes` defaults to 0; `--lanes 64` is for the early phase.
+- **The lanes pay early and late in training.** `live_steps.md` (the table above: every
+  variant timed from the same state in one run, ending in equal params). The write-out and
+  refill of a lane (a gather and a select of whole episode states) run only on the steps where
+  an episode ends, under a `lax.cond`, so late in training, when most steps end none, the
+  queue no longer costs more than it saves. Neither phase reaches the 0.7 (early) and 0.9
+  (late) of bare physics that the lanes were built for; the rest of the step (policy,
+  normalizer, masks) is not yet profiled.
+- **The default run: lanes stay off by default.** `live_steps_default_run.md` (the table
+  above): 60 generations, compile included, fresh processes one after the other; with the
+  default lanes the run gains a few percent and ends in the same pinned params (sha256 equal
+  to tests/test_pinned.py's), while compiling two more copies of the step. `--lanes 64` is for
+  runs whose episodes end early.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
