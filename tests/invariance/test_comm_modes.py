@@ -62,17 +62,18 @@ def _runs(dim, device_counts):
 @pytest.mark.parametrize("dim", [1000, pytest.param(100_000, marks=pytest.mark.slow)])
 def test_each_mode_is_bitwise_equal_on_1_device_1x4_and_2x2(dim):
   got = _layouts_equal(_runs(dim, (1, 4)))
-  assert np.abs(got["returns"]).max() > 0.01  # it moved
+  params = {mode: got[mode][:dim] for mode in MODES}  # then the mean returns
+  assert np.abs(params["returns"]).max() > 0.01  # it moved
   assert np.array_equal(got["gradient"], got["hierarchical"])  # one tree, any placement
   # The tree and the chunk-after-chunk sum: the same update up to rounding.
-  np.testing.assert_allclose(got["gradient"], got["returns"], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(params["gradient"], params["returns"], rtol=0, atol=1e-5)
 
 
 @pytest.mark.slow
 def test_axes_of_no_power_of_two_give_the_same_bits_1x6_2x3_3x2():
   # A power-of-two group of each axis splits the rebuild (4 of 6, 2 of 3), the rest receive.
   got = _layouts_equal(_runs(1000, (1, 6)))
-  assert np.abs(got["gradient"]).max() > 0.01  # it moved
+  assert np.abs(got["gradient"][:1000]).max() > 0.01  # it moved
   assert np.array_equal(got["gradient"], got["hierarchical"])
 
 
