@@ -4,7 +4,7 @@ Usage: python mp_worker.py OUT.npz DEVICES [COORDINATOR NUM_PROCESSES PROCESS_ID
 Trains a black-box problem a few generations and saves this process's final params.
 Kept importable-free of pytest so the tests can launch it as a plain subprocess.
 
-Environment: GENS, SEEDS, COMM as the config's; RUN_DIR (``{process}`` becomes this process's
+Environment: GENS, SEEDS, COMM as the config's; DIM the parameter count (50); RUN_DIR (``{process}`` becomes this process's
 index: a directory per host), CHECKPOINT_EVERY, RESUME=1; faults at generation DIE_AFTER_GEN on
 process DIE_PROCESS: SIGKILL, or with LINK_DOWN=IFNAME that host's network link taken down.
 """
@@ -30,7 +30,7 @@ if len(sys.argv) > 3:
 
 import esjax  # noqa: E402
 
-DIM = 50
+DIM = int(os.environ.get("DIM", 50))
 TARGET = jnp.linspace(-1.0, 1.0, DIM)
 
 

@@ -78,13 +78,15 @@ def test_axes_of_no_power_of_two_give_the_same_bits_1x6_2x3_3x2():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("comm", ["gradient", "hierarchical"])
-def test_two_processes_x_two_devices_equal_one_process(tmp_path, comm):
+@pytest.mark.parametrize("comm, dim", [("gradient", 50), ("hierarchical", 50),
+                                       *((comm, 100_000) for comm in MODES)])
+def test_two_processes_x_two_devices_equal_one_process(tmp_path, comm, dim):
   # 2 processes, each in its own network namespace where they can be made: the mesh is 2 hosts
   # x 2 devices, the outer axis crossing gloo's TCP link between the two addresses.
   with network("hosts") as net:
-    procs = job(net, lambda i: tmp_path / f"p{i}.npz", COMM=comm)
-    procs += [launch(net, None, tmp_path / f"single{n}.npz", n, COMM=comm) for n in (1, 4)]
+    procs = job(net, lambda i: tmp_path / f"p{i}.npz", COMM=comm, DIM=dim)
+    procs += [launch(net, None, tmp_path / f"single{n}.npz", n, COMM=comm, DIM=dim)
+              for n in (1, 4)]
     all_succeed(procs, timeout=300)
   p0, p1, params_1, params_4 = (np.load(tmp_path / f)["params"]
                                 for f in ("p0.npz", "p1.npz", "single1.npz", "single4.npz"))
