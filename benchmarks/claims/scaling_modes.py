@@ -128,6 +128,31 @@ def model(m: dict, a, name: str = "cpu") -> list[dict]:
   return rows
 
 
+def plot(rows, path):
+  """Speed-up over each setting's first row against workers, one line per mode and auto,
+  the ideal and the paper's two Humanoid points."""
+  plt = common.pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+  for ax, name in zip(axes, SETTINGS):
+    rs = [r for r in rows if r["setting"] == name]
+    ws = [r["workers"] for r in rs]
+    ax.plot(ws, [r["ideal_x"] for r in rs], ":", color="gray", label="ideal (linear)")
+    for mode, style in (("returns", "-o"), ("hierarchical", "-s"), ("gradient", "-^"),
+                        ("auto", "--")):
+      ax.plot(ws, [r[f"{mode}_x"] for r in rs], style, label=mode, ms=4)
+    if name == "cpu":
+      ax.plot(PAPER["cores"], [1.0, PAPER["minutes"][0] / PAPER["minutes"][1]], "r*", ms=12,
+              label="paper: 657 min @ 18 cores, 10 min @ 1,440")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("workers" if name == "cpu" else "TPU chips")
+    ax.set_ylabel(f"speed-up over {ws[0]}")
+    ax.set_title(f"{name}: modelled from measured inputs", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+  common.save_figure(fig, path)
+
+
 def report(a, m, rows, command=None):
   at = [r for r in rows if r["setting"] == "cpu"][-1]
   paper = PAPER["minutes"][0] / PAPER["minutes"][1]
@@ -151,6 +176,8 @@ def report(a, m, rows, command=None):
       "group of each axis it splits (16 of 18 cores; 32 of 45 hosts), the rest receive the "
       "sum in one more exchange.",
   ]
+  os.makedirs(a.out, exist_ok=True)
+  plot(rows, os.path.join(a.out, "scaling_modes.png"))
   cols = ["setting", "workers", "layout", "compute_s", "gather_s",
           *(f"{k}_update_s" for k in MODES), *(f"{k}_s" for k in MODES), "best", "auto",
           "auto_s", "ideal_x", *(f"{k}_x" for k in (*MODES, "auto"))]
