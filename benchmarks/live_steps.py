@@ -6,8 +6,10 @@ the devices esjax uses by default (here the CPU split into one device per core):
            with random actions and nothing else (``lax.scan``): the physics limit in steps/s;
   * off:   the default run's generation with ``lanes=0`` (each chunk of 64 runs until its
            longest episode ends: the old loop);
-  * lanes: the same with continuous batching (``lanes`` default: the chunk's width, halved
-           for the last episodes).
+  * lanes: the same with continuous batching (``lanes=None``: on CPU 128 lanes per device, the
+           whole slice at pop 256 on 2 devices, narrowed to 96, 48, 24, 12 and 6 lanes for the
+           last episodes);
+  * queue_64: 64 lanes, a queue over the slice of 128 (narrowed to 48, 24, 12, 6, 3).
 Both are timed from the same state over the same generations, early (generations 2-7 from
 scratch) and late (``--late``: the 6 generations after training to generation 60), and must
 end in equal params (checked: the lanes change no bit). live steps/s = the generations'
@@ -42,8 +44,7 @@ from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
 
 # The lanes settings of each variant.
-VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=None),
-            "lanes_4_halvings": dict(lanes=None, lane_halvings=4)}
+VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=None), "queue_64": dict(lanes=64)}
 PHASE_GENS = 6
 
 
@@ -216,9 +217,9 @@ def main(argv=None):
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; both variants end in equal params "
       "(asserted). off = lanes=0 (each chunk of 64 runs until its longest episode ends); "
-      "lanes = the default (64 lanes per device, a queue over the slice, halved to 32 and "
-      "16 for the last episodes); lanes_4_halvings = the same halved down to 4 lanes "
-      "(lane_halvings=4: two more compiled copies of the step).",
+      "lanes = lanes=None (on CPU at most 128 lanes per device: here the whole slice, "
+      "compacted to 96, 48, 24, 12 and 6 lanes as episodes end); queue_64 = lanes=64 (a "
+      "queue: an ended member's lane takes the next of the slice's 128, then 48 ... 3 lanes).",
   ]
   cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s",
           "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup"]

@@ -178,11 +178,13 @@ class RuntimeConfig:
   lanes: int | None = setting(
       0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
-      "compacted into narrower lanes; the same bits as without (None: member_chunk; 0 = off, "
-      "each chunk runs until its longest episode ends)", group=RUN, resumable=True)
-  lane_halvings: int = setting(
-      2, "times the lanes are halved for the last episodes once no member is left to start "
-      "(each width compiles one more copy of the env step)", group=RUN, resumable=True)
+      "compacted into narrower lanes; the same bits as without (None: on CPU up to 128, on "
+      "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends)",
+      group=RUN, resumable=True)
+  lane_narrowings: int = setting(
+      5, "times the lanes are narrowed for the last episodes once no member is left to start: "
+      "to three quarters, then halved (each width compiles one more copy of the env step)",
+      group=RUN, resumable=True)
   comm: str = setting(
       "auto", "who rebuilds the update's noise: returns (every device, all of it; only "
       "scalars cross devices), gradient (split over all devices, parameter-sized partial sums "
@@ -359,7 +361,7 @@ def _check_runtime(rt: RuntimeConfig) -> None:
     _positive_int("member_chunk", rt.member_chunk)
   if rt.lanes is not None:
     _nonneg_int("lanes", rt.lanes)
-  _nonneg_int("lane_halvings", rt.lane_halvings)
+  _nonneg_int("lane_narrowings", rt.lane_narrowings)
 
 
 def _check_devices(population_size: int, mirrored: bool, member_chunk: int | None,

@@ -5,8 +5,8 @@ their lane until the last one ends, and early in training most lanes are dead mo
 Here a device's slice is a queue. ``lanes`` episodes are stepped side by side; a lane whose
 member ends writes the member's result at the member's index and takes the next member, whose
 start state (env reset, params, VBN statistics) was built with the others before the loop.
-When no member is left to start, the survivors are compacted into narrower lanes (halving, a
-few times) so a few long episodes do not drag a full-width step.
+When no member is left to start, the survivors are compacted into narrower lanes (three
+quarters, then halving, a few times) so a few long episodes do not drag a full-width step.
 
 Results are the same bits as the chunked loop: a member's episode is its own start, steps and
 finish whatever lane, neighbours or width run it (XLA CPU computes a vmapped episode lane by
@@ -33,18 +33,31 @@ class _Lanes:
   out: Any  # (local, ...) Evaluation: each member's result, written when its episode ends
 
 
-def widths(lanes: int, local: int, halvings: int) -> tuple[int, ...]:
-  """The lane widths, widest first: ``lanes`` (at most the slice), halved ``halvings`` times
-  while that leaves at least one lane. Each width is one more compiled copy of the step."""
+def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
+  """The lane widths, widest first: ``lanes`` (at most the slice), then ``narrowings``
+  narrower ones while that leaves at least one lane: three quarters of the lanes first, then
+  halving. Each width is one more compiled copy of the step.
+
+  Why three quarters: late in training most members run to the episode's end, so when the
+  last member has started the survivors usually number between half and all of the lanes; a
+  halving would wait for half of them to end. Below that, episodes end spread out and halving
+  keeps the copies few. A narrow step costs more per lane (a CPU env step of 8 lanes costs
+  2.6x per lane what 128 cost, benchmarks/results/lane_widths.md), but far less in all.
+  """
   w = [max(1, min(lanes, local))]
-  while len(w) <= halvings and w[-1] // 2 >= 1:
+  if narrowings and w[0] * 3 // 4 >= 1 and w[0] * 3 // 4 < w[0]:
+    w.append(w[0] * 3 // 4)
+  while len(w) <= narrowings and w[-1] // 2 >= 1:
     w.append(w[-1] // 2)
   return tuple(w)
 
 
-def _where(mask, new, old):
-  return jax.tree.map(
-      lambda n, o: jnp.where(mask.reshape(mask.shape + (1,) * (n.ndim - 1)), n, o), new, old)
+def default_lanes(local: int, backend: str) -> int:
+  """The lanes ``lanes=None`` means for a per-device slice of ``local`` members: on CPU at most
+  128 (from about 96 lanes up a vmapped env step costs the same per lane, so a wider step only
+  lengthens the tail; a slice beyond 128 becomes a queue), on GPU/TPU the whole slice (width
+  is what keeps an accelerator busy)."""
+  return min(local, 128) if backend == "cpu" else local
 
 
 def _take(tree, index):
@@ -53,33 +66,40 @@ def _take(tree, index):
 
 def _advance(episode: Episode, starts, q: _Lanes, local: int, refill: bool) -> _Lanes:
   """One step of every live lane; ended members written out, their lanes refilled."""
+  # Every lane is stepped, with no select per lane (the batching rule of a vmapped
+  # while_loop has one): a held lane is always running, since a member that ends is written
+  # out in the step it ends and a start state is running (``Episode``), and what a lane that
+  # holds no member computes is never read. The select cost 8% of a 128-lane hopper step
+  # (benchmarks/results/lane_widths.md).
   held = q.member < local
-  live = held & jax.vmap(episode.running)(q.state)
-  # A select per lane, as the batching rule of a vmapped while_loop does: an ended member's
-  # state stays as its last step left it.
-  state = _where(live, jax.vmap(episode.step)(q.state), q.state)
+  state = jax.vmap(episode.step)(q.state)
   ended = held & ~jax.vmap(episode.running)(state)
-  # Most steps end no episode (64 lanes of 800-step episodes: one step in 13 ends one), and the
-  # write-out and refill gather and select whole lane states: only on the steps that need them.
-  # Where none ended they would change nothing, so the bits are the same either way.
-  return jax.lax.cond(ended.any(), lambda q: _retire(q, ended, episode, starts, local, refill),
-                      lambda q: q, q.replace(state=state))
+  return _retire(q.replace(state=state), ended, episode, starts, local, refill)
 
 
 def _retire(q: _Lanes, ended, episode: Episode, starts, local: int, refill: bool) -> _Lanes:
-  """The ``ended`` lanes' members written out at their indices; with ``refill`` their lanes
-  take the next members' start states."""
-  slot = jnp.where(ended, q.member, local)  # out of bounds: dropped
-  out = jax.tree.map(lambda buf, x: buf.at[slot].set(x, mode="drop"), q.out,
-                     jax.vmap(episode.finish)(q.state))
-  state, member, nxt = q.state, jnp.where(ended, local, q.member), q.next
-  if refill:
-    cand = q.next + jnp.cumsum(ended.astype(jnp.int32)) - 1
-    take = ended & (cand < local)
-    state = _where(take, _take(starts, jnp.minimum(cand, local - 1)), state)
-    member = jnp.where(take, cand, member)
-    nxt = jnp.minimum(q.next + ended.sum(dtype=jnp.int32), local)
-  return _Lanes(state, member, nxt, out)
+  """The ``ended`` lanes' members written out at their indices, in lane order; with ``refill``
+  each such lane takes the next member's start state.
+
+  One lane at a time: most steps end no episode, and a step that ends some usually ends one
+  or two, so copying those lanes' states (params included) costs far less than gathering and
+  selecting every lane's state (measured: benchmarks/results/lane_widths.md)."""
+
+  def one(carry):
+    q, ended = carry
+    lane = jnp.argmax(ended)
+    member = q.member[lane]
+    result = episode.finish(_take(q.state, lane))
+    out = jax.tree.map(lambda buf, x: buf.at[member].set(x), q.out, result)
+    take = refill & (q.next < local)
+    nxt = jnp.minimum(q.next, local - 1)
+    state = jax.tree.map(lambda s, x: s.at[lane].set(jnp.where(take, x, s[lane])), q.state,
+                         _take(starts, nxt))
+    q = _Lanes(state, q.member.at[lane].set(jnp.where(take, q.next, local)),
+               q.next + take.astype(jnp.int32), out)
+    return q, ended.at[lane].set(False)
+
+  return jax.lax.while_loop(lambda c: c[1].any(), one, (q, ended))[0]
 
 
 def _compact(q: _Lanes, local: int, width: int) -> _Lanes:

@@ -172,7 +172,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     cutoff: AdaptiveCutoff | None = None, *,
                     perturbation: Perturbation = GAUSSIAN,
                     noise_chunk: int = DEFAULT_NOISE_CHUNK, hosts: int = 1,
-                    lanes: int | None = None, lane_halvings: int = 2):
+                    lanes: int = 0, lane_narrowings: int = 5):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS`` (a mesh of
   ``hosts`` x ``num_devices // hosts``, core/mesh.py).
 
@@ -182,19 +182,18 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
   computed from the all-gathered step counts, the same on every device. ``perturbation`` is
   the member noise, ``noise_chunk`` the directions the update rebuilds at once.
 
-  ``lanes``: episodes stepped at once by continuous batching (``core/lanes.py``; None: the
-  chunk size, 0: off, each chunk runs until its last episode ends), narrowed ``lane_halvings``
-  times for the last episodes. The same bits either way; only problems with an ``episode``
+  ``lanes``: episodes stepped at once by continuous batching (``core/lanes.py``; 0: off, each
+  chunk runs until its last episode ends), narrowed ``lane_narrowings`` times for the last
+  episodes. The same bits either way; only problems with an ``episode``
   and full-rank noise have lanes.
   """
   local = strategy.population_size // num_devices
   chunk = member_chunk or local
   if local % chunk:
     raise ValueError(f"member_chunk={chunk} does not divide the per-device slice of {local}")
-  width = chunk if lanes is None else lanes
-  if width and problem.episode is not None and perturbation.member_axes() == 0:
+  if lanes and problem.episode is not None and perturbation.member_axes() == 0:
     evaluate_slice = _lane_evaluator(problem, strategy, perturbation, cutoff,
-                                     lanes_lib.widths(width, local, lane_halvings))
+                                     lanes_lib.widths(lanes, local, lane_narrowings))
   else:
     evaluate_slice = _chunked(_chunk_evaluator(problem, strategy, perturbation, cutoff))
   tell = _teller(strategy, comm, perturbation, noise_chunk,

@@ -33,9 +33,11 @@ class Episode:
   """One member's episode in pieces, for a scheduler that steps many members' episodes side
   by side (``core/lanes.py``): ``finish(while running: step(start(params, key)))`` is
   ``evaluate(params, normalizer, key, limit)`` for the normalizer and limit it was built for.
-  The state carries everything the member needs, so any lane may run it."""
+  The state carries everything the member needs, so any lane may run it. A start state is
+  running (every episode takes at least one step), and ``step`` may be called on a state that
+  no longer runs: the scheduler discards what it returns."""
   start: Callable[[jax.Array, jax.Array], object]  # (params, key) -> state
-  step: Callable[[object], object]  # state -> state (only called while running)
+  step: Callable[[object], object]  # state -> state
   running: Callable[[object], jax.Array]  # state -> () bool
   finish: Callable[[object], Evaluation]  # state -> Evaluation
 

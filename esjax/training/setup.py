@@ -16,6 +16,7 @@ from esjax.config import sweep as sweep_lib
 from esjax.config.train_config import TrainConfig
 from esjax.core import step as step_lib
 from esjax.core import comm as comm_lib
+from esjax.core import lanes as lanes_lib
 from esjax.core.mesh import layout, make_mesh, replicate
 from esjax.errors import ConfigError
 from esjax.perturbations.base import Perturbation
@@ -234,11 +235,12 @@ def _compiled(config: TrainConfig, built: _Problems, strategy: Strategy, mesh: M
   rt, pc = config.runtime, config.problem
   local = strategy.population_size // mesh.size
   chunk = rt.member_chunk or step_lib.default_member_chunk(local, jax.default_backend())
+  lanes = lanes_lib.default_lanes(local, jax.default_backend()) if rt.lanes is None else rt.lanes
   generation = step_lib.make_generation(built.problem, strategy, mesh.size, pc.normalize_obs,
                                         comm, chunk, cutoff, perturbation=perturbation,
                                         noise_chunk=config.strategy.noise_chunk,
-                                        hosts=layout(mesh)[0], lanes=rt.lanes,
-                                        lane_halvings=rt.lane_halvings)
+                                        hosts=layout(mesh)[0], lanes=lanes,
+                                        lane_narrowings=rt.lane_narrowings)
   sharded = step_lib.shard_generation(generation, mesh, config.num_runs)
   run_generations = step_lib.make_multi_step(sharded, rt.generations_per_call, rt.env_steps)
   return run_generations, step_lib.make_evaluate(built.eval_problem, rt.eval_episodes,

@@ -123,7 +123,7 @@ def test_every_setting_has_one_declaration_that_the_parser_and_resume_rules_use(
   # The fields that may change on --resume come from the declarations.
   assert set(RESUMABLE) == {n for n, d in FIELDS.items() if d.meta["resumable"]} == {
       "generations", "env_steps", "checkpoint_every", "keep_checkpoints", "num_devices",
-      "member_chunk", "lanes", "lane_halvings", "hosts", "link_gbps",
+      "member_chunk", "lanes", "lane_narrowings", "hosts", "link_gbps",
       "generations_per_call"}
   assert set(RESUMABLE) <= app._RESUMABLE  # pylint: disable=protected-access
 

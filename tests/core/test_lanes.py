@@ -44,18 +44,25 @@ def _problem():
                      action_view(env.action_space), env.episode_length), params
 
 
-def test_widths_halve_from_the_lanes_capped_by_the_slice():
-  assert lanes_lib.widths(64, 256, 2) == (64, 32, 16)
-  assert lanes_lib.widths(64, 16, 2) == (16, 8, 4)
+def test_widths_narrow_to_three_quarters_then_halve_capped_by_the_slice():
+  assert lanes_lib.widths(128, 128, 5) == (128, 96, 48, 24, 12, 6)
+  assert lanes_lib.widths(64, 256, 2) == (64, 48, 24)
+  assert lanes_lib.widths(64, 16, 2) == (16, 12, 6)
   assert lanes_lib.widths(2, 256, 3) == (2, 1)
+  assert lanes_lib.widths(1, 256, 3) == (1,)
   assert lanes_lib.widths(8, 256, 0) == (8,)
 
 
+def test_default_lanes_are_at_most_128_on_cpu_and_the_slice_elsewhere():
+  assert [lanes_lib.default_lanes(n, "cpu") for n in (16, 128, 512)] == [16, 128, 128]
+  assert lanes_lib.default_lanes(2048, "gpu") == 2048
+
+
 def test_lanes_settings_are_checked_in_one_line():
-  for flat, bad in (("lanes", -1), ("lane_halvings", -2), ("lanes", 1.5)):
+  for flat, bad in (("lanes", -1), ("lane_narrowings", -2), ("lanes", 1.5)):
     with pytest.raises(esjax.ConfigError, match=f"{flat}={bad} is invalid; expected an integer"):
       esjax.TrainConfig.of(**{flat: bad}).validate()
-  esjax.TrainConfig.of(lanes=0, lane_halvings=0).validate()
+  esjax.TrainConfig.of(lanes=0, lane_narrowings=0).validate()
 
 
 @pytest.mark.parametrize("lane_widths", [(8,), (8, 4, 2), (5, 2, 1), (64,)])

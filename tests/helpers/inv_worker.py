@@ -4,8 +4,9 @@ usage: python inv_worker.py OUT.json DEVICES KIND [COORDINATOR NUM_PROCESSES PRO
 KIND "brax": the default run (hopper, spring, pop 256, 1000-step episodes) for 10 generations
 on every mesh size in LAYOUTS (a comma list, default: all devices), plus, with RESUME=A,B, 5
 generations on A devices, a checkpoint, and 5 more resumed on B. KIND "black_box": the same
-on a small noisy quadratic; KIND "vbn": on gymnax CartPole with virtual batch norm. Writes the
-final params and the metrics of each run (and, with VBN, its reference batch).
+on a small noisy quadratic; KIND "vbn": on gymnax CartPole with virtual batch norm. LANES=N
+(or "auto": lanes=None) runs the episodes in lanes. Writes the final params and the metrics of
+each run (and, with VBN, its reference batch).
 """
 import json
 import os
@@ -54,6 +55,8 @@ else:
   PROBLEM = dict(problem=esjax.black_box(
       lambda p, k: -jnp.sum((p - TARGET) ** 2) + 0.01 * jax.random.normal(k)),
       initial_params=jnp.zeros(40))
+if os.environ.get("LANES"):
+  BASE = BASE.replace(lanes=None if os.environ["LANES"] == "auto" else int(os.environ["LANES"]))
 
 
 def record(result):

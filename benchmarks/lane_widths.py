@@ -1,0 +1,136 @@
+"""What one step of vmapped episodes costs, by width and by part: the numbers behind the lanes'
+widths (``esjax/core/lanes.py``) and behind the rest of the step (issue 26, item 3).
+
+On one XLA CPU device (one core), for an env of the default run:
+  * by width: the bare physics step (the env vmapped over W envs, random actions, a
+    ``lax.scan``) in microseconds per step and per env step, W from 1 to 256. A narrow step
+    costs more per env than a wide one (XLA vectorizes across the vmapped axis), so the tail
+    of a generation, where few episodes are left, is the dear part of a compacted loop;
+  * by part, at ``--width`` envs: bare with random actions (what live_steps calls bare), bare
+    with an action computed from the step index (no random numbers), the rollout's episode
+    step (policy, normalizer, action view, observation statistics, return), the same with a
+    per-lane select (what a vmapped while_loop adds; the lanes step had one until it was
+    measured here), the lanes' whole step (``core/lanes.py _advance``: end check, write-out
+    and refill), and the policy alone.
+
+    python -m benchmarks.lane_widths                 # ~3 min on 2 cores
+    python -m benchmarks.lane_widths --env ant --name lane_widths_ant
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("ESJAX_CPU_DEVICES", "1")  # one device on one core: the unit lanes use
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import jax.numpy as jnp  # pylint: disable=wrong-import-position
+
+from benchmarks import common  # pylint: disable=wrong-import-position
+import esjax  # pylint: disable=wrong-import-position
+from esjax.core import lanes as lanes_lib  # pylint: disable=wrong-import-position
+from esjax.problems import build as build_lib  # pylint: disable=wrong-import-position
+from esjax.problems.reference import member_apply  # pylint: disable=wrong-import-position
+from esjax.training import setup as setup_lib  # pylint: disable=wrong-import-position
+
+WIDTHS = (1, 2, 4, 8, 16, 32, 64, 96, 128, 256)
+
+
+def bare(env, act_size: int, width: int, length: int, random_actions: bool = True):
+  """``key -> rewards``: ``width`` envs stepped ``length`` times, nothing else."""
+
+  def episode(k):
+    state, _ = env.reset(k)
+
+    def body(s, t):
+      if random_actions:
+        a = jax.random.uniform(jax.random.fold_in(k, t), (act_size,), minval=-1.0, maxval=1.0)
+      else:
+        a = 0.3 * jnp.sin(t.astype(jnp.float32)) * jnp.ones((act_size,))
+      s, _, reward, _ = env.step(s, a, k)
+      return s, reward
+
+    return jax.lax.scan(body, state, jnp.arange(length))[1].sum()
+
+  return jax.jit(lambda key: jax.vmap(episode)(jax.random.split(key, width)))
+
+
+def _parts(s, width: int, length: int):
+  """``{part: (fn, arg)}``: the rollout's pieces, each looped ``length`` times at ``width``."""
+  episode = s.problem.episode(s.state.normalizer)
+  mean = s.state.es.mean
+  params = mean + 0.02 * jax.random.normal(jax.random.PRNGKey(1), (2 * width,) + mean.shape)
+  starts = jax.jit(jax.vmap(episode.start))(params, jax.random.split(jax.random.PRNGKey(2),
+                                                                       2 * width))
+  first = jax.tree.map(lambda x: x[:width], starts)
+  vstep = jax.vmap(episode.step)
+
+  def loop(body):
+    return jax.jit(lambda c: jax.lax.fori_loop(0, length, lambda i, c: body(c), c))
+
+  def select(c):  # the per-lane select the lanes step no longer has (a vmapped while_loop's)
+    live = jax.vmap(episode.running)(c)
+    return jax.tree.map(lambda n, o: jnp.where(live.reshape(live.shape + (1,) * (n.ndim - 1)),
+                                               n, o), vstep(c), c)
+
+  def policy(c):
+    out = jax.vmap(lambda m: member_apply(s.policy, m.params, m.policy_stats, m.obs))(c)
+    return c.replace(obs=c.obs + 1e-3 * out.sum(-1, keepdims=True))
+
+  # pylint: disable=protected-access
+  out = jax.tree.map(lambda s_: jnp.zeros(s_.shape, s_.dtype),
+                     jax.eval_shape(jax.vmap(episode.finish), starts))
+  q = lanes_lib._Lanes(first, jnp.arange(width, dtype=jnp.int32), jnp.asarray(width, jnp.int32),
+                       out)
+  lane = loop(lambda q: lanes_lib._advance(episode, starts, q, 2 * width, True))
+  return {"episode step": (loop(vstep), first),
+          "episode step + lane select": (loop(select), first),
+          "lanes step (end check, write-out, refill)": (lane, q),
+          "policy only": (loop(policy), first)}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--env", default="hopper")
+  p.add_argument("--width", type=int, default=128)
+  p.add_argument("--length", type=int, default=500)
+  p.add_argument("--name", default="lane_widths")
+  a = p.parse_args(argv)
+  config = esjax.TrainConfig.of(env=a.env, eval_every=0)
+  env = build_lib.make_env(config.problem)
+  act_size = build_lib.views(config.problem, env)[1].size
+  key = jax.random.PRNGKey(0)
+  rows = []
+
+  def row(table, name, width, fn, arg):
+    common.timed(fn, arg)  # compile
+    sec = common.best_of(lambda: fn(arg), 3)
+    r = {"table": table, "part": name, "width": width, "us_per_step": sec / a.length * 1e6,
+         "us_per_env_step": sec / a.length / width * 1e6}
+    rows.append(r)
+    common.log(r)
+
+  for w in WIDTHS:
+    row("by width", "bare physics", w, bare(env, act_size, w, a.length), key)
+  row("by part", "bare physics (random actions)", a.width,
+      bare(env, act_size, a.width, a.length), key)
+  row("by part", "bare physics (no random numbers)", a.width,
+      bare(env, act_size, a.width, a.length, random_actions=False), key)
+  for name, (fn, arg) in _parts(setup_lib.setup(config), a.width, a.length).items():
+    row("by part", name, a.width, fn, arg)
+  ref = [r for r in rows if r["table"] == "by part"][0]["us_per_step"]
+  for r in rows:
+    r["/bare"] = r["us_per_step"] / ref if r["table"] == "by part" else None
+  notes = [f"{a.env}, default config; one XLA CPU device (ESJAX_CPU_DEVICES=1, one core), "
+           f"{a.length} steps per call, median of 3 calls after a compiling one.",
+           "by width: us_per_env_step is what a lane costs at that width; by part: /bare is "
+           "the part's step over the bare step with random actions at the same width (the "
+           "policy-only row is a fraction of it, not a ratio to beat)."]
+  common.write_results(a.name, f"One step of vmapped episodes: cost by width and by part "
+                       f"({a.env})", rows, notes,
+                       columns=["table", "part", "width", "us_per_step", "us_per_env_step",
+                                "/bare"])
+
+
+if __name__ == "__main__":
+  main()
