@@ -138,6 +138,7 @@ BLOCKS = {
     "comm-time": doc_tables.comm_time,
     "comm-findings": doc_tables.comm_findings,
     "scaling-modes": doc_tables.scaling_modes_table,
+    "live-steps-table": doc_tables.live_steps_table,
     "reproducible-table": doc_tables.reproducible_table,
     "test-tiers": test_tiers,
     "newest-jax": newest_jax,

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
 
-from benchmarks.doc_sources import metrics, millions, result, where
+from benchmarks.doc_sources import RESULTS, metrics, millions, result, where
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -233,3 +234,35 @@ def reproducible_table() -> str:
                  f"{r['slice_nofma_cpu_s']:#.3g} | {r['chunked_cpu_s']:#.3g} | "
                  f"{r['chunked/old']:.3f} |")
   return "\n".join(lines + [""])
+
+
+def live_steps_table() -> str:
+  """Live env steps/s over bare physics per env and phase, each variant (benchmarks/live_steps)."""
+  lines, machines = [], []
+  for name in ("live_steps", "live_steps_more"):
+    if not os.path.exists(os.path.join(RESULTS, f"{name}.json")):
+      continue
+    d = result(name)
+    machines.append(where(d["machine"]))
+    by = {}
+    for r in d["rows"]:
+      by.setdefault((r["env"], r["phase"]), {})[r["variant"]] = r
+    for (env, phase), v in by.items():
+      any_row = next(iter(v.values()))
+      lines.append(f"| {env} | {phase.replace('generations ', '')} | {any_row['mean_episode']:.0f} | "
+                   + " | ".join(f"{v[k]['/bare']:.2f}" if k in v else "" for k in LIVE_VARIANTS)
+                   + f" | {any_row['bare_steps_per_s']:,.0f} |")
+  head = ["", "| env | generations | mean episode | " + " | ".join(
+      f"{k} /bare" for k in LIVE_VARIANTS) + " | bare steps/s |",
+      "| --- | --- | ---: |" + " ---: |" * (len(LIVE_VARIANTS) + 1)]
+  where_ = "; ".join(dict.fromkeys(machines))
+  foot = ["", f"Live env steps/s over bare physics on the same devices ({where_}; "
+          "`python -m benchmarks.live_steps --envs hopper --late` and `--envs walker2d,ant --late "
+          "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
+          "episode), lanes = `lanes=None` (128 lanes per device, narrowed as episodes end), "
+          "queue_64 = `--lanes 64` (a queue over the slice of 128). Every variant ends in the "
+          "same params (asserted).", ""]
+  return "\n".join(head + lines + foot)
+
+
+LIVE_VARIANTS = ("off", "lanes", "queue_64")

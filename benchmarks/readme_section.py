@@ -20,7 +20,7 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
-         "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
+         "lane_widths", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
@@ -36,6 +36,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | --- | --- |
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
 | `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
+| `benchmarks/lane_widths.py` | what one step of vmapped episodes costs by lane width, and by part (physics, policy, the lanes' bookkeeping) |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
@@ -106,18 +107,22 @@ FINDINGS = """## What the tables say
 
 ## Continuous batching (2-core CPU)
 
-- **The lanes pay early and late in training.** `live_steps.md` (the table above: every
-  variant timed from the same state in one run, ending in equal params). The write-out and
-  refill of a lane (a gather and a select of whole episode states) run only on the steps where
-  an episode ends, under a `lax.cond`, so late in training, when most steps end none, the
-  queue no longer costs more than it saves. Neither phase reaches the 0.7 (early) and 0.9
-  (late) of bare physics that the lanes were built for; the rest of the step (policy,
-  normalizer, masks) is not yet profiled.
-- **The default run: lanes stay off by default.** `live_steps_default_run.md` (the table
-  above): 60 generations, compile included, fresh processes one after the other; with the
-  default lanes the run gains a few percent and ends in the same pinned params (sha256 equal
-  to tests/test_pinned.py's), while compiling two more copies of the step. `--lanes 64` is for
-  runs whose episodes end early.
+- **The lanes pay early in training, a little late.** `live_steps.md` and `live_steps_more.md`
+  (every variant timed from the same state in one run, ending in equal params). Early, most
+  members fall long before the chunk's longest episode ends, and the lanes drop them; late,
+  most members of a device's slice run to the end, so no schedule can hand their lanes on:
+  at pop 256 a device's slice is 128 members, the width bare physics runs at.
+- **Why neither phase reaches 0.7 (early) and 0.9 (late) of bare physics.** `lane_widths.md`:
+  a vmapped CPU env step costs more per env the narrower it is (XLA vectorizes across the
+  vmapped axis), from about the same per env at 96 to 256 lanes to a few times that at 8 and
+  below. The last episodes of a generation run narrow, and a queue narrower than the slice
+  pays the narrow step throughout. Around the physics, the episode step (policy, normalizer,
+  statistics) adds a few percent; the lanes step once added a per-lane select that cost more
+  (the "episode step + lane select" row), and no longer has one: every held lane is running.
+- **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
+  generations, compile included, fresh processes one after the other; the lanes end in the
+  same pinned params (sha256 equal to tests/test_pinned.py's), but each width compiles one
+  more copy of the env step, which a run that short does not earn back.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
