@@ -278,7 +278,7 @@ class TrainConfig:
                         f"{sorted(_SECTIONS)}")
     parts = {}
     for section, cls_ in _SECTIONS.items():
-      values = d.get(section, {})
+      values = {_RENAMED.get(k, k): v for k, v in d.get(section, {}).items()}
       known = {f.name for f in dataclasses.fields(cls_)}
       bad = sorted(set(values) - known)
       if bad:
@@ -286,6 +286,11 @@ class TrainConfig:
                           f"of {sorted(known)}")
       parts[section] = cls_(**values)
     return cls(**parts)
+
+
+# Settings saved under an earlier name (config.json of an older run dir): read as the new one.
+# lane_halvings counted narrower lane widths, as lane_narrowings does (widths change no bit).
+_RENAMED = {"lane_halvings": "lane_narrowings"}
 
 
 def _check_problem(p: ProblemConfig) -> None:

@@ -3,6 +3,8 @@ few lanes as a queue, compacted into narrower lanes for the last episodes, and e
 return, step count and observation sums are the very bits of the chunked loop (lanes=0), on
 any device count. The env is a tiny one written here, whose episodes end at different steps
 for different members, so lanes really are handed on."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,3 +139,9 @@ def test_pop_1024_in_8_lanes_is_bitwise_the_same_on_1_2_4_devices_and_without_la
   assert [runs[n]["devices"] for n in (1, 2, 4)] == [1, 2, 4]
   for n in (1, 2, 4):
     assert runs[n]["params"] == ref["params"] and runs[n]["returns"] == ref["returns"]
+
+
+def test_a_config_saved_with_lane_halvings_reads_as_lane_narrowings():
+  saved = json.loads(esjax.TrainConfig.of(lane_narrowings=3).to_json())
+  saved["runtime"]["lane_halvings"] = saved["runtime"].pop("lane_narrowings")
+  assert esjax.TrainConfig.from_dict(saved).runtime.lane_narrowings == 3
