@@ -259,9 +259,9 @@ def live_steps_table() -> str:
   foot = ["", f"Live env steps/s over bare physics on the same devices ({where_}; "
           "`python -m benchmarks.live_steps --envs hopper --late` and `--envs walker2d,ant --late "
           "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
-          "episode), lanes = `lanes=None` (128 lanes per device, narrowed as episodes end), "
-          "queue_64 = `--lanes 64` (a queue over the slice of 128). Every variant ends in the "
-          "same params (asserted).", ""]
+          "episode), lanes = `--lanes 128` (the whole slice of 128, narrowed as episodes end), "
+          "queue_64 = `--lanes 64`, what `lanes=None` means on CPU (a queue over the slice of "
+          "128). The lanes variants end in equal params (asserted).", ""]
   return "\n".join(head + lines + foot)
 
 

@@ -6,10 +6,11 @@ the devices esjax uses by default (here the CPU split into one device per core):
            with random actions and nothing else (``lax.scan``): the physics limit in steps/s;
   * off:   the default run's generation with ``lanes=0`` (each chunk of 64 runs until its
            longest episode ends: the old loop);
-  * lanes: the same with continuous batching (``lanes=None``: on CPU 128 lanes per device, the
-           whole slice at pop 256 on 2 devices, narrowed to 96, 48, 24, 12 and 6 lanes for the
-           last episodes);
-  * queue_64: 64 lanes, a queue over the slice of 128 (narrowed to 48, 24, 12, 6, 3).
+  * lanes: the same with continuous batching in 128 lanes per device (``lanes=128``: the whole
+           slice at pop 256 on 2 devices, narrowed to 96, 48, 24, 12 and 6 lanes for the last
+           episodes);
+  * queue_64: 64 lanes (``lanes=None`` on CPU), a queue over the slice of 128 (narrowed to
+           48, 24, 12, 6, 3).
 Both are timed from the same state over the same generations, early (generations 2-7 from
 scratch) and late (``--late``: the 6 generations after training to generation 60), and must
 end in equal params (checked: the lanes change no bit). live steps/s = the generations'
@@ -44,7 +45,9 @@ from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
 
 # The lanes settings of each variant.
-VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=None), "queue_64": dict(lanes=64)}
+# Named by what they ran: "lanes" is 128 lanes per device (at pop 256 on 2 devices the whole
+# slice: compaction only), queue_64 is lanes=None on CPU since (a queue over the slice).
+VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=128), "queue_64": dict(lanes=64)}
 PHASE_GENS = 6
 
 
@@ -99,10 +102,14 @@ def _phase(env, phase, setups, state, bare_rate):
                  "mean_episode": steps / (PHASE_GENS * s.strategy.population_size),
                  "wall_s": wall, "live_steps_per_s": steps / wall,
                  "/bare": steps / wall / bare_rate})
-  assert all(np.array_equal(p, params["off"]) for p in params.values()), "lanes changed bits"
   off = rows[0]["wall_s"]
   for r in rows:
     r["speedup"] = off / r["wall_s"]
+    # Reported, not asserted: the bits hold on hopper (tests/test_pinned.py, test_lanes), but
+    # the chunked loop on 2 devices misses its 1-device bits on walker2d, and on ant 128 and
+    # 64 lanes differ (docs/reproducibility.md).
+    for other in ("off", "queue_64"):
+      r[f"same_bits_as_{other}"] = bool(np.array_equal(params[r["variant"]], params[other]))
   return rows
 
 
@@ -137,7 +144,7 @@ _TRAIN = """
 import hashlib, json, sys, time
 t = time.perf_counter()
 import esjax, numpy as np
-r = esjax.train(esjax.TrainConfig().replace(**{kw}), progress=False)
+r = esjax.train(esjax.TrainConfig().replace(**{kw}), progress=False, compile_cache=None)
 sha = hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest()
 print("RESULT " + json.dumps({{"wall_s": time.perf_counter() - t, "sha256": sha,
       "eval_return": r.metrics[-1]["eval_return"]}}))
@@ -165,7 +172,7 @@ def default_run(before_ref: str) -> list[dict]:
             if before_ref else [])
   for name, root, kw in (before +
                          [("off", common.ROOT, VARIANTS["off"]),
-                          ("lanes", common.ROOT, VARIANTS["lanes"])]):
+                          ("lanes=None", common.ROOT, dict(lanes=None))]):
     env = dict(os.environ, PYTHONPATH=root)
     code = _TRAIN.format(kw={} if kw is None else kw)
     if kw is None:  # the old config has no lanes setting
@@ -202,7 +209,8 @@ def main(argv=None):
     common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
                          runs, [
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
-        "per variant, one after the other, compile and evaluations included; before = the "
+        "per variant, one after the other, compile (no compilation cache) and evaluations "
+        "included; before = the "
         "code this change started from; params_pinned: the final params' sha256 equals "
         "tests/test_pinned.py's DEFAULT_RUN_SHA256."])
   if not a.envs:
@@ -215,14 +223,16 @@ def main(argv=None):
       "default; bare = the same envs, vmapped and sharded over the same devices, "
       f"{a.bare_length} steps of random actions (median of 3 calls).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
-      "every variant; live_steps = their gen_env_steps; both variants end in equal params "
-      "(asserted). off = lanes=0 (each chunk of 64 runs until its longest episode ends); "
-      "lanes = lanes=None (on CPU at most 128 lanes per device: here the whole slice, "
-      "compacted to 96, 48, 24, 12 and 6 lanes as episodes end); queue_64 = lanes=64 (a "
-      "queue: an ended member's lane takes the next of the slice's 128, then 48 ... 3 lanes).",
+      "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
+      "variant's params equal another's at the phase's end. off = "
+      "lanes=0 (each chunk of 64 runs until its longest episode ends); "
+      "lanes = lanes=128 (here the whole slice, compacted to 96, 48, 24, 12 and 6 lanes as "
+      "episodes end); queue_64 = lanes=64, what lanes=None means on CPU (a queue: an ended "
+      "member's lane takes the next of the slice's 128, then 48 ... 3 lanes).",
   ]
   cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s",
-          "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup"]
+          "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup", "same_bits_as_off",
+          "same_bits_as_queue_64"]
   common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
                        notes, columns=cols)
 

@@ -107,18 +107,22 @@ FINDINGS = """## What the tables say
 
 ## Continuous batching (2-core CPU)
 
-- **The lanes pay early in training, a little late.** `live_steps.md` and `live_steps_more.md`
-  (every variant timed from the same state in one run, ending in equal params). Early, most
+- **The lanes pay early in training, and late where physics dominates.** `live_steps.md` and
+  `live_steps_more.md` (every variant timed from the same state in one run). Early, most
   members fall long before the chunk's longest episode ends, and the lanes drop them; late,
-  most members of a device's slice run to the end, so no schedule can hand their lanes on:
-  at pop 256 a device's slice is 128 members, the width bare physics runs at.
-- **Why neither phase reaches 0.7 (early) and 0.9 (late) of bare physics.** `lane_widths.md`:
-  a vmapped CPU env step costs more per env the narrower it is (XLA vectorizes across the
-  vmapped axis), from about the same per env at 96 to 256 lanes to a few times that at 8 and
-  below. The last episodes of a generation run narrow, and a queue narrower than the slice
-  pays the narrow step throughout. Around the physics, the episode step (policy, normalizer,
-  statistics) adds a few percent; the lanes step once added a per-lane select that cost more
-  (the "episode step + lane select" row), and no longer has one: every held lane is running.
+  most members of a device's slice run to the end, so little is left to hand on. A queue of 64
+  lanes over a slice of 128 (queue_64, what `lanes=None` means on CPU) beat compacting the
+  whole slice of 128 (lanes).
+- **Where the bars of issue 26 stand.** walker2d, whose step is mostly physics, passes 0.7 of
+  bare physics early and 0.9 late in queue_64; hopper reaches neither. `lane_widths.md` says
+  why: a vmapped CPU env step costs more per env the narrower it is (XLA vectorizes across the
+  vmapped axis), several times more at 8 lanes than at 96 to 256, and a generation's last
+  episodes run narrow; around the physics, the episode step (policy, normalizer, statistics)
+  adds a few percent, which weighs more on hopper's cheaper physics. The lanes step had a
+  per-lane select that cost more than that ("episode step + lane select"); it has none now.
+- **Bits.** The lanes variants and the chunked loop end in the same params on hopper; not on
+  ant, where 128 and 64 lanes differ, nor walker2d, where the chunked loop on 2 devices misses
+  its own 1-device bits (the `same_bits_as_*` columns; docs/reproducibility.md).
 - **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
   generations, compile included, fresh processes one after the other; the lanes end in the
   same pinned params (sha256 equal to tests/test_pinned.py's), but each width compiles one

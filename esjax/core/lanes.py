@@ -8,10 +8,13 @@ start state (env reset, params, VBN statistics) was built with the others before
 When no member is left to start, the survivors are compacted into narrower lanes (three
 quarters, then halving, a few times) so a few long episodes do not drag a full-width step.
 
-Results are the same bits as the chunked loop: a member's episode is its own start, steps and
-finish whatever lane, neighbours or width run it (XLA CPU computes a vmapped episode lane by
-lane; measured at widths 8 to 128, in any order), and each member's result lands at its own
-index, so the per-chunk sums taken afterwards add the same numbers in the same order.
+Results are meant to be the same bits as the chunked loop: a member's episode is its own start,
+steps and finish whatever lane, neighbours or width run it, and each member's result lands at
+its own index, so the per-chunk sums taken afterwards add the same numbers in the same order.
+That rests on XLA CPU computing a vmapped episode lane by lane. It holds on hopper (the pinned
+default run, on 1, 2 and 4 devices) and walker2d; on ant, 128 and 64 lanes ended six generations
+in different params (docs/reproducibility.md), so there the lanes are a speed setting that
+may move the last bits.
 Everything is static-shaped: one ``while_loop`` per width, inside the one compiled generation.
 """
 from __future__ import annotations
@@ -41,8 +44,8 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
   Why three quarters: late in training most members run to the episode's end, so when the
   last member has started the survivors usually number between half and all of the lanes; a
   halving would wait for half of them to end. Below that, episodes end spread out and halving
-  keeps the copies few. A narrow step costs more per lane (a CPU env step of 8 lanes costs
-  2.6x per lane what 128 cost, benchmarks/results/lane_widths.md), but far less in all.
+  keeps the copies few. A narrow step costs more per lane (on CPU, several times as much at
+  8 lanes as at 128: benchmarks/results/lane_widths.md), but far less in all.
   """
   w = [max(1, min(lanes, local))]
   if narrowings and w[0] * 3 // 4 >= 1 and w[0] * 3 // 4 < w[0]:
@@ -54,10 +57,12 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
 
 def default_lanes(local: int, backend: str) -> int:
   """The lanes ``lanes=None`` means for a per-device slice of ``local`` members: on CPU at most
-  128 (from about 96 lanes up a vmapped env step costs the same per lane, so a wider step only
-  lengthens the tail; a slice beyond 128 becomes a queue), on GPU/TPU the whole slice (width
-  is what keeps an accelerator busy)."""
-  return min(local, 128) if backend == "cpu" else local
+  64, on GPU/TPU the whole slice (width is what keeps an accelerator busy). A CPU step of 128
+  lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md), but at pop 256
+  on 2 devices a queue of 64 lanes over the slice of 128 kept its lanes fuller and beat the
+  whole slice in lanes, early and late, on hopper and walker2d (live_steps.md,
+  live_steps_more.md: queue_64 against lanes)."""
+  return min(local, 64) if backend == "cpu" else local
 
 
 def _take(tree, index):
