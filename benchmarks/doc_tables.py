@@ -261,7 +261,8 @@ def live_steps_table() -> str:
           "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
           "episode), lanes = `--lanes 128` (the whole slice of 128, narrowed as episodes end), "
           "queue_64 = `--lanes 64`, what `lanes=None` means on CPU (a queue over the slice of "
-          "128). The lanes variants end in equal params (asserted).", ""]
+          "128). Same bits on hopper; on ant and walker2d not every variant ends in the same "
+          "params (the result files' same_bits columns, docs/reproducibility.md).", ""]
   return "\n".join(head + lines + foot)
 
 
