@@ -249,7 +249,8 @@ def live_steps_table() -> str:
       by.setdefault((r["env"], r["phase"]), {})[r["variant"]] = r
     for (env, phase), v in by.items():
       any_row = next(iter(v.values()))
-      lines.append(f"| {env} | {phase.replace('generations ', '')} | {any_row['mean_episode']:.0f} | "
+      gens = phase.replace("generations ", "")
+      lines.append(f"| {env} | {gens} | {any_row['mean_episode']:.0f} | "
                    + " | ".join(f"{v[k]['/bare']:.2f}" if k in v else "" for k in LIVE_VARIANTS)
                    + f" | {any_row['bare_steps_per_s']:,.0f} |")
   head = ["", "| env | generations | mean episode | " + " | ".join(
