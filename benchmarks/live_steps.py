@@ -14,12 +14,12 @@ the devices esjax uses by default (here the CPU split into one device per core):
 All are timed from the same state over the same generations, early (generations 2-7 from
 scratch) and late (``--late``: the 6 generations after training to generation 60); each row
 says whether its params equal off's and queue_64's (equal on hopper, not on every env).
-live steps/s = the generations' ``gen_env_steps`` over their wall seconds (compile excluded); ``/bare`` is that over bare's.
+live steps/s = the generations' ``gen_env_steps`` over their wall seconds (compile excluded);
+``/bare`` is that over bare's.
 
 ``--default-run`` also times the whole default run (``esjax train`` with every default, 60
 generations, compile included, no compilation cache) in fresh processes with ``lanes=0`` and
-``lanes=None``, and checks
-both final params against tests/test_pinned.py's hash.
+``lanes=None``, and checks both final params against tests/test_pinned.py's hash.
 
     python -m benchmarks.live_steps --envs hopper --late     # ~10 min on 2 cores
     python -m benchmarks.live_steps --envs "" --default-run  # ~8 min: live_steps_default_run.md
