@@ -74,7 +74,7 @@ def _parts(s, width: int, length: int):
                                                n, o), vstep(c), c)
 
   def policy(c):
-    out = jax.vmap(lambda m: member_apply(s.policy, m.params, m.policy_stats, m.obs))(c)
+    out = jax.vmap(lambda m: member_apply(s.policy, m.member, m.obs))(c)
     return c.replace(obs=c.obs + 1e-3 * out.sum(-1, keepdims=True))
 
   # pylint: disable=protected-access

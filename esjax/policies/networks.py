@@ -172,16 +172,29 @@ class Policy:
     ``reference_stats`` of the same ``flat_params``; they are ignored otherwise. A member of
     a ``--perturbation lowrank`` run (``LowRankParams``) is applied without forming its
     perturbation (``policies/lowrank.py``)."""
+    return self.apply_bound(self.bind(flat_params, stats), obs)
+
+  def bind(self, flat_params: jax.Array, stats=None):
+    """What ``apply_bound`` applies for ``flat_params`` (and a VBN policy's ``stats``): the
+    module's variables unpacked from the flat vector, once. An episode binds its member at
+    its start: unpacking the vector at every step (slices of every member's weights) cost
+    more than the dense layers themselves on CPU (benchmarks/results/lane_widths.md)."""
     if isinstance(flat_params, LowRankParams):
       if self.vbn:
         raise ValueError("vbn with perturbation='lowrank' is not supported; use one of them")
-      return lowrank.apply(self.module, flat_params, obs)
+      return flat_params
     if not self.vbn:
-      return self.module.apply(self.unravel(flat_params), obs)
+      return self.unravel(flat_params)
     if stats is None:
       raise ValueError("a VBN policy needs the reference batch's statistics: "
                        "apply(flat, obs, policy.reference_stats(flat, ref_batch))")
-    return self.module.apply({**self.unravel(flat_params), **stats}, obs)
+    return {**self.unravel(flat_params), **stats}
+
+  def apply_bound(self, bound, obs: jax.Array) -> jax.Array:
+    """Actions for ``obs`` from ``bind``'s result."""
+    if isinstance(bound, LowRankParams):
+      return lowrank.apply(self.module, bound, obs)
+    return self.module.apply(bound, obs)
 
   def reference_stats(self, flat_params: jax.Array, ref_batch: jax.Array):
     """The VBN statistics of ``ref_batch`` (N, *obs_shape; already preprocessed as ``apply``'s

@@ -83,10 +83,21 @@ def member_stats(policy, params, normalizer, prep: Callable):
   return policy.reference_stats(params, jax.vmap(prep)(normalizer.vbn_batch))
 
 
-def member_apply(policy, params, stats, obs):
-  """The member's policy output on ``obs`` (already passed through ``prep``), ``stats`` from
-  ``member_stats``. Without VBN it is ``policy.apply(params, obs)`` (any object with that
-  method works)."""
-  if stats is None:
-    return policy.apply(params, obs)
-  return policy.apply(params, obs, stats)
+def member_policy(policy, params, normalizer, prep: Callable):
+  """The member's policy as its episode's steps apply it, built once at the episode's start:
+  ``Policy.bind`` (weights unpacked from the flat vector, VBN statistics from
+  ``member_stats``); for any other object with ``apply(params, obs)``, the params (and stats)
+  as they are."""
+  stats = member_stats(policy, params, normalizer, prep)
+  if hasattr(policy, "bind"):
+    return policy.bind(params, stats)
+  return params, stats
+
+
+def member_apply(policy, member, obs):
+  """The policy's output on ``obs`` (already passed through ``prep``) for ``member``, what
+  ``member_policy`` built."""
+  if hasattr(policy, "apply_bound"):
+    return policy.apply_bound(member, obs)
+  params, stats = member
+  return policy.apply(params, obs) if stats is None else policy.apply(params, obs, stats)

@@ -23,7 +23,7 @@ from esjax.problems import normalizer as norm_lib
 from esjax.problems.base import Episode, Evaluation, Problem
 from esjax.problems.interface import ActionView, ObsView
 from esjax.problems.normalizer import ObsStats
-from esjax.problems.reference import member_apply, member_stats
+from esjax.problems.reference import member_apply, member_policy
 from esjax.problems.tricks import OFF, RolloutOptions, repeat, sample_obs_stats
 
 
@@ -36,10 +36,11 @@ class _Carry:
   alive: jnp.ndarray
   stats: ObsStats
   trace: object = None  # with ``record``: (decisions + 1, ...) buffers of recorded states
-  # The member itself, carried so that any lane can step it (``core/lanes.py``).
-  params: object = None
+  # The member itself, carried so that any lane can step it (``core/lanes.py``): its policy
+  # as the steps apply it (``reference.member_policy``: weights unpacked, VBN statistics) and
+  # its rollout key.
+  member: object = None
   key: jax.Array = None
-  policy_stats: object = None  # VBN: the reference batch's statistics, frozen for the episode
 
 
 def _stats(view: ObsView, obs, weight):
@@ -100,10 +101,10 @@ def env_problem(env, policy, view: ObsView, act: ActionView, episode_length: int
       trace = None if record is None else _start_trace(record, env_state, obs, episode_length)
       return _Carry(env_state, obs, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
                     jnp.ones((), bool), _stats(view, obs, jnp.ones((), jnp.float32)), trace,
-                    params, key, member_stats(policy, params, normalizer, prep))
+                    member_policy(policy, params, normalizer, prep), key)
 
     def step(c):
-      out = member_apply(policy, c.params, c.policy_stats, prep(c.obs))
+      out = member_apply(policy, c.member, prep(c.obs))
       return _step(env, view, act, options, reward_shift, record, length, c, out)
 
     def finish(c):
