@@ -21,7 +21,7 @@ MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)",
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
          "lane_widths", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
-         "cpu_split", "reproducible", "strategies_rl", "strategies_ask_tell", "compile_cache",
+         "cpu_split", "reproducible", "cpu_emitters", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
 
@@ -45,6 +45,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/comm.py` | bytes per mesh axis and time per generation of every `--comm` mode on 4 forced CPU devices |
 | `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
 | `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
+| `benchmarks/cpu_emitters.py` | XLA CPU's fusion emitters (the default) against its legacy emitters: default runs of hopper, walker2d and ant, same params? |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
@@ -100,6 +101,10 @@ FINDINGS = """## What the tables say
 - **Reproducibility costs nothing measurable.** Against the old whole-slice vmap with FMA on,
   {block:reproducible-findings}; chunks stop at their own last live member, and FMA's share
   is within this machine's noise.
+- **XLA CPU's emitters: no clear winner.** `cpu_emitters.md` times each env's default
+  config with XLA CPU's fusion emitters (its default) and with its legacy loop emitters, in
+  fresh processes: the same params on every env, but a generation was faster one way on some
+  envs and the other way on others, so esjax leaves XLA's default alone.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
@@ -117,9 +122,10 @@ FINDINGS = """## What the tables say
   bare physics early and 0.9 late in queue_64; hopper reaches neither. `lane_widths.md` says
   why: a vmapped CPU env step costs more per env the narrower it is (XLA vectorizes across the
   vmapped axis), several times more at 8 lanes than at 96 to 256, and a generation's last
-  episodes run narrow; around the physics, the episode step (policy, normalizer, statistics)
-  adds a few percent, which weighs more on hopper's cheaper physics. The lanes step had a
-  per-lane select that cost more than that ("episode step + lane select"); it has none now.
+  episodes run narrow (early in training one or two of a slice's members run all 1000 steps).
+  Around the physics, the episode step is now within a few percent of bare: an episode unpacks
+  its member's weights once at its start (`Policy.bind`), not at every step, and the lanes
+  step has no per-lane select ("episode step + lane select").
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper; not on
   ant, where 128 and 64 lanes differ, nor walker2d, where the chunked loop on 2 devices misses
   its own 1-device bits (the `same_bits_as_*` columns; docs/reproducibility.md).

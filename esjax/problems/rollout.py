@@ -81,8 +81,9 @@ def env_problem(env, policy, view: ObsView, act: ActionView, episode_length: int
   ``reward_shift`` is subtracted from every step's reward (terminal step included): ARS's
   removal of the survival bonus, for training rollouts only (evaluation runs an unshifted
   problem); shift 0 is the very same computation. ``options``: the rollout tricks (action
-  noise and bins need continuous actions). ``record(env_state, obs)`` (rendering; ``obs`` as read) keeps
-  what it returns for the reset and every decision in ``Evaluation.trace``; the episode is the same."""
+  noise and bins need continuous actions). ``record(env_state, obs)`` (rendering; ``obs`` as
+  read) keeps what it returns for the reset and every decision in ``Evaluation.trace``; the
+  episode is the same."""
   if act.discrete and options.shapes_actions:
     raise ValueError("action noise and action bins need continuous actions")
   normalize = normalize_obs and not view.image
