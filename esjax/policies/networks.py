@@ -178,7 +178,8 @@ class Policy:
     """What ``apply_bound`` applies for ``flat_params`` (and a VBN policy's ``stats``): the
     module's variables unpacked from the flat vector, once. An episode binds its member at
     its start: unpacking the vector at every step (slices of every member's weights) cost
-    more than the dense layers themselves on CPU (benchmarks/results/lane_widths.md)."""
+    more than the dense layers themselves on CPU (hopper, 128 lanes: the "policy only" row of
+    benchmarks/results/lane_widths.md went from 0.11 to 0.03 of a bare physics step)."""
     if isinstance(flat_params, LowRankParams):
       if self.vbn:
         raise ValueError("vbn with perturbation='lowrank' is not supported; use one of them")

@@ -25,3 +25,17 @@ def test_linear_starts_at_zero_action():
   policy, flat = make_policy("linear", 4, 2)
   assert policy.num_params == 4 * 2 + 2
   np.testing.assert_array_equal(policy.apply(flat, jnp.ones(4)), np.zeros(2))
+
+
+@pytest.mark.parametrize("vbn", [False, True])
+def test_a_bound_member_gives_the_actions_of_the_flat_vector_bit_for_bit(vbn):
+  policy, flat = make_policy("mlp", 5, 2, (8, 8), vbn=vbn)
+  members = flat + 0.3 * jax.random.normal(jax.random.PRNGKey(1), (6,) + flat.shape)
+  obs = jax.random.normal(jax.random.PRNGKey(2), (6, 5))
+  ref = jax.random.normal(jax.random.PRNGKey(3), (16, 5))
+  stats = jax.vmap(lambda p: policy.reference_stats(p, ref))(members)
+  flat_way = jax.jit(jax.vmap(policy.apply))(members, obs, stats)
+  bound = jax.jit(jax.vmap(policy.bind))(members, stats)
+  bound_way = jax.jit(jax.vmap(policy.apply_bound))(bound, obs)
+  assert np.array_equal(np.asarray(flat_way), np.asarray(bound_way))
+  assert not isinstance(bound, jax.Array)  # the weights as the module's variables
