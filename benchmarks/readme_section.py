@@ -103,8 +103,9 @@ FINDINGS = """## What the tables say
   is within this machine's noise.
 - **XLA CPU's emitters: no clear winner.** `cpu_emitters.md` times each env's default
   config with XLA CPU's fusion emitters (its default) and with its legacy loop emitters, in
-  fresh processes: the same params on every env, but a generation was faster one way on some
-  envs and the other way on others, so esjax leaves XLA's default alone.
+  fresh processes: the same params on every env; the legacy emitters ran ant's generations
+  faster, hopper's slower. Two such runs on this shared machine did not agree on hopper and
+  walker2d, so esjax leaves the process-wide default to XLA.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
