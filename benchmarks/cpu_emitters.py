@@ -4,9 +4,9 @@ Whether esjax should ask XLA CPU for its legacy loop emitters (``--xla_cpu_use_f
 =false``; esjax keeps XLA's default, the newer fusion emitters): for each env, two fresh
 processes train the env's default config for ``--generations`` (compile included, no
 compilation cache): ``fusion`` as esjax runs, ``legacy`` with the flag added to
-``XLA_FLAGS``. Each row gives the wall seconds of the whole run, of the first generation
-(setup and compile included) and the mean generation after it, and whether both runs end in
-the same params (sha256 of the float32 vector).
+``XLA_FLAGS``. Each row gives the wall seconds of the whole process (compile included), of
+the first generation and the mean generation after it, and whether both runs end in the same
+params (sha256 of the float32 vector).
 
     python -m benchmarks.cpu_emitters                      # ~12 min on 2 cores
     python -m benchmarks.cpu_emitters --envs hopper --generations 60   # the default run
@@ -74,8 +74,9 @@ def main(argv=None):
   rows = [bench_one(e, a.generations) for e in a.envs.split(",")]
   notes = [f"Each env's default config (esjax's presets), {a.generations} generations, in "
            "fresh processes on the devices esjax uses by default, compile included, no "
-           "compilation cache; first_s is the first generation (setup and compile included), gen_s "
-           "the mean generation after it.",
+           "compilation cache; first_s is the first generation (esjax compiles before its "
+           "training clock starts: the compile is in wall_s only), gen_s the mean generation "
+           "after it.",
            "fusion = XLA's default, as esjax runs; legacy = --xla_cpu_use_fusion_emitters=false "
            "added to XLA_FLAGS. same_params: both runs end in the same "
            "float32 params (sha256)."]

@@ -21,8 +21,9 @@ MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)",
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
          "lane_widths", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
-         "cpu_split", "reproducible", "cpu_emitters", "strategies_rl", "strategies_ask_tell", "compile_cache",
-         "long_run", "large", "large_curves", "presets", "presets_gpu", "reacher_reference"]
+         "cpu_split", "reproducible", "cpu_emitters", "strategies_rl", "strategies_ask_tell",
+         "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
+         "reacher_reference"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
