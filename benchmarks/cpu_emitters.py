@@ -24,7 +24,7 @@ from benchmarks import common
 LEGACY = "--xla_cpu_use_fusion_emitters=false"
 
 _CHILD = """
-import hashlib, json, time
+import hashlib, json, os, time
 t = time.perf_counter()
 import numpy as np, jax, esjax
 r = esjax.train(esjax.TrainConfig.of(env={env!r}, generations={gens}, eval_every=0),
@@ -34,7 +34,7 @@ walls = [m["wall_s"] for m in r.metrics]  # seconds since the run started
 print("RESULT " + json.dumps(dict(
     wall_s=wall, first_s=walls[0], gen_s=(walls[-1] - walls[0]) / (len(walls) - 1),
     devices=jax.device_count(),
-    flags=__import__("os").environ["XLA_FLAGS"],
+    flags=os.environ["XLA_FLAGS"],
     sha=hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest())))
 """
 
