@@ -192,6 +192,40 @@ def spawn(module: str, args: Sequence[str], devices: int | None,
   return found
 
 
+_TRAIN_CHILD = """
+import hashlib, json, os, time
+t = time.perf_counter()
+import numpy as np, jax, esjax
+r = esjax.train(esjax.TrainConfig.of(**{kw!r}), progress=False, compile_cache=None)
+wall = time.perf_counter() - t
+walls = [m["wall_s"] for m in r.metrics if "wall_s" in m]  # seconds since training started
+print("RESULT " + json.dumps(dict(
+    wall_s=wall, first_s=walls[0],
+    gen_s=(walls[-1] - walls[0]) / (len(walls) - 1) if len(walls) > 1 else None,
+    devices=jax.device_count(), flags=os.environ.get("XLA_FLAGS", ""),
+    eval_return=r.metrics[-1].get("eval_return"),
+    sha256=hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest())))
+"""
+
+
+def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = "",
+                   timeout: float = 3600) -> dict[str, Any]:
+  """``esjax.train(TrainConfig.of(**config))`` in a fresh process (compile included, no
+  compilation cache) with the esjax of ``root`` and ``xla_flags`` added to ``XLA_FLAGS``:
+  wall_s (the whole process), first_s (the first generation; esjax's training clock starts
+  after the compile), gen_s (the mean generation after it), devices, flags, eval_return and
+  sha256 of the final float32 params."""
+  env = dict(os.environ, PYTHONPATH=root)
+  if xla_flags:
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
+  out = subprocess.run([sys.executable, "-c", _TRAIN_CHILD.format(kw=config)], cwd=root,
+                       env=env, capture_output=True, text=True, timeout=timeout)
+  line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+  if not line:
+    raise RuntimeError(f"train({config}) failed ({out.returncode}):\n{out.stderr[-3000:]}")
+  return json.loads(line[-1][7:])
+
+
 def command_line() -> str:
   """How this process was started, as typed: ``python -m benchmarks.NAME ARGS``."""
   spec = getattr(sys.modules["__main__"], "__spec__", None)

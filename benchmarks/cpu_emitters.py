@@ -14,40 +14,16 @@ params (sha256 of the float32 vector).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 
 from benchmarks import common
 
 LEGACY = "--xla_cpu_use_fusion_emitters=false"
 
-_CHILD = """
-import hashlib, json, os, time
-t = time.perf_counter()
-import numpy as np, jax, esjax
-r = esjax.train(esjax.TrainConfig.of(env={env!r}, generations={gens}, eval_every=0),
-                progress=False, compile_cache=None)
-wall = time.perf_counter() - t
-walls = [m["wall_s"] for m in r.metrics]  # seconds since the run started
-print("RESULT " + json.dumps(dict(
-    wall_s=wall, first_s=walls[0], gen_s=(walls[-1] - walls[0]) / (len(walls) - 1),
-    devices=jax.device_count(),
-    flags=os.environ["XLA_FLAGS"],
-    sha=hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest())))
-"""
-
 
 def run_child(env: str, gens: int, fusion: bool) -> dict:
   """One fresh process: the env's default config for ``gens`` generations."""
-  env_vars = dict(os.environ)
-  if not fusion:
-    env_vars["XLA_FLAGS"] = f"{env_vars.get('XLA_FLAGS', '')} {LEGACY}".strip()
-  out = subprocess.run([sys.executable, "-c", _CHILD.format(env=env, gens=gens)],
-                       capture_output=True, text=True, env=env_vars, cwd=common.ROOT,
-                       check=True).stdout
-  return json.loads([ln for ln in out.splitlines() if ln.startswith("RESULT")][-1][7:])
+  return common.train_in_child(dict(env=env, generations=gens, eval_every=0),
+                               xla_flags="" if fusion else LEGACY)
 
 
 def bench_one(env: str, gens: int) -> dict:
@@ -60,7 +36,7 @@ def bench_one(env: str, gens: int) -> dict:
          "fusion_first_s": fusion["first_s"], "legacy_first_s": legacy["first_s"],
          "fusion_gen_s": fusion["gen_s"], "legacy_gen_s": legacy["gen_s"],
          "legacy/fusion_gen": legacy["gen_s"] / fusion["gen_s"],
-         "same_params": legacy["sha"] == fusion["sha"]}
+         "same_params": legacy["sha256"] == fusion["sha256"]}
   common.log(row)
   return row
 

@@ -18,20 +18,19 @@ live steps/s = the generations' ``gen_env_steps`` over their wall seconds (compi
 ``/bare`` is that over bare's.
 
 ``--default-run`` also times the whole default run (``esjax train`` with every default, 60
-generations, compile included, no compilation cache) in fresh processes with ``lanes=0`` and
-``lanes=None``, and checks both final params against tests/test_pinned.py's hash.
+generations, compile included, no compilation cache) in fresh processes: lanes off (the
+default), ``lanes=None`` (5 narrowings) and ``lanes=None`` with no narrowing (one width: no
+more compile than off), ``--repeats`` rounds in turn; each final params checked against
+tests/test_pinned.py's hash.
 
     python -m benchmarks.live_steps --envs hopper --late     # ~10 min on 2 cores
-    python -m benchmarks.live_steps --envs "" --default-run  # ~8 min: live_steps_default_run.md
+    python -m benchmarks.live_steps --envs "" --default-run  # ~30 min: live_steps_default_run.md
     python -m benchmarks.live_steps --envs walker2d,ant --name live_steps_more  # early only
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
-import sys
 import time
 
 import jax
@@ -141,17 +140,6 @@ def bench_env(env: str, late_at: int | None, bare_length: int, population: int):
   return rows
 
 
-_TRAIN = """
-import hashlib, json, sys, time
-t = time.perf_counter()
-import esjax, numpy as np
-r = esjax.train(esjax.TrainConfig().replace(**{kw}), progress=False, compile_cache=None)
-sha = hashlib.sha256(np.asarray(r.flat_params, np.float32).tobytes()).hexdigest()
-print("RESULT " + json.dumps({{"wall_s": time.perf_counter() - t, "sha256": sha,
-      "eval_return": r.metrics[-1]["eval_return"]}}))
-"""
-
-
 def _checkout(ref: str) -> str:
   """``ref``'s tree (``git archive``) in a temporary folder: the code before this change."""
   import tempfile  # pylint: disable=g-import-not-at-top
@@ -164,29 +152,33 @@ def _checkout(ref: str) -> str:
   return folder
 
 
-def default_run(before_ref: str) -> list[dict]:
+# The default run's variants: lanes off (the default), then on with the default narrowings
+# and with none (each narrower width compiles one more copy of the env step).
+DEFAULT_RUN_VARIANTS = {"off": VARIANTS["off"], "lanes=None": dict(lanes=None),
+                        "lanes=None, no narrowing": dict(lanes=None, lane_narrowings=0)}
+
+
+def default_run(before_ref: str, repeats: int) -> list[dict]:
   """The default run, 60 generations, compile included, each variant in a fresh process:
-  the code at ``before_ref``'s merge base, then this tree with lanes off and on."""
+  the code at ``before_ref``'s merge base, then this tree with each of
+  ``DEFAULT_RUN_VARIANTS``; ``repeats`` rounds of all variants, one after the other (this
+  machine's speed drifts by more than the differences measured), each row the fastest round."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
+  runs = ([("before (merge base with " + before_ref + ")", _checkout(before_ref), {})]
+          if before_ref else [])
+  runs += [(name, common.ROOT, kw) for name, kw in DEFAULT_RUN_VARIANTS.items()]
+  results = {name: [] for name, _, _ in runs}
+  for _ in range(repeats):
+    for name, root, kw in runs:
+      results[name].append(common.train_in_child(kw, root=root))
   rows = []
-  before = ([("before (merge base with " + before_ref + ")", _checkout(before_ref), None)]
-            if before_ref else [])
-  for name, root, kw in (before +
-                         [("off", common.ROOT, VARIANTS["off"]),
-                          ("lanes=None", common.ROOT, dict(lanes=None))]):
-    env = dict(os.environ, PYTHONPATH=root)
-    code = _TRAIN.format(kw={} if kw is None else kw)
-    if kw is None:  # the old config has no lanes setting
-      code = code.replace(".replace(**{})", "")
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=3600)
-    line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-    if not line:
-      raise RuntimeError(out.stderr[-3000:])
-    r = json.loads(line[0][7:])
-    rows.append({"variant": name, "wall_s": r["wall_s"], "eval_return": r["eval_return"],
-                 "params_pinned": r["sha256"] == DEFAULT_RUN_SHA256,
-                 "sha256": r["sha256"][:16]})
+  for name, rounds in results.items():
+    best = min(rounds, key=lambda r: r["wall_s"])
+    rows.append({"variant": name, "wall_s": best["wall_s"], "gen_s": best["gen_s"],
+                 "rounds_wall_s": " / ".join(f"{r['wall_s']:.1f}" for r in rounds),
+                 "eval_return": best["eval_return"],
+                 "params_pinned": all(r["sha256"] == DEFAULT_RUN_SHA256 for r in rounds),
+                 "sha256": best["sha256"][:16]})
   for r in rows:
     r["speedup"] = rows[0]["wall_s"] / r["wall_s"]
   return rows
@@ -203,17 +195,19 @@ def main(argv=None):
   p.add_argument("--default-run", action="store_true")
   p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
                  "of HEAD and this ref (empty: none, only this tree with lanes off and on)")
+  p.add_argument("--repeats", type=int, default=2, help="--default-run's rounds")
   p.add_argument("--name", default="live_steps")
   a = p.parse_args(argv)
   if a.default_run:
-    runs = default_run(a.before)
+    runs = default_run(a.before, a.repeats)
     common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
                          runs, [
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
         "per variant, one after the other, compile (no compilation cache) and evaluations "
-        "included; before = the "
+        f"included; {a.repeats} rounds of every variant in turn, each row its fastest round "
+        "(rounds_wall_s: every round); gen_s: the mean generation after the first; before = the "
         "code this change started from; params_pinned: the final params' sha256 equals "
-        "tests/test_pinned.py's DEFAULT_RUN_SHA256."])
+        "tests/test_pinned.py's DEFAULT_RUN_SHA256 in every round."])
   if not a.envs:
     return
   rows = []

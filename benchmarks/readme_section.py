@@ -132,9 +132,13 @@ FINDINGS = """## What the tables say
   ant, where 128 and 64 lanes differ, nor walker2d, where the chunked loop on 2 devices misses
   its own 1-device bits (the `same_bits_as_*` columns; docs/reproducibility.md).
 - **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
-  generations, compile included, fresh processes one after the other; the lanes end in the
-  same pinned params (sha256 equal to tests/test_pinned.py's), but each width compiles one
-  more copy of the env step, which a run that short does not earn back.
+  generations, compile included, fresh processes, two rounds of every variant in turn; every
+  run ends in the pinned params (sha256 equal to tests/test_pinned.py's). With the default
+  narrowings each narrower width compiles one more copy of the env step, which a run this
+  short does not earn back. With no narrowing (one width: no more compile than off) the queue
+  was the fastest variant in both rounds, but two earlier ad hoc pairs on this machine timed
+  it level with off, and `before` and `off`, the same chunked loop, differ between rounds by
+  as much: not yet a reason to change the default.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 

@@ -173,8 +173,8 @@ class RuntimeConfig:
       "chunks give bit-identical runs on any device count (default: on CPU the largest "
       "divisor of the slice up to 64, on GPU/TPU the whole slice; see "
       "docs/reproducibility.md)", group=RUN, resumable=True)
-  # Off by default: it pays while episodes end early and costs once most run to the end
-  # (benchmarks/results/live_steps.md).
+  # Off by default: it pays while episodes end early, but over the default run its extra
+  # compiled widths cost more than they win (benchmarks/results/live_steps_default_run.md).
   lanes: int | None = setting(
       0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "

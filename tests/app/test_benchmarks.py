@@ -73,6 +73,18 @@ def test_a_recorded_gpu_run_is_tabled_as_a_cut_run_of_its_exact_command(tmp_path
   assert sorted(os.listdir(keep / "ant")) == ["config.json", "curves.png", "metrics.jsonl"]
 
 
+def test_train_in_child_runs_the_config_in_a_fresh_process_and_reports_its_run():
+  small = dict(env="gymnax:CartPole-v1", population_size=16, generations=3, eval_every=0,
+               episode_length=20)
+  r = common.train_in_child(small)
+  assert r["wall_s"] > r["first_s"] > 0 and r["gen_s"] > 0 and r["devices"] >= 1
+  assert r["eval_return"] is None and len(r["sha256"]) == 64  # eval_every=0: no evaluation
+  again = common.train_in_child(dict(small, generations=2))
+  assert again["sha256"] != r["sha256"]  # the config given is the one trained
+  with pytest.raises(RuntimeError, match="population_size"):
+    common.train_in_child(dict(small, population_size=-2))
+
+
 def test_reacher_reference_pd_turns_the_arm_toward_the_target():
   # Arm straight along +x (q = 0), target 0.1 above the fingertip: both joints must turn
   # counter-clockwise, by J^T e = (0.21, 0.11) * 0.1 * kp; the velocity term opposes motion.
