@@ -260,8 +260,8 @@ def live_steps_table() -> str:
   foot = ["", f"Live env steps/s over bare physics on the same devices ({where_}; "
           "`python -m benchmarks.live_steps --envs hopper --late` and `--envs walker2d,ant --late "
           "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
-          "episode), lanes = `--lanes 128` (the whole slice of 128, narrowed as episodes end), "
-          "queue_64 = `--lanes 64`, what `lanes=None` means on CPU (a queue over the slice of "
+          "episode), lanes = `--lanes 128`, what `lanes=None` means on CPU (the whole slice of "
+          "128, narrowed as episodes end), queue_64 = `--lanes 64` (a queue over the slice of "
           "128). Same bits on hopper; on ant and walker2d not every variant ends in the same "
           "params (the result files' same_bits columns, docs/reproducibility.md).", ""]
   return "\n".join(head + lines + foot)

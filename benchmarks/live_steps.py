@@ -6,20 +6,20 @@ the devices esjax uses by default (here the CPU split into one device per core):
            with random actions and nothing else (``lax.scan``): the physics limit in steps/s;
   * off:   the default run's generation with ``lanes=0`` (each chunk of 64 runs until its
            longest episode ends: the old loop);
-  * lanes: the same with continuous batching in 128 lanes per device (``lanes=128``: the whole
-           slice at pop 256 on 2 devices, narrowed to 96, 48, 24, 12 and 6 lanes for the last
-           episodes);
-  * queue_64: 64 lanes (``lanes=None`` on CPU), a queue over the slice of 128 (narrowed to
-           48, 24, 12, 6, 3).
+  * lanes: the same with continuous batching in 128 lanes per device (``lanes=128``, what
+           ``lanes=None`` means on CPU: the whole slice at pop 256 on 2 devices, narrowed to
+           112, 96, 48, 24, 12 and 6 lanes for the last episodes);
+  * queue_64: 64 lanes, a queue over the slice of 128 (narrowed to 56, 48, 24, 12, 6, 3).
 All are timed from the same state over the same generations, early (generations 2-7 from
 scratch) and late (``--late``: the 6 generations after training to generation 60); each row
 says whether its params equal off's and queue_64's (equal on hopper, not on every env).
 live steps/s = the generations' ``gen_env_steps`` over their wall seconds (compile excluded);
-``/bare`` is that over bare's.
+``/bare`` is that over bare's, each the fastest of two rounds in which bare is timed again
+beside the variants (a ratio of numbers timed minutes apart moved by 0.1 on this machine).
 
 ``--default-run`` also times the whole default run (``esjax train`` with every default, 60
 generations, compile included, no compilation cache) in fresh processes: lanes off (the
-default), ``lanes=None`` (5 narrowings) and ``lanes=None`` with no narrowing (one width: no
+default), ``lanes=None`` (6 narrowings) and ``lanes=None`` with no narrowing (one width: no
 more compile than off), ``--repeats`` rounds in turn; each final params checked against
 tests/test_pinned.py's hash.
 
@@ -40,15 +40,17 @@ from jax.sharding import PartitionSpec as P
 
 from benchmarks import common
 import esjax
+from esjax.core import lanes as lanes_lib
 from esjax.core.mesh import AXIS, to_host
 from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
 
 # The lanes settings of each variant.
 # Named by what they ran: "lanes" is 128 lanes per device (at pop 256 on 2 devices the whole
-# slice: compaction only), queue_64 is lanes=None on CPU since (a queue over the slice).
+# slice: compaction only; lanes=None on CPU), queue_64 a queue of 64 lanes over the slice.
 VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=128), "queue_64": dict(lanes=64)}
 PHASE_GENS = 6
+BARE_LENGTH = 1000  # env steps per bare call: the episode length
 
 
 def bare_physics(config, mesh, length: int):
@@ -93,15 +95,31 @@ def _timed_gens(setup, state, n: int):
   return state, steps, wall
 
 
-def _phase(env, phase, setups, state, bare_rate):
-  rows, params = [], {}
-  for name, s in setups.items():
-    end, steps, wall = _timed_gens(s, _copy(state), PHASE_GENS)
-    params[name] = np.asarray(to_host(end.es.mean))
-    rows.append({"env": env, "phase": phase, "variant": name, "live_steps": steps,
-                 "mean_episode": steps / (PHASE_GENS * s.strategy.population_size),
-                 "wall_s": wall, "live_steps_per_s": steps / wall,
-                 "/bare": steps / wall / bare_rate})
+ROUNDS = 2
+
+
+def _phase(env, phase, setups, state, bare_seconds):
+  """One row per variant: ``ROUNDS`` rounds of bare physics then every variant in turn, all
+  from ``state``; each ratio is a variant's fastest round over bare's fastest round of the
+  same phase (this machine's speed drifts by more than some of the differences measured)."""
+  walls = {name: [] for name in setups}
+  bares, params, steps = [], {}, {}
+  for _ in range(ROUNDS):
+    bares.append(bare_seconds())
+    for name, s in setups.items():
+      end, steps[name], wall = _timed_gens(s, _copy(state), PHASE_GENS)
+      walls[name].append(wall)
+      params[name] = np.asarray(to_host(end.es.mean))
+  pop = next(iter(setups.values())).strategy.population_size
+  bare_rate = pop * BARE_LENGTH / min(bares)
+  rows = []
+  for name, w in walls.items():
+    wall = min(w)
+    rows.append({"env": env, "phase": phase, "variant": name, "live_steps": steps[name],
+                 "mean_episode": steps[name] / (PHASE_GENS * pop), "wall_s": wall,
+                 "rounds_wall_s": " / ".join(f"{x:.2f}" for x in w),
+                 "live_steps_per_s": steps[name] / wall, "bare_steps_per_s": bare_rate,
+                 "/bare": steps[name] / wall / bare_rate})
   off = rows[0]["wall_s"]
   for r in rows:
     r["speedup"] = off / r["wall_s"]
@@ -113,31 +131,37 @@ def _phase(env, phase, setups, state, bare_rate):
   return rows
 
 
-def bench_env(env: str, late_at: int | None, bare_length: int, population: int):
+def bench_env(env: str, late_at: int | None, population: int):
   base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
   setups = {name: setup_lib.setup(base.replace(**kw)) for name, kw in VARIANTS.items()}
   any_setup = setups["lanes"]
-  bare = bare_physics(base, any_setup.mesh, bare_length)
+  bare = bare_physics(base, any_setup.mesh, BARE_LENGTH)
   key = jax.random.PRNGKey(0)
   common.timed(bare, key)  # compile
-  bare_s = common.best_of(lambda: bare(key), 3)
-  bare_rate = base.strategy.population_size * bare_length / bare_s
-  common.log(env, "bare steps/s", bare_rate)
+
+  def bare_seconds():
+    return common.best_of(lambda: bare(key), 3)
+
   # Generation 1 compiles each variant; the phases start from the state after it.
   state = any_setup.state
   for s in setups.values():
     out, _, _ = s.run_generations(_copy(state), 1)
   state = out
-  rows = _phase(env, "generations 2-7", setups, state, bare_rate)
+  rows = _phase(env, "generations 2-7", setups, state, bare_seconds)
   common.log(rows)
   if late_at:
     state, _, _ = _timed_gens(any_setup, state, late_at - 1)
     rows += _phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups, state,
-                   bare_rate)
-    common.log(rows[-2:])
-  for r in rows:
-    r["bare_steps_per_s"] = bare_rate
+                   bare_seconds)
+    common.log(rows[-len(setups):])
   return rows
+
+
+def _narrower(lanes: int) -> str:
+  """The widths the default narrowings give ``lanes`` lanes over a slice of 128, after the
+  first."""
+  narrowings = esjax.TrainConfig().runtime.lane_narrowings
+  return ", ".join(map(str, lanes_lib.widths(lanes, 128, narrowings)[1:]))
 
 
 def _checkout(ref: str) -> str:
@@ -190,7 +214,6 @@ def main(argv=None):
   p.add_argument("--late", action="store_true",
                  help="also the 6 generations after training to generation 60")
   p.add_argument("--late-at", type=int, default=60)
-  p.add_argument("--bare-length", type=int, default=1000)
   p.add_argument("--population", type=int, default=256)
   p.add_argument("--default-run", action="store_true")
   p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
@@ -212,20 +235,23 @@ def main(argv=None):
     return
   rows = []
   for env in a.envs.split(","):
-    rows += bench_env(env, a.late_at if a.late else None, a.bare_length, a.population)
+    rows += bench_env(env, a.late_at if a.late else None, a.population)
   notes = [
       "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
       "default; bare = the same envs, vmapped and sharded over the same devices, "
-      f"{a.bare_length} steps of random actions (median of 3 calls).",
+      f"{BARE_LENGTH} steps of random actions (median of 3 calls); timed beside every round "
+      f"of every phase ({ROUNDS} rounds: bare, then each variant in turn), and each ratio is "
+      "a variant's fastest round over bare's fastest of the same phase (rounds_wall_s: "
+      "every round).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
       "variant's params equal another's at the phase's end. off = "
       "lanes=0 (each chunk of 64 runs until its longest episode ends); "
-      "lanes = lanes=128 (here the whole slice, compacted to 96, 48, 24, 12 and 6 lanes as "
-      "episodes end); queue_64 = lanes=64, what lanes=None means on CPU (a queue: an ended "
-      "member's lane takes the next of the slice's 128, then 48 ... 3 lanes).",
+      f"lanes = lanes=128, what lanes=None means on CPU (here the whole slice, compacted to "
+      f"{_narrower(128)} lanes as episodes end); queue_64 = lanes=64 (a queue: an ended "
+      f"member's lane takes the next of the slice's 128, then {_narrower(64)} lanes).",
   ]
-  cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s",
+  cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s", "rounds_wall_s",
           "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup", "same_bits_as_off",
           "same_bits_as_queue_64"]
   common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,

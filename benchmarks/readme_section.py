@@ -114,31 +114,38 @@ FINDINGS = """## What the tables say
 
 ## Continuous batching (2-core CPU)
 
-- **The lanes pay early in training, and late where physics dominates.** `live_steps.md` and
-  `live_steps_more.md` (every variant timed from the same state in one run). Early, most
-  members fall long before the chunk's longest episode ends, and the lanes drop them; late,
-  most members of a device's slice run to the end, so little is left to hand on. A queue of 64
-  lanes over a slice of 128 (queue_64, what `lanes=None` means on CPU) beat compacting the
-  whole slice of 128 (lanes).
-- **Where the bars of issue 26 stand.** walker2d, whose step is mostly physics, passes 0.7 of
-  bare physics early and 0.9 late in queue_64; hopper reaches neither. `lane_widths.md` says
-  why: a vmapped CPU env step costs more per env the narrower it is (XLA vectorizes across the
-  vmapped axis), several times more at 8 lanes than at 96 to 256, and a generation's last
-  episodes run narrow (early in training one or two of a slice's members run all 1000 steps).
-  Around the physics, the episode step is now within a few percent of bare: an episode unpacks
-  its member's weights once at its start (`Policy.bind`), not at every step, and the lanes
-  step has no per-lane select ("episode step + lane select").
-- **Bits.** The lanes variants and the chunked loop end in the same params on hopper; not on
-  ant, where 128 and 64 lanes differ, nor walker2d, where the chunked loop on 2 devices misses
-  its own 1-device bits (the `same_bits_as_*` columns; docs/reproducibility.md).
+- **The lanes pay early in training, and late too once they narrow finely at the top.**
+  `live_steps.md` (every variant timed from the same state, in two rounds with bare physics
+  timed beside them). Early, most members fall long before the chunk's longest episode ends,
+  and the lanes drop them. Late, most members run to the cutoff (mean episode 835 of 1000), so
+  when the last member has started the survivors still fill most of the lanes: with three
+  quarters as the first narrowing (until this change) every lane of the slice was stepped to
+  the last episode's end. The narrowings are now seven eighths and three quarters, then
+  halving (`--lane-narrowings 6`: 128 lanes narrow to 112, 96, 48, 24, 12, 6), and
+  `lanes=None` on CPU means the whole slice up to 128 lanes: a step of 128 lanes costs less
+  per lane than one of 64 (`lane_widths.md`), and a queue's second members start when the
+  first end, then run narrow after them.
+- **Where the bars of issue 26 stand.** Hopper passes 0.7 of bare physics early in this run
+  (lanes and queue_64) and misses 0.9 late (both near 0.8; off near 0.7); walker2d passed both
+  in queue_64 (`live_steps_more.md`, measured with the earlier narrowings and a single bare
+  timing, not yet rerun). This machine drifts: the two rounds of one variant in one phase
+  differ by up to a third (`rounds_wall_s`), so a difference of a few hundredths between
+  variants is not a result. `lane_widths.md` says why the tail is dear: a vmapped CPU env step
+  costs more per env the narrower it is (XLA vectorizes across the vmapped axis), and a
+  generation's last episodes run narrow (early in training one or two of a slice's members run
+  all 1000 steps).
+- **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
+  new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
+  on 1, 2 and 4 devices uses `==`); not on ant, where 128 and 64 lanes differ, nor walker2d,
+  where the chunked loop on 2 devices misses its own 1-device bits (docs/reproducibility.md).
 - **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
-  generations, compile included, fresh processes, two rounds of every variant in turn; every
-  run ends in the pinned params (sha256 equal to tests/test_pinned.py's). With the default
-  narrowings each narrower width compiles one more copy of the env step, which a run this
-  short does not earn back. With no narrowing (one width: no more compile than off) the queue
-  was the fastest variant in both rounds, but two earlier ad hoc pairs on this machine timed
-  it level with off, and `before` and `off`, the same chunked loop, differ between rounds by
-  as much: not yet a reason to change the default.
+  generations, compile included, fresh processes; every run ends in the pinned params (sha256
+  equal to tests/test_pinned.py's). With `lanes=None` the
+  generations after the first were a third faster than off's, but each of its seven widths
+  compiles one more copy of the env step, which a run this short does not earn back; with no
+  narrowing (one width: no more compile than off) the run was level with before. One round
+  each this time, and `before` and `off` (the same chunked loop) differ by as much as the
+  variants do: not a reason to change the default.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 

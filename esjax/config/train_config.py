@@ -179,12 +179,13 @@ class RuntimeConfig:
       0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
       "compacted into narrower lanes; on hopper the same bits as without, not on every env "
-      "(docs/reproducibility.md) (None: on CPU up to 64, on "
+      "(docs/reproducibility.md) (None: on CPU up to 128, on "
       "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends)",
       group=RUN, resumable=True)
   lane_narrowings: int = setting(
-      5, "times the lanes are narrowed for the last episodes once no member is left to start: "
-      "to three quarters, then halved (each width compiles one more copy of the env step)",
+      6, "times the lanes are narrowed for the last episodes once no member is left to start: "
+      "to seven eighths, three quarters, then halved (each width compiles one more copy of the "
+      "env step)",
       group=RUN, resumable=True)
   comm: str = setting(
       "auto", "who rebuilds the update's noise: returns (every device, all of it; only "

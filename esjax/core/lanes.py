@@ -5,8 +5,9 @@ their lane until the last one ends, and early in training most lanes are dead mo
 Here a device's slice is a queue. ``lanes`` episodes are stepped side by side; a lane whose
 member ends writes the member's result at the member's index and takes the next member, whose
 start state (env reset, params, VBN statistics) was built with the others before the loop.
-When no member is left to start, the survivors are compacted into narrower lanes (three
-quarters, then halving, a few times) so a few long episodes do not drag a full-width step.
+When no member is left to start, the survivors are compacted into narrower lanes (seven
+eighths, three quarters, then halving, a few times) so a few long episodes do not drag a
+full-width step.
 
 Results are meant to be the same bits as the chunked loop: a member's episode is its own start,
 steps and finish whatever lane, neighbours or width run it, and each member's result lands at
@@ -38,18 +39,21 @@ class _Lanes:
 
 def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
   """The lane widths, widest first: ``lanes`` (at most the slice), then ``narrowings``
-  narrower ones while that leaves at least one lane: three quarters of the lanes first, then
-  halving. Each width is one more compiled copy of the step.
+  narrower ones while that leaves at least one lane: seven eighths and three quarters of the
+  lanes, then halving. Each width is one more compiled copy of the step.
 
-  Why three quarters: late in training most members run to the episode's end, so when the
-  last member has started the survivors usually number between half and all of the lanes; a
-  halving would wait for half of them to end. Below that, episodes end spread out and halving
-  keeps the copies few. A narrow step costs more per lane (on CPU, several times as much at
-  8 lanes as at 128: benchmarks/results/lane_widths.md), but far less in all.
+  Why two fine steps at the top: late in training most members run to the episode's end, so
+  when the last member has started the survivors usually number most of the lanes (on hopper
+  at generation 60, 85 % of the episodes reach the cutoff); with three quarters first, every
+  lane was stepped until the episodes' end. Early in training the last episodes end spread
+  out, and halving down to a few lanes keeps the copies few while the longest episode's tail
+  runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
+  128: benchmarks/results/lane_widths.md), but far less in all.
   """
   w = [max(1, min(lanes, local))]
-  if narrowings and w[0] * 3 // 4 >= 1 and w[0] * 3 // 4 < w[0]:
-    w.append(w[0] * 3 // 4)
+  for fine in (w[0] * 7 // 8, w[0] * 3 // 4):
+    if len(w) <= narrowings and 1 <= fine < w[-1]:
+      w.append(fine)
   while len(w) <= narrowings and w[-1] // 2 >= 1:
     w.append(w[-1] // 2)
   return tuple(w)
@@ -57,12 +61,12 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
 
 def default_lanes(local: int, backend: str) -> int:
   """The lanes ``lanes=None`` means for a per-device slice of ``local`` members: on CPU at most
-  64, on GPU/TPU the whole slice (width is what keeps an accelerator busy). A CPU step of 128
-  lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md), but at pop 256
-  on 2 devices a queue of 64 lanes over the slice of 128 kept its lanes fuller and beat the
-  whole slice in lanes, early and late, on hopper and walker2d (live_steps.md,
-  live_steps_more.md: queue_64 against lanes)."""
-  return min(local, 64) if backend == "cpu" else local
+  128, on GPU/TPU the whole slice (width is what keeps an accelerator busy). A CPU step of 128
+  lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md); with the
+  narrowings at seven eighths and three quarters, the whole slice of 128 at pop 256 on 2
+  devices beat a queue of 64 lanes late in training, where a queue's second members start
+  when the first end and run narrow after them (live_steps.md: lanes against queue_64)."""
+  return min(local, 128) if backend == "cpu" else local
 
 
 def _take(tree, index):

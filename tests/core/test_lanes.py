@@ -46,17 +46,18 @@ def _problem():
                      action_view(env.action_space), env.episode_length), params
 
 
-def test_widths_narrow_to_three_quarters_then_halve_capped_by_the_slice():
-  assert lanes_lib.widths(128, 128, 5) == (128, 96, 48, 24, 12, 6)
-  assert lanes_lib.widths(64, 256, 2) == (64, 48, 24)
-  assert lanes_lib.widths(64, 16, 2) == (16, 12, 6)
+def test_widths_narrow_to_seven_eighths_and_three_quarters_then_halve_capped_by_the_slice():
+  assert lanes_lib.widths(128, 128, 6) == (128, 112, 96, 48, 24, 12, 6)
+  assert lanes_lib.widths(64, 256, 2) == (64, 56, 48)
+  assert lanes_lib.widths(64, 16, 3) == (16, 14, 12, 6)
+  assert lanes_lib.widths(4, 256, 5) == (4, 3, 1)  # no width twice
   assert lanes_lib.widths(2, 256, 3) == (2, 1)
   assert lanes_lib.widths(1, 256, 3) == (1,)
   assert lanes_lib.widths(8, 256, 0) == (8,)
 
 
-def test_default_lanes_are_at_most_64_on_cpu_and_the_slice_elsewhere():
-  assert [lanes_lib.default_lanes(n, "cpu") for n in (16, 128, 512)] == [16, 64, 64]
+def test_default_lanes_are_at_most_128_on_cpu_and_the_slice_elsewhere():
+  assert [lanes_lib.default_lanes(n, "cpu") for n in (16, 128, 512)] == [16, 128, 128]
   assert lanes_lib.default_lanes(2048, "gpu") == 2048
 
 

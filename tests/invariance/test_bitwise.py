@@ -158,8 +158,9 @@ def test_default_run_resumed_on_another_device_count_is_bitwise_equal(default_ru
 @pytest.mark.long
 @pytest.mark.timeout(1800)
 def test_default_run_in_lanes_is_bitwise_equal_on_1_2_4_devices_and_without_lanes(tmp_path):
-  """lanes=None: 64 lanes on 1, 2 and 4 devices (a queue over 256, over 128, the whole slice
-  of 64), each narrowed to 3/4 and halved; all equal the chunked loop's run."""
+  """lanes=None: on 1, 2 and 4 devices a queue of 128 lanes over 256, the whole slice of 128
+  and the whole slice of 64, each narrowed to 7/8, 3/4 and halved; all equal the chunked
+  loop's run."""
   procs = [_launch(tmp_path / "lanes.json", 4, "brax", LAYOUTS="1,2,4", LANES="auto"),
            _launch(tmp_path / "off.json", 1, "brax", LANES="0")]
   _wait(procs, timeout=1700)
