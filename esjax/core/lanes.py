@@ -42,10 +42,10 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
   narrower ones while that leaves at least one lane: seven eighths and three quarters of the
   lanes, then halving. Each width is one more compiled copy of the step.
 
-  Why two fine steps at the top: late in training most members run to the episode's end, so
-  when the last member has started the survivors usually number most of the lanes (on hopper
-  at generation 60, 85 % of the episodes reach the cutoff); with three quarters first, every
-  lane was stepped until the episodes' end. Early in training the last episodes end spread
+  Why two fine steps at the top: late in training most members run to the episode's end (on
+  hopper at generations 61-66 the mean episode is 835 of 1000: live_steps.md), so when the
+  last member has started the survivors usually number most of the lanes; with three quarters
+  first, every lane was stepped until the episodes' end. Early in training the last episodes end spread
   out, and halving down to a few lanes keeps the copies few while the longest episode's tail
   runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
   128: benchmarks/results/lane_widths.md), but far less in all.
@@ -62,10 +62,10 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
 def default_lanes(local: int, backend: str) -> int:
   """The lanes ``lanes=None`` means for a per-device slice of ``local`` members: on CPU at most
   128, on GPU/TPU the whole slice (width is what keeps an accelerator busy). A CPU step of 128
-  lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md); with the
-  narrowings at seven eighths and three quarters, the whole slice of 128 at pop 256 on 2
-  devices beat a queue of 64 lanes late in training, where a queue's second members start
-  when the first end and run narrow after them (live_steps.md: lanes against queue_64)."""
+  lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md), and late in
+  training a queue's second members start when its first end and run narrow after them. At
+  pop 256 on 2 devices the whole slice of 128 and a queue of 64 over it were within this
+  machine's noise of each other, early and late (live_steps.md: lanes against queue_64)."""
   return min(local, 128) if backend == "cpu" else local
 
 
