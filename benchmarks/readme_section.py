@@ -20,7 +20,7 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
-         "lane_widths", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
+         "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "cpu_emitters", "strategies_rl", "strategies_ask_tell",
          "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
          "reacher_reference"]
@@ -38,6 +38,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
 | `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
 | `benchmarks/lane_widths.py` | what one step of vmapped episodes costs by lane width, and by part (physics, policy, the lanes' bookkeeping) |
+| `benchmarks/lane_schedule.py` | lane-width schedules replayed on measured episode lengths and costs per width: the predicted live steps / bare physics of each |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
