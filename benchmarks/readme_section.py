@@ -126,6 +126,12 @@ FINDINGS = """## What the tables say
   `lanes=None` on CPU means the whole slice up to 128 lanes: a step of 128 lanes costs less
   per lane than one of 64 (`lane_widths.md`), and a queue's second members start when the
   first end, then run narrow after them.
+- **Why these widths: the loop replayed.** `lane_schedule.md` replays the lanes' loop step
+  by step on hopper's measured episode lengths (generations 4 and 63) and this machine's cost
+  per width, with no timing noise between schedules: late in training the whole slice with
+  the new narrowings is predicted well above the same slice narrowed to three quarters first
+  and above a queue of 64; early the schedules are within a few hundredths of each other, and
+  the narrow widths' costs (one timing each) decide their order.
 - **Where the bars of issue 26 stand.** Hopper passes 0.7 of bare physics early in this run
   (lanes and queue_64) and misses 0.9 late (both near 0.8; off near 0.7); walker2d passed both
   in queue_64 (`live_steps_more.md`, measured with the earlier narrowings and a single bare
