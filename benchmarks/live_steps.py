@@ -14,8 +14,8 @@ All are timed from the same state over the same generations, early (generations 
 scratch) and late (``--late``: the 6 generations after training to generation 60); each row
 says whether its params equal off's and queue_64's (equal on hopper, not on every env).
 live steps/s = the generations' ``gen_env_steps`` over their wall seconds (compile excluded);
-``/bare`` is that over bare's, each the fastest of two rounds in which bare is timed again
-beside the variants (a ratio of numbers timed minutes apart moved by 0.1 on this machine).
+``/bare`` is the median over three rounds of that rate over the rate of bare calls timed one
+before each generation (a ratio of numbers timed minutes apart moved by 0.1 on this machine).
 
 ``--default-run`` also times the whole default run (``esjax train`` with every default, 60
 generations, compile included, no compilation cache) in fresh processes: lanes off (the
@@ -23,9 +23,9 @@ default), ``lanes=None`` (6 narrowings) and ``lanes=None`` with no narrowing (on
 more compile than off), ``--repeats`` rounds in turn; each final params checked against
 tests/test_pinned.py's hash.
 
-    python -m benchmarks.live_steps --envs hopper --late     # ~10 min on 2 cores
+    python -m benchmarks.live_steps --envs hopper --late     # ~15 min on 2 cores
     python -m benchmarks.live_steps --envs "" --default-run  # ~30 min: live_steps_default_run.md
-    python -m benchmarks.live_steps --envs walker2d,ant --name live_steps_more  # early only
+    python -m benchmarks.live_steps --envs walker2d,ant --late --name live_steps_more  # ~50 min
 """
 from __future__ import annotations
 
@@ -83,43 +83,56 @@ def _copy(state):
   return jax.tree.map(jnp.copy, state)
 
 
-def _timed_gens(setup, state, n: int):
-  """``(state, live steps, wall seconds)`` of ``n`` generations run one call each."""
-  steps, wall = 0, 0.0
+def _timed_gens(setup, state, n: int, bare_seconds=None):
+  """``(state, live steps, wall seconds, bare seconds)`` of ``n`` generations run one call
+  each; with ``bare_seconds``, one bare call timed right before each generation (0 without)."""
+  steps, wall, bare = 0, 0.0, 0.0
   for _ in range(n):
+    if bare_seconds is not None:
+      bare += bare_seconds()
     t = time.perf_counter()
     state, buf, _ = setup.run_generations(state, 1)
     common.block(buf)
     wall += time.perf_counter() - t
     steps += int(to_host(buf).gen_env_steps[0])
-  return state, steps, wall
+  return state, steps, wall, bare
 
 
-ROUNDS = 2
+ROUNDS = 3
+
+
+def paired_ratios(live_steps: int, walls, bare_walls, bare_steps: int) -> list[float]:
+  """Per round, the live steps/s of ``walls`` over the bare rate of the bare timings beside it."""
+  return [live_steps / w / (bare_steps / b) for w, b in zip(walls, bare_walls)]
 
 
 def _phase(env, phase, setups, state, bare_seconds):
-  """One row per variant: ``ROUNDS`` rounds of bare physics then every variant in turn, all
-  from ``state``; each ratio is a variant's fastest round over bare's fastest round of the
-  same phase (this machine's speed drifts by more than some of the differences measured)."""
+  """One row per variant: ``ROUNDS`` rounds of every variant in turn, all from ``state``, a
+  bare physics call timed right before each generation. A variant's ratio is the median over
+  the rounds of its rate over the rate of the bare calls interleaved with it: this machine's
+  speed drifts within tens of seconds by more than some of the differences measured, and
+  timings interleaved call by call see the same machine."""
   walls = {name: [] for name in setups}
-  bares, params, steps = [], {}, {}
+  bares = {name: [] for name in setups}
+  params, steps = {}, {}
   for _ in range(ROUNDS):
-    bares.append(bare_seconds())
     for name, s in setups.items():
-      end, steps[name], wall = _timed_gens(s, _copy(state), PHASE_GENS)
+      end, steps[name], wall, bare = _timed_gens(s, _copy(state), PHASE_GENS, bare_seconds)
       walls[name].append(wall)
+      bares[name].append(bare)
       params[name] = np.asarray(to_host(end.es.mean))
   pop = next(iter(setups.values())).strategy.population_size
-  bare_rate = pop * BARE_LENGTH / min(bares)
   rows = []
   for name, w in walls.items():
-    wall = min(w)
+    bare_steps = PHASE_GENS * pop * BARE_LENGTH
+    pairs = paired_ratios(steps[name], w, bares[name], bare_steps)
     rows.append({"env": env, "phase": phase, "variant": name, "live_steps": steps[name],
-                 "mean_episode": steps[name] / (PHASE_GENS * pop), "wall_s": wall,
+                 "mean_episode": steps[name] / (PHASE_GENS * pop), "wall_s": min(w),
                  "rounds_wall_s": " / ".join(f"{x:.2f}" for x in w),
-                 "live_steps_per_s": steps[name] / wall, "bare_steps_per_s": bare_rate,
-                 "/bare": steps[name] / wall / bare_rate})
+                 "live_steps_per_s": steps[name] / min(w),
+                 "bare_steps_per_s": bare_steps / min(bares[name]),
+                 "/bare": float(np.median(pairs)),
+                 "rounds_/bare": " / ".join(f"{x:.3f}" for x in pairs)})
   off = rows[0]["wall_s"]
   for r in rows:
     r["speedup"] = off / r["wall_s"]
@@ -140,7 +153,7 @@ def bench_env(env: str, late_at: int | None, population: int):
   common.timed(bare, key)  # compile
 
   def bare_seconds():
-    return common.best_of(lambda: bare(key), 3)
+    return common.best_of(lambda: bare(key), 1)
 
   # Generation 1 compiles each variant; the phases start from the state after it.
   state = any_setup.state
@@ -150,7 +163,7 @@ def bench_env(env: str, late_at: int | None, population: int):
   rows = _phase(env, "generations 2-7", setups, state, bare_seconds)
   common.log(rows)
   if late_at:
-    state, _, _ = _timed_gens(any_setup, state, late_at - 1)
+    state, _, _, _ = _timed_gens(any_setup, state, late_at - 1)
     rows += _phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups, state,
                    bare_seconds)
     common.log(rows[-len(setups):])
@@ -239,10 +252,12 @@ def main(argv=None):
   notes = [
       "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
       "default; bare = the same envs, vmapped and sharded over the same devices, "
-      f"{BARE_LENGTH} steps of random actions (median of 3 calls); timed beside every round "
-      f"of every phase ({ROUNDS} rounds: bare, then each variant in turn), and each ratio is "
-      "a variant's fastest round over bare's fastest of the same phase (rounds_wall_s: "
-      "every round).",
+      f"{BARE_LENGTH} steps of random actions, one call timed right before each generation "
+      f"of a variant; {ROUNDS} rounds of every variant in turn. /bare is the median over "
+      "the rounds of a variant's live steps/s over the rate of the bare calls between its "
+      "generations "
+      "(rounds_/bare: every round); live_steps_per_s and bare_steps_per_s are the fastest "
+      "rounds, wall_s the fastest (rounds_wall_s: every round).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
       "variant's params equal another's at the phase's end. off = "
@@ -252,8 +267,8 @@ def main(argv=None):
       f"member's lane takes the next of the slice's 128, then {_narrower(64)} lanes).",
   ]
   cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s", "rounds_wall_s",
-          "live_steps_per_s", "bare_steps_per_s", "/bare", "speedup", "same_bits_as_off",
-          "same_bits_as_queue_64"]
+          "live_steps_per_s", "bare_steps_per_s", "/bare", "rounds_/bare", "speedup",
+          "same_bits_as_off", "same_bits_as_queue_64"]
   common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
                        notes, columns=cols)
 

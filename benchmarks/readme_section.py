@@ -115,32 +115,36 @@ FINDINGS = """## What the tables say
 
 ## Continuous batching (2-core CPU)
 
-- **The lanes pay early in training, and late too once they narrow finely at the top.**
-  `live_steps.md` (every variant timed from the same state, in two rounds with bare physics
-  timed beside them). Early, most members fall long before the chunk's longest episode ends,
-  and the lanes drop them. Late, most members run to the cutoff (mean episode 835 of 1000), so
-  when the last member has started the survivors still fill most of the lanes: with three
-  quarters as the first narrowing (until this change) every lane of the slice was stepped to
-  the last episode's end. The narrowings are now seven eighths and three quarters, then
-  halving (`--lane-narrowings 6`: 128 lanes narrow to 112, 96, 48, 24, 12, 6), and
-  `lanes=None` on CPU means the whole slice up to 128 lanes: a step of 128 lanes costs less
-  per lane than one of 64 (`lane_widths.md`), and a queue's second members start when the
-  first end, then run narrow after them.
+- **The lanes pay early in training and late.** `live_steps.md`: every variant timed from
+  the same state in three rounds, a bare physics call timed right before each of its
+  generations; a ratio is the median over the rounds of the variant's rate over the rate of
+  the bare calls interleaved with it. Early, most members fall long before the chunk's
+  longest episode ends, and the lanes drop them. Late, most members run to the cutoff (mean
+  episode 835 of 1000), so when the last member has started the survivors still fill most of
+  the lanes: the narrowings are seven eighths and three quarters, then halving
+  (`--lane-narrowings 6`: 128 lanes narrow to 112, 96, 48, 24, 12, 6), and `lanes=None` on
+  CPU means the whole slice up to 128 lanes: a step of 128 lanes costs less per lane than one
+  of 64 (`lane_widths.md`), and a queue's second members start when the first end, then run
+  narrow after them.
 - **Why these widths: the loop replayed.** `lane_schedule.md` replays the lanes' loop step
   by step on hopper's measured episode lengths (generations 4 and 63) and this machine's cost
   per width, with no timing noise between schedules: late in training the whole slice with
   the new narrowings is predicted well above the same slice narrowed to three quarters first
   and above a queue of 64; early the schedules are within a few hundredths of each other, and
   the narrow widths' costs (one timing each) decide their order.
-- **Where the bars of issue 26 stand.** Hopper passes 0.7 of bare physics early in this run
-  (lanes and queue_64) and misses 0.9 late (both near 0.8; off near 0.7); walker2d passed both
-  in queue_64 (`live_steps_more.md`, measured with the earlier narrowings and a single bare
-  timing, not yet rerun). This machine drifts: the two rounds of one variant in one phase
-  differ by up to a third (`rounds_wall_s`), so a difference of a few hundredths between
-  variants is not a result. `lane_widths.md` says why the tail is dear: a vmapped CPU env step
-  costs more per env the narrower it is (XLA vectorizes across the vmapped axis), and a
-  generation's last episodes run narrow (early in training one or two of a slice's members run
-  all 1000 steps).
+- **Where the bars of issue 26 stand.** Hopper, late: the lanes reach 0.9 of bare physics
+  (0.95; every round 0.88 or more), a queue of 64 and the chunked loop do not. Early: the
+  lanes and a queue of 64 both reach about two thirds, short of 0.7. The tables before this one
+  put the early phase above 0.7 and the late below 0.9, each ratio a fastest round over a
+  bare timing minutes away; this machine's speed moves by a third within minutes
+  (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out:
+  each round's ratio (`rounds_/bare`) stays within 0.07 of the others. Why
+  the early phase stops short: a generation's last episodes run narrow (early in training a
+  few of a slice's members run all 1000 steps while the rest fell within a few hundred), and
+  a vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
+  vectorizes across the vmapped axis); `lane_schedule.md`'s replay, physics alone, already
+  puts the early phase near 0.7. Walker2d and ant: `live_steps_more.md`, measured the same
+  way.
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
   on 1, 2 and 4 devices uses `==`); not on ant, where 128 and 64 lanes differ, nor walker2d,

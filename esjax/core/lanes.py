@@ -64,8 +64,8 @@ def default_lanes(local: int, backend: str) -> int:
   128, on GPU/TPU the whole slice (width is what keeps an accelerator busy). A CPU step of 128
   lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md), and late in
   training a queue's second members start when its first end and run narrow after them. At
-  pop 256 on 2 devices the whole slice of 128 and a queue of 64 over it were within this
-  machine's noise of each other, early and late (live_steps.md: lanes against queue_64)."""
+  pop 256 on 2 devices the whole slice of 128 and a queue of 64 over it were level early in
+  training and the whole slice ahead late (live_steps.md: lanes against queue_64)."""
   return min(local, 128) if backend == "cpu" else local
 
 

@@ -175,3 +175,12 @@ def test_lane_schedule_replays_the_queue_the_compaction_and_the_widths_cost():
   widths = ls.schedules(128)
   assert widths["lanes=128, 6 narrowings"] == (128, 112, 96, 48, 24, 12, 6)
   assert widths["lanes=64, three quarters first (before)"] == (64, 48, 24, 12, 6, 3)
+
+
+def test_live_steps_ratio_pairs_each_timing_with_the_bare_timing_beside_it():
+  from benchmarks import live_steps  # pylint: disable=g-import-not-at-top
+  # The machine halves its speed between rounds: each pair sees the same machine, so the
+  # ratio holds (600 live steps in 2 s = 300/s against 1,000 bare steps in 1.2 s = 833/s).
+  ratios = live_steps.paired_ratios(600, [2.0, 4.0], [1.2, 2.4], 1000)
+  assert ratios == pytest.approx([0.36, 0.36])
+  assert live_steps.paired_ratios(500, [1.0], [1.0], 1000) == [0.5]
