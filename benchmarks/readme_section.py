@@ -138,13 +138,18 @@ FINDINGS = """## What the tables say
   put the early phase above 0.7 and the late below 0.9, each ratio a fastest round over a
   bare timing minutes away; this machine's speed moves by a third within minutes
   (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out:
-  each round's ratio (`rounds_/bare`) stays within 0.07 of the others. Why
+  each round's ratio (`rounds_/bare`) stays within 0.07 of the others on hopper, 0.16 on
+  walker2d and ant. Why
   the early phase stops short: a generation's last episodes run narrow (early in training a
   few of a slice's members run all 1000 steps while the rest fell within a few hundred), and
   a vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
   vectorizes across the vmapped axis); `lane_schedule.md`'s replay, physics alone, already
-  puts the early phase near 0.7. Walker2d and ant: `live_steps_more.md`, measured the same
-  way.
+  puts the early phase near 0.7. Walker2d (`live_steps_more.md`, measured the same way):
+  early the lanes reach 0.8 and a queue of 64 0.9, against the chunked loop's 0.47; late
+  (mean episode 961 of 1000) every variant is at 0.9 or more. Ant's episodes run nearly all
+  1000 steps from the start, so every variant sits near 1, early and late. Bare physics draws
+  its random actions, which costs a few percent of its step (`lane_widths.md`: 0.94 of bare
+  without them), so a ratio can pass 1.
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
   on 1, 2 and 4 devices uses `==`); not on ant, where 128 and 64 lanes differ, nor walker2d,
