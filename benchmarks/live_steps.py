@@ -122,9 +122,9 @@ def _phase(env, phase, setups, state, bare_seconds):
       bares[name].append(bare)
       params[name] = np.asarray(to_host(end.es.mean))
   pop = next(iter(setups.values())).strategy.population_size
+  bare_steps = PHASE_GENS * pop * BARE_LENGTH  # the bare calls of one round
   rows = []
   for name, w in walls.items():
-    bare_steps = PHASE_GENS * pop * BARE_LENGTH
     pairs = paired_ratios(steps[name], w, bares[name], bare_steps)
     rows.append({"env": env, "phase": phase, "variant": name, "live_steps": steps[name],
                  "mean_episode": steps[name] / (PHASE_GENS * pop), "wall_s": min(w),
@@ -255,8 +255,7 @@ def main(argv=None):
       f"{BARE_LENGTH} steps of random actions, one call timed right before each generation "
       f"of a variant; {ROUNDS} rounds of every variant in turn. /bare is the median over "
       "the rounds of a variant's live steps/s over the rate of the bare calls between its "
-      "generations "
-      "(rounds_/bare: every round); live_steps_per_s and bare_steps_per_s are the fastest "
+      "generations (rounds_/bare: every round); live_steps_per_s and bare_steps_per_s are the fastest "
       "rounds, wall_s the fastest (rounds_wall_s: every round).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
