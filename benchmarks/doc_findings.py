@@ -164,7 +164,28 @@ def ask_tell_ratios() -> str:
           f"({where(d['machine'])})")
 
 
+def lane_schedule_findings() -> str:
+  """The default ladder's replay against more widths and against the timed generations."""
+  d = result("lane_schedule")
+  rows = {r["schedule"]: r for r in d["rows"]}
+  now = rows["lanes=128, 6 narrowings"]
+  more = rows["lanes=128, 8 narrowings"]
+  every = next(r for name, r in rows.items() if name.startswith("every width"))
+  timed = {r["phase"].split()[1].split("-")[0]: r["/bare"] for r in result("live_steps")["rows"]
+           if r["env"] == "hopper" and r["variant"] == "lanes"}
+  early, late = timed[min(timed, key=int)], timed[max(timed, key=int)]
+  return (f"the default ladder ({now['widths']}) replays at {now['early /bare']:.2f} of bare "
+          f"physics early and {now['late /bare']:.2f} late; two more narrowings "
+          f"({more['widths'].count(',') + 1} widths) at {more['early /bare']:.2f} early; every "
+          f"width timed ({every['widths'].count(',') + 1} compiled copies of the env step) at "
+          f"{every['early /bare']:.2f} early and {every['late /bare']:.2f} late, "
+          f"{every['early /bare'] / now['early /bare']:.2f}x the default ladder early "
+          f"({where(d['machine'])}); live_steps.md timed the default ladder at {early:.2f} "
+          f"early and {late:.2f} late")
+
+
 BLOCKS.update({
+    "lane-schedule-findings": lane_schedule_findings,
     "strategies-budget": strategies_budget,
     "ask-tell-ratios": ask_tell_ratios,
     "large-quality": large_quality,

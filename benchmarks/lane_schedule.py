@@ -1,43 +1,52 @@
-"""Which lane widths: the lanes' loop (``esjax/core/lanes.py``) replayed on measured episode
-lengths and a measured cost per width, predicting live steps / bare physics per schedule.
+"""Which lane widths: the lanes' loop (``esjax/core/lanes.py``) replayed on the episodes that
+``live_steps.py`` times and a measured cost per width, predicting live steps / bare physics per
+schedule.
 
 Timing a schedule for real costs one compile per width and minutes per phase, and this
 machine's speed drifts between rounds by more than schedules differ (live_steps.md,
 rounds_wall_s). The replay separates what a schedule decides (which width each step of the
 generation runs at) from the machine's noise:
-  * lengths: each member's episode length (steps) for a population drawn around the default
-    run's mean after generation ``--early`` and ``--late`` (lanes off; antithetic pairs at the
-    run's sigma, rollout keys of this script's own: the run's distribution of lengths, not its
-    members), cut into device slices of ``--slice`` members;
-  * cost: the bare physics step at each width the schedules use (``lane_widths.bare``: the env
-    vmapped over W envs, random actions), one XLA CPU device, median of 3 calls;
-  * replay: the loop step by step: a queue over the slice through the first width, then
-    compaction to each narrower width once the members still running fit in it; its cost is
-    the sum over steps of the step's cost at that width.
-Predicted /bare = live steps x cost(slice)/slice over the replayed cost (the steps' work around
-the physics is left out: lane_widths.md's "lanes step" row). Averaged over the slices.
+  * lengths: every member's episode length in the generations live_steps.md times (the
+    default run, lanes off: generations 2-7, and 61-66 after training to generation 60),
+    each from the state before its generation and checked against the generation's env-step
+    count, in the devices' slices (the first device's members first);
+  * cost: a bare physics step at each width (``live_steps.bare_physics``: every device steps
+    that many envs at once, random actions) on the devices esjax uses by default, 300 steps,
+    each timing paired with one of the widest right before it (``costs``);
+  * replay: the loop step by step on each device's slice: a queue over the slice through the
+    first width, then compaction to each narrower width once the members still running fit
+    in it. A device's cost is the sum over its steps of the step's cost at that width, and a
+    generation waits for its slowest device.
+Predicted /bare = the phase's live steps at the bare rate (cost(slice) per slice's worth of
+steps on every device at once) over the replayed cost; the steps' work around the physics is
+left out (lane_widths.md: at 128 lanes the episode step costs what bare physics does). The
+last row runs every measured width (one compiled copy each): what more widths could give, not
+a setting.
 
-    python -m benchmarks.lane_schedule                # ~8 min on 2 cores
+    python -m benchmarks.lane_schedule                # ~15 min on 2 cores
 """
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Callable, Sequence
 
-os.environ.setdefault("ESJAX_CPU_DEVICES", "1")  # one device on one core, as lane_widths
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import jax.numpy as jnp  # pylint: disable=wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
+from benchmarks import common
+from benchmarks.live_steps import PHASE_GENS, bare_physics
+import esjax
+from esjax import keys
+from esjax.core import lanes as lanes_lib
+from esjax.core.mesh import to_host
+from esjax.strategies import base as strategy_lib
+from esjax.training import setup as setup_lib
 
-from benchmarks import common  # pylint: disable=wrong-import-position
-from benchmarks.lane_widths import bare  # pylint: disable=wrong-import-position
-import esjax  # pylint: disable=wrong-import-position
-from esjax.core import lanes as lanes_lib  # pylint: disable=wrong-import-position
-from esjax.core.mesh import to_host  # pylint: disable=wrong-import-position
-from esjax.problems import build as build_lib  # pylint: disable=wrong-import-position
-from esjax.training import setup as setup_lib  # pylint: disable=wrong-import-position
+# Widths timed besides the schedules' own, for the every-width row.
+MORE_WIDTHS = (80, 40, 32, 20, 16, 10, 8, 7, 5, 4, 2)
+COST_STEPS = 300
+COST_ROUNDS = 5
 
 
 def replay(lengths: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
@@ -67,33 +76,65 @@ def replay(lengths: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int]
   return total, steps
 
 
-def predicted(slices: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
-  """Mean over ``slices`` ((n, slice) lengths) of live steps at the full width's cost per env
-  step over the replayed cost."""
-  local = slices.shape[1]
-  per_env = cost(local) / local
-  return float(np.mean([s.sum() * per_env / replay(s, lane_widths, cost)[0] for s in slices]))
+def predicted(phases: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
+  """Live steps / bare physics of ``phases`` ((generations, devices, slice) episode lengths):
+  every device steps its slice at once and a generation waits for its slowest device; bare
+  physics steps the whole slice on every device at ``cost(slice)`` per step."""
+  _, devices, local = phases.shape
+  wall = sum(max(replay(s, lane_widths, cost)[0] for s in gen) for gen in phases)
+  return float(phases.sum() * cost(local) / (local * devices) / wall)
 
 
-def episode_lengths(config, at: Sequence[int], members: int) -> dict[int, np.ndarray]:
-  """``{generation: (members,) episode lengths}`` around the mean after each generation in
-  ``at`` of ``config``'s run."""
-  s = setup_lib.setup(config)
+def run_lengths(s: setup_lib.Setup, starts: Sequence[int]) -> dict[int, np.ndarray]:
+  """``{start: (PHASE_GENS, devices, slice) episode lengths}``: every member's episode in the
+  ``PHASE_GENS`` generations of the setup's run after generation ``start``."""
+  pop, devices = s.strategy.population_size, s.mesh.size
+  members = jnp.arange(pop)
+
+  @jax.jit
+  def lengths(state):  # the members as the step builds them (core/step.py)
+    gen_key = keys.generation_key(state.key, state.generation)
+    params = strategy_lib.ask(s.strategy, state.es, gen_key, members)
+    rollout = jax.vmap(lambda m: keys.rollout_key(
+        gen_key, keys.noise_index(m, s.strategy.mirrored)))(members)
+    return jax.vmap(lambda p, k: s.problem.evaluate(p, state.normalizer, k).steps)(
+        params, rollout)
+
   state, done, out = s.state, 0, {}
-  for gen in sorted(at):
-    state, _, _ = s.run_generations(state, gen - done)
-    done = gen
-    mean = jnp.asarray(to_host(state.es.mean))
-    sigma = float(np.mean(np.asarray(to_host(state.es.sigma))))
-    key = jax.random.fold_in(jax.random.PRNGKey(0), gen)
-    eps = jax.random.normal(key, (members // 2,) + mean.shape)
-    params = jnp.concatenate([mean + sigma * eps, mean - sigma * eps])
-    norm = to_host(state.normalizer)
-    ev = jax.jit(jax.vmap(lambda p, k: s.problem.evaluate(p, norm, k)))(
-        params, jax.random.split(key, members))
-    out[gen] = np.asarray(ev.steps)
-    common.log("generation", gen, "mean episode", out[gen].mean())
+  for start in sorted(starts):
+    state, _, _ = s.run_generations(state, start - done)
+    phase = []
+    for _ in range(PHASE_GENS):
+      steps = np.asarray(lengths(to_host(state)))
+      state, buf, _ = s.run_generations(state, 1)
+      counted = int(to_host(buf).gen_env_steps[0])
+      if steps.sum() != counted:  # the replay must see the run's own episodes
+        raise RuntimeError(f"members' steps sum to {steps.sum()}, the generation ran {counted}")
+      phase.append(steps.reshape(devices, pop // devices))
+    done = start + PHASE_GENS
+    out[start] = np.stack(phase)
+    common.log("after generation", start, "mean episode", out[start].mean())
   return out
+
+
+def costs(config, mesh, lane_widths: Sequence[int]) -> dict[int, float]:
+  """``{width: us}`` of a bare physics step of ``width`` envs on every device of ``mesh`` at
+  once. The replay needs each width's cost relative to the widest (``predicted`` is a ratio),
+  and this machine's speed drifts by a third within minutes, so each width is timed right
+  after the widest, ``COST_ROUNDS`` rounds over every width in turn: a width's cost is the
+  median of its paired ratios times the widest's median."""
+  widest = max(lane_widths)
+  fns = {w: bare_physics(config, mesh, COST_STEPS, local=w) for w in lane_widths}
+  key = jax.random.PRNGKey(0)
+  for fn in fns.values():
+    common.timed(fn, key)  # compile
+  ratios, top = {w: [] for w in fns}, []
+  for _ in range(COST_ROUNDS):
+    for w, fn in fns.items():
+      top.append(common.timed(fns[widest], key)[1])
+      ratios[w].append(common.timed(fn, key)[1] / top[-1])
+  us = float(np.median(top)) / COST_STEPS * 1e6
+  return {w: float(np.median(r)) * us for w, r in ratios.items()}
 
 
 def schedules(local: int) -> dict[str, tuple[int, ...]]:
@@ -113,41 +154,44 @@ def schedules(local: int) -> dict[str, tuple[int, ...]]:
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--env", default="hopper")
-  p.add_argument("--early", type=int, default=4)
-  p.add_argument("--late", type=int, default=63)
-  p.add_argument("--members", type=int, default=1024)
-  p.add_argument("--slice", type=int, default=128)
+  p.add_argument("--late-at", type=int, default=60)
+  p.add_argument("--population", type=int, default=256)
   p.add_argument("--name", default="lane_schedule")
   a = p.parse_args(argv)
-  config = esjax.TrainConfig.of(env=a.env, eval_every=0)
-  plans = schedules(a.slice)
-  env = build_lib.make_env(config.problem)
-  act = build_lib.views(config.problem, env)[1].size
-  key = jax.random.PRNGKey(0)
-  us = {}
-  for w in sorted({w for ws in plans.values() for w in ws} | {a.slice}):
-    fn = bare(env, act, w, 300)
-    common.timed(fn, key)  # compile
-    us[w] = common.best_of(lambda fn=fn: fn(key), 3) / 300 * 1e6
-    common.log("width", w, "us per step", us[w])
-  lengths = episode_lengths(config, (a.early, a.late), a.members)
+  config = esjax.TrainConfig.of(env=a.env, eval_every=0, population_size=a.population)
+  s = setup_lib.setup(config)
+  lengths = run_lengths(s, (1, a.late_at))
+  local = lengths[1].shape[2]
+  plans = schedules(local)
+  every = {w for ws in plans.values() for w in ws} | {w for w in MORE_WIDTHS if w < local}
+  plans[f"every width timed (a bound, {len(every)} copies)"] = tuple(sorted(every, reverse=True))
+  us = costs(config, s.mesh, sorted(every, reverse=True))
+  common.log("us per step", us)
   rows = []
   for name, ws in plans.items():
     row = {"schedule": name, "widths": ", ".join(map(str, ws))}
-    for phase, gen in (("early", a.early), ("late", a.late)):
-      slices = lengths[gen][: a.members // a.slice * a.slice].reshape(-1, a.slice)
-      row[f"{phase} /bare"] = predicted(slices, ws, us.__getitem__)
-      row[f"{phase} mean episode"] = float(lengths[gen].mean())
+    for phase, start in (("early", 1), ("late", a.late_at)):
+      row[f"{phase} /bare"] = predicted(lengths[start], ws, us.__getitem__)
+      row[f"{phase} mean episode"] = float(lengths[start].mean())
     rows.append(row)
     common.log(row)
-  notes = [f"{a.env}, default config (lanes off) trained to generations {a.early} and "
-           f"{a.late}; {a.members} members around each mean (antithetic, the run's sigma), "
-           f"in slices of {a.slice}; cost per width: bare physics, one XLA CPU device, 300 "
-           "steps, median of 3 calls (us per step: "
-           + ", ".join(f"{w}: {v:.0f}" for w, v in us.items()) + ").",
+  # How many of a slice's members ran the phase's longest episode: the tail the narrowest
+  # widths carry.
+  full = {start: f"{int((x >= x.max()).sum(axis=2).max())} of {x.max()} steps"
+          for start, x in lengths.items()}
+  notes = [f"{a.env}, default config (lanes off), pop {a.population} on {s.mesh.size} "
+           f"devices: early = generations 2-{1 + PHASE_GENS}, late = generations "
+           f"{a.late_at + 1}-{a.late_at + PHASE_GENS}, the generations live_steps.md times; "
+           f"at most {full[1]} early and {full[a.late_at]} late ran the phase's longest "
+           "episode in one device's slice in one generation.",
+           f"Cost per width: bare physics, every device stepping that many envs at once, "
+           f"{COST_STEPS} steps; each width's time over the widest's timed right before it, the "
+           f"median of {COST_ROUNDS} rounds, times the widest's median (us per step: "
+           + ", ".join(f"{w}: {v:.0f}" for w, v in sorted(us.items())) + ").",
            "A prediction from the replay of core/lanes.py's loop, not a timing: the work "
-           "around the physics is left out; live_steps.md times the default schedule."]
-  common.write_results(a.name, f"Lane schedules replayed on measured episode lengths "
+           "around the physics is left out; live_steps.md times the schedules lanes=128 and "
+           "lanes=64 at 6 narrowings."]
+  common.write_results(a.name, f"Lane schedules replayed on the timed generations' episodes "
                        f"({a.env})", rows, notes,
                        columns=["schedule", "widths", "early /bare", "late /bare",
                                 "early mean episode", "late mean episode"])

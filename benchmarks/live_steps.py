@@ -53,12 +53,13 @@ PHASE_GENS = 6
 BARE_LENGTH = 1000  # env steps per bare call: the episode length
 
 
-def bare_physics(config, mesh, length: int):
-  """``key -> rewards``: the population's envs stepped ``length`` times with random actions,
-  vmapped per device and sharded over ``mesh`` (no policy, no ES)."""
+def bare_physics(config, mesh, length: int, local: int | None = None):
+  """``key -> rewards``: the population's envs (``local`` per device if given) stepped
+  ``length`` times with random actions, vmapped per device and sharded over ``mesh`` (no
+  policy, no ES)."""
   env = build_lib.make_env(config.problem)
   act = build_lib.views(config.problem, env)[1]
-  local = config.strategy.population_size // mesh.size
+  local = local or config.strategy.population_size // mesh.size
 
   def device(key):
     key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))

@@ -38,7 +38,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
 | `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
 | `benchmarks/lane_widths.py` | what one step of vmapped episodes costs by lane width, and by part (physics, policy, the lanes' bookkeeping) |
-| `benchmarks/lane_schedule.py` | lane-width schedules replayed on measured episode lengths and costs per width: the predicted live steps / bare physics of each |
+| `benchmarks/lane_schedule.py` | lane-width schedules replayed on the episodes `live_steps.py` times and a cost per width: the predicted live steps / bare physics of each, and of every width timed |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
@@ -127,11 +127,17 @@ FINDINGS = """## What the tables say
   of 64 (`lane_widths.md`), and a queue's second members start when the first end, then run
   narrow after them.
 - **Why these widths: the loop replayed.** `lane_schedule.md` replays the lanes' loop step
-  by step on hopper's measured episode lengths (generations 4 and 63) and this machine's cost
-  per width, with no timing noise between schedules: late in training the whole slice with
-  the new narrowings is predicted well above the same slice narrowed to three quarters first
-  and above a queue of 64; early the schedules are within a few hundredths of each other, and
-  the narrow widths' costs (one timing each) decide their order.
+  by step on the very episodes `live_steps.md` times (hopper's default run, generations 2-7
+  and 61-66, each device's slice; a generation waits for its slower device) with a cost per
+  width timed on both devices at once, each timing paired with one of 128 lanes right before
+  it, so the schedules compare with no timing noise between them: {block:lane-schedule-findings}.
+  The replay leaves out all but the physics and rests on one table of costs from a machine
+  whose speed drifts, so its rows are read against each other, not against the timings (a
+  ratio above 1 late: in that table a step of 112 or 96 lanes cost less per env than one of
+  128). Early, a few members of a slice run all 1000 steps while the rest fell within a few
+  hundred, so a generation's last several hundred steps run narrow, where a CPU env step
+  costs up to about twice as much per env as at 128 lanes (the table's costs per width). More widths buy some of that back, each
+  one more compiled copy of the env step; late there is nothing to buy.
 - **Where the bars of issue 26 stand.** Hopper, late: the lanes reach 0.9 of bare physics
   (0.95; every round 0.88 or more), a queue of 64 and the chunked loop do not. Early: the
   lanes and a queue of 64 both reach about two thirds, short of 0.7. The tables before this one
@@ -143,8 +149,10 @@ FINDINGS = """## What the tables say
   the early phase stops short: a generation's last episodes run narrow (early in training a
   few of a slice's members run all 1000 steps while the rest fell within a few hundred), and
   a vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
-  vectorizes across the vmapped axis); `lane_schedule.md`'s replay, physics alone, already
-  puts the early phase near 0.7. Walker2d (`live_steps_more.md`, measured the same way):
+  vectorizes across the vmapped axis). Every width `lane_schedule.md` timed, 22 compiled
+  copies of the env step, would add only a little to the default ladder early (above): on
+  this CPU the early bar needs a ladder far longer than a 60-generation run's compile budget,
+  which is why lanes stay off by default. Walker2d (`live_steps_more.md`, measured the same way):
   early the lanes reach 0.8 and a queue of 64 0.9, against the chunked loop's 0.47; late
   (mean episode 961 of 1000) every variant is at 0.9 or more. Ant's episodes run nearly all
   1000 steps from the start, so every variant sits near 1, early and late. Bare physics draws

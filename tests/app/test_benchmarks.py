@@ -152,16 +152,8 @@ def test_summarize_rate_is_second_half_and_finds_threshold():
       "steps_to_threshold"] == "not reached"
 
 
-def _lane_schedule():
-  had = "ESJAX_CPU_DEVICES" in os.environ
-  from benchmarks import lane_schedule  # pylint: disable=g-import-not-at-top
-  if not had:  # its import asks for one CPU device; keep that out of later subprocesses
-    os.environ.pop("ESJAX_CPU_DEVICES", None)
-  return lane_schedule
-
-
 def test_lane_schedule_replays_the_queue_the_compaction_and_the_widths_cost():
-  ls = _lane_schedule()
+  from benchmarks import lane_schedule as ls  # pylint: disable=g-import-not-at-top
   unit = lambda w: float(w)  # a step costs its width
   # A queue of 2 lanes over 4 members: lane 0 runs members 0, 2, 3 (2 + 1 + 1 steps) while
   # lane 1 runs member 1 (5 steps).
@@ -170,8 +162,11 @@ def test_lane_schedule_replays_the_queue_the_compaction_and_the_widths_cost():
   # skipped: one member left fits below it).
   assert ls.replay(np.array([1, 1, 1, 10]), (4, 2, 1), unit) == (4.0 + 9.0, 10)
   # Equal episodes at full width: every step live, the bare rate.
-  assert ls.predicted(np.full((3, 8), 7), (8, 4), unit) == 1.0
-  assert ls.predicted(np.array([[1, 1, 1, 10]]), (4,), unit) == pytest.approx(13 / 40)
+  assert ls.predicted(np.full((3, 2, 8), 7), (8, 4), unit) == 1.0
+  assert ls.predicted(np.array([[[1, 1, 1, 10]]]), (4,), unit) == pytest.approx(13 / 40)
+  # A generation waits for its slower device: 12 live steps of 2 lanes on 2 devices in 5
+  # steps, where bare physics steps 20.
+  assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2,), unit) == pytest.approx(12 / 20)
   widths = ls.schedules(128)
   assert widths["lanes=128, 6 narrowings"] == (128, 112, 96, 48, 24, 12, 6)
   assert widths["lanes=64, three quarters first (before)"] == (64, 48, 24, 12, 6, 3)
