@@ -256,8 +256,8 @@ def main(argv=None):
       f"{BARE_LENGTH} steps of random actions, one call timed right before each generation "
       f"of a variant; {ROUNDS} rounds of every variant in turn. /bare is the median over "
       "the rounds of a variant's live steps/s over the rate of the bare calls between its "
-      "generations (rounds_/bare: every round); live_steps_per_s and bare_steps_per_s are the fastest "
-      "rounds, wall_s the fastest (rounds_wall_s: every round).",
+      "generations (rounds_/bare: every round); live_steps_per_s and bare_steps_per_s are "
+      "the fastest rounds, wall_s the fastest (rounds_wall_s: every round).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
       "variant's params equal another's at the phase's end. off = "
