@@ -171,6 +171,8 @@ def lane_schedule_findings() -> str:
   now = rows["lanes=128, 6 narrowings"]
   more = rows["lanes=128, 8 narrowings"]
   every = next(r for name, r in rows.items() if name.startswith("every width"))
+  shared = next(r for name, r in rows.items() if name.endswith("tails shared across devices "
+                                                                "(a bound)"))
   timed = {r["phase"].split()[1].split("-")[0]: r["/bare"] for r in result("live_steps")["rows"]
            if r["env"] == "hopper" and r["variant"] == "lanes"}
   early, late = timed[min(timed, key=int)], timed[max(timed, key=int)]
@@ -179,7 +181,11 @@ def lane_schedule_findings() -> str:
           f"({more['widths'].count(',') + 1} widths) at {more['early /bare']:.2f} early; every "
           f"width timed ({every['widths'].count(',') + 1} compiled copies of the env step) at "
           f"{every['early /bare']:.2f} early and {every['late /bare']:.2f} late, "
-          f"{every['early /bare'] / now['early /bare']:.2f}x the default ladder early "
+          f"{every['early /bare'] / now['early /bare']:.2f}x the default ladder early; the "
+          f"default ladder with the devices sharing their tails (survivors dealt out evenly "
+          f"at each narrowing, the collectives not costed) at {shared['early /bare']:.2f} "
+          f"early and {shared['late /bare']:.2f} late, "
+          f"{shared['early /bare'] / now['early /bare']:.2f}x early "
           f"({where(d['machine'])}); live_steps.md timed the default ladder at {early:.2f} "
           f"early and {late:.2f} late")
 

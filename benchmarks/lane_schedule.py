@@ -19,9 +19,10 @@ generation runs at) from the machine's noise:
     generation waits for its slowest device.
 Predicted /bare = the phase's live steps at the bare rate (cost(slice) per slice's worth of
 steps on every device at once) over the replayed cost; the steps' work around the physics is
-left out (lane_widths.md: at 128 lanes the episode step costs what bare physics does). The
-last row runs every measured width (one compiled copy each): what more widths could give, not
-a setting.
+left out (lane_widths.md: at 128 lanes the episode step costs what bare physics does). Two
+rows are bounds, not settings: the default ladder with the devices sharing their tails
+(``replay_shared``: what moving survivors between devices could give, the collectives left
+out), and every measured width (one compiled copy each): what more widths could give.
 
     python -m benchmarks.lane_schedule                # ~15 min on 2 cores
 """
@@ -47,6 +48,7 @@ from esjax.training import setup as setup_lib
 MORE_WIDTHS = (80, 40, 32, 20, 16, 10, 8, 7, 5, 4, 2)
 COST_STEPS = 300
 COST_ROUNDS = 5
+SHARED = "tails shared across devices (a bound)"
 
 
 def replay(lengths: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
@@ -76,12 +78,44 @@ def replay(lengths: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int]
   return total, steps
 
 
-def predicted(phases: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
+def replay_shared(gen: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
+  """The cost of one generation (``gen``: (devices, slice) episode lengths) had the devices
+  shared their tails: each device queues its own slice through the first width as ``replay``
+  does, but every device steps in lockstep at one width, narrows when the members running on
+  all devices fit the next width on each, and the survivors are dealt out evenly over the
+  devices. A bound: the collectives that would agree each step's width and move the members'
+  states between devices are left out."""
+  devices, local = gen.shape
+  ws = list(dict.fromkeys(min(w, local) for w in lane_widths))
+  left = np.asarray(gen[:, :ws[0]], np.int64).copy()  # steps left per lane; 0 = no member
+  nxt, total = np.full(devices, ws[0]), 0.0
+  for i, width in enumerate(ws):
+    if i:
+      alive = left[left > 0]
+      left = np.zeros((devices, width), np.int64)
+      left[np.arange(len(alive)) % devices, np.arange(len(alive)) // devices] = alive
+    below = ws[i + 1] if i + 1 < len(ws) else 0
+    while (nxt < local).any() or (left > 0).sum() > devices * below:
+      total += cost(width)
+      held = left > 0
+      left = np.where(held, left - 1, 0)
+      for d, lane in zip(*np.nonzero(held & (left == 0))):
+        if i == 0 and nxt[d] < local:
+          left[d, lane], nxt[d] = gen[d, nxt[d]], nxt[d] + 1
+  return total
+
+
+def predicted(phases: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float],
+              shared: bool = False):
   """Live steps / bare physics of ``phases`` ((generations, devices, slice) episode lengths):
-  every device steps its slice at once and a generation waits for its slowest device; bare
-  physics steps the whole slice on every device at ``cost(slice)`` per step."""
+  every device steps its slice at once and a generation waits for its slowest device (with
+  ``shared``, the devices share their tails: ``replay_shared``); bare physics steps the whole
+  slice on every device at ``cost(slice)`` per step."""
   _, devices, local = phases.shape
-  wall = sum(max(replay(s, lane_widths, cost)[0] for s in gen) for gen in phases)
+  if shared:
+    wall = sum(replay_shared(gen, lane_widths, cost) for gen in phases)
+  else:
+    wall = sum(max(replay(s, lane_widths, cost)[0] for s in gen) for gen in phases)
   return float(phases.sum() * cost(local) / (local * devices) / wall)
 
 
@@ -128,13 +162,13 @@ def costs(config, mesh, lane_widths: Sequence[int]) -> dict[int, float]:
   key = jax.random.PRNGKey(0)
   for fn in fns.values():
     common.timed(fn, key)  # compile
-  ratios, top = {w: [] for w in fns}, []
+  ratios, top = {w: [] for w in fns if w != widest}, []
   for _ in range(COST_ROUNDS):
-    for w, fn in fns.items():
+    for w in ratios:
       top.append(common.timed(fns[widest], key)[1])
-      ratios[w].append(common.timed(fn, key)[1] / top[-1])
+      ratios[w].append(common.timed(fns[w], key)[1] / top[-1])
   us = float(np.median(top)) / COST_STEPS * 1e6
-  return {w: float(np.median(r)) * us for w, r in ratios.items()}
+  return {widest: us, **{w: float(np.median(r)) * us for w, r in ratios.items()}}
 
 
 def schedules(local: int) -> dict[str, tuple[int, ...]]:
@@ -163,6 +197,7 @@ def main(argv=None):
   lengths = run_lengths(s, (1, a.late_at))
   local = lengths[1].shape[2]
   plans = schedules(local)
+  plans[f"lanes={local}, 6 narrowings, {SHARED}"] = lanes_lib.widths(local, local, 6)
   every = {w for ws in plans.values() for w in ws} | {w for w in MORE_WIDTHS if w < local}
   plans[f"every width timed (a bound, {len(every)} copies)"] = tuple(sorted(every, reverse=True))
   us = costs(config, s.mesh, sorted(every, reverse=True))
@@ -171,7 +206,8 @@ def main(argv=None):
   for name, ws in plans.items():
     row = {"schedule": name, "widths": ", ".join(map(str, ws))}
     for phase, start in (("early", 1), ("late", a.late_at)):
-      row[f"{phase} /bare"] = predicted(lengths[start], ws, us.__getitem__)
+      row[f"{phase} /bare"] = predicted(lengths[start], ws, us.__getitem__,
+                                         name.endswith(SHARED))
       row[f"{phase} mean episode"] = float(lengths[start].mean())
     rows.append(row)
     common.log(row)
@@ -190,7 +226,9 @@ def main(argv=None):
            + ", ".join(f"{w}: {v:.0f}" for w, v in sorted(us.items())) + ").",
            "A prediction from the replay of core/lanes.py's loop, not a timing: the work "
            "around the physics is left out; live_steps.md times the schedules lanes=128 and "
-           "lanes=64 at 6 narrowings."]
+           "lanes=64 at 6 narrowings. Tails shared: every device steps at one width, narrowing "
+           "when the members running on all devices fit the next width on each, the survivors "
+           "dealt out evenly (the collectives this needs are not costed)."]
   common.write_results(a.name, f"Lane schedules replayed on the timed generations' episodes "
                        f"({a.env})", rows, notes,
                        columns=["schedule", "widths", "early /bare", "late /bare",

@@ -27,6 +27,7 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
 
 from benchmarks import common  # pylint: disable=wrong-import-position
+from benchmarks import live_steps  # pylint: disable=wrong-import-position
 import esjax  # pylint: disable=wrong-import-position
 from esjax.core import lanes as lanes_lib  # pylint: disable=wrong-import-position
 from esjax.problems import build as build_lib  # pylint: disable=wrong-import-position
@@ -38,21 +39,7 @@ WIDTHS = (1, 2, 4, 8, 16, 32, 64, 96, 128, 256)
 
 def bare(env, act_size: int, width: int, length: int, random_actions: bool = True):
   """``key -> rewards``: ``width`` envs stepped ``length`` times, nothing else."""
-
-  def episode(k):
-    state, _ = env.reset(k)
-
-    def body(s, t):
-      if random_actions:
-        a = jax.random.uniform(jax.random.fold_in(k, t), (act_size,), minval=-1.0, maxval=1.0)
-      else:
-        a = 0.3 * jnp.sin(t.astype(jnp.float32)) * jnp.ones((act_size,))
-      s, _, reward, _ = env.step(s, a, k)
-      return s, reward
-
-    return jax.lax.scan(body, state, jnp.arange(length))[1].sum()
-
-  return jax.jit(lambda key: jax.vmap(episode)(jax.random.split(key, width)))
+  return jax.jit(live_steps.random_episodes(env, act_size, width, length, random_actions))
 
 
 def _parts(s, width: int, length: int):

@@ -53,28 +53,37 @@ PHASE_GENS = 6
 BARE_LENGTH = 1000  # env steps per bare call: the episode length
 
 
+def random_episodes(env, act_size: int, width: int, length: int, random_actions: bool = True):
+  """``key -> (width,) rewards``: ``width`` envs stepped ``length`` times with uniform random
+  actions (with ``random_actions=False``, one fixed smooth action sequence), nothing else."""
+
+  def episode(k):
+    state, _ = env.reset(k)
+
+    def body(s, t):
+      if random_actions:
+        a = jax.random.uniform(jax.random.fold_in(k, t), (act_size,), minval=-1.0, maxval=1.0)
+      else:
+        a = 0.3 * jnp.sin(t.astype(jnp.float32)) * jnp.ones((act_size,))
+      s, _, reward, _ = env.step(s, a, k)
+      return s, reward
+
+    return jax.lax.scan(body, state, jnp.arange(length))[1].sum()
+
+  return lambda key: jax.vmap(episode)(jax.random.split(key, width))
+
+
 def bare_physics(config, mesh, length: int, local: int | None = None):
   """``key -> rewards``: the population's envs (``local`` per device if given) stepped
-  ``length`` times with random actions, vmapped per device and sharded over ``mesh`` (no
+  ``length`` times with random actions (``random_episodes``), sharded over ``mesh`` (no
   policy, no ES)."""
   env = build_lib.make_env(config.problem)
   act = build_lib.views(config.problem, env)[1]
-  local = local or config.strategy.population_size // mesh.size
+  episodes = random_episodes(env, act.size,
+                             local or config.strategy.population_size // mesh.size, length)
 
   def device(key):
-    key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
-
-    def episode(k):
-      state, _ = env.reset(k)
-
-      def body(s, t):
-        a = jax.random.uniform(jax.random.fold_in(k, t), (act.size,), minval=-1.0, maxval=1.0)
-        s, _, reward, _ = env.step(s, a, k)
-        return s, reward
-
-      return jax.lax.scan(body, state, jnp.arange(length))[1].sum()
-
-    return jax.vmap(episode)(jax.random.split(key, local))
+    return episodes(jax.random.fold_in(key, jax.lax.axis_index(AXIS)))
 
   return jax.jit(jax.shard_map(device, mesh=mesh, in_specs=P(), out_specs=P(AXIS),
                                check_vma=False))

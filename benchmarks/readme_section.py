@@ -132,12 +132,14 @@ FINDINGS = """## What the tables say
   width timed on both devices at once, each timing paired with one of 128 lanes right before
   it, so the schedules compare with no timing noise between them: {block:lane-schedule-findings}.
   The replay leaves out all but the physics and rests on one table of costs from a machine
-  whose speed drifts, so its rows are read against each other, not against the timings (a
-  ratio above 1 late: in that table a step of 112 or 96 lanes cost less per env than one of
-  128). Early, a few members of a slice run all 1000 steps while the rest fell within a few
+  whose speed drifts, so its rows are read against each other, not against the timings: the
+  level of the cost table moves between runs of the benchmark. Early, a few members of a slice run all 1000 steps while the rest fell within a few
   hundred, so a generation's last several hundred steps run narrow, where a CPU env step
-  costs up to about twice as much per env as at 128 lanes (the table's costs per width). More widths buy some of that back, each
-  one more compiled copy of the env step; late there is nothing to buy.
+  costs up to about twice as much per env as at 128 lanes (the table's costs per width). More
+  widths buy some of that back, each one more compiled copy of the env step; late there is
+  nothing to buy. Moving survivors between devices, so that a device whose slice holds more
+  of the longest episodes does not hold the generation, buys less still early, before the
+  collectives it needs inside the loop are paid for: it is not built.
 - **Where the bars of issue 26 stand.** Hopper, late: the lanes reach 0.9 of bare physics
   (0.95; every round 0.88 or more), a queue of 64 and the chunked loop do not. Early: the
   lanes and a queue of 64 both reach about two thirds, short of 0.7. The tables before this one

@@ -167,6 +167,13 @@ def test_lane_schedule_replays_the_queue_the_compaction_and_the_widths_cost():
   # A generation waits for its slower device: 12 live steps of 2 lanes on 2 devices in 5
   # steps, where bare physics steps 20.
   assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2,), unit) == pytest.approx(12 / 20)
+  # Shared tails: on one device the same loop; on two, after the first step the two members
+  # left (both on the second device) fit one lane each, dealt one per device.
+  assert ls.replay_shared(np.array([[2, 5, 1, 1]]), (2,), unit) == 10.0
+  assert ls.replay_shared(np.array([[1, 1, 1, 10]]), (4, 2, 1), unit) == 13.0
+  assert ls.replay_shared(np.array([[1, 1], [5, 5]]), (2, 1), unit) == 2.0 + 4.0
+  assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2, 1), unit, shared=True) == 1.0
+  assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2, 1), unit) == pytest.approx(0.6)
   widths = ls.schedules(128)
   assert widths["lanes=128, 6 narrowings"] == (128, 112, 96, 48, 24, 12, 6)
   assert widths["lanes=64, three quarters first (before)"] == (64, 48, 24, 12, 6, 3)
