@@ -23,7 +23,6 @@ from benchmarks import common
 
 
 def worker(a):
-  import importlib
   import jax
   from benchmarks.physics_limit import make_fixed_length_env
   import esjax

@@ -61,7 +61,7 @@ def main(argv=None) -> None:
 
 def markdown(table: dict) -> str:
   m = table["machine"]
-  lines = [f"# Test tiers, cold (fresh compile cache), as `.ci/run` ran them\n",
+  lines = ["# Test tiers, cold (fresh compile cache), as `.ci/run` ran them\n",
            f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, jax {m['jax']}, "
            f"{m['date_utc']} UTC\n", "| tier | command | minutes | tests |", "| --- | --- | ---: | --- |"]
   for tier in TIERS:

@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 
-import esjax  # first: esjax sets XLA flags before JAX starts
+import esjax  # noqa: F401  (first: esjax sets XLA flags before JAX starts)
 import numpy as np
 
 from benchmarks import common
