@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import time
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -48,7 +49,10 @@ from esjax.training import setup as setup_lib
 # The lanes settings of each variant.
 # Named by what they ran: "lanes" is 128 lanes per device (at pop 256 on 2 devices the whole
 # slice: compaction only; lanes=None on CPU), queue_64 a queue of 64 lanes over the slice.
-VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=128), "queue_64": dict(lanes=64)}
+# lanes=None: the backend's default lanes (the whole slice on GPU/TPU), for a lent GPU.
+VARIANTS = {"off": dict(lanes=0), "lanes": dict(lanes=128), "queue_64": dict(lanes=64),
+            "lanes=None": dict(lanes=None)}
+CPU_VARIANTS = ("off", "lanes", "queue_64")
 PHASE_GENS = 6
 BARE_LENGTH = 1000  # env steps per bare call: the episode length
 
@@ -150,14 +154,16 @@ def _phase(env, phase, setups, state, bare_seconds):
     # the chunked loop on 2 devices misses its 1-device bits on walker2d, and on ant 128 and
     # 64 lanes differ (docs/reproducibility.md).
     for other in ("off", "queue_64"):
-      r[f"same_bits_as_{other}"] = bool(np.array_equal(params[r["variant"]], params[other]))
+      if other in params:
+        r[f"same_bits_as_{other}"] = bool(np.array_equal(params[r["variant"]], params[other]))
   return rows
 
 
-def bench_env(env: str, late_at: int | None, population: int):
+def bench_env(env: str, late_at: int | None, population: int,
+              variants: Sequence[str] = CPU_VARIANTS):
   base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
-  setups = {name: setup_lib.setup(base.replace(**kw)) for name, kw in VARIANTS.items()}
-  any_setup = setups["lanes"]
+  setups = {name: setup_lib.setup(base.replace(**VARIANTS[name])) for name in variants}
+  any_setup = setups.get("lanes", setups[variants[-1]])
   bare = bare_physics(base, any_setup.mesh, BARE_LENGTH)
   key = jax.random.PRNGKey(0)
   common.timed(bare, key)  # compile
@@ -242,12 +248,18 @@ def main(argv=None):
   p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
                  "of HEAD and this ref (empty: none, only this tree with lanes off and on)")
   p.add_argument("--repeats", type=int, default=2, help="--default-run's rounds")
+  p.add_argument("--variants", default=",".join(CPU_VARIANTS),
+                 help=f"comma-separated, of {', '.join(VARIANTS)}")
+  p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
   p.add_argument("--name", default="live_steps")
   a = p.parse_args(argv)
+  variants = tuple(a.variants.split(","))
+  if not set(variants) <= set(VARIANTS):
+    p.error(f"--variants {a.variants!r}: each must be one of {', '.join(VARIANTS)}")
   if a.default_run:
     runs = default_run(a.before, a.repeats)
     common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
-                         runs, [
+                         runs, out_dir=a.out, notes=[
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
         "per variant, one after the other, compile (no compilation cache) and evaluations "
         f"included; {a.repeats} rounds of every variant in turn, each row its fastest round "
@@ -258,7 +270,7 @@ def main(argv=None):
     return
   rows = []
   for env in a.envs.split(","):
-    rows += bench_env(env, a.late_at if a.late else None, a.population)
+    rows += bench_env(env, a.late_at if a.late else None, a.population, variants)
   notes = [
       "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
       "default; bare = the same envs, vmapped and sharded over the same devices, "
@@ -273,13 +285,15 @@ def main(argv=None):
       "lanes=0 (each chunk of 64 runs until its longest episode ends); "
       f"lanes = lanes=128, what lanes=None means on CPU (here the whole slice, compacted to "
       f"{_narrower(128)} lanes as episodes end); queue_64 = lanes=64 (a queue: an ended "
-      f"member's lane takes the next of the slice's 128, then {_narrower(64)} lanes).",
+      f"member's lane takes the next of the slice's 128, then {_narrower(64)} lanes); "
+      "lanes=None = the backend's default lanes (lanes.default_lanes: on a GPU the whole "
+      "slice, narrowed as episodes end).",
   ]
   cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s", "rounds_wall_s",
           "live_steps_per_s", "bare_steps_per_s", "/bare", "rounds_/bare", "speedup",
           "same_bits_as_off", "same_bits_as_queue_64"]
   common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
-                       notes, columns=cols)
+                       notes, columns=cols, out_dir=a.out)
 
 
 if __name__ == "__main__":

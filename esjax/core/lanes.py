@@ -13,9 +13,10 @@ Results are meant to be the same bits as the chunked loop: a member's episode is
 steps and finish whatever lane, neighbours or width run it, and each member's result lands at
 its own index, so the per-chunk sums taken afterwards add the same numbers in the same order.
 That rests on XLA CPU computing a vmapped episode lane by lane. It holds on hopper (the pinned
-default run, on 1, 2 and 4 devices) and walker2d; on ant, 128 and 64 lanes ended six generations
-in different params (docs/reproducibility.md), so there the lanes are a speed setting that
-may move the last bits.
+default run, on 1, 2 and 4 devices; pop 1024) and walker2d; on ant, 128 and 64 lanes ended six
+generations in different params, and on hopper at pop 16 the lanes and the chunked loop part
+after three generations (docs/reproducibility.md), so there the lanes are a speed setting
+that may move the last bits.
 Everything is static-shaped: one ``while_loop`` per width, inside the one compiled generation.
 """
 from __future__ import annotations

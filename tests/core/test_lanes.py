@@ -166,3 +166,23 @@ def test_walker2d_in_lanes_on_2_devices_gives_the_one_device_bits():
   off = run_all(_WALKER.replace("LANES", "0"), (1,), timeout=1400)[1]
   assert [lanes[n]["devices"] for n in (1, 2)] == [1, 2]
   assert lanes[1]["params"] == off["params"] and lanes[2]["params"] == off["params"]
+
+
+_HOPPER_16 = """
+import json, jax, esjax
+r = esjax.train(esjax.TrainConfig.of(env="hopper", population_size=16, generations=8,
+                                     eval_every=0, lanes=LANES), progress=False)
+print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist()}))
+"""
+
+
+@pytest.mark.long
+@pytest.mark.timeout(900)
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="open: at pop 16 the lanes' observation sums part from the chunked "
+                   "loop's after 3 generations (docs/reproducibility.md)")
+def test_hopper_at_pop_16_in_lanes_gives_the_chunked_loops_bits():
+  lanes = run_all(_HOPPER_16.replace("LANES", "None"), (2,), timeout=800)[2]
+  off = run_all(_HOPPER_16.replace("LANES", "0"), (2,), timeout=800)[2]
+  assert lanes["devices"] == off["devices"] == 2
+  assert lanes["params"] == off["params"]
