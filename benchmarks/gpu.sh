@@ -12,6 +12,8 @@
 #   bash benchmarks/gpu.sh limit      # physics_limit + noise                                (~6 min)
 #   bash benchmarks/gpu.sh peers      # peers + scaling                                      (~9 min)
 #   bash benchmarks/gpu.sh humanoid   # esjax humanoid toward 6000, wall time                (<=9 min)
+#   bash benchmarks/gpu.sh live       # issue 26's table for humanoid at pop 2048: live steps
+#                                     # vs bare physics, lanes off and the GPU default  (<=9 min)
 #   bash benchmarks/gpu.sh presets    # GPU-vs-CPU check, then the ant and humanoid presets'
 #                                     # exact commands, cut at a 9-minute deadline            (~9 min)
 # PRESET_EXTRA adds flags to the preset runs; a dry run on a CPU (without .whl in the tree):
@@ -22,8 +24,8 @@
 set -uo pipefail
 script_start=$(date +%s)
 part="${1:-check}"
-case "$part" in check|limit|peers|humanoid|presets) ;;
-  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid, presets" >&2; exit 2 ;;
+case "$part" in check|limit|peers|humanoid|live|presets) ;;
+  *) echo "gpu.sh: unknown part '$part'; expected one of: check, limit, peers, humanoid, live, presets" >&2; exit 2 ;;
 esac
 OUT="${OUT:-/tmp/esjax_gpu_out}"
 mkdir -p "$OUT/results"
@@ -106,6 +108,12 @@ m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(
       --budget 30000000 --threshold 1000 --out "$R"
     timeout 180 $PY -m benchmarks.scaling --platform gpu --devices 1 \
       --populations 1024,4096,16384 --episode-length 1000 --device-population 4096 --out "$R"
+    ;;
+  live)
+    # Generations 2-7 from scratch; LIVE_EXTRA=--late adds generations 61-66 if the first
+    # run shows there is time for 60 more generations and a second phase.
+    timeout 540 $PY -m benchmarks.live_steps --envs humanoid --population 2048 \
+      --variants off,lanes=None --name live_steps_gpu --out "$R" ${LIVE_EXTRA:-}
     ;;
   humanoid)
     # Toward the paper's 6000 (Brax humanoid's reward differs from MuJoCo's: 5 per healthy
