@@ -272,8 +272,8 @@ def main(argv=None):
   for env in a.envs.split(","):
     rows += bench_env(env, a.late_at if a.late else None, a.population, variants)
   notes = [
-      "Default settings (pop 256, chunks of 64, spring backend) on the devices esjax uses by "
-      "default; bare = the same envs, vmapped and sharded over the same devices, "
+      f"Default settings (pop {a.population}, chunks of 64, spring backend) on the devices "
+      "esjax uses by default; bare = the same envs, vmapped and sharded over the same devices, "
       f"{BARE_LENGTH} steps of random actions, one call timed right before each generation "
       f"of a variant; {ROUNDS} rounds of every variant in turn. /bare is the median over "
       "the rounds of a variant's live steps/s over the rate of the bare calls between its "
