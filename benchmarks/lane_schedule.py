@@ -21,8 +21,9 @@ Predicted /bare = the phase's live steps at the bare rate (cost(slice) per slice
 steps on every device at once) over the replayed cost; the steps' work around the physics is
 left out (lane_widths.md: at 128 lanes the episode step costs what bare physics does). Two
 rows are bounds, not settings: the default ladder with the devices sharing their tails
-(``replay_shared``: what moving survivors between devices could give, the collectives left
-out), and every measured width (one compiled copy each): what more widths could give.
+(``replay`` over all devices at once: what moving survivors between devices could give,
+the collectives left out), and every measured width (one compiled copy each): what more
+widths could give.
 
     python -m benchmarks.lane_schedule                # ~15 min on 2 cores
 """
@@ -51,71 +52,47 @@ COST_ROUNDS = 5
 SHARED = "tails shared across devices (a bound)"
 
 
-def replay(lengths: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
-  """``(cost, steps)`` of the lanes' loop over one slice whose members' episodes last
-  ``lengths`` steps (each at least 1), in lanes of ``lane_widths`` as ``lanes.run`` runs them."""
-  local = len(lengths)
-  ws = list(dict.fromkeys(min(w, local) for w in lane_widths))
-  member = np.arange(ws[0])
-  left = np.asarray(lengths[:ws[0]]).copy()
-  nxt, total, steps = ws[0], 0.0, 0
-  for i, width in enumerate(ws):
-    if i:  # the lanes still holding a member first, in lane order
-      order = np.argsort(member >= local, kind="stable")[:width]
-      member, left = member[order], left[order]
-    below = ws[i + 1] if i + 1 < len(ws) else 0
-    while nxt < local or (member < local).sum() > below:
-      total += cost(width)
-      steps += 1
-      held = member < local
-      left = np.where(held, left - 1, left)
-      for lane in np.flatnonzero(held & (left == 0)):
-        if i == 0 and nxt < local:
-          member[lane], left[lane] = nxt, lengths[nxt]
-          nxt += 1
-        else:
-          member[lane] = local
-  return total, steps
-
-
-def replay_shared(gen: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
-  """The cost of one generation (``gen``: (devices, slice) episode lengths) had the devices
-  shared their tails: each device queues its own slice through the first width as ``replay``
-  does, but every device steps in lockstep at one width, narrows when the members running on
-  all devices fit the next width on each, and the survivors are dealt out evenly over the
-  devices. A bound: the collectives that would agree each step's width and move the members'
-  states between devices are left out."""
+def replay(gen: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float]):
+  """``(cost, steps)`` of the lanes' loop as ``lanes.run`` runs it over ``gen`` ((devices,
+  slice) episode lengths, each at least 1) stepped in lockstep: each device queues its own
+  slice through the first width, then all narrow to the next width once the members running
+  on all devices fit it on each, the survivors dealt out evenly over the devices. On one
+  device that is ``lanes.run``'s loop; on several it is a bound for devices sharing their
+  tails (the collectives that would agree each step's width and move the members' states
+  between devices are left out)."""
   devices, local = gen.shape
   ws = list(dict.fromkeys(min(w, local) for w in lane_widths))
   left = np.asarray(gen[:, :ws[0]], np.int64).copy()  # steps left per lane; 0 = no member
-  nxt, total = np.full(devices, ws[0]), 0.0
+  nxt, total, steps = np.full(devices, ws[0]), 0.0, 0
   for i, width in enumerate(ws):
-    if i:
+    if i:  # the lanes still holding a member first
       alive = left[left > 0]
       left = np.zeros((devices, width), np.int64)
       left[np.arange(len(alive)) % devices, np.arange(len(alive)) // devices] = alive
     below = ws[i + 1] if i + 1 < len(ws) else 0
     while (nxt < local).any() or (left > 0).sum() > devices * below:
       total += cost(width)
+      steps += 1
       held = left > 0
       left = np.where(held, left - 1, 0)
       for d, lane in zip(*np.nonzero(held & (left == 0))):
-        if i == 0 and nxt[d] < local:
+        if i == 0 and nxt[d] < local:  # the lane takes the device's next member
           left[d, lane], nxt[d] = gen[d, nxt[d]], nxt[d] + 1
-  return total
+  return total, steps
 
 
 def predicted(phases: np.ndarray, lane_widths: Sequence[int], cost: Callable[[int], float],
               shared: bool = False):
   """Live steps / bare physics of ``phases`` ((generations, devices, slice) episode lengths):
   every device steps its slice at once and a generation waits for its slowest device (with
-  ``shared``, the devices share their tails: ``replay_shared``); bare physics steps the whole
-  slice on every device at ``cost(slice)`` per step."""
+  ``shared``, the devices share their tails: ``replay`` of all devices at once); bare physics
+  steps the whole slice on every device at ``cost(slice)`` per step."""
   _, devices, local = phases.shape
   if shared:
-    wall = sum(replay_shared(gen, lane_widths, cost) for gen in phases)
+    wall = sum(replay(gen, lane_widths, cost)[0] for gen in phases)
   else:
-    wall = sum(max(replay(s, lane_widths, cost)[0] for s in gen) for gen in phases)
+    wall = sum(max(replay(gen[d:d + 1], lane_widths, cost)[0] for d in range(devices))
+               for gen in phases)
   return float(phases.sum() * cost(local) / (local * devices) / wall)
 
 

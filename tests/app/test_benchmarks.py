@@ -157,21 +157,19 @@ def test_lane_schedule_replays_the_queue_the_compaction_and_the_widths_cost():
   unit = lambda w: float(w)  # a step costs its width
   # A queue of 2 lanes over 4 members: lane 0 runs members 0, 2, 3 (2 + 1 + 1 steps) while
   # lane 1 runs member 1 (5 steps).
-  assert ls.replay(np.array([2, 5, 1, 1]), (2,), unit) == (10.0, 5)
+  assert ls.replay(np.array([[2, 5, 1, 1]]), (2,), unit) == (10.0, 5)
   # Three episodes end at step 1: one step at width 4, then the last 9 steps at width 1 (2 is
   # skipped: one member left fits below it).
-  assert ls.replay(np.array([1, 1, 1, 10]), (4, 2, 1), unit) == (4.0 + 9.0, 10)
+  assert ls.replay(np.array([[1, 1, 1, 10]]), (4, 2, 1), unit) == (4.0 + 9.0, 10)
   # Equal episodes at full width: every step live, the bare rate.
   assert ls.predicted(np.full((3, 2, 8), 7), (8, 4), unit) == 1.0
   assert ls.predicted(np.array([[[1, 1, 1, 10]]]), (4,), unit) == pytest.approx(13 / 40)
   # A generation waits for its slower device: 12 live steps of 2 lanes on 2 devices in 5
   # steps, where bare physics steps 20.
   assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2,), unit) == pytest.approx(12 / 20)
-  # Shared tails: on one device the same loop; on two, after the first step the two members
-  # left (both on the second device) fit one lane each, dealt one per device.
-  assert ls.replay_shared(np.array([[2, 5, 1, 1]]), (2,), unit) == 10.0
-  assert ls.replay_shared(np.array([[1, 1, 1, 10]]), (4, 2, 1), unit) == 13.0
-  assert ls.replay_shared(np.array([[1, 1], [5, 5]]), (2, 1), unit) == 2.0 + 4.0
+  # Shared tails: on two devices in lockstep, after the first step the two members left
+  # (both on the second device) fit one lane each, dealt one per device.
+  assert ls.replay(np.array([[1, 1], [5, 5]]), (2, 1), unit) == (2.0 + 4.0, 5)
   assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2, 1), unit, shared=True) == 1.0
   assert ls.predicted(np.array([[[1, 1], [5, 5]]]), (2, 1), unit) == pytest.approx(0.6)
   widths = ls.schedules(128)
