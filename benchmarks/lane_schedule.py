@@ -174,7 +174,8 @@ def main(argv=None):
   lengths = run_lengths(s, (1, a.late_at))
   local = lengths[1].shape[2]
   plans = schedules(local)
-  plans[f"lanes={local}, 6 narrowings, {SHARED}"] = lanes_lib.widths(local, local, 6)
+  n = esjax.TrainConfig().runtime.lane_narrowings  # the default ladder
+  plans[f"lanes={local}, {n} narrowings, {SHARED}"] = lanes_lib.widths(local, local, n)
   every = {w for ws in plans.values() for w in ws} | {w for w in MORE_WIDTHS if w < local}
   plans[f"every width timed (a bound, {len(every)} copies)"] = tuple(sorted(every, reverse=True))
   us = costs(config, s.mesh, sorted(every, reverse=True))

@@ -148,12 +148,16 @@ def test_a_config_saved_with_lane_halvings_reads_as_lane_narrowings():
   assert esjax.TrainConfig.from_dict(saved).runtime.lane_narrowings == 3
 
 
-_WALKER = """
+# A run's final params in a child process: ``.format(config=...)`` names the settings.
+_TRAIN = """
 import json, jax, esjax
-r = esjax.train(esjax.TrainConfig.of(env="walker2d", generations=2, eval_every=0,
-                                     lanes=LANES), progress=False)
-print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist()}))
+r = esjax.train(esjax.TrainConfig.of(eval_every=0, {config}), progress=False)
+print(json.dumps({{"devices": jax.device_count(), "params": r.flat_params.tolist()}}))
 """
+
+
+def _walker(lanes):
+  return _TRAIN.format(config=f"env='walker2d', generations=2, lanes={lanes}")
 
 
 @pytest.mark.long
@@ -162,18 +166,14 @@ def test_walker2d_in_lanes_on_2_devices_gives_the_one_device_bits():
   """The chunked loop on 2 CPU devices does not reproduce walker2d's 1-device bits
   (benchmarks/results/live_steps_more.md, same_bits_as_off); the lanes do, on 1 and 2
   devices, and equal the chunked loop on 1."""
-  lanes = run_all(_WALKER.replace("LANES", "128"), (1, 2), timeout=1400)
-  off = run_all(_WALKER.replace("LANES", "0"), (1,), timeout=1400)[1]
+  lanes = run_all(_walker(128), (1, 2), timeout=1400)
+  off = run_all(_walker(0), (1,), timeout=1400)[1]
   assert [lanes[n]["devices"] for n in (1, 2)] == [1, 2]
   assert lanes[1]["params"] == off["params"] and lanes[2]["params"] == off["params"]
 
 
-_HOPPER_16 = """
-import json, jax, esjax
-r = esjax.train(esjax.TrainConfig.of(env="hopper", population_size=16, generations=8,
-                                     eval_every=0, lanes=LANES), progress=False)
-print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist()}))
-"""
+def _hopper_16(lanes):
+  return _TRAIN.format(config=f"env='hopper', population_size=16, generations=8, lanes={lanes}")
 
 
 @pytest.mark.long
@@ -182,7 +182,7 @@ print(json.dumps({"devices": jax.device_count(), "params": r.flat_params.tolist(
                    reason="open: at pop 16 the lanes' observation sums part from the chunked "
                    "loop's after 3 generations (docs/reproducibility.md)")
 def test_hopper_at_pop_16_in_lanes_gives_the_chunked_loops_bits():
-  lanes = run_all(_HOPPER_16.replace("LANES", "None"), (2,), timeout=800)[2]
-  off = run_all(_HOPPER_16.replace("LANES", "0"), (2,), timeout=800)[2]
+  lanes = run_all(_hopper_16(None), (2,), timeout=800)[2]
+  off = run_all(_hopper_16(0), (2,), timeout=800)[2]
   assert lanes["devices"] == off["devices"] == 2
   assert lanes["params"] == off["params"]
