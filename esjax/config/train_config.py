@@ -368,6 +368,9 @@ def _check_runtime(rt: RuntimeConfig) -> None:
     _positive_int("member_chunk", rt.member_chunk)
   if rt.lanes is not None:
     _nonneg_int("lanes", rt.lanes)
+    if rt.lanes == 1:  # a batch of one compiles another program (core/lanes.py, widths)
+      raise ConfigError("lanes=1 is invalid; expected 0 (off), None (the backend's default) or "
+                        "an integer >= 2")
   _nonneg_int("lane_narrowings", rt.lane_narrowings)
 
 

@@ -12,11 +12,11 @@ full-width step.
 Results are meant to be the same bits as the chunked loop: a member's episode is its own start,
 steps and finish whatever lane, neighbours or width run it, and each member's result lands at
 its own index, so the per-chunk sums taken afterwards add the same numbers in the same order.
-That rests on XLA CPU computing a vmapped episode lane by lane. It holds on hopper (the pinned
-default run, on 1, 2 and 4 devices; pop 1024) and walker2d; on ant, 128 and 64 lanes ended six
-generations in different params, and on hopper at pop 16 the lanes and the chunked loop part
-after three generations (docs/reproducibility.md), so there the lanes are a speed setting
-that may move the last bits.
+That rests on XLA CPU computing a vmapped episode lane by lane, which it does not for a batch
+of one (``widths``: no width is 1). It holds on hopper (the pinned default run, on 1, 2 and 4
+devices; pop 16; pop 1024) and walker2d; on ant, 128 and 64 lanes ended six generations in
+different params (docs/reproducibility.md), so there the lanes are a speed setting that may
+move the last bits.
 Everything is static-shaped: one ``while_loop`` per width, inside the one compiled generation.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ class _Lanes:
 
 def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
   """The lane widths, widest first: ``lanes`` (at most the slice), then ``narrowings``
-  narrower ones while that leaves at least one lane: seven eighths and three quarters of the
+  narrower ones down to two lanes: seven eighths and three quarters of the
   lanes, then halving. Each width is one more compiled copy of the step.
 
   Why two fine steps at the top: late in training most members run to the episode's end (on
@@ -50,13 +50,21 @@ def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
   out, and halving down to a few lanes keeps the copies few while the longest episode's tail
   runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
   128: benchmarks/results/lane_widths.md), but far less in all.
+
+  Why never one lane (unless ``lanes`` or the slice is one): XLA compiles a batch of one as
+  another program. With the batch axis of size one dropped, its algebraic simplifier rewrites
+  most of the step's dots (the policy's and the physics') into multiplies and reductions that
+  add in another order: on hopper a 1-lane step keeps 15 dots where a 2-lane step has 53, and
+  a 1-lane tail moved a 1000-step episode's return at pop 16 (docs/reproducibility.md). From
+  2 lanes up the dots stay batched, and every width tried (2 to 16) gave the chunked loop's
+  bits. The halving stops at 2.
   """
   w = [max(1, min(lanes, local))]
   for fine in (w[0] * 7 // 8, w[0] * 3 // 4):
-    if len(w) <= narrowings and 1 <= fine < w[-1]:
+    if len(w) <= narrowings and 2 <= fine < w[-1]:
       w.append(fine)
-  while len(w) <= narrowings and w[-1] // 2 >= 1:
-    w.append(w[-1] // 2)
+  while len(w) <= narrowings and w[-1] > 2:
+    w.append(max(2, w[-1] // 2))
   return tuple(w)
 
 
