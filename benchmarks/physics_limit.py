@@ -109,19 +109,7 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
 
   common.timed(ask_tell, es0, key)
 
-  # The full generation, first call (compile) then steady state with a compile counter.
-  state = s.state
-  with common.CompileCounter() as first:
-    t0 = time.perf_counter()
-    state, buf, _ = s.run_generations(state, 1)
-    common.block(buf)
-    row["first_gen_s"] = time.perf_counter() - t0
-  row["first_gen_compiles"] = first.count
-  holder = {"state": state, "buf": buf}
-
-  def one_generation():
-    holder["state"], holder["buf"], _ = s.run_generations(holder["state"], 1)  # the state is donated
-    return holder["buf"]
+  one_generation, holder = _first_generation(s, row)
 
   # Round-robin under the same load; CPU seconds are the load-robust measure.
   with common.CompileCounter() as later:
@@ -131,9 +119,36 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
                             "esjax": one_generation}, max(repeats, gens_after))
   simulated = int(to_host(holder["buf"]).gen_env_steps[0])
   assert simulated == steps, (simulated, steps)  # fixed-length: equal work in both
+  row.update(_ratios(t, steps))
+  row["recompiles_after_first"] = later.count
+  common.log(row)
+  return row
+
+
+def _first_generation(s, row: dict):
+  """The full generation's first call (compile), timed into ``row``; returns a function that
+  runs one more generation (the state is donated) and the holder of its state and buffer."""
+  with common.CompileCounter() as first:
+    t0 = time.perf_counter()
+    state, buf, _ = s.run_generations(s.state, 1)
+    common.block(buf)
+    row["first_gen_s"] = time.perf_counter() - t0
+  row["first_gen_compiles"] = first.count
+  holder = {"state": state, "buf": buf}
+
+  def one_generation():
+    holder["state"], holder["buf"], _ = s.run_generations(holder["state"], 1)
+    return holder["buf"]
+
+  return one_generation, holder
+
+
+def _ratios(t: dict, steps: int) -> dict:
+  """The row's timings and ratios from the interleaved rounds ``t``: CPU seconds are the
+  load-robust measure, wall seconds what a user waits."""
   cpu = {k: v["cpu"] for k, v in t.items()}
   wall = {k: v["wall"] for k, v in t.items()}
-  row.update({
+  return {
       "bare_cpu_s": cpu["bare"], "bare_obs_cpu_s": cpu["bare_obs"],
       "rollout_cpu_s": cpu["rollout"], "ask_tell_cpu_s": cpu["ask_tell"],
       "esjax_gen_cpu_s": cpu["esjax"],
@@ -143,10 +158,7 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
       "wall_ratio_bare/esjax": wall["bare"] / wall["esjax"],
       "bare_wall_s": wall["bare"], "esjax_gen_wall_s": wall["esjax"],
       "esjax_steps_per_s": steps / wall["esjax"],
-      "recompiles_after_first": later.count,
-  })
-  common.log(row)
-  return row
+  }
 
 
 def main(argv=None):
