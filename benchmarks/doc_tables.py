@@ -262,8 +262,10 @@ def live_steps_table() -> str:
           "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
           "episode), lanes = `--lanes 128`, what `lanes=None` means on CPU (the whole slice of "
           "128, narrowed as episodes end), queue_64 = `--lanes 64` (a queue over the slice of "
-          "128). Same bits on hopper; on ant and walker2d not every variant ends in the same "
-          "params (the result files' same_bits columns, docs/reproducibility.md).", ""]
+          "128). Same bits on hopper; on ant and walker2d not every variant ended in the same "
+          "params (the result files' same_bits columns; on ant measured before esjax turned "
+          "XLA's YNNPACK dots off, with which 128 lanes give the chunked loop's bits: "
+          "docs/reproducibility.md).", ""]
   return "\n".join(head + lines + foot)
 
 

@@ -162,8 +162,11 @@ FINDINGS = """## What the tables say
   without them), so a ratio can pass 1.
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
-  on 1, 2 and 4 devices uses `==`); not on ant, where 128 and 64 lanes differ, nor walker2d,
-  where the chunked loop on 2 devices misses its own 1-device bits (docs/reproducibility.md).
+  on 1, 2 and 4 devices uses `==`). On ant 128 and 64 lanes differed in that run; the cause
+  was XLA handing more of a wide step's dots to the YNNPACK library, and with those fusions
+  off (esjax/xla_env.py, since these files) ant in 128 lanes ends in the chunked loop's params
+  (tests/core/test_lanes.py, `==`). Not on walker2d, where the chunked loop on 2 devices
+  misses its own 1-device bits (docs/reproducibility.md).
 - **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
   generations, compile included, fresh processes; every run ends in the pinned params (sha256
   equal to tests/test_pinned.py's). With `lanes=None` the

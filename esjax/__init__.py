@@ -13,9 +13,11 @@ import importlib
 from esjax import compat as _compat
 from esjax import xla_env as _xla_env
 
-# Before anything starts JAX's CPU backend: no FMA, so runs are bit-identical on any layout,
-# and one CPU device per core, so a CPU host runs its population on every core.
+# Before anything starts JAX's CPU backend: no FMA and no size-dependent YNNPACK dots, so runs
+# are bit-identical on any layout, and one CPU device per core, so a CPU host runs its
+# population on every core.
 _xla_env.request_no_fma()
+_xla_env.request_no_ynn()
 _xla_env.request_cpu_devices()
 _compat.warn_if_untested_jax()
 

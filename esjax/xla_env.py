@@ -12,6 +12,15 @@ wherever it is fused. Its cost was within this machine's noise (benchmarks/repro
 XLA reads the flag once, when the CPU backend starts, so it is set when esjax is imported.
 Set ``ESJAX_CPU_FMA=1`` to keep FMA (faster on no machine we measured, not layout-invariant).
 
+For the same reason esjax turns off XLA CPU's YNNPACK fusions (``NO_YNN_FLAG``). XLA hands a
+dot to the YNNPACK library or emits it itself depending on the operands' sizes, and the two
+add in different orders: on ant, a vmapped env step of 80 or more episodes hands three more of
+its dots to the library than one of 72, and every member's return moved, so an episode's bits
+depended on how many ran beside it (the lanes of core/lanes.py). With the fusions off, 80 and
+128 lanes gave the bits of chunks of 64; the default run's pinned params are the same either
+way (tests/test_pinned.py), and bare physics ran as fast (hopper and ant, 6 to 128 envs per
+device, within this machine's noise). Naming the flag in ``XLA_FLAGS`` keeps the user's value.
+
 One XLA CPU device runs a vmapped rollout on about one core, so esjax also splits the CPU into
 one device per core (``--xla_force_host_platform_device_count``) unless ``XLA_FLAGS`` already
 names a count or ``ESJAX_CPU_DEVICES`` does (``ESJAX_CPU_DEVICES=1``: one device). Only the CPU
@@ -30,6 +39,10 @@ import os
 import sys
 
 NO_FMA_FLAG = "--xla_cpu_max_isa=AVX"
+NO_YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="  # an empty list: no YNNPACK fusions
+# The first jaxlib known to read it (0.10.2, 0.11.2 and 0.12.0 do): XLA aborts the process on a
+# flag it does not know, so older ones keep their default.
+YNN_FLAG_SINCE = (0, 10, 2)
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 # in_effect: True/False once decided at import; cpu_split: the device count esjax chose, or None
 _state = {"in_effect": None, "cpu_split": None}
@@ -58,6 +71,35 @@ def request_no_fma() -> None:
 
 def no_fma_in_effect() -> bool:
   return bool(_state["in_effect"])
+
+
+def request_no_ynn() -> None:
+  """Adds ``NO_YNN_FLAG`` to ``XLA_FLAGS`` if no backend has started, the user named no YNN
+  setting and this jaxlib reads the flag (called on import)."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if NO_YNN_FLAG.split("=")[0] in flags or _backends_started():
+    return
+  if _release(_jaxlib_version()) >= YNN_FLAG_SINCE:
+    os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_FLAG}".strip()
+
+
+def _jaxlib_version() -> str:
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  try:
+    return metadata.version("jaxlib")
+  except metadata.PackageNotFoundError:
+    return ""
+
+
+def _release(version: str) -> tuple[int, ...]:
+  """The leading numbers of a version string: "0.12.0.1" -> (0, 12, 0, 1), "0.11.0rc1" ->
+  (0, 11)."""
+  out = []
+  for part in version.split("."):
+    if not part.isdigit():
+      break
+    out.append(int(part))
+  return tuple(out)
 
 
 def cpu_cores() -> int:

@@ -178,8 +178,8 @@ class RuntimeConfig:
   lanes: int | None = setting(
       0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
-      "compacted into narrower lanes; on hopper the same bits as without, not on every env "
-      "(docs/reproducibility.md) (None: on CPU up to 128, on "
+      "compacted into narrower lanes; the same bits as without on hopper and ant, not on "
+      "every env (docs/reproducibility.md) (None: on CPU up to 128, on "
       "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends)",
       group=RUN, resumable=True)
   lane_narrowings: int = setting(

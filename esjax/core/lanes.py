@@ -13,10 +13,9 @@ Results are meant to be the same bits as the chunked loop: a member's episode is
 steps and finish whatever lane, neighbours or width run it, and each member's result lands at
 its own index, so the per-chunk sums taken afterwards add the same numbers in the same order.
 That rests on XLA CPU computing a vmapped episode lane by lane, which it does not for a batch
-of one (``widths``: no width is 1). It holds on hopper (the pinned default run, on 1, 2 and 4
-devices; pop 16; pop 1024) and walker2d; on ant, 128 and 64 lanes ended six generations in
-different params (docs/reproducibility.md), so there the lanes are a speed setting that may
-move the last bits.
+of one (``widths``: no width is 1), nor when it hands a wide step's dots to the YNNPACK
+library (esjax/xla_env.py turns that off). It holds on hopper (the pinned default run, on 1,
+2 and 4 devices; pop 16; pop 1024), walker2d and ant (tests/core/test_lanes.py, `==`).
 Everything is static-shaped: one ``while_loop`` per width, inside the one compiled generation.
 """
 from __future__ import annotations

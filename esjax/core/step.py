@@ -184,7 +184,8 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
 
   ``lanes``: episodes stepped at once by continuous batching (``core/lanes.py``; 0: off, each
   chunk runs until its last episode ends), narrowed ``lane_narrowings`` times for the last
-  episodes. The same bits either way on hopper, not on every env (docs/reproducibility.md);
+  episodes. The same bits either way on hopper and ant, not on every env
+  (docs/reproducibility.md);
   only problems with an ``episode`` and full-rank noise have lanes.
   """
   local = strategy.population_size // num_devices

@@ -185,6 +185,22 @@ def test_walker2d_in_lanes_on_2_devices_gives_the_one_device_bits():
   assert lanes[1]["params"] == off["params"] and lanes[2]["params"] == off["params"]
 
 
+def _ant(lanes):
+  return _TRAIN.format(config=f"env='ant', generations=2, lanes={lanes}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_ant_in_128_lanes_gives_the_chunked_loops_bits():
+  """Needs XLA's YNNPACK dot fusions off (esjax/xla_env.py): with them, a step of 80 or more
+  ant episodes hands three more dots to the library than chunks of 64 do, and every member's
+  return moved."""
+  lanes = run_all(_ant(128), (2,), timeout=1400)[2]
+  off = run_all(_ant(0), (2,), timeout=1400)[2]
+  assert lanes["devices"] == off["devices"] == 2
+  assert lanes["params"] == off["params"]
+
+
 def _hopper_16(lanes):
   return _TRAIN.format(config=f"env='hopper', population_size=16, generations=8, lanes={lanes}")
 
