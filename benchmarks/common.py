@@ -209,13 +209,13 @@ print("RESULT " + json.dumps(dict(
 
 
 def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = "",
-                   timeout: float = 3600) -> dict[str, Any]:
+                   timeout: float = 3600, **env_vars: str) -> dict[str, Any]:
   """``esjax.train(TrainConfig.of(**config))`` in a fresh process (compile included, no
   compilation cache) with the esjax of ``root`` and ``xla_flags`` added to ``XLA_FLAGS``:
   wall_s (the whole process), first_s (the first generation; esjax's training clock starts
   after the compile), gen_s (the mean generation after it), devices, flags, eval_return and
-  sha256 of the final float32 params."""
-  env = dict(os.environ, PYTHONPATH=root)
+  sha256 of the final float32 params. ``env_vars`` are set in the child's environment."""
+  env = dict(os.environ, PYTHONPATH=root, **env_vars)
   if xla_flags:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
   out = subprocess.run([sys.executable, "-c", _TRAIN_CHILD.format(kw=config)], cwd=root,

@@ -1,63 +1,84 @@
-"""XLA CPU's fusion emitters against its legacy loop emitters, on esjax's default runs.
+"""XLA CPU settings esjax chooses, each against its alternative, on esjax's default runs.
 
-Whether esjax should ask XLA CPU for its legacy loop emitters (``--xla_cpu_use_fusion_emitters
-=false``; esjax keeps XLA's default, the newer fusion emitters): for each env, two fresh
-processes train the env's default config for ``--generations`` (compile included, no
-compilation cache): ``fusion`` as esjax runs, ``legacy`` with the flag added to
-``XLA_FLAGS``. Each row gives the wall seconds of the whole process (compile included), of
-the first generation and the mean generation after it, and whether both runs end in the same
-params (sha256 of the float32 vector).
+For each env, two fresh processes train the env's default config for ``--generations``
+(compile included, no compilation cache): one as esjax runs, one with the alternative. Each
+row gives the wall seconds of the whole process (compile included), of the first generation
+and the mean generation after it, and whether both runs end in the same params (sha256 of the
+float32 vector). ``--setting``:
+  * emitters: XLA's fusion emitters (esjax keeps XLA's default) against its legacy loop
+    emitters (``--xla_cpu_use_fusion_emitters=false``);
+  * ynn: XLA's YNNPACK dot fusions off (esjax's default, esjax/xla_env.py) against XLA's
+    default (``ESJAX_CPU_YNN=1``).
 
     python -m benchmarks.cpu_emitters                      # ~12 min on 2 cores
     python -m benchmarks.cpu_emitters --envs hopper --generations 60   # the default run
+    python -m benchmarks.cpu_emitters --setting ynn --envs hopper,ant --name cpu_ynn
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from benchmarks import common
 
 LEGACY = "--xla_cpu_use_fusion_emitters=false"
 
 
-def run_child(env: str, gens: int, fusion: bool) -> dict:
-  """One fresh process: the env's default config for ``gens`` generations."""
-  return common.train_in_child(dict(env=env, generations=gens, eval_every=0),
-                               xla_flags="" if fusion else LEGACY)
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  ours: str  # the run as esjax runs it: its column prefix
+  other: str  # the alternative's column prefix
+  xla_flags: str  # added to the alternative's XLA_FLAGS
+  env_vars: tuple[tuple[str, str], ...]  # set in the alternative's environment
+  title: str
+  note: str
 
 
-def bench_one(env: str, gens: int) -> dict:
-  legacy, fusion = run_child(env, gens, False), run_child(env, gens, True)
-  assert LEGACY in legacy["flags"], legacy["flags"]
-  assert "use_fusion_emitters" not in fusion["flags"], fusion["flags"]
-  row = {"env": env, "generations": gens, "devices": legacy["devices"],
-         "fusion_wall_s": fusion["wall_s"], "legacy_wall_s": legacy["wall_s"],
-         "legacy/fusion_wall": legacy["wall_s"] / fusion["wall_s"],
-         "fusion_first_s": fusion["first_s"], "legacy_first_s": legacy["first_s"],
-         "fusion_gen_s": fusion["gen_s"], "legacy_gen_s": legacy["gen_s"],
-         "legacy/fusion_gen": legacy["gen_s"] / fusion["gen_s"],
-         "same_params": legacy["sha256"] == fusion["sha256"]}
+SETTINGS = {
+    "emitters": Setting("fusion", "legacy", LEGACY, (),
+                        "XLA CPU fusion emitters against the legacy emitters",
+                        f"fusion = XLA's default, as esjax runs; legacy = {LEGACY} added to "
+                        "XLA_FLAGS."),
+    "ynn": Setting("no_ynn", "ynn", "", (("ESJAX_CPU_YNN", "1"),),
+                   "XLA CPU without its YNNPACK dot fusions (esjax's default) against XLA's "
+                   "default",
+                   "no_ynn = as esjax runs (--xla_cpu_experimental_ynn_fusion_type= in "
+                   "XLA_FLAGS); ynn = ESJAX_CPU_YNN=1, XLA's default YNNPACK fusions."),
+}
+
+
+def bench_one(env: str, gens: int, s: Setting) -> dict:
+  config = dict(env=env, generations=gens, eval_every=0)
+  other = common.train_in_child(config, xla_flags=s.xla_flags, **dict(s.env_vars))
+  ours = common.train_in_child(config)
+  assert other["flags"] != ours["flags"], (other["flags"], ours["flags"])
+  row = {"env": env, "generations": gens, "devices": ours["devices"],
+         f"{s.ours}_wall_s": ours["wall_s"], f"{s.other}_wall_s": other["wall_s"],
+         f"{s.other}/{s.ours}_wall": other["wall_s"] / ours["wall_s"],
+         f"{s.ours}_first_s": ours["first_s"], f"{s.other}_first_s": other["first_s"],
+         f"{s.ours}_gen_s": ours["gen_s"], f"{s.other}_gen_s": other["gen_s"],
+         f"{s.other}/{s.ours}_gen": other["gen_s"] / ours["gen_s"],
+         "same_params": other["sha256"] == ours["sha256"]}
   common.log(row)
   return row
 
 
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--setting", choices=sorted(SETTINGS), default="emitters")
   p.add_argument("--envs", default="hopper,walker2d,ant")
   p.add_argument("--generations", type=int, default=10)
   p.add_argument("--name", default="cpu_emitters")
   a = p.parse_args(argv)
-  rows = [bench_one(e, a.generations) for e in a.envs.split(",")]
+  s = SETTINGS[a.setting]
+  rows = [bench_one(e, a.generations, s) for e in a.envs.split(",")]
   notes = [f"Each env's default config (esjax's presets), {a.generations} generations, in "
            "fresh processes on the devices esjax uses by default, compile included, no "
            "compilation cache; first_s is the first generation (esjax compiles before its "
            "training clock starts: the compile is in wall_s only), gen_s the mean generation "
            "after it.",
-           "fusion = XLA's default, as esjax runs; legacy = --xla_cpu_use_fusion_emitters=false "
-           "added to XLA_FLAGS. same_params: both runs end in the same "
-           "float32 params (sha256)."]
-  common.write_results(a.name, "XLA CPU fusion emitters against the legacy emitters", rows,
-                       notes)
+           s.note + " same_params: both runs end in the same float32 params (sha256)."]
+  common.write_results(a.name, s.title, rows, notes)
 
 
 if __name__ == "__main__":

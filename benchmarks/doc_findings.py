@@ -15,6 +15,16 @@ def reproducible_findings() -> str:
           f"({where(d['machine'], 1)}, load {d['machine']['load_avg_1m']})")
 
 
+def ynn_findings() -> str:
+  d = result("cpu_ynn")
+  r = {row["env"]: row for row in d["rows"]}
+  same = all(row["same_params"] for row in d["rows"])
+  return (("the same params on " if same else "other params on some of ") + " and ".join(r)
+          + "; with them a generation took "
+          + " and ".join(f"{row['ynn/no_ynn_gen']:.2f}x ({env})" for env, row in r.items())
+          + f" the time without ({where(d['machine'], 1)})")
+
+
 def _ranked(rows: list[dict], env: str) -> list[dict]:
   return sorted((r for r in rows if r["env"] == env), key=lambda r: -r["eval_mean"])
 
@@ -56,6 +66,7 @@ def gpu_presets() -> str:
 
 BLOCKS = {
     "reproducible-findings": reproducible_findings,
+    "ynn-findings": ynn_findings,
     "strategies-findings": strategies_findings,
     "long-run-findings": long_run_findings,
     "gpu-presets": gpu_presets,

@@ -21,7 +21,7 @@ MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)",
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
          "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
-         "cpu_split", "reproducible", "cpu_emitters", "strategies_rl", "strategies_ask_tell",
+         "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn", "strategies_rl", "strategies_ask_tell",
          "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
          "reacher_reference"]
 INTRO = """# Benchmarks
@@ -47,7 +47,7 @@ runs the same suite with GPU-sized settings on a GPU machine (see the script's h
 | `benchmarks/comm.py` | bytes per mesh axis and time per generation of every `--comm` mode on 4 forced CPU devices |
 | `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
 | `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
-| `benchmarks/cpu_emitters.py` | XLA CPU's fusion emitters (the default) against its legacy emitters: default runs of hopper, walker2d and ant, same params? |
+| `benchmarks/cpu_emitters.py` | XLA CPU settings against their alternatives on default runs, same params?: the fusion emitters (XLA's default) against the legacy ones; with `--setting ynn`, YNNPACK dot fusions off (esjax's default) against XLA's default |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
@@ -108,6 +108,9 @@ FINDINGS = """## What the tables say
   fresh processes: the same params on every env; the legacy emitters ran ant's generations
   faster, hopper's slower. Two such runs on this shared machine did not agree on hopper and
   walker2d, so esjax leaves the process-wide default to XLA.
+- **XLA CPU's YNNPACK dots: off.** `cpu_ynn.md` times the default runs of hopper and ant
+  without XLA's YNNPACK dot fusions (esjax's default since they made ant's episodes depend
+  on the lanes beside them, docs/reproducibility.md) and with them: {block:ynn-findings}.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to

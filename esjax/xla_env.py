@@ -17,9 +17,10 @@ dot to the YNNPACK library or emits it itself depending on the operands' sizes, 
 add in different orders: on ant, a vmapped env step of 80 or more episodes hands three more of
 its dots to the library than one of 72, and every member's return moved, so an episode's bits
 depended on how many ran beside it (the lanes of core/lanes.py). With the fusions off, 80 and
-128 lanes gave the bits of chunks of 64; the default run's pinned params are the same either
-way (tests/test_pinned.py), and bare physics ran as fast (hopper and ant, 6 to 128 envs per
-device, within this machine's noise). Naming the flag in ``XLA_FLAGS`` keeps the user's value.
+128 lanes gave the bits of chunks of 64. The default runs of hopper and ant end in the same
+params either way (tests/test_pinned.py; benchmarks/results/cpu_ynn.md), and their
+generations ran no slower without the fusions (cpu_ynn.md: 1.14x and 1.04x the time with). Naming the flag in ``XLA_FLAGS`` keeps the user's value;
+``ESJAX_CPU_YNN=1`` keeps XLA's default.
 
 One XLA CPU device runs a vmapped rollout on about one core, so esjax also splits the CPU into
 one device per core (``--xla_force_host_platform_device_count``) unless ``XLA_FLAGS`` already
@@ -75,9 +76,10 @@ def no_fma_in_effect() -> bool:
 
 def request_no_ynn() -> None:
   """Adds ``NO_YNN_FLAG`` to ``XLA_FLAGS`` if no backend has started, the user named no YNN
-  setting and this jaxlib reads the flag (called on import)."""
+  setting (the flag, or ``ESJAX_CPU_YNN=1``) and this jaxlib reads the flag (on import)."""
   flags = os.environ.get("XLA_FLAGS", "")
-  if NO_YNN_FLAG.split("=")[0] in flags or _backends_started():
+  if (os.environ.get("ESJAX_CPU_YNN") == "1" or NO_YNN_FLAG.split("=")[0] in flags
+      or _backends_started()):
     return
   if _release(_jaxlib_version()) >= YNN_FLAG_SINCE:
     os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_FLAG}".strip()

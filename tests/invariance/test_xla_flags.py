@@ -28,6 +28,11 @@ def test_a_users_ynn_setting_is_kept():
   assert r["ynn"] >= 1
 
 
+def test_esjax_cpu_ynn_keeps_xlas_default():
+  r = _run(_FLAGS, ESJAX_CPU_YNN="1")
+  assert "ynn_fusion_type" not in r["flags"] and r["ynn"] >= 1
+
+
 def test_this_process_runs_without_ynn_fusions():
   f = jax.jit(lambda a, b: jnp.einsum("bij,bjk->bik", a, b))
   assert "__ynn_fusion" not in f.lower(jnp.ones((128, 18, 18)), jnp.ones((128, 18, 3))).compile().as_text()
