@@ -19,8 +19,9 @@ its dots to the library than one of 72, and every member's return moved, so an e
 depended on how many ran beside it (the lanes of core/lanes.py). With the fusions off, 80 and
 128 lanes gave the bits of chunks of 64. The default runs of hopper and ant end in the same
 params either way (tests/test_pinned.py; benchmarks/results/cpu_ynn.md), and their
-generations ran no slower without the fusions (cpu_ynn.md: 1.14x and 1.04x the time with). Naming the flag in ``XLA_FLAGS`` keeps the user's value;
-``ESJAX_CPU_YNN=1`` keeps XLA's default.
+generations ran no slower without the fusions (cpu_ynn.md: 1.14x and 1.04x the time with).
+Naming the flag in ``XLA_FLAGS`` keeps the user's value; ``ESJAX_CPU_YNN=1`` keeps XLA's
+default.
 
 One XLA CPU device runs a vmapped rollout on about one core, so esjax also splits the CPU into
 one device per core (``--xla_force_host_platform_device_count``) unless ``XLA_FLAGS`` already
