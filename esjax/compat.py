@@ -17,12 +17,28 @@ TESTED_JAX = ((0, 10), (0, 13))
 _warned: list[str] = []
 
 
-def _minor(version: str) -> tuple[int, int] | None:
-  parts = version.split(".")
+def release(version: str) -> tuple[int, ...]:
+  """The leading numbers of a version string: "0.12.0.1" -> (0, 12, 0, 1), "0.11.0rc1" ->
+  (0, 11), "" -> ()."""
+  out = []
+  for part in version.split("."):
+    if not part.isdigit():
+      break
+    out.append(int(part))
+  return tuple(out)
+
+
+def major_minor(version: str) -> tuple[int, int] | None:
+  numbers = release(version)
+  return (numbers[0], numbers[1]) if len(numbers) >= 2 else None
+
+
+def installed_version(distribution: str) -> str:
+  """The installed ``distribution``'s version from its metadata (no import), "" if none."""
   try:
-    return int(parts[0]), int(parts[1])
-  except (IndexError, ValueError):
-    return None
+    return importlib.metadata.version(distribution)
+  except importlib.metadata.PackageNotFoundError:
+    return ""
 
 
 def tested_range() -> str:
@@ -32,7 +48,7 @@ def tested_range() -> str:
 
 def untested_jax_message(version: str) -> str | None:
   """The warning for jax ``version``, or None when CI tests that version."""
-  minor = _minor(version)
+  minor = major_minor(version)
   if minor is not None and TESTED_JAX[0] <= minor < TESTED_JAX[1]:
     return None
   return (f"esjax: jax {version} is untested (CI tests jax {tested_range()}); "
@@ -45,9 +61,8 @@ def warn_if_untested_jax() -> None:
   Reads the installed distribution's metadata, so it costs no ``import jax``; logging's
   last-resort handler prints the bare message to stderr when the user configured none.
   """
-  try:
-    version = importlib.metadata.version("jax")
-  except importlib.metadata.PackageNotFoundError:
+  version = installed_version("jax")
+  if not version:
     return
   message = untested_jax_message(version)
   if message and not _warned:

@@ -40,6 +40,8 @@ from __future__ import annotations
 import os
 import sys
 
+from esjax import compat
+
 NO_FMA_FLAG = "--xla_cpu_max_isa=AVX"
 NO_YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type="  # an empty list: no YNNPACK fusions
 # The first jaxlib known to read it (0.10.2, 0.11.2 and 0.12.0 do): XLA aborts the process on a
@@ -82,27 +84,8 @@ def request_no_ynn() -> None:
   if (os.environ.get("ESJAX_CPU_YNN") == "1" or NO_YNN_FLAG.split("=")[0] in flags
       or _backends_started()):
     return
-  if _release(_jaxlib_version()) >= YNN_FLAG_SINCE:
+  if compat.release(compat.installed_version("jaxlib")) >= YNN_FLAG_SINCE:
     os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_FLAG}".strip()
-
-
-def _jaxlib_version() -> str:
-  from importlib import metadata  # pylint: disable=g-import-not-at-top
-  try:
-    return metadata.version("jaxlib")
-  except metadata.PackageNotFoundError:
-    return ""
-
-
-def _release(version: str) -> tuple[int, ...]:
-  """The leading numbers of a version string: "0.12.0.1" -> (0, 12, 0, 1), "0.11.0rc1" ->
-  (0, 11)."""
-  out = []
-  for part in version.split("."):
-    if not part.isdigit():
-      break
-    out.append(int(part))
-  return tuple(out)
 
 
 def cpu_cores() -> int:

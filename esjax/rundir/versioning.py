@@ -9,8 +9,7 @@ never change the files' layout, so 0.2.7's runs load in 0.2.0.
 """
 from __future__ import annotations
 
-import re
-
+from esjax.compat import major_minor
 from esjax.errors import ConfigError
 
 FIELD = "esjax_version"
@@ -21,17 +20,12 @@ def current() -> str:
   return __version__
 
 
-def _major_minor(version: str) -> tuple[int, int] | None:
-  m = re.match(r"^(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?\w*)*$", str(version))
-  return (int(m.group(1)), int(m.group(2))) if m else None
-
-
 def check(path: str, written: object) -> None:
   """Raises ConfigError unless a file written by esjax ``written`` (None: 0.1, before the
   field existed) can be read by this esjax."""
   if written is None:
     return
-  mine, theirs = _major_minor(current()), _major_minor(str(written))
+  mine, theirs = major_minor(current()), major_minor(str(written))
   if theirs is None or mine is None or theirs > mine:
     raise ConfigError(f"{path!r} was written by esjax {written} but this is esjax {current()}, "
                       "which cannot read it; upgrade esjax (pip install -U esjax) to load or "
