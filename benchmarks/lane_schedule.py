@@ -204,7 +204,7 @@ def main(argv=None):
            + ", ".join(f"{w}: {v:.0f}" for w, v in sorted(us.items())) + ").",
            "A prediction from the replay of core/lanes.py's loop, not a timing: the work "
            "around the physics is left out; live_steps.md times the schedules lanes=128 and "
-           "lanes=64 at 6 narrowings. Tails shared: every device steps at one width, narrowing "
+           f"lanes=64 at {esjax.TrainConfig().runtime.lane_narrowings} narrowings. Tails shared: every device steps at one width, narrowing "
            "when the members running on all devices fit the next width on each, the survivors "
            "dealt out evenly (the collectives this needs are not costed)."]
   common.write_results(a.name, f"Lane schedules replayed on the timed generations' episodes "

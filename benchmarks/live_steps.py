@@ -8,8 +8,8 @@ the devices esjax uses by default (here the CPU split into one device per core):
            longest episode ends: the old loop);
   * lanes: the same with continuous batching in 128 lanes per device (``lanes=128``, what
            ``lanes=None`` means on CPU: the whole slice at pop 256 on 2 devices, narrowed to
-           112, 96, 48, 24, 12 and 6 lanes for the last episodes);
-  * queue_64: 64 lanes, a queue over the slice of 128 (narrowed to 56, 48, 24, 12, 6, 3).
+           112, 96, 48, 24, 12, 6, 3 and 2 lanes for the last episodes);
+  * queue_64: 64 lanes, a queue over the slice of 128 (narrowed to 56, 48, 24, 12, 6, 3, 2).
 All are timed from the same state over the same generations, early (generations 2-7 from
 scratch) and late (``--late``: the 6 generations after training to generation 60); each row
 says whether its params equal off's and queue_64's (equal on hopper, not on every env).
@@ -19,7 +19,7 @@ before each generation (a ratio of numbers timed minutes apart moved by 0.1 on t
 
 ``--default-run`` also times the whole default run (``esjax train`` with every default, 60
 generations, compile included, no compilation cache) in fresh processes: lanes off (the
-default), ``lanes=None`` (6 narrowings) and ``lanes=None`` with no narrowing (one width: no
+default), ``lanes=None`` (8 narrowings) and ``lanes=None`` with no narrowing (one width: no
 more compile than off), ``--repeats`` rounds in turn; each final params checked against
 tests/test_pinned.py's hash.
 

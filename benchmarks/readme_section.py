@@ -125,7 +125,7 @@ FINDINGS = """## What the tables say
   longest episode ends, and the lanes drop them. Late, most members run to the cutoff (mean
   episode 835 of 1000), so when the last member has started the survivors still fill most of
   the lanes: the narrowings are seven eighths and three quarters, then halving
-  (`--lane-narrowings 6`: 128 lanes narrow to 112, 96, 48, 24, 12, 6), and `lanes=None` on
+  (`--lane-narrowings 8`: 128 lanes narrow to 112, 96, 48, 24, 12, 6, 3, 2), and `lanes=None` on
   CPU means the whole slice up to 128 lanes: a step of 128 lanes costs less per lane than one
   of 64 (`lane_widths.md`), and a queue's second members start when the first end, then run
   narrow after them.

@@ -18,6 +18,7 @@ from esjax.config import sweep as sweep_lib
 from esjax.config.settings import (BUDGET, OUTPUT, POLICY, PROBLEM, RUN, STRATEGY, TRICKS,
                                    Declared, declared, gbps_pair, int_list, json_object,
                                    setting)
+from esjax.core import lanes as lanes_lib
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
 from esjax.policies.networks import KINDS
@@ -183,9 +184,9 @@ class RuntimeConfig:
       "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends)",
       group=RUN, resumable=True)
   lane_narrowings: int = setting(
-      6, "times the lanes are narrowed for the last episodes once no member is left to start: "
-      "to seven eighths, three quarters, then halved (each width compiles one more copy of the "
-      "env step)",
+      lanes_lib.NARROWINGS, "times the lanes are narrowed for the last episodes once no member "
+      "is left to start: to seven eighths, three quarters, then halved down to 2 lanes (each "
+      "width compiles one more copy of the env step)",
       group=RUN, resumable=True)
   comm: str = setting(
       "auto", "who rebuilds the update's noise: returns (every device, all of it; only "

@@ -6,7 +6,7 @@ Here a device's slice is a queue. ``lanes`` episodes are stepped side by side; a
 member ends writes the member's result at the member's index and takes the next member, whose
 start state (env reset, params, VBN statistics) was built with the others before the loop.
 When no member is left to start, the survivors are compacted into narrower lanes (seven
-eighths, three quarters, then halving, a few times) so a few long episodes do not drag a
+eighths, three quarters, then halving down to two lanes) so a few long episodes do not drag a
 full-width step.
 
 Results are meant to be the same bits as the chunked loop: a member's episode is its own start,
@@ -37,7 +37,13 @@ class _Lanes:
   out: Any  # (local, ...) Evaluation: each member's result, written when its episode ends
 
 
-def widths(lanes: int, local: int, narrowings: int) -> tuple[int, ...]:
+# The default narrowings: 128 lanes narrow to 112, 96, 48, 24, 12, 6, 3 and 2. Early in training
+# the two narrowest widths replayed at 0.72 of bare physics against 0.70 without them
+# (benchmarks/results/lane_schedule.md, hopper); each costs one more compiled copy of the step.
+NARROWINGS = 8
+
+
+def widths(lanes: int, local: int, narrowings: int = NARROWINGS) -> tuple[int, ...]:
   """The lane widths, widest first: ``lanes`` (at most the slice), then ``narrowings``
   narrower ones down to two lanes: seven eighths and three quarters of the
   lanes, then halving. Each width is one more compiled copy of the step.

@@ -172,7 +172,7 @@ def make_generation(problem: Problem, strategy: Strategy, num_devices: int,
                     cutoff: AdaptiveCutoff | None = None, *,
                     perturbation: Perturbation = GAUSSIAN,
                     noise_chunk: int = DEFAULT_NOISE_CHUNK, hosts: int = 1,
-                    lanes: int = 0, lane_narrowings: int = 6):
+                    lanes: int = 0, lane_narrowings: int = lanes_lib.NARROWINGS):
   """The per-device body of one generation; runs inside ``shard_map`` over ``AXIS`` (a mesh of
   ``hosts`` x ``num_devices // hosts``, core/mesh.py).
 
