@@ -49,6 +49,8 @@ def machine_info() -> dict[str, Any]:
       "backend": jax.default_backend(),
       "device": getattr(dev, "device_kind", str(dev)),
       "device_count": jax.device_count(),
+      # At the default precision a GPU may run float32 dots in TF32: a GPU number says which.
+      "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
       "load_avg_1m": round(os.getloadavg()[0], 2),
       "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
   }

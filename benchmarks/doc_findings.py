@@ -3,6 +3,7 @@ docs/reproducibility.md's cost): the figures and where they ran, never typed."""
 from __future__ import annotations
 
 from benchmarks.doc_sources import result, where
+import esjax
 
 
 def reproducible_findings() -> str:
@@ -209,7 +210,50 @@ def lane_schedule_findings() -> str:
           f"early and {late:.2f} late")
 
 
+def _rounds(row) -> str:
+  values = [float(x) for x in row["rounds_/bare"].split(" / ")]
+  return f"{row['/bare']:.2f} (rounds {min(values):.2f}-{max(values):.2f})"
+
+
+def live_steps_bars() -> str:
+  """Hopper's lanes, queue and chunked loop against issue 26's bars, from live_steps.md."""
+  d = result("live_steps")
+  rows = [r for r in d["rows"] if r["env"] == "hopper"]
+  phases = sorted({r["phase"] for r in rows}, key=lambda p: int(p.split()[1].split("-")[0]))
+  got = {(r["phase"], r["variant"]): r for r in rows}
+  parts = []
+  for phase, bar in zip(phases, ("0.7", "0.9")):
+    parts.append(f"{phase} (bar {bar}): lanes {_rounds(got[phase, 'lanes'])}, a queue of 64 "
+                 f"{_rounds(got[phase, 'queue_64'])}, the chunked loop "
+                 f"{_rounds(got[phase, 'off'])}")
+  return "; ".join(parts) + f" ({where(d['machine'])})"
+
+
+def default_run_lanes() -> str:
+  """The default run's wall time with lanes off and on, from live_steps_default_run.md."""
+  d = result("live_steps_default_run")
+  got = {r["variant"]: r for r in d["rows"]}
+  names = {"off": "lanes off (the default)", "lanes=None": "`lanes=None`",
+           "lanes=None, no narrowing": "`lanes=None` with no narrowing"}
+  parts = [f"{label} {got[v]['wall_s']:.0f} s ({got[v]['gen_s']:.2f} s a generation after "
+           "the first)" for v, label in names.items()]
+  pinned = all(r["params_pinned"] for r in d["rows"])
+  on, flat = got["lanes=None"], got["lanes=None, no narrowing"]
+  # What the narrower widths cost to start: the wall time over the one-width run's, less what
+  # their faster generations saved.
+  defaults = esjax.TrainConfig().flat()
+  generations = defaults["generations"] - 1
+  extra = on["wall_s"] - flat["wall_s"] + generations * (flat["gen_s"] - on["gen_s"])
+  narrowings = defaults["lane_narrowings"]
+  return (", ".join(parts) + "; " + ("every run" if pinned else "NOT every run")
+          + f" ended in the pinned params ({where(d['machine'])}). `lanes=None`'s "
+          f"{narrowings} narrower widths cost about {extra:.0f} s to compile (the wall time "
+          "over the one-width run's, less what its generations saved)")
+
+
 BLOCKS.update({
+    "default-run-lanes": default_run_lanes,
+    "live-steps-bars": live_steps_bars,
     "lane-schedule-findings": lane_schedule_findings,
     "strategies-budget": strategies_budget,
     "ask-tell-ratios": ask_tell_ratios,

@@ -143,22 +143,20 @@ FINDINGS = """## What the tables say
   nothing to buy. Moving survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
-- **Where the bars of issue 26 stand.** Hopper, late: the lanes reach 0.9 of bare physics
-  (0.95; every round 0.88 or more), a queue of 64 and the chunked loop do not. Early: the
-  lanes and a queue of 64 both reach about two thirds, short of 0.7. The tables before this one
-  put the early phase above 0.7 and the late below 0.9, each ratio a fastest round over a
-  bare timing minutes away; this machine's speed moves by a third within minutes
-  (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out:
-  each round's ratio (`rounds_/bare`) stays within 0.07 of the others on hopper, 0.16 on
-  walker2d and ant. Why
-  the early phase stops short: a generation's last episodes run narrow (early in training a
-  few of a slice's members run all 1000 steps while the rest fell within a few hundred), and
-  a vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
-  vectorizes across the vmapped axis). Every width `lane_schedule.md` timed, 22 compiled
-  copies of the env step, would add only a little to the default ladder early (above): on
-  this CPU the early bar needs a ladder far longer than a 60-generation run's compile budget,
-  which is why lanes stay off by default. Walker2d (`live_steps_more.md`, measured the same way):
-  early the lanes reach 0.8 and a queue of 64 0.9, against the chunked loop's 0.47; late
+- **Where the bars of issue 26 stand.** Hopper, {block:live-steps-bars}. The median of
+  three rounds, each a paired ratio: this machine's speed moves by a third within minutes
+  (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out, but
+  the rounds still spread by a few hundredths, as much as the early bar's margin. Early,
+  the lanes sit at the bar and a queue of 64 just above it; late the whole slice reaches it
+  and the queue does not (its second members start when the first end and run narrow after
+  them). Why the early phase stops there: a generation's last episodes run narrow (a few of a
+  slice's members run all 1000 steps while the rest fell within a few hundred), and a
+  vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
+  vectorizes across the vmapped axis). The narrowings now go down to 2 lanes
+  (`--lane-narrowings 8`); every width timed would add little more (above), and each width
+  compiles one more copy of the env step, which is why lanes stay off by default (below).
+  Walker2d (`live_steps_more.md`, measured the same way): early the lanes reach 0.8 and a
+  queue of 64 0.9, against the chunked loop's 0.47; late
   (mean episode 961 of 1000) every variant is at 0.9 or more. Ant's episodes run nearly all
   1000 steps from the start, so every variant sits near 1, early and late. Bare physics draws
   its random actions, which costs a few percent of its step (`lane_widths.md`: 0.94 of bare
@@ -170,14 +168,11 @@ FINDINGS = """## What the tables say
   off (esjax/xla_env.py, since these files) ant in 128 lanes ends in the chunked loop's params
   (tests/core/test_lanes.py, `==`). Not on walker2d, where the chunked loop on 2 devices
   misses its own 1-device bits (docs/reproducibility.md).
-- **The default run: lanes stay off by default.** `live_steps_default_run.md`: 60
-  generations, compile included, fresh processes; every run ends in the pinned params (sha256
-  equal to tests/test_pinned.py's). With `lanes=None` the
-  generations after the first were a third faster than off's, but each of its seven widths
-  compiles one more copy of the env step, which a run this short does not earn back; with no
-  narrowing (one width: no more compile than off) the run was level with before. One round
-  each this time, and `before` and `off` (the same chunked loop) differ by as much as the
-  variants do: not a reason to change the default.
+- **The default run: lanes stay off by default.** `live_steps_default_run.md` (60
+  generations, compile included, a fresh process each, one round): {block:default-run-lanes}.
+  Each narrower width compiles one more copy of the env step, which a 60-generation run does
+  not earn back; with no narrowing (one width, no more compile than off) the run was about level
+  with off, within what this machine drifts in minutes: not a reason to change the default.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
