@@ -198,7 +198,7 @@ _TRAIN_CHILD = """
 import hashlib, json, os, time
 t = time.perf_counter()
 import numpy as np, jax, esjax
-r = esjax.train(esjax.TrainConfig.of(**{kw!r}), progress=False, compile_cache=None)
+r = esjax.train(esjax.TrainConfig.of(**{kw!r}), progress=False, compile_cache={cache!r})
 wall = time.perf_counter() - t
 walls = [m["wall_s"] for m in r.metrics if "wall_s" in m]  # seconds since training started
 print("RESULT " + json.dumps(dict(
@@ -211,16 +211,18 @@ print("RESULT " + json.dumps(dict(
 
 
 def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = "",
-                   timeout: float = 3600, **env_vars: str) -> dict[str, Any]:
-  """``esjax.train(TrainConfig.of(**config))`` in a fresh process (compile included, no
-  compilation cache) with the esjax of ``root`` and ``xla_flags`` added to ``XLA_FLAGS``:
+                   timeout: float = 3600, compile_cache: str | None = None,
+                   **env_vars: str) -> dict[str, Any]:
+  """``esjax.train(TrainConfig.of(**config))`` in a fresh process (compile included; no
+  compilation cache unless ``compile_cache`` names its folder) with the esjax of ``root`` and
+  ``xla_flags`` added to ``XLA_FLAGS``:
   wall_s (the whole process), first_s (the first generation; esjax's training clock starts
   after the compile), gen_s (the mean generation after it), devices, flags, eval_return and
   sha256 of the final float32 params. ``env_vars`` are set in the child's environment."""
   env = dict(os.environ, PYTHONPATH=root, **env_vars)
   if xla_flags:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
-  out = subprocess.run([sys.executable, "-c", _TRAIN_CHILD.format(kw=config)], cwd=root,
+  out = subprocess.run([sys.executable, "-c", _TRAIN_CHILD.format(kw=config, cache=compile_cache)], cwd=root,
                        env=env, capture_output=True, text=True, timeout=timeout)
   line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
   if not line:

@@ -211,11 +211,22 @@ DEFAULT_RUN_VARIANTS = {"off": VARIANTS["off"], "lanes=None": dict(lanes=None),
                         "lanes=None, no narrowing": dict(lanes=None, lane_narrowings=0)}
 
 
-def default_run(before_ref: str, repeats: int) -> list[dict]:
+def _cached_runs(kw: dict, root: str) -> dict:
+  """Two runs of ``kw`` with one fresh compilation cache, as esjax keeps by default: the
+  first fills it (``cold_*``), the second, the row's, reads it (a sweep's next seed)."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory(prefix="esjax-cache-") as cache:
+    cold = common.train_in_child(kw, root=root, compile_cache=cache)
+    warm = common.train_in_child(kw, root=root, compile_cache=cache)
+  return dict(warm, cold_wall_s=cold["wall_s"], cold_sha256=cold["sha256"])
+
+
+def default_run(before_ref: str, repeats: int, cached: bool = False) -> list[dict]:
   """The default run, 60 generations, compile included, each variant in a fresh process:
   the code at ``before_ref``'s merge base, then this tree with each of
   ``DEFAULT_RUN_VARIANTS``; ``repeats`` rounds of all variants, one after the other (this
-  machine's speed drifts by more than the differences measured), each row the fastest round."""
+  machine's speed drifts by more than the differences measured), each row the fastest round.
+  ``cached``: each run twice over one fresh compilation cache, the second timed."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
   runs = ([("before (merge base with " + before_ref + ")", _checkout(before_ref), {})]
           if before_ref else [])
@@ -223,14 +234,17 @@ def default_run(before_ref: str, repeats: int) -> list[dict]:
   results = {name: [] for name, _, _ in runs}
   for _ in range(repeats):
     for name, root, kw in runs:
-      results[name].append(common.train_in_child(kw, root=root))
+      results[name].append(_cached_runs(kw, root) if cached
+                           else common.train_in_child(kw, root=root))
   rows = []
   for name, rounds in results.items():
     best = min(rounds, key=lambda r: r["wall_s"])
+    shas = [r[k] for r in rounds for k in ("sha256", "cold_sha256") if k in r]
     rows.append({"variant": name, "wall_s": best["wall_s"], "gen_s": best["gen_s"],
                  "rounds_wall_s": " / ".join(f"{r['wall_s']:.1f}" for r in rounds),
+                 **({"cold_wall_s": best["cold_wall_s"]} if cached else {}),
                  "eval_return": best["eval_return"],
-                 "params_pinned": all(r["sha256"] == DEFAULT_RUN_SHA256 for r in rounds),
+                 "params_pinned": all(sha == DEFAULT_RUN_SHA256 for sha in shas),
                  "sha256": best["sha256"][:16]})
   for r in rows:
     r["speedup"] = rows[0]["wall_s"] / r["wall_s"]
@@ -248,6 +262,8 @@ def main(argv=None):
   p.add_argument("--before", default="main", help="--default-run's baseline: the merge base "
                  "of HEAD and this ref (empty: none, only this tree with lanes off and on)")
   p.add_argument("--repeats", type=int, default=2, help="--default-run's rounds")
+  p.add_argument("--cached", action="store_true", help="--default-run with esjax's "
+                 "compilation cache: each run twice over one fresh cache, the second timed")
   p.add_argument("--variants", default=",".join(CPU_VARIANTS),
                  help=f"comma-separated, of {', '.join(VARIANTS)}")
   p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
@@ -257,11 +273,15 @@ def main(argv=None):
   if not set(variants) <= set(VARIANTS):
     p.error(f"--variants {a.variants!r}: each must be one of {', '.join(VARIANTS)}")
   if a.default_run:
-    runs = default_run(a.before, a.repeats)
-    common.write_results(f"{a.name}_default_run", "The default run with and without lanes",
-                         runs, out_dir=a.out, notes=[
+    runs = default_run(a.before, a.repeats, a.cached)
+    cache = ("each run twice over one fresh compilation cache (esjax's default keeps one): "
+             "wall_s and gen_s are the second run's, which loads its compiled code from the "
+             "cache, cold_wall_s the first's, which compiled and filled it" if a.cached
+             else "compile (no compilation cache)")
+    common.write_results(f"{a.name}_default_run{'_cached' if a.cached else ''}",
+                         "The default run with and without lanes", runs, out_dir=a.out, notes=[
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
-        "per variant, one after the other, compile (no compilation cache) and evaluations "
+        f"per variant, one after the other, {cache} and evaluations "
         f"included; {a.repeats} rounds of every variant in turn, each row its fastest round "
         "(rounds_wall_s: every round); gen_s: the mean generation after the first; before = the "
         "code this change started from; params_pinned: the final params' sha256 equals "
