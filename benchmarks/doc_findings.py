@@ -215,18 +215,38 @@ def _rounds(row) -> str:
   return f"{row['/bare']:.2f} (rounds {min(values):.2f}-{max(values):.2f})"
 
 
-def live_steps_bars() -> str:
-  """Hopper's lanes, queue and chunked loop against issue 26's bars, from live_steps.md."""
-  d = result("live_steps")
-  rows = [r for r in d["rows"] if r["env"] == "hopper"]
+def _phases(d, env: str, bars=("", "")) -> str:
+  """Per phase of ``env`` in the live_steps file ``d``: each variant's ratio to bare physics."""
+  rows = [r for r in d["rows"] if r["env"] == env]
   phases = sorted({r["phase"] for r in rows}, key=lambda p: int(p.split()[1].split("-")[0]))
   got = {(r["phase"], r["variant"]): r for r in rows}
   parts = []
-  for phase, bar in zip(phases, ("0.7", "0.9")):
-    parts.append(f"{phase} (bar {bar}): lanes {_rounds(got[phase, 'lanes'])}, a queue of 64 "
+  for phase, bar in zip(phases, bars):
+    mean = got[phase, "off"]["mean_episode"]
+    parts.append(f"{phase} ({f'bar {bar}, ' if bar else ''}mean episode {mean:.0f}): lanes "
+                 f"{_rounds(got[phase, 'lanes'])}, a queue of 64 "
                  f"{_rounds(got[phase, 'queue_64'])}, the chunked loop "
                  f"{_rounds(got[phase, 'off'])}")
-  return "; ".join(parts) + f" ({where(d['machine'])})"
+  return "; ".join(parts)
+
+
+def live_steps_bars() -> str:
+  """Hopper's lanes, queue and chunked loop against issue 26's bars, from live_steps.md."""
+  d = result("live_steps")
+  return _phases(d, "hopper", ("0.7", "0.9")) + f" ({where(d['machine'])})"
+
+
+def live_steps_more() -> str:
+  """Walker2d's and ant's phases, from live_steps_more.md, and whether their variants' params
+  agree at each phase's end."""
+  d = result("live_steps_more")
+  out = []
+  for env in ("walker2d", "ant"):
+    rows = [r for r in d["rows"] if r["env"] == env]
+    same = all(r["same_bits_as_off"] and r["same_bits_as_queue_64"] for r in rows)
+    out.append(f"{env.capitalize()}, {_phases(d, env)} (the variants' params "
+               f"{'all equal' if same else 'not all equal'})")
+  return ". ".join(out) + f" ({where(d['machine'])})"
 
 
 def default_run_lanes() -> str:
@@ -254,6 +274,7 @@ def default_run_lanes() -> str:
 BLOCKS.update({
     "default-run-lanes": default_run_lanes,
     "live-steps-bars": live_steps_bars,
+    "live-steps-more": live_steps_more,
     "lane-schedule-findings": lane_schedule_findings,
     "strategies-budget": strategies_budget,
     "ask-tell-ratios": ask_tell_ratios,

@@ -150,9 +150,9 @@ def _phase(env, phase, setups, state, bare_seconds):
   off = rows[0]["wall_s"]
   for r in rows:
     r["speedup"] = off / r["wall_s"]
-    # Reported, not asserted: the bits hold on hopper (tests/test_pinned.py, test_lanes), but
-    # the chunked loop on 2 devices misses its 1-device bits on walker2d, and on ant 128 and
-    # 64 lanes differ (docs/reproducibility.md).
+    # Reported, not asserted: the bits hold on hopper and ant (tests/test_pinned.py,
+    # test_lanes), but the chunked loop on 2 devices misses its 1-device bits on walker2d
+    # (docs/reproducibility.md).
     for other in ("off", "queue_64"):
       if other in params:
         r[f"same_bits_as_{other}"] = bool(np.array_equal(params[r["variant"]], params[other]))

@@ -155,19 +155,18 @@ FINDINGS = """## What the tables say
   vectorizes across the vmapped axis). The narrowings now go down to 2 lanes
   (`--lane-narrowings 8`); every width timed would add little more (above), and each width
   compiles one more copy of the env step, which is why lanes stay off by default (below).
-  Walker2d (`live_steps_more.md`, measured the same way): early the lanes reach 0.8 and a
-  queue of 64 0.9, against the chunked loop's 0.47; late
-  (mean episode 961 of 1000) every variant is at 0.9 or more. Ant's episodes run nearly all
-  1000 steps from the start, so every variant sits near 1, early and late. Bare physics draws
-  its random actions, which costs a few percent of its step (`lane_widths.md`: 0.94 of bare
-  without them), so a ratio can pass 1.
+  Walker2d and ant (`live_steps_more.md`, measured the same way): {block:live-steps-more}.
+  Walker2d starts like hopper (most members fall early) and its lanes pass the early bar;
+  ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early
+  and late. Bare physics draws its random actions, which costs a few percent of its step
+  (`lane_widths.md`: 0.94 of bare without them), so a ratio can pass 1.
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
-  on 1, 2 and 4 devices uses `==`). On ant 128 and 64 lanes differed in that run; the cause
-  was XLA handing more of a wide step's dots to the YNNPACK library, and with those fusions
-  off (esjax/xla_env.py, since these files) ant in 128 lanes ends in the chunked loop's params
-  (tests/core/test_lanes.py, `==`). Not on walker2d, where the chunked loop on 2 devices
-  misses its own 1-device bits (docs/reproducibility.md).
+  on 1, 2 and 4 devices uses `==`), and on ant: with XLA's YNNPACK dot fusions on, ant's
+  wide steps handed more dots to that library and 128 lanes ended in other params than 64,
+  and with those fusions off (esjax/xla_env.py) ant in 128 lanes ends in the chunked loop's
+  params (tests/core/test_lanes.py, `==`). Not on walker2d, where the chunked loop on 2
+  devices misses its own 1-device bits (docs/reproducibility.md).
 - **The default run: lanes stay off by default.** `live_steps_default_run.md` (60
   generations, compile included, a fresh process each, one round): {block:default-run-lanes}.
   Each narrower width compiles one more copy of the env step, which a 60-generation run does
