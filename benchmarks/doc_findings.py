@@ -271,7 +271,20 @@ def default_run_lanes() -> str:
           "over the one-width run's, less what its generations saved)")
 
 
+def default_run_cached() -> str:
+  """The default run from a warm compilation cache, from live_steps_default_run_cached.md."""
+  d = result("live_steps_default_run_cached")
+  got = {r["variant"]: r for r in d["rows"]}
+  warm = ", ".join(f"`{v}` {r['wall_s']:.0f} s" for v, r in got.items())
+  cold = ", ".join(f"{r['cold_wall_s']:.0f} s" for r in got.values())
+  pinned = all(r["params_pinned"] for r in d["rows"])
+  return (f"{warm} (the runs that filled the cache: {cold}); "
+          + ("every run" if pinned else "NOT every run")
+          + f" ended in the pinned params ({where(d['machine'])})")
+
+
 BLOCKS.update({
+    "default-run-cached": default_run_cached,
     "default-run-lanes": default_run_lanes,
     "live-steps-bars": live_steps_bars,
     "live-steps-more": live_steps_more,

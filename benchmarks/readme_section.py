@@ -19,7 +19,8 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
-ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_more",
+ORDER = ["physics_limit", "live_steps", "live_steps_default_run",
+         "live_steps_default_run_cached", "live_steps_more",
          "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn", "strategies_rl", "strategies_ask_tell",
          "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
@@ -172,6 +173,10 @@ FINDINGS = """## What the tables say
   Each narrower width compiles one more copy of the env step, which a 60-generation run does
   not earn back; with no narrowing (one width, no more compile than off) the run was about level
   with off, within what this machine drifts in minutes: not a reason to change the default.
+  esjax keeps a compilation cache by default, so a sweep's next seed or a resumed run loads
+  its compiled step instead; `live_steps_default_run_cached.md` times that second run:
+  {block:default-run-cached}. Lanes stay behind even then: the cache skips XLA's compile, not
+  JAX's tracing and lowering of each width's step.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 
