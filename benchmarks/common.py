@@ -222,8 +222,9 @@ def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = ""
   env = dict(os.environ, PYTHONPATH=root, **env_vars)
   if xla_flags:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
-  out = subprocess.run([sys.executable, "-c", _TRAIN_CHILD.format(kw=config, cache=compile_cache)], cwd=root,
-                       env=env, capture_output=True, text=True, timeout=timeout)
+  child = _TRAIN_CHILD.format(kw=config, cache=compile_cache)
+  out = subprocess.run([sys.executable, "-c", child], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=timeout)
   line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
   if not line:
     raise RuntimeError(f"train({config}) failed ({out.returncode}):\n{out.stderr[-3000:]}")

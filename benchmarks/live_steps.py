@@ -281,8 +281,8 @@ def main(argv=None):
     common.write_results(f"{a.name}_default_run{'_cached' if a.cached else ''}",
                          "The default run with and without lanes", runs, out_dir=a.out, notes=[
         "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
-        f"per variant, one after the other, {cache} and evaluations "
-        f"included; {a.repeats} rounds of every variant in turn, each row its fastest round "
+        f"per variant, one after the other, evaluations included; {cache}; "
+        f"{a.repeats} rounds of every variant in turn, each row its fastest round "
         "(rounds_wall_s: every round); gen_s: the mean generation after the first; before = the "
         "code this change started from; params_pinned: the final params' sha256 equals "
         "tests/test_pinned.py's DEFAULT_RUN_SHA256 in every round."])
