@@ -238,7 +238,7 @@ def reproducible_table() -> str:
 
 def live_steps_table() -> str:
   """Live env steps/s over bare physics per env and phase, each variant (benchmarks/live_steps)."""
-  lines, machines = [], []
+  lines, machines, same = [], [], {}
   for name in ("live_steps", "live_steps_more"):
     if not os.path.exists(os.path.join(RESULTS, f"{name}.json")):
       continue
@@ -247,6 +247,8 @@ def live_steps_table() -> str:
     by = {}
     for r in d["rows"]:
       by.setdefault((r["env"], r["phase"]), {})[r["variant"]] = r
+      same[r["env"]] = same.get(r["env"], True) and all(
+          r.get(f"same_bits_as_{k}", True) for k in ("off", "queue_64"))
     for (env, phase), v in by.items():
       any_row = next(iter(v.values()))
       gens = phase.replace("generations ", "")
@@ -262,11 +264,16 @@ def live_steps_table() -> str:
           "--name live_steps_more`): off = `--lanes 0` (chunks of 64 run to their longest "
           "episode), lanes = `--lanes 128`, what `lanes=None` means on CPU (the whole slice of "
           "128, narrowed as episodes end), queue_64 = `--lanes 64` (a queue over the slice of "
-          "128). Same bits on hopper; on ant and walker2d not every variant ended in the same "
-          "params (the result files' same_bits columns; on ant measured before esjax turned "
-          "XLA's YNNPACK dots off, with which 128 lanes give the chunked loop's bits: "
-          "docs/reproducibility.md).", ""]
+          f"128). Every variant ended in the same params on {_and(e for e in same if same[e])}"
+          + (f"; not on {_and(e for e in same if not same[e])}" if not all(same.values())
+             else "")
+          + " (the result files' same_bits columns; docs/reproducibility.md).", ""]
   return "\n".join(head + lines + foot)
 
 
 LIVE_VARIANTS = ("off", "lanes", "queue_64")
+
+
+def _and(words) -> str:
+  words = list(words)
+  return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
