@@ -2,7 +2,7 @@
 docs/reproducibility.md's cost): the figures and where they ran, never typed."""
 from __future__ import annotations
 
-from benchmarks.doc_sources import result, where
+from benchmarks.doc_sources import result, same_bits, where
 import esjax
 
 
@@ -242,11 +242,15 @@ def live_steps_more() -> str:
   d = result("live_steps_more")
   out = []
   for env in ("walker2d", "ant"):
-    rows = [r for r in d["rows"] if r["env"] == env]
-    same = all(r["same_bits_as_off"] and r["same_bits_as_queue_64"] for r in rows)
+    same = all(same_bits(r) for r in d["rows"] if r["env"] == env)
     out.append(f"{env.capitalize()}, {_phases(d, env)} (the variants' params "
                f"{'all equal' if same else 'not all equal'})")
   return ". ".join(out) + f" ({where(d['machine'])})"
+
+
+def _pinned(d) -> str:
+  pinned = all(r["params_pinned"] for r in d["rows"])
+  return f"{'every run' if pinned else 'NOT every run'} ended in the pinned params"
 
 
 def default_run_lanes() -> str:
@@ -257,7 +261,6 @@ def default_run_lanes() -> str:
            "lanes=None, no narrowing": "`lanes=None` with no narrowing"}
   parts = [f"{label} {got[v]['wall_s']:.0f} s ({got[v]['gen_s']:.2f} s a generation after "
            "the first)" for v, label in names.items()]
-  pinned = all(r["params_pinned"] for r in d["rows"])
   on, flat = got["lanes=None"], got["lanes=None, no narrowing"]
   # What the narrower widths cost to start: the wall time over the one-width run's, less what
   # their faster generations saved.
@@ -265,8 +268,7 @@ def default_run_lanes() -> str:
   generations = defaults["generations"] - 1
   extra = on["wall_s"] - flat["wall_s"] + generations * (flat["gen_s"] - on["gen_s"])
   narrowings = defaults["lane_narrowings"]
-  return (", ".join(parts) + "; " + ("every run" if pinned else "NOT every run")
-          + f" ended in the pinned params ({where(d['machine'])}). `lanes=None`'s "
+  return (", ".join(parts) + f"; {_pinned(d)} ({where(d['machine'])}). `lanes=None`'s "
           f"{narrowings} narrower widths cost about {extra:.0f} s to compile (the wall time "
           "over the one-width run's, less what its generations saved)")
 
@@ -277,10 +279,7 @@ def default_run_cached() -> str:
   got = {r["variant"]: r for r in d["rows"]}
   warm = ", ".join(f"`{v}` {r['wall_s']:.0f} s" for v, r in got.items())
   cold = ", ".join(f"{r['cold_wall_s']:.0f} s" for r in got.values())
-  pinned = all(r["params_pinned"] for r in d["rows"])
-  return (f"{warm} (the runs that filled the cache: {cold}); "
-          + ("every run" if pinned else "NOT every run")
-          + f" ended in the pinned params ({where(d['machine'])})")
+  return f"{warm} (the runs that filled the cache: {cold}); {_pinned(d)} ({where(d['machine'])})"
 
 
 BLOCKS.update({

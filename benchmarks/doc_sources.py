@@ -46,3 +46,8 @@ def metrics(path: str) -> list[dict]:
 
 def millions(steps: float) -> str:
   return f"{steps / 1e6:.2f}M"
+
+
+def same_bits(row: dict) -> bool:
+  """Whether a live_steps row's variant ended in the params of every other it was compared to."""
+  return all(row.get(f"same_bits_as_{k}", True) for k in ("off", "queue_64"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 
-from benchmarks.doc_sources import RESULTS, metrics, millions, result, where
+from benchmarks.doc_sources import RESULTS, metrics, millions, result, same_bits, where
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -247,8 +247,7 @@ def live_steps_table() -> str:
     by = {}
     for r in d["rows"]:
       by.setdefault((r["env"], r["phase"]), {})[r["variant"]] = r
-      same[r["env"]] = same.get(r["env"], True) and all(
-          r.get(f"same_bits_as_{k}", True) for k in ("off", "queue_64"))
+      same[r["env"]] = same.get(r["env"], True) and same_bits(r)
     for (env, phase), v in by.items():
       any_row = next(iter(v.values()))
       gens = phase.replace("generations ", "")
