@@ -269,8 +269,8 @@ def default_run_lanes() -> str:
   extra = on["wall_s"] - flat["wall_s"] + generations * (flat["gen_s"] - on["gen_s"])
   narrowings = defaults["lane_narrowings"]
   return (", ".join(parts) + f"; {_pinned(d)} ({where(d['machine'])}). `lanes=None`'s "
-          f"{narrowings} narrower widths cost about {extra:.0f} s to trace and compile (the wall time "
-          "over the one-width run's, less what its generations saved)")
+          f"{narrowings} narrower widths cost about {extra:.0f} s to trace and compile (the "
+          "wall time over the one-width run's, less what its generations saved)")
 
 
 def default_run_cached() -> str:
