@@ -67,7 +67,8 @@ def build(eps, population: int, num_params: int, chunk: int, sigma: float = 0.05
 
     def body(total, xs):
       i, ww = xs
-      return total + ww @ jax.vmap(lambda j: eps(gen_key, j, num_params))(i), None
+      directions = jax.vmap(lambda j: eps(gen_key, j, num_params))(i)
+      return total + noise.weighted_sum(ww, directions), None
 
     return jax.lax.scan(body, jnp.zeros((num_params,)), (idx, wp))[0]
 

@@ -30,6 +30,13 @@ def member_noise(gen_key, member, num_params: int, mirrored: bool) -> jax.Array:
   return keys.member_sign(member, mirrored) * eps
 
 
+def weighted_sum(weights: jax.Array, noise: jax.Array) -> jax.Array:
+  """``weights @ noise`` in full float32. On GPUs JAX's default precision may round a float32
+  dot's inputs to TF32 (10 mantissa bits): the update would then sum noise that differs from
+  what the members ran with. CPUs compute float32 dots in float32 either way."""
+  return jnp.dot(weights, noise, precision=jax.lax.Precision.HIGHEST)
+
+
 def moments_from_keys(gen_key, weights: Sequence[jax.Array], powers: Sequence[int],
                       num_params: int, chunk_size: int,
                       indices: jax.Array | None = None) -> tuple[jax.Array, ...]:
@@ -45,7 +52,8 @@ def moments_from_keys(gen_key, weights: Sequence[jax.Array], powers: Sequence[in
   def body(totals, xs):
     idx, ws = xs
     eps = jax.vmap(lambda i: sample(keys.noise_key(gen_key, i), num_params))(idx)  # (chunk, P)
-    return tuple(t + w @ (eps if p == 1 else eps**p) for t, w, p in zip(totals, ws, powers)), None
+    return tuple(t + weighted_sum(w, eps if p == 1 else eps**p)
+                 for t, w, p in zip(totals, ws, powers)), None
 
   zeros = tuple(jnp.zeros((num_params,), jnp.float32) for _ in weights)
   totals, _ = jax.lax.scan(body, zeros, (indices, padded))

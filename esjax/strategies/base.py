@@ -40,7 +40,7 @@ import optax
 
 from esjax.perturbations.base import DEFAULT_NOISE_CHUNK, Perturbation
 from esjax.perturbations import tree as tree_lib
-from esjax.perturbations.gaussian import GAUSSIAN
+from esjax.perturbations.gaussian import GAUSSIAN, weighted_sum
 
 State = Any  # a flax.struct dataclass with ``mean`` and ``sigma``
 
@@ -221,7 +221,8 @@ def dense_tell(strategy: Strategy, state: State, eps: jax.Array, returns: jax.Ar
   """``tell`` from an explicit (num_directions, P) noise matrix: the reference the keys-only
   path is tested against, and the entry point for noise that did not come from keys."""
   weights = weigh(strategy, state, returns)
-  moments = tuple(w @ (eps if p == 1 else eps**p) for w, p in zip(weights, strategy.powers))
+  moments = tuple(weighted_sum(w, eps if p == 1 else eps**p)
+                  for w, p in zip(weights, strategy.powers))
   return _update(strategy, state, moments)
 
 
