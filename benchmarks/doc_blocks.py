@@ -11,7 +11,7 @@ import json
 import os
 import re
 
-from benchmarks import doc_claims, doc_findings, doc_tables
+from benchmarks import doc_claims, doc_findings, doc_gpu, doc_tables
 from benchmarks.doc_sources import RESULTS, ROOT, metrics, millions, result, test_constant, where
 
 __all__ = ["BLOCKS", "ROOT"]
@@ -144,4 +144,5 @@ BLOCKS = {
     "newest-jax": newest_jax,
     **doc_claims.BLOCKS,
     **doc_findings.BLOCKS,
+    **doc_gpu.BLOCKS,
 }

@@ -2,7 +2,7 @@
 docs/reproducibility.md's cost): the figures and where they ran, never typed."""
 from __future__ import annotations
 
-from benchmarks.doc_sources import result, same_bits, where
+from benchmarks.doc_sources import bare_ratio, result, same_bits, where
 import esjax
 
 
@@ -210,11 +210,6 @@ def lane_schedule_findings() -> str:
           f"early and {late:.2f} late")
 
 
-def _rounds(row) -> str:
-  values = [float(x) for x in row["rounds_/bare"].split(" / ")]
-  return f"{row['/bare']:.2f} (rounds {min(values):.2f}-{max(values):.2f})"
-
-
 def _phases(d, env: str, bars=("", "")) -> str:
   """Per phase of ``env`` in the live_steps file ``d``: each variant's ratio to bare physics."""
   rows = [r for r in d["rows"] if r["env"] == env]
@@ -224,9 +219,9 @@ def _phases(d, env: str, bars=("", "")) -> str:
   for phase, bar in zip(phases, bars):
     mean = got[phase, "off"]["mean_episode"]
     parts.append(f"{phase} ({f'bar {bar}, ' if bar else ''}mean episode {mean:.0f}): lanes "
-                 f"{_rounds(got[phase, 'lanes'])}, a queue of 64 "
-                 f"{_rounds(got[phase, 'queue_64'])}, the chunked loop "
-                 f"{_rounds(got[phase, 'off'])}")
+                 f"{bare_ratio(got[phase, 'lanes'])}, a queue of 64 "
+                 f"{bare_ratio(got[phase, 'queue_64'])}, the chunked loop "
+                 f"{bare_ratio(got[phase, 'off'])}")
   return "; ".join(parts)
 
 

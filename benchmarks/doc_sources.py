@@ -51,3 +51,9 @@ def millions(steps: float) -> str:
 def same_bits(row: dict) -> bool:
   """Whether a live_steps row's variant ended in the params of every other it was compared to."""
   return all(row.get(f"same_bits_as_{k}", True) for k in ("off", "queue_64"))
+
+
+def bare_ratio(row) -> str:
+  """A live_steps row's median ratio to bare physics and the spread of its rounds."""
+  values = [float(x) for x in row["rounds_/bare"].split(" / ")]
+  return f"{row['/bare']:.2f} (rounds {min(values):.2f}-{max(values):.2f})"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite with GPU-sized settings, for a lent GPU machine (see
-# /work/shared/device/README.md). Run so far: `presets` (2026-11-26, one H200); the other
-# parts are unrun.
+# /work/shared/device/README.md). Run so far, on one H200 with jax 0.11.2: `presets`
+# (2026-11-26); `check`, `live`, and `limit`'s two tables one at a time (humanoid at pop 4096;
+# noise) on 2026-12-04. `peers` and `humanoid` are unrun. Tables are named *_gpu so they sit
+# beside the CPU ones in benchmarks/results/.
 #
 # Prepare here (network side), once, from the project root -- brax and evosax travel as wheels:
 #   bash /work/shared/device/wheels.sh brax==0.14.2 mujoco==4.0.0 mujoco-core==4.0.0 \
@@ -100,14 +102,16 @@ m['gpu'] = open(sys.argv[2]).read().strip().splitlines()[-1]; json.dump(m, open(
   limit)
     # One population: each (env, population) costs five compiles of a 1000-step rollout.
     timeout 420 $PY -m benchmarks.physics_limit --populations 4096 --episode-length 1000 \
-      --out "$R"
-    timeout 150 $PY -m benchmarks.noise --params 10000,100000,1000000 --population 4096 --out "$R"
+      --name physics_limit_gpu --out "$R"
+    timeout 150 $PY -m benchmarks.noise --params 10000,100000,1000000 --population 4096 \
+      --name noise_gpu --out "$R"
     ;;
   peers)
     timeout 400 $PY -m benchmarks.peers --population 2048 --episode-length 1000 \
-      --budget 30000000 --threshold 1000 --out "$R"
+      --budget 30000000 --threshold 1000 --name peers_gpu --out "$R"
     timeout 180 $PY -m benchmarks.scaling --platform gpu --devices 1 \
-      --populations 1024,4096,16384 --episode-length 1000 --device-population 4096 --out "$R"
+      --populations 1024,4096,16384 --episode-length 1000 --device-population 4096 \
+      --name scaling_gpu --out "$R"
     ;;
   live)
     # Generations 2-7 from scratch; LIVE_EXTRA=--late adds generations 61-66 if the first
@@ -139,3 +143,4 @@ EOF
 esac
 echo "== summary ($part)"
 for f in "$R"/*.md; do [ -f "$f" ] && { echo "-- $f"; grep '^|' "$f" | head -12; }; done
+exit 0  # the summary's last test is not the parts' status: their logs say how each ended

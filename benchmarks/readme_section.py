@@ -24,15 +24,17 @@ ORDER = ["physics_limit", "live_steps", "live_steps_default_run",
          "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
          "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn", "strategies_rl", "strategies_ask_tell",
          "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
-         "reacher_reference"]
+         "physics_limit_gpu", "live_steps_gpu", "noise_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
 command to `benchmarks/results/` (markdown, CSV and JSON, with the machine, JAX version and
 device). The tables below come from a 2-core CPU shared with other jobs: read the ratios within
-one table, not the absolute times. `bash benchmarks/gpu.sh check|limit|peers|humanoid|presets`
-runs the same suite with GPU-sized settings on a GPU machine (see the script's header); its
-`presets` part ran on an H200 on 2026-11-26 (the GPU table below).
+one table, not the absolute times.
+`bash benchmarks/gpu.sh check|limit|peers|humanoid|live|presets` runs the same suite with
+GPU-sized settings on a GPU machine (see the script's header); on an H200 its `presets` part
+ran on 2026-11-26, and `check`, `live` and `limit`'s tables on 2026-12-04 (the *_gpu tables
+below).
 
 | script | what it measures |
 | --- | --- |
@@ -90,8 +92,8 @@ FINDINGS = """## What the tables say
 - **Scaling (CPU, T=20).** One CPU device runs the generation on one core (CPU seconds =
   wall seconds). {block:scaling-findings}; the fall at large populations is likely cache
   pressure of larger vmapped batches (not profiled), and the split uses both cores with smaller
-  per-device batches. No recompilation anywhere. GPU figures: `benchmarks/gpu.sh` (only its
-  `presets` part has run, see below).
+  per-device batches. No recompilation anywhere. GPU figures: `benchmarks/gpu.sh` (its
+  `scaling` and `peers` tables are still unrun; what ran is below).
 - **Comm modes (4 forced CPU devices).** {block:comm-findings}. The
   default run moves {block:hlo-bytes} with `returns` (`tests/core/test_hlo_traffic.py`), which
   `--comm auto` keeps for it; `gradient` and `hierarchical` add `4 x params` bytes per
@@ -203,6 +205,28 @@ their exact commands, cut at a shared deadline, and `python -m benchmarks.preset
   (Brax's System's zero-row arrays, a black-box problem's empty normalizer, the scatter index
   of `x.at[:n].set(y)`); it now keeps every empty array out of its shard_map, with the same
   bits, and the CPU split is the default again on every jaxlib.
+
+## What the second GPU did (NVIDIA H200, jax 0.11.2, 2026-12-04)
+
+15 minutes of device time again: `bash benchmarks/gpu.sh live`, `check`, and `limit`'s two
+tables one at a time ([physics_limit_gpu.md](../benchmarks/results/physics_limit_gpu.md),
+[live_steps_gpu.md](../benchmarks/results/live_steps_gpu.md),
+[noise_gpu.md](../benchmarks/results/noise_gpu.md)). JAX's default matmul precision was
+left as it is (`matmul_precision` in each file's machine line).
+
+- **Physics limit:** {block:physics-limit-gpu}.
+- **Continuous batching does not pay on a GPU:** {block:live-steps-gpu}. So lanes stay off
+  on a GPU too. What differs between the two runs' params is not traced to its op yet: on the
+  CPU the same variants agree (`live_steps.md`), and a GPU picks its dot kernels by shape.
+- **Noise:** {block:noise-gpu}. The table rebuilds by slicing, so its failure puts the
+  difference in the weighted sum, not in the keys: JAX lets a float32 dot on a recent GPU
+  round its inputs to TF32 (10 mantissa bits; JAX's docs, "Matmul precision"), and the
+  check allows 1e-4. esjax's noise sums now ask for float32
+  (`esjax.perturbations.gaussian.weighted_sum`, which `noise.py` uses too): the update sums
+  exactly the noise the members ran with. The CPU params are unchanged (`tests/test_pinned.py`);
+  the GPU's check waits for the next lent machine.
+- **GPU vs CPU, the same run:** `gpu_check.py` agreed again ("OK", under its 1e-3 bound);
+  `check`'s 20-generation hopper smoke run at population 1024 trained and evaluated.
 """
 
 

@@ -79,7 +79,9 @@ def default_lanes(local: int, backend: str) -> int:
   lanes costs less per lane than one of 64 (benchmarks/results/lane_widths.md), and late in
   training a queue's second members start when its first end and run narrow after them. At
   pop 256 on 2 devices the whole slice of 128 and a queue of 64 over it were level early in
-  training and the whole slice ahead late (live_steps.md: lanes against queue_64)."""
+  training and the whole slice ahead late (live_steps.md: lanes against queue_64). On one
+  H200 the whole slice ran humanoid slower than the chunked loop, in other bits
+  (live_steps_gpu.md): a GPU's step costs about the same at any width."""
   return min(local, 128) if backend == "cpu" else local
 
 
