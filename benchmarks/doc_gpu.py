@@ -27,7 +27,8 @@ def live_steps_gpu() -> str:
   small = 1e3 * 2048 / off["bare_steps_per_s"]
   large = 1e3 * wide["bare_wall_s"] / wide["T"]
   return (f"{off['env']} at population 2048, generations 2-7 (mean episode "
-          f"{off['mean_episode']:.0f} of 1000): the chunked loop (`--lanes 0`, the default) runs "
+          f"{off['mean_episode']:.0f} of 1000): the chunked loop (`--lanes 0`, the default; on a "
+          "GPU one chunk of the whole slice, stepped until its longest episode ends) runs "
           f"at {bare_ratio(off)} of bare physics, `lanes=None` (on a GPU the whole slice of 2048, "
           f"narrowed as episodes end) at {bare_ratio(on)}, and their params "
           f"{'agree' if same_bits(on) else 'differ'} ({where(d['machine'])}). A bare step of "

@@ -42,6 +42,7 @@ from jax.sharding import PartitionSpec as P
 from benchmarks import common
 import esjax
 from esjax.core import lanes as lanes_lib
+from esjax.core import step as step_lib
 from esjax.core.mesh import AXIS, to_host
 from esjax.problems import build as build_lib
 from esjax.training import setup as setup_lib
@@ -273,26 +274,42 @@ def main(argv=None):
   if not set(variants) <= set(VARIANTS):
     p.error(f"--variants {a.variants!r}: each must be one of {', '.join(VARIANTS)}")
   if a.default_run:
-    runs = default_run(a.before, a.repeats, a.cached)
-    cache = ("each run twice over one fresh compilation cache (esjax's default keeps one): "
-             "wall_s and gen_s are the second run's, which loads its compiled code from the "
-             "cache, cold_wall_s the first's, which compiled and filled it" if a.cached
-             else "compile (no compilation cache)")
-    common.write_results(f"{a.name}_default_run{'_cached' if a.cached else ''}",
-                         "The default run with and without lanes", runs, out_dir=a.out, notes=[
-        "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
-        f"per variant, one after the other, evaluations included; {cache}; "
-        f"{a.repeats} rounds of every variant in turn, each row its fastest round "
-        "(rounds_wall_s: every round); gen_s: the mean generation after the first; before = the "
-        "code this change started from; params_pinned: the final params' sha256 equals "
-        "tests/test_pinned.py's DEFAULT_RUN_SHA256 in every round."])
+    _write_default_run(a)
   if not a.envs:
     return
   rows = []
   for env in a.envs.split(","):
     rows += bench_env(env, a.late_at if a.late else None, a.population, variants)
-  notes = [
-      f"Default settings (pop {a.population}, chunks of 64, spring backend) on the devices "
+  cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s", "rounds_wall_s",
+          "live_steps_per_s", "bare_steps_per_s", "/bare", "rounds_/bare", "speedup",
+          "same_bits_as_off", "same_bits_as_queue_64"]
+  common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
+                       _phase_notes(a.population), columns=cols, out_dir=a.out)
+
+
+def _write_default_run(a) -> None:
+  runs = default_run(a.before, a.repeats, a.cached)
+  cache = ("each run twice over one fresh compilation cache (esjax's default keeps one): "
+           "wall_s and gen_s are the second run's, which loads its compiled code from the "
+           "cache, cold_wall_s the first's, which compiled and filled it" if a.cached
+           else "compile (no compilation cache)")
+  common.write_results(f"{a.name}_default_run{'_cached' if a.cached else ''}",
+                       "The default run with and without lanes", runs, out_dir=a.out, notes=[
+      "`esjax.train(TrainConfig())` (hopper, pop 256, 60 generations), a fresh process "
+      f"per variant, one after the other, evaluations included; {cache}; "
+      f"{a.repeats} rounds of every variant in turn, each row its fastest round "
+      "(rounds_wall_s: every round); gen_s: the mean generation after the first; before = the "
+      "code this change started from; params_pinned: the final params' sha256 equals "
+      "tests/test_pinned.py's DEFAULT_RUN_SHA256 in every round."])
+
+
+def _phase_notes(population: int) -> list[str]:
+  backend = jax.default_backend()
+  local = population // jax.device_count()
+  chunk = step_lib.default_member_chunk(local, backend)
+  chunks = f"chunks of {chunk}" if chunk < local else f"one chunk of the whole slice of {local}"
+  return [
+      f"Default settings (pop {population}, {chunks}, spring backend) on the devices "
       "esjax uses by default; bare = the same envs, vmapped and sharded over the same devices, "
       f"{BARE_LENGTH} steps of random actions, one call timed right before each generation "
       f"of a variant; {ROUNDS} rounds of every variant in turn. /bare is the median over "
@@ -301,20 +318,13 @@ def main(argv=None):
       "the fastest rounds, wall_s the fastest (rounds_wall_s: every round).",
       f"Each phase: {PHASE_GENS} generations, one compiled call each, from the same state for "
       "every variant; live_steps = their gen_env_steps; same_bits_as_* says whether a "
-      "variant's params equal another's at the phase's end. off = "
-      "lanes=0 (each chunk of 64 runs until its longest episode ends); "
-      f"lanes = lanes=128, what lanes=None means on CPU (here the whole slice, compacted to "
-      f"{_narrower(128)} lanes as episodes end); queue_64 = lanes=64 (a queue: an ended "
-      f"member's lane takes the next of the slice's 128, then {_narrower(64)} lanes); "
-      "lanes=None = the backend's default lanes (lanes.default_lanes: on a GPU the whole "
-      "slice, narrowed as episodes end).",
+      f"variant's params equal another's at the phase's end. off = lanes=0 ({chunks}, each "
+      "run until its longest episode ends); lanes = lanes=128, what lanes=None means on CPU "
+      f"(there the whole slice of 128, compacted to {_narrower(128)} lanes as episodes end); "
+      "queue_64 = lanes=64 (a queue: an ended member's lane takes the next of a slice of "
+      f"128, then {_narrower(64)} lanes); lanes=None = the backend's default lanes "
+      "(lanes.default_lanes: on a GPU the whole slice, narrowed as episodes end).",
   ]
-  cols = ["env", "phase", "variant", "mean_episode", "live_steps", "wall_s", "rounds_wall_s",
-          "live_steps_per_s", "bare_steps_per_s", "/bare", "rounds_/bare", "speedup",
-          "same_bits_as_off", "same_bits_as_queue_64"]
-  common.write_results(a.name, "Live env steps/s vs bare physics (continuous batching)", rows,
-                       notes, columns=cols, out_dir=a.out)
-
 
 if __name__ == "__main__":
   main()
