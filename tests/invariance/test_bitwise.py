@@ -15,7 +15,7 @@ import pytest
 
 import esjax
 from esjax.core import step as step_lib
-from tests.helpers.subproc import ROOT, env_with_devices
+from tests.helpers.subproc import ROOT, env_with_devices, run_all
 
 WORKER = os.path.join(ROOT, "tests", "helpers", "inv_worker.py")
 
@@ -168,3 +168,21 @@ def test_default_run_in_lanes_is_bitwise_equal_on_1_2_4_devices_and_without_lane
   assert len(off["1"]["metrics"]) == 10 and off["1"]["metrics"][0]["episode_length_mean"] < 500
   for n in ("1", "2", "4"):
     _assert_same(lanes[n], off["1"])
+
+
+_WALKER = """
+import hashlib, json, jax, numpy as np, esjax
+r = esjax.train(esjax.TrainConfig.of(env='walker2d', generations=1, eval_every=0), progress=False)
+print(json.dumps({"devices": jax.device_count(),
+                  "sha": hashlib.sha256(np.asarray(r.flat_params).tobytes()).hexdigest()}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_walker2d_is_bitwise_equal_on_2_and_4_devices():
+  """Every SPMD-partitioned layout compiles walker2d's step alike; the one-device program
+  rounds a division chain of Brax's otherwise (XLA's simplifier, docs/reproducibility.md)."""
+  runs = run_all(_WALKER, (2, 4), timeout=850)
+  assert [runs[n]["devices"] for n in (2, 4)] == [2, 4]
+  assert runs[2]["sha"] == runs[4]["sha"]
