@@ -213,6 +213,29 @@ def emit(runs, plans, a):
   os.makedirs(a.out, exist_ok=True)
   plot(runs, plans, os.path.join(a.out, f"{NAME}.png"))
   rows = summary(runs, plans) or [{"env": "(no env with both methods finished yet)"}]
+  per_run_cols = ["env", "method", "seed", "env_steps", "return_at_budget", "final_return",
+                  "best_return",
+                  *sorted({k for r in runs for k in r if k.startswith(("steps_to_",
+                                                                       "cpu_s_to_"))}),
+                  "cpu_s", "wall_s", "compile_s", "evals"]
+  text = common.write_results(
+      NAME, "Claim 1: ES vs PPO, env steps and time to fixed returns, returns at equal budgets",
+      rows, _notes(runs, plans, a), out_dir=a.out, extra={"runs": runs, "plans": plans},
+      command="python -m benchmarks.claims.es_vs_ppo" + (" --quick" if a.quick else "")
+      + ("" if a.envs is None else f" --envs {a.envs}"))
+  md = text + "\n#### Per run\n\n" + common.markdown_table(
+      [{k: ("—" if r.get(k) is None else r.get(k)) for k in per_run_cols} for r in runs],
+      per_run_cols) + "\n"
+  path = os.path.join(a.out, f"{NAME}.md")
+  with open(path + ".tmp", "w") as f:
+    f.write(md)
+  os.replace(path + ".tmp", path)
+
+
+
+
+def _notes(runs, plans, a) -> list[str]:
+  """The table's notes: scope, budgets, how each method counts and evaluates, settings."""
   versions = (f"esjax {esjax.__version__}, jax {jax.__version__}, brax "
               f"{common.machine_info().get('brax', '?')}")
   ppo_settings = sorted({r["settings"] for r in runs if r["method"] == "PPO"})
@@ -266,23 +289,7 @@ def emit(runs, plans, a):
     notes.append("Walker2d's ES is the paper's OpenAI-ES with the settings the walker2d preset "
                  "had when this comparison began (it is ARS now, verified at 2881 after 20.8M "
                  "steps); these settings are not verified to converge, only to learn here.")
-  per_run_cols = ["env", "method", "seed", "env_steps", "return_at_budget", "final_return",
-                  "best_return",
-                  *sorted({k for r in runs for k in r if k.startswith(("steps_to_",
-                                                                       "cpu_s_to_"))}),
-                  "cpu_s", "wall_s", "compile_s", "evals"]
-  text = common.write_results(
-      NAME, "Claim 1: ES vs PPO, env steps and time to fixed returns, returns at equal budgets",
-      rows, notes, out_dir=a.out, extra={"runs": runs, "plans": plans},
-      command="python -m benchmarks.claims.es_vs_ppo" + (" --quick" if a.quick else "")
-      + ("" if a.envs is None else f" --envs {a.envs}"))
-  md = text + "\n#### Per run\n\n" + common.markdown_table(
-      [{k: ("—" if r.get(k) is None else r.get(k)) for k in per_run_cols} for r in runs],
-      per_run_cols) + "\n"
-  path = os.path.join(a.out, f"{NAME}.md")
-  with open(path + ".tmp", "w") as f:
-    f.write(md)
-  os.replace(path + ".tmp", path)
+  return notes
 
 
 def main():

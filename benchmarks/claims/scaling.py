@@ -242,7 +242,7 @@ def plot(sweep, model, m, a, path):
   common.save_figure(fig, path)
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--devices", default="1,2,4,8")
   p.add_argument("--members-per-device", type=int, default=64, help="weak scaling")
@@ -272,7 +272,11 @@ def main(argv=None):
   p.add_argument("--with-compute", action="store_true", help=argparse.SUPPRESS)
   p.add_argument("--population", type=int, default=0, help=argparse.SUPPRESS)
   p.add_argument("--problem", default="brax", choices=("brax", "bb"), help=argparse.SUPPRESS)
-  a = p.parse_args(argv)
+  return p
+
+
+def main(argv=None):
+  a = _parser().parse_args(argv)
   if a.worker:
     return worker_sweep(a)
   if a.quick:
@@ -287,16 +291,7 @@ def main(argv=None):
                    "--update-population", str(a.update_population)]
 
   if a.rerender:  # the tables and plot again from the json of a finished run, no workers
-    import json as json_lib
-    with open(os.path.join(a.out, "scaling.json")) as f:
-      old = json_lib.load(f)
-    command = old["command"]
-    for k in ("link_gbps", "latency_us", "collectives", "model_pop"):
-      setattr(a, k, old["settings"][k])
-    a.measured = old.get("measured") or {k: old["machine"][k]
-                                         for k in ("date_utc", "load_avg_1m")}
-    return report(a, [{k: v for k, v in r.items()} for r in old["rows"]], old["model_inputs"],
-                  old["wall_s"], command)
+    return _rerender(a)
   t_start, a.measured = time.perf_counter(), None
   devices = [int(x) for x in a.devices.split(",")]
   cache, sweep, m = {}, [], None
@@ -318,6 +313,48 @@ def main(argv=None):
 
 
 def report(a, sweep, m, wall_s, command=None):
+  _add_ratios(sweep)
+  model = model_rows(m, a)
+  os.makedirs(a.out, exist_ok=True)
+  plot(sweep, model, m, a, os.path.join(a.out, "scaling.png"))
+  notes = _notes(a, m, model, wall_s)
+  cols = ["sweep", "devices", "pop", "members_per_device", "gen_s", "gen_cpu_s", "t1_over_tW",
+          "cpu1_over_cpuW", "cpu_ms_per_member", "bytes_per_gen", "expected_bytes",
+          "bytes_per_member",
+          f"bb_bytes_{BB_PARAMS[0]}", f"bb_bytes_{BB_PARAMS[1]}", "ops", "recompiles"]
+  text = common.write_results(
+      "scaling", "Claim 6: scaling with only scalars exchanged (measured on forced CPU devices "
+      "+ a model to 1,440 workers)", sweep, notes, columns=cols, out_dir=a.out, command=command,
+      extra={"wall_s": wall_s, "measured": a.measured, "model": model, "model_inputs": m,
+             "paper": PAPER,
+             "settings": {k: v for k, v in vars(a).items()
+                          if k not in ("passthrough", "rerender", "measured")}})
+  # The model's table below the measured one, in the same markdown file.
+  mcols = ["workers", "pop", "compute_s", "comm_s", "update_s", "total_s", "speedup_vs_1",
+           "efficiency", "speedup_vs_18", "speedup_vs_18_no_update"]
+  with open(os.path.join(a.out, "scaling.md"), "a") as f:
+    f.write("\n#### Model: seconds per generation against workers\n\n" +
+            common.markdown_table(model, mcols) + "\n")
+  print(common.markdown_table(model, mcols))
+  return text
+
+
+def _rerender(a):
+  """The tables and plot again from --out's scaling.json, no workers."""
+  import json as json_lib
+  with open(os.path.join(a.out, "scaling.json")) as f:
+    old = json_lib.load(f)
+  command = old["command"]
+  for k in ("link_gbps", "latency_us", "collectives", "model_pop"):
+    setattr(a, k, old["settings"][k])
+  a.measured = old.get("measured") or {k: old["machine"][k]
+                                       for k in ("date_utc", "load_avg_1m")}
+  return report(a, [{k: v for k, v in r.items()} for r in old["rows"]], old["model_inputs"],
+                old["wall_s"], command)
+
+
+def _add_ratios(sweep) -> None:
+  """Each row's scaling against its sweep's one-device row, and its cost per member."""
   for name in ("weak", "strong"):
     rs = [r for r in sweep if r["sweep"] == name]
     for r in rs:
@@ -326,9 +363,9 @@ def report(a, sweep, m, wall_s, command=None):
       r["cpu1_over_cpuW"] = rs[0]["gen_cpu_s"] / r["gen_cpu_s"]
       r["bytes_per_member"] = r["bytes_per_gen"] / r["pop"]
       r["cpu_ms_per_member"] = r["gen_cpu_s"] / r["pop"] * 1e3
-  model = model_rows(m, a)
-  os.makedirs(a.out, exist_ok=True)
-  plot(sweep, model, m, a, os.path.join(a.out, "scaling.png"))
+
+
+def _notes(a, m, model, wall_s) -> list[str]:
   at = {r["workers"]: r for r in model}
   paper_speedup = PAPER["minutes"][0] / PAPER["minutes"][1]
   what = (f"{a.env}/{a.backend}, MLP {a.hidden}, T = {a.episode_length} fixed-length episodes"
@@ -373,23 +410,7 @@ def report(a, sweep, m, wall_s, command=None):
           f" Measured {a.measured['date_utc']} UTC (load {a.measured['load_avg_1m']}); the "
           "tables were rewritten from its json with --rerender." if a.measured else ""),
   ]
-  cols = ["sweep", "devices", "pop", "members_per_device", "gen_s", "gen_cpu_s", "t1_over_tW",
-          "cpu1_over_cpuW", "cpu_ms_per_member", "bytes_per_gen", "expected_bytes", "bytes_per_member",
-          f"bb_bytes_{BB_PARAMS[0]}", f"bb_bytes_{BB_PARAMS[1]}", "ops", "recompiles"]
-  text = common.write_results(
-      "scaling", "Claim 6: scaling with only scalars exchanged (measured on forced CPU devices "
-      "+ a model to 1,440 workers)", sweep, notes, columns=cols, out_dir=a.out, command=command,
-      extra={"wall_s": wall_s, "measured": a.measured, "model": model, "model_inputs": m, "paper": PAPER,
-             "settings": {k: v for k, v in vars(a).items()
-                          if k not in ("passthrough", "rerender", "measured")}})
-  # The model's table below the measured one, in the same markdown file.
-  mcols = ["workers", "pop", "compute_s", "comm_s", "update_s", "total_s", "speedup_vs_1",
-           "efficiency", "speedup_vs_18", "speedup_vs_18_no_update"]
-  with open(os.path.join(a.out, "scaling.md"), "a") as f:
-    f.write("\n#### Model: seconds per generation against workers\n\n" +
-            common.markdown_table(model, mcols) + "\n")
-  print(common.markdown_table(model, mcols))
-  return text
+  return notes
 
 
 if __name__ == "__main__":

@@ -195,6 +195,25 @@ def main():
              f"{wall:.1f} s (compile included)")
 
   n = a.episodes
+  rows = _rows(a, horizons, g_es, ret_es, ret_rf, sum_rs, sum_s)
+  slopes = {est: {k: slope([r["T"] for r in rows if r["estimator"] == est],
+                           [r[k] for r in rows if r["estimator"] == est])
+                  for k in ("relvar", "trcov_per_return_var", "trcov")} for est in ESTIMATORS}
+  ratio = {est: [r["relvar"] for r in rows if r["estimator"] == est] for est in ESTIMATORS}
+  os.makedirs(a.out, exist_ok=True)
+  plot(rows, os.path.join(a.out, "variance.png"), a)
+  common.write_results(
+      "variance", "Claim 2: gradient-estimator variance against episode length T (ES vs "
+      "REINFORCE)", rows,
+      _notes(a, hidden, theta.shape[0], slopes, wall, horizons),
+      out_dir=a.out, extra={"slopes": slopes, "relvar_by_T": ratio, "horizons": horizons,
+                            "settings": vars(a) | {"num_params": int(theta.shape[0])},
+                            "es_smooth_relvar": (theta.shape[0] + 1) / (n // 2)})
+
+
+def _rows(a, horizons, g_es, ret_es, ret_rf, sum_rs, sum_s) -> list[dict]:
+  """One row per (estimator, T): the spread of the R estimates and of the returns."""
+  n = a.episodes
   rows = []
   for h, T in enumerate(horizons):
     b = ret_rf[:, :, h].mean()  # the constant baseline: mean return over all R x n episodes
@@ -210,42 +229,36 @@ def main():
                    "episodes_for_snr1": n * s["relvar"],
                    "trcov_per_return_var": s["trcov"] / rvar})
       common.log(rows[-1])
+  return rows
 
-  slopes = {est: {k: slope([r["T"] for r in rows if r["estimator"] == est],
-                           [r[k] for r in rows if r["estimator"] == est])
-                  for k in ("relvar", "trcov_per_return_var", "trcov")} for est in ESTIMATORS}
-  ratio = {est: [r["relvar"] for r in rows if r["estimator"] == est] for est in ESTIMATORS}
-  os.makedirs(a.out, exist_ok=True)
-  plot(rows, os.path.join(a.out, "variance.png"), a)
-  common.write_results(
-      "variance", "Claim 2: gradient-estimator variance against episode length T (ES vs "
-      "REINFORCE)", rows,
-      [f"{a.env}/{a.backend} with terminate_when_unhealthy=False (every episode lasts T "
-       f"steps), MLP {hidden} tanh ({theta.shape[0]} parameters) at its initial point "
-       f"(seed {a.seed}), raw observations (no normalizer), for both estimators.",
-       f"Each row: R = {a.repeats} independent estimates, each from n = {n} episodes (ES: "
-       f"{n // 2} antithetic pairs, sigma {a.sigma}, deterministic policy, raw returns; "
-       f"REINFORCE: Gaussian actions, std {a.action_std}, score of the recorded (obs, action) "
-       "pairs; reinforce_baseline subtracts the mean return at T over all R x n episodes).",
-       "trcov = tr Cov of the R estimates (R - 1 denominator); signal2 = ||mean||^2 - trcov/R "
-       "(unbiased ||E g||^2); relvar = trcov / signal2 (nan where signal2 <= 0: the signal is "
-       "below the noise floor of R estimates); episodes_for_snr1 = n x relvar; "
-       "trcov_per_return_var = trcov / Var(return at T).",
-       f"Reference: for a return smooth at the scale sigma, antithetic ES gives g ~ (1/m) "
-       f"sum eps eps^T grad F, whose relvar is (P + 1) / m = {(theta.shape[0] + 1) / (n // 2):.1f}"
-       " (P parameters, m pairs) whatever T is; a larger ES relvar means the return is not "
-       "smooth at that scale (here: the hopper falls at perturbation-dependent times).",
-       "relvar is the comparable measure: both gradients grow with the return scale, and the "
-       "two estimators differentiate different objectives (Gaussian-smoothed return of the "
-       "deterministic policy vs expected return of the stochastic policy).",
-       "Log-log slopes against T (0 = independent of T, 1 = linear): " + "; ".join(
-           f"{est}: relvar {v['relvar']:.2f}, trcov/Var(R) {v['trcov_per_return_var']:.2f}, "
-           f"trcov {v['trcov']:.2f}" for est, v in slopes.items()) + ".",
-       f"Wall time {wall:.0f} s for all rows (one compile, one rollout of T_max = "
-       f"{horizons[-1]} steps per episode serves every T)."],
-      out_dir=a.out, extra={"slopes": slopes, "relvar_by_T": ratio, "horizons": horizons,
-                            "settings": vars(a) | {"num_params": int(theta.shape[0])},
-                            "es_smooth_relvar": (theta.shape[0] + 1) / (n // 2)})
+
+def _notes(a, hidden, num_params: int, slopes, wall: float, horizons) -> list[str]:
+  n = a.episodes
+  return [
+      f"{a.env}/{a.backend} with terminate_when_unhealthy=False (every episode lasts T "
+      f"steps), MLP {hidden} tanh ({num_params} parameters) at its initial point "
+      f"(seed {a.seed}), raw observations (no normalizer), for both estimators.",
+      f"Each row: R = {a.repeats} independent estimates, each from n = {n} episodes (ES: "
+      f"{n // 2} antithetic pairs, sigma {a.sigma}, deterministic policy, raw returns; "
+      f"REINFORCE: Gaussian actions, std {a.action_std}, score of the recorded (obs, action) "
+      "pairs; reinforce_baseline subtracts the mean return at T over all R x n episodes).",
+      "trcov = tr Cov of the R estimates (R - 1 denominator); signal2 = ||mean||^2 - trcov/R "
+      "(unbiased ||E g||^2); relvar = trcov / signal2 (nan where signal2 <= 0: the signal is "
+      "below the noise floor of R estimates); episodes_for_snr1 = n x relvar; "
+      "trcov_per_return_var = trcov / Var(return at T).",
+      f"Reference: for a return smooth at the scale sigma, antithetic ES gives g ~ (1/m) "
+      f"sum eps eps^T grad F, whose relvar is (P + 1) / m = {(num_params + 1) / (n // 2):.1f}"
+      " (P parameters, m pairs) whatever T is; a larger ES relvar means the return is not "
+      "smooth at that scale (here: the hopper falls at perturbation-dependent times).",
+      "relvar is the comparable measure: both gradients grow with the return scale, and the "
+      "two estimators differentiate different objectives (Gaussian-smoothed return of the "
+      "deterministic policy vs expected return of the stochastic policy).",
+      "Log-log slopes against T (0 = independent of T, 1 = linear): " + "; ".join(
+          f"{est}: relvar {v['relvar']:.2f}, trcov/Var(R) {v['trcov_per_return_var']:.2f}, "
+          f"trcov {v['trcov']:.2f}" for est, v in slopes.items()) + ".",
+      f"Wall time {wall:.0f} s for all rows (one compile, one rollout of T_max = "
+      f"{horizons[-1]} steps per episode serves every T).",
+  ]
 
 
 if __name__ == "__main__":
