@@ -31,9 +31,11 @@ def member_noise(gen_key, member, num_params: int, mirrored: bool) -> jax.Array:
 
 
 def weighted_sum(weights: jax.Array, noise: jax.Array) -> jax.Array:
-  """``weights @ noise`` in full float32. On GPUs JAX's default precision may round a float32
-  dot's inputs to TF32 (10 mantissa bits): the update would then sum noise that differs from
-  what the members ran with. CPUs compute float32 dots in float32 either way."""
+  """``weights @ noise`` in full float32. At JAX's default precision a float32 dot may round
+  its inputs, to TF32 (10 mantissa bits) on recent GPUs and to bfloat16 (7) on TPUs: the
+  update would then sum noise that differs from what the members ran with. The dot is a
+  (chunk,) x (chunk, P) product, bound by memory, not by the extra passes. CPUs compute
+  float32 dots in float32 either way (the pinned default run is unchanged)."""
   return jnp.dot(weights, noise, precision=jax.lax.Precision.HIGHEST)
 
 
