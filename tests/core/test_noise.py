@@ -51,3 +51,29 @@ def test_weighted_noise_sum_explicit_indices():
   dense = sum(wi * noise.sample(keys.noise_key(gen_key, i), 12) for wi, i in zip(w, idx))
   np.testing.assert_allclose(noise.weighted_noise_sum(gen_key, w, 12, 2, indices=idx), dense,
                              rtol=1e-5, atol=1e-6)
+
+
+def _dot_precisions(jaxpr) -> list:
+  found = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      found.append(eqn.params["precision"])
+    for value in eqn.params.values():
+      inner = getattr(value, "jaxpr", None)
+      if inner is not None and hasattr(inner, "eqns"):
+        found += _dot_precisions(inner)
+  return found
+
+
+def test_the_tells_noise_sums_ask_for_full_float32():
+  """An accelerator at JAX's default precision may round a float32 dot's inputs (TF32 on a
+  GPU: on an H200 the sum over 10**6 parameters missed the members' noise); every dot of the
+  moments' rebuild must ask for HIGHEST, which CPUs compute as they always did."""
+  gen_key = keys.generation_key(jax.random.PRNGKey(0), 0)
+  w = jnp.ones((10,))
+  closed = jax.make_jaxpr(lambda k, w: noise.moments_from_keys(k, (w, w), (1, 2), 40, 4))(
+      gen_key, w)
+  precisions = _dot_precisions(closed.jaxpr)
+  highest = jax.lax.Precision.HIGHEST
+  assert len(precisions) >= 2
+  assert all(p == (highest, highest) for p in precisions), precisions
