@@ -23,7 +23,19 @@ def ynn_findings() -> str:
   return (("the same params on " if same else "other params on some of ") + " and ".join(r)
           + "; with them a generation took "
           + " and ".join(f"{row['ynn/no_ynn_gen']:.2f}x ({env})" for env, row in r.items())
-          + f" the time without ({where(d['machine'], 1)})")
+          + f" the time without ({where(d['machine'], d['rows'][0]['devices'])})")
+
+
+def llvm_findings() -> str:
+  """The default run with XLA's cheaper LLVM pipeline, lanes off and on, from cpu_llvm.md."""
+  d = result("cpu_llvm")
+  same = all(row["same_params"] for row in d["rows"])
+  parts = [f"lanes {row['lanes']}: {row['llvm_full_wall_s']:.0f} s with the full pipeline, "
+           f"{row['llvm_cheap_wall_s']:.0f} s with the cheaper one "
+           f"({row['llvm_cheap/llvm_full_gen']:.2f}x the time per generation)"
+           for row in d["rows"]]
+  return ("; ".join(parts) + f"; {'the same' if same else 'other'} params either way "
+          f"({where(d['machine'], d['rows'][0]['devices'])})")
 
 
 def _ranked(rows: list[dict], env: str) -> list[dict]:
@@ -68,6 +80,7 @@ def gpu_presets() -> str:
 BLOCKS = {
     "reproducible-findings": reproducible_findings,
     "ynn-findings": ynn_findings,
+    "llvm-findings": llvm_findings,
     "strategies-findings": strategies_findings,
     "long-run-findings": long_run_findings,
     "gpu-presets": gpu_presets,

@@ -19,12 +19,12 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
-ORDER = ["physics_limit", "live_steps", "live_steps_default_run",
-         "live_steps_default_run_cached", "live_steps_more",
-         "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers", "noise", "scaling", "comm",
-         "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn", "strategies_rl", "strategies_ask_tell",
-         "compile_cache", "long_run", "large", "large_curves", "presets", "presets_gpu",
-         "physics_limit_gpu", "live_steps_gpu", "noise_gpu", "reacher_reference"]
+ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_default_run_cached",
+         "live_steps_more", "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers",
+         "noise", "scaling", "comm", "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn",
+         "cpu_llvm", "strategies_rl", "strategies_ask_tell", "compile_cache", "long_run", "large",
+         "large_curves", "presets", "presets_gpu", "physics_limit_gpu", "live_steps_gpu",
+         "noise_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
 
 `benchmarks/` puts esjax next to the physics limit and its peers, each table written by one
@@ -50,7 +50,7 @@ below).
 | `benchmarks/comm.py` | bytes per mesh axis and time per generation of every `--comm` mode on 4 forced CPU devices |
 | `benchmarks/cpu_split.py` | the default run on one CPU device vs esjax's default of one device per core |
 | `benchmarks/reproducible.py` | what bit-for-bit layout invariance costs (member chunks, FMA off) |
-| `benchmarks/cpu_emitters.py` | XLA CPU settings against their alternatives on default runs, same params?: the fusion emitters (XLA's default) against the legacy ones; with `--setting ynn`, YNNPACK dot fusions off (esjax's default) against XLA's default |
+| `benchmarks/cpu_emitters.py` | XLA CPU settings against their alternatives on default runs, same params?: the fusion emitters (XLA's default) against the legacy ones; with `--setting ynn`, YNNPACK dot fusions off (esjax's default) against XLA's default; with `--setting llvm`, XLA's full LLVM pipeline against its cheaper one |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
@@ -114,6 +114,11 @@ FINDINGS = """## What the tables say
 - **XLA CPU's YNNPACK dots: off.** `cpu_ynn.md` times the default runs of hopper and ant
   without XLA's YNNPACK dot fusions (esjax's default since they made ant's episodes depend
   on the lanes beside them, docs/reproducibility.md) and with them: {block:ynn-findings}.
+- **XLA's LLVM pipeline: the full one.** The lanes' narrower widths each compile one more
+  copy of the env step, so `cpu_llvm.md` times the default run (60 generations, compile
+  included, fresh processes) with XLA's cheaper LLVM pipeline
+  (`--xla_llvm_disable_expensive_passes=true`) against its default: {block:llvm-findings}.
+  The compile a width costs is in XLA's own passes, not in LLVM's.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
