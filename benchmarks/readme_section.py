@@ -118,7 +118,7 @@ FINDINGS = """## What the tables say
   copy of the env step, so `cpu_llvm.md` times the default run (60 generations, compile
   included, fresh processes) with XLA's cheaper LLVM pipeline
   (`--xla_llvm_disable_expensive_passes=true`) against its default: {block:llvm-findings}.
-  The compile a width costs is in XLA's own passes, not in LLVM's.
+  What a width costs to compile is not in LLVM's expensive passes.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
