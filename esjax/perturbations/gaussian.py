@@ -34,8 +34,9 @@ def weighted_sum(weights: jax.Array, noise: jax.Array) -> jax.Array:
   """``weights @ noise`` in full float32. At JAX's default precision a float32 dot may round
   its inputs, to TF32 (10 mantissa bits) on recent GPUs and to bfloat16 (7) on TPUs: the
   update would then sum noise that differs from what the members ran with. The dot is a
-  (chunk,) x (chunk, P) product, bound by memory, not by the extra passes. CPUs compute
-  float32 dots in float32 either way (the pinned default run is unchanged)."""
+  (chunk,) x (chunk, P) product, which moves far more bytes than it multiplies, so the extra
+  passes should cost little (not yet timed on an accelerator). CPUs compute float32 dots in
+  float32 either way (the pinned default run is unchanged)."""
   return jnp.dot(weights, noise, precision=jax.lax.Precision.HIGHEST)
 
 

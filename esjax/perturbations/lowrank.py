@@ -45,6 +45,7 @@ import jax.numpy as jnp
 
 from esjax import keys
 from esjax.perturbations.base import chunked
+from esjax.perturbations.gaussian import weighted_sum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,9 +247,12 @@ def _weighted(layout: LowRankLayout, noise: Noise, w: jax.Array, chunk: int) -> 
       rank = a.shape[-1]
       aw = (a * (w * (1.0 / math.sqrt(rank)))[:, None, None]).transpose(1, 0, 2).reshape(
           m, chunk * rank)
+      # A real matmul, left at JAX's default precision like the members' own low-rank
+      # products (an accelerator may round both alike); the dense leaves below are plain noise
+      # sums, kept float32 as the full-rank ones are.
       parts.append((aw @ b.transpose(1, 0, 2).reshape(n, chunk * rank).T).reshape(-1))
       k += 1
     else:
-      parts.append(w @ noise.rest[:, at:at + leaf.size])
+      parts.append(weighted_sum(w, noise.rest[:, at:at + leaf.size]))
       at += leaf.size
   return jnp.concatenate(parts)
