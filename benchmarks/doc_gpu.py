@@ -2,6 +2,8 @@
 (the *_gpu result files): the figures and the machine they ran on, never typed."""
 from __future__ import annotations
 
+import re
+
 from benchmarks.doc_sources import bare_ratio, result, same_bits, where
 
 
@@ -17,22 +19,24 @@ def physics_limit_gpu() -> str:
 
 
 def live_steps_gpu() -> str:
-  """Humanoid at pop 2048 with lanes off and on, from live_steps_gpu.md, and why narrowing
+  """Humanoid with lanes off and on, from live_steps_gpu.md, and why narrowing
   cannot pay there: a wider bare step costs about the same (physics_limit_gpu.md)."""
   d = result("live_steps_gpu")
   got = {r["variant"]: r for r in d["rows"]}
   off, on = got["off"], got["lanes=None"]
   wide = result("physics_limit_gpu")["rows"][0]
-  # ms per vmapped step of bare physics, at 2048 members and at the physics limit's width
-  small = 1e3 * 2048 / off["bare_steps_per_s"]
+  pop = int(re.search(r"--population (\d+)", d["command"]).group(1))
+  local = pop // d["machine"]["device_count"]
+  # ms per vmapped step of bare physics, at this population and at the physics limit's
+  small = 1e3 * pop / off["bare_steps_per_s"]
   large = 1e3 * wide["bare_wall_s"] / wide["T"]
-  return (f"{off['env']} at population 2048, generations 2-7 (mean episode "
+  return (f"{off['env']} at population {pop}, generations 2-7 (mean episode "
           f"{off['mean_episode']:.0f} of 1000): the chunked loop (`--lanes 0`, the default; on a "
           "GPU one chunk of the whole slice, stepped until its longest episode ends) runs "
-          f"at {bare_ratio(off)} of bare physics, `lanes=None` (on a GPU the whole slice of 2048, "
-          f"narrowed as episodes end) at {bare_ratio(on)}, and their params "
+          f"at {bare_ratio(off)} of bare physics, `lanes=None` (on a GPU the whole slice of "
+          f"{local}, narrowed as episodes end) at {bare_ratio(on)}, and their params "
           f"{'agree' if same_bits(on) else 'differ'} ({where(d['machine'])}). A bare step of "
-          f"{wide['pop']} humanoids took {large:.2f} ms and one of 2048 {small:.2f} ms "
+          f"{wide['pop']} humanoids took {large:.2f} ms and one of {pop} {small:.2f} ms "
           f"(physics_limit_gpu.md, live_steps_gpu.md): the GPU's step costs about the same "
           "however many lanes it holds, so narrowing cannot make the tail cheaper there")
 
