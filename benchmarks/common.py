@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -236,7 +237,7 @@ def command_line() -> str:
   spec = getattr(sys.modules["__main__"], "__spec__", None)
   head = (["-m", spec.name.removesuffix(".__main__")] if spec is not None
           else [os.path.relpath(sys.argv[0])])
-  return " ".join(["python", *head, *sys.argv[1:]])
+  return shlex.join(["python", *head, *sys.argv[1:]])  # quoted: an empty value stays ''
 
 
 def fmt(v: Any) -> str:

@@ -20,6 +20,7 @@ Everything is static-shaped: one ``while_loop`` per width, inside the one compil
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.struct
@@ -116,15 +117,22 @@ def _retire(q: _Lanes, ended, episode: Episode, starts, local: int, refill: bool
     member = q.member[lane]
     result = episode.finish(_take(q.state, lane))
     out = jax.tree.map(lambda buf, x: buf.at[member].set(x), q.out, result)
-    take = refill & (q.next < local)
-    nxt = jnp.minimum(q.next, local - 1)
-    state = jax.tree.map(lambda s, x: s.at[lane].set(jnp.where(take, x, s[lane])), q.state,
-                         _take(starts, nxt))
-    q = _Lanes(state, q.member.at[lane].set(jnp.where(take, q.next, local)),
-               q.next + take.astype(jnp.int32), out)
-    return q, ended.at[lane].set(False)
+    q = q.replace(out=out, member=q.member.at[lane].set(local))
+    # Past the queue (every narrower width) nothing is left to start: the lane is emptied and
+    # its state, never read again, left as it is, so those widths carry no start-state copy.
+    return (_refill(q, lane, starts, local) if refill else q), ended.at[lane].set(False)
 
   return jax.lax.while_loop(lambda c: c[1].any(), one, (q, ended))[0]
+
+
+def _refill(q: _Lanes, lane, starts, local: int) -> _Lanes:
+  """``lane`` takes the next member's start state, if a member is left to start."""
+  take = q.next < local
+  nxt = jnp.minimum(q.next, local - 1)
+  state = jax.tree.map(lambda s, x: s.at[lane].set(jnp.where(take, x, s[lane])), q.state,
+                       _take(starts, nxt))
+  return q.replace(state=state, member=q.member.at[lane].set(jnp.where(take, q.next, local)),
+                   next=q.next + take.astype(jnp.int32))
 
 
 def _compact(q: _Lanes, local: int, width: int) -> _Lanes:
@@ -138,6 +146,10 @@ def run(episode: Episode, starts, lane_widths: tuple[int, ...]):
   states ``starts`` ((local, ...)), stepped in lanes of ``lane_widths`` (``widths``)."""
   local = jax.tree.leaves(starts)[0].shape[0]
   lane_widths = tuple(dict.fromkeys(min(w, local) for w in lane_widths))  # none past the slice
+  # Each width vmaps the same three functions: jitted, they are traced once for all widths
+  # (a width costs a batching pass over their jaxprs, not another trace of the env's Python).
+  episode = dataclasses.replace(episode, step=jax.jit(episode.step),
+                                running=jax.jit(episode.running), finish=jax.jit(episode.finish))
   first = lane_widths[0]
   shape = jax.eval_shape(jax.vmap(episode.finish), starts)
   out = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)

@@ -439,6 +439,9 @@ def make_multi_step(sharded_generation, max_generations: int, env_steps: int | N
   rest are zeros or, for a seed that stopped early, the discarded generations' values.
   """
 
+  # Jitted so the shape query below and the loop's body share one trace of the generation.
+  sharded_generation = jax.jit(sharded_generation)
+
   def run(state: TrainState, n):
     _, shape = jax.eval_shape(sharded_generation, state)
     buf = jax.tree.map(lambda s: jnp.zeros((max_generations,) + s.shape, s.dtype), shape)
