@@ -18,6 +18,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -230,6 +231,18 @@ def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = ""
   if not line:
     raise RuntimeError(f"train({config}) failed ({out.returncode}):\n{out.stderr[-3000:]}")
   return json.loads(line[-1][7:])
+
+
+def checkout(ref: str) -> str:
+  """The tree at the merge base of HEAD and ``ref`` (``git archive``) in a temporary folder:
+  the code a change started from, for before/after rows."""
+  base = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=ROOT, check=True,
+                        capture_output=True, text=True).stdout.strip()
+  folder = tempfile.mkdtemp(prefix="esjax-before-")
+  archive = subprocess.run(["git", "archive", base], cwd=ROOT, check=True,
+                           capture_output=True).stdout
+  subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+  return folder
 
 
 def command_line() -> str:

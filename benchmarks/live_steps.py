@@ -30,7 +30,6 @@ tests/test_pinned.py's hash.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from typing import Sequence
 
@@ -194,18 +193,6 @@ def _narrower(lanes: int) -> str:
   return ", ".join(map(str, lanes_lib.widths(lanes, 128, narrowings)[1:]))
 
 
-def _checkout(ref: str) -> str:
-  """``ref``'s tree (``git archive``) in a temporary folder: the code before this change."""
-  import tempfile  # pylint: disable=g-import-not-at-top
-  base = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=common.ROOT, check=True,
-                        capture_output=True, text=True).stdout.strip()
-  folder = tempfile.mkdtemp(prefix="esjax-before-")
-  archive = subprocess.run(["git", "archive", base], cwd=common.ROOT, check=True,
-                           capture_output=True).stdout
-  subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-  return folder
-
-
 # The default run's variants: lanes off (the default), then on with the default narrowings
 # and with none (each narrower width compiles one more copy of the env step).
 DEFAULT_RUN_VARIANTS = {"off": VARIANTS["off"], "lanes=None": dict(lanes=None),
@@ -229,7 +216,7 @@ def default_run(before_ref: str, repeats: int, cached: bool = False) -> list[dic
   machine's speed drifts by more than the differences measured), each row the fastest round.
   ``cached``: each run twice over one fresh compilation cache, the second timed."""
   from tests.test_pinned import DEFAULT_RUN_SHA256  # pylint: disable=g-import-not-at-top
-  runs = ([("before (merge base with " + before_ref + ")", _checkout(before_ref), {})]
+  runs = ([("before (merge base with " + before_ref + ")", common.checkout(before_ref), {})]
           if before_ref else [])
   runs += [(name, common.ROOT, kw) for name, kw in DEFAULT_RUN_VARIANTS.items()]
   results = {name: [] for name, _, _ in runs}

@@ -137,5 +137,6 @@ def test_default_run_on_two_hosts_x_two_devices_equals_one_device(tmp_path, comm
         "--num-processes", "2", "--process-id", str(i))) for i in range(2)]
     procs.append(launch(net, None, None, 1, argv=esjax_train("--out", str(tmp_path / "one"))))
     all_succeed(procs, timeout=3000)
-  two_hosts, one = ((tmp_path / d / "params.msgpack").read_bytes() for d in ("host0", "one"))
-  assert two_hosts == one
+  params_two_hosts, params_one = ((tmp_path / d / "params.msgpack").read_bytes()
+                                  for d in ("host0", "one"))
+  assert params_two_hosts == params_one
