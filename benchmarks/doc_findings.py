@@ -287,10 +287,31 @@ def default_run_cached() -> str:
   got = {r["variant"]: r for r in d["rows"]}
   warm = ", ".join(f"`{v}` {r['wall_s']:.0f} s" for v, r in got.items())
   cold = ", ".join(f"{r['cold_wall_s']:.0f} s" for r in got.values())
-  return f"{warm} (the runs that filled the cache: {cold}); {_pinned(d)} ({where(d['machine'])})"
+  on, off = got["lanes=None"], got["off"]
+  return (f"{warm} (the runs that filled the cache: {cold}); {_pinned(d)} "
+          f"({where(d['machine'])}). From the cache `lanes=None` took "
+          f"{on['wall_s'] / off['wall_s']:.2f}x lanes off's wall time ({on['gen_s']:.2f} against "
+          f"{off['gen_s']:.2f} s a generation), cold {on['cold_wall_s'] / off['cold_wall_s']:.2f}x")
+
+
+def compile_stages_findings() -> str:
+  """What a lane width costs before the first generation, by stage, from compile_stages.md."""
+  from benchmarks.compile_stages import per_width  # pylint: disable=g-import-not-at-top
+  d = result("compile_stages")
+  rows = {code: [r for r in d["rows"] if r["code"] == code] for code in ("before", "this")}
+  off = {code: next(r for r in got if r["variant"] == "off") for code, got in rows.items()}
+  return (f"the chunked loop's step traces in {off['this']['trace_s']:.1f} s "
+          f"({off['before']['trace_s']:.1f} s before the generation and the episode's "
+          f"functions were traced once) and compiles in {off['this']['compile_s']:.0f} s; each "
+          f"narrower lane width adds {per_width(rows['this'], 'trace_s'):.2f} s of tracing "
+          f"({per_width(rows['before'], 'trace_s'):.2f} s before), "
+          f"{per_width(rows['this'], 'lower_s'):.2f} s of lowering and "
+          f"{per_width(rows['this'], 'compile_s'):.1f} s of XLA compile "
+          f"({where(d['machine'], d['rows'][0]['devices'])})")
 
 
 BLOCKS.update({
+    "compile-stages-findings": compile_stages_findings,
     "default-run-cached": default_run_cached,
     "default-run-lanes": default_run_lanes,
     "live-steps-bars": live_steps_bars,

@@ -22,7 +22,7 @@ BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_default_run_cached",
          "live_steps_more", "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers",
          "noise", "scaling", "comm", "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn",
-         "cpu_llvm", "strategies_rl", "strategies_ask_tell", "compile_cache", "long_run", "large",
+         "cpu_llvm", "compile_stages", "strategies_rl", "strategies_ask_tell", "compile_cache", "long_run", "large",
          "large_curves", "presets", "presets_gpu", "physics_limit_gpu", "live_steps_gpu",
          "noise_gpu", "reacher_reference"]
 INTRO = """# Benchmarks
@@ -53,6 +53,7 @@ below).
 | `benchmarks/cpu_emitters.py` | XLA CPU settings against their alternatives on default runs, same params?: the fusion emitters (XLA's default) against the legacy ones; with `--setting ynn`, YNNPACK dot fusions off (esjax's default) against XLA's default; with `--setting llvm`, XLA's full LLVM pipeline against its cheaper one |
 | `benchmarks/strategies.py` | every strategy on hopper and halfcheetah; ask+tell against evosax |
 | `benchmarks/compile_cache.py` | first vs second start with the persistent compilation cache |
+| `benchmarks/compile_stages.py` | the compiled step's tracing, lowering and XLA compile, for the chunked loop and by lane widths, before and after a change |
 | `benchmarks/long_run.py` | host memory and time per generation over 100,000 generations |
 | `benchmarks/large.py` | full-rank vs low-rank (EGGROLL) perturbations: cost per generation from 10⁴ to 10⁷ parameters, and quality at equal budget |
 | `benchmarks/presets.py` | presets trained with their exact command (`--recorded`: runs made on a GPU machine) |
@@ -119,6 +120,11 @@ FINDINGS = """## What the tables say
   included, fresh processes) with XLA's cheaper LLVM pipeline
   (`--xla_llvm_disable_expensive_passes=true`) against its default: {block:llvm-findings}.
   What a width costs to compile is not in LLVM's expensive passes.
+- **What a lane width costs to start.** `compile_stages.md` times JAX's three stages of the
+  compiled step in fresh processes, for the chunked loop and for `lanes=None` narrowed 0 to 8
+  times: {block:compile-stages-findings}. XLA compiles each width's copy of the env step on
+  its own (on hopper about 200 of a width's ~300 kernels are Brax's physics step), so the
+  compile, not the tracing, is what a width costs now.
 - **Strategies.** At 500k env steps per seed (3 seeds, pop 64) {block:strategies-findings};
   tell rebuilds the noise from keys (docs/strategies.md).
 - **Long runs stay flat.** {block:long-run-findings}, with no trend. Records stream to
@@ -182,8 +188,11 @@ FINDINGS = """## What the tables say
   with off, within what this machine drifts in minutes: not a reason to change the default.
   esjax keeps a compilation cache by default, so a sweep's next seed or a resumed run loads
   its compiled step instead; `live_steps_default_run_cached.md` times that second run:
-  {block:default-run-cached}. Lanes stay behind even then: the cache skips XLA's compile, not
-  JAX's tracing and lowering of each width's step.
+  {block:default-run-cached}. The cache skips XLA's compile but not JAX's tracing and
+  lowering of each width's step, which cost less since the generation and the episode's
+  functions are traced once (`compile_stages.md`, above). Lanes stay off by default all the
+  same: a new user's first run is a cold one, and so is every changed setting that the
+  compiled step depends on.
 
 ## What one GPU did (NVIDIA H200, jax 0.11.2, 2026-11-26)
 

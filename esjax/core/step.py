@@ -483,6 +483,8 @@ def fuse(step, max_generations: int):
   any count reuses one compilation); rows past ``n`` are zeros. For steps that carry more than
   a TrainState (``training/optimize.py`` tracks the best member) and need no env-step budget."""
 
+  step = jax.jit(step)  # one trace for the shape query and the loop body, as make_multi_step
+
   def run(carry, n):
     _, shape = jax.eval_shape(step, carry)
     buf = jax.tree.map(lambda s: jnp.zeros((max_generations,) + s.shape, s.dtype), shape)
