@@ -28,6 +28,13 @@ s = esjax.setup(cfg, problem=problem, initial_params=jnp.zeros(6))
 step_empty = empty_operands(s.run_generations.lower(s.state, 1).as_text())
 r = esjax.train(cfg, problem=problem, initial_params=jnp.zeros(6), progress=False)
 
+# Brax hopper in lanes (lowered, not compiled): its System holds zero-row arrays, and the
+# lanes jit the episode's functions, whose captured constants must stay inside the step too.
+hopper = esjax.setup(esjax.TrainConfig.of(env="hopper", population_size=8, eval_every=0,
+                                          episode_length=10, lanes=None, lane_narrowings=1,
+                                          num_devices=2))
+lanes_empty = empty_operands(hopper.run_generations.lower(hopper.state, 1).as_text())
+
 # A body that captures an empty jax.Array, takes and returns empty arrays, and uses the axis.
 EMPTY = jnp.zeros((0, 3))
 def body(st):
@@ -37,7 +44,7 @@ def body(st):
 f = jax.jit(shard_generation(body, make_mesh(2)))
 arg = (jnp.ones(2), jnp.zeros((0,), jnp.int32))
 (g, e), z = f(arg)
-print(json.dumps(dict(step_empty=step_empty, moved=float(jnp.abs(r.flat_params).max()),
+print(json.dumps(dict(step_empty=step_empty, lanes_empty=lanes_empty, moved=float(jnp.abs(r.flat_params).max()),
                       body_empty=empty_operands(f.lower(arg).as_text()), g=g.tolist(),
                       shapes=[list(e.shape), str(e.dtype), list(z.shape), str(z.dtype)])))
 """
@@ -45,7 +52,7 @@ print(json.dumps(dict(step_empty=step_empty, moved=float(jnp.abs(r.flat_params).
 
 def test_no_empty_array_is_a_shard_map_operand():
   r = run_all(_CODE, (2,), timeout=300)[2]
-  assert r["step_empty"] == [] and r["body_empty"] == []
+  assert r["step_empty"] == [] and r["body_empty"] == [] and r["lanes_empty"] == []
   assert r["moved"] > 0.01  # it ran (on jaxlib 0.11.2 it segfaulted here)
   assert r["g"] == [0.0, 0.0, 1.0, 1.0]
   assert r["shapes"] == [[0], "int32", [2, 0], "int32"]
