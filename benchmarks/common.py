@@ -221,15 +221,24 @@ def train_in_child(config: dict[str, Any], root: str = ROOT, xla_flags: str = ""
   wall_s (the whole process), first_s (the first generation; esjax's training clock starts
   after the compile), gen_s (the mean generation after it), devices, flags, eval_return and
   sha256 of the final float32 params. ``env_vars`` are set in the child's environment."""
-  env = dict(os.environ, PYTHONPATH=root, **env_vars)
+  env = dict(os.environ, **env_vars)
   if xla_flags:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla_flags}".strip()
-  child = _TRAIN_CHILD.format(kw=config, cache=compile_cache)
-  out = subprocess.run([sys.executable, "-c", child], cwd=root, env=env, capture_output=True,
+  return run_child(_TRAIN_CHILD.format(kw=config, cache=compile_cache), root, env, timeout,
+                   what=f"train({config})")
+
+
+def run_child(code: str, root: str = ROOT, env: dict[str, str] | None = None,
+              timeout: float = 3600, what: str = "child") -> dict[str, Any]:
+  """The JSON of the last ``RESULT {...}`` line that ``python -c code`` printed, run with the
+  esjax of ``root`` (``env``: the child's environment, default this one's); a child that
+  printed none raises with its stderr's tail."""
+  env = dict(env if env is not None else os.environ, PYTHONPATH=root)
+  out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
                        text=True, timeout=timeout)
   line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
   if not line:
-    raise RuntimeError(f"train({config}) failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    raise RuntimeError(f"{what} failed ({out.returncode}):\n{out.stderr[-3000:]}")
   return json.loads(line[-1][7:])
 
 

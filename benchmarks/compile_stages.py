@@ -13,10 +13,6 @@ with ``--before REF`` the same configs run on the code at the merge base of HEAD
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
@@ -45,13 +41,7 @@ print("RESULT " + json.dumps(dict(setup_s=times[0] - t, trace_s=times[1] - times
 def stages(config: dict, root: str) -> dict:
   """Seconds of each stage of ``config``'s compiled step, in a fresh process on ``root``'s
   esjax: setup (imports and env build included), trace, lower, compile."""
-  out = subprocess.run([sys.executable, "-c", _CHILD.format(kw=config)], cwd=root,
-                       env=dict(os.environ, PYTHONPATH=root), capture_output=True, text=True,
-                       timeout=1800)
-  line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-  if not line:
-    raise RuntimeError(f"{config} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-  return json.loads(line[-1][7:])
+  return common.run_child(_CHILD.format(kw=config), root, timeout=1800, what=str(config))
 
 
 def configs(env: str, narrowings: list[int]) -> dict[str, tuple[int, dict]]:
