@@ -300,14 +300,16 @@ def compile_stages_findings() -> str:
   d = result("compile_stages")
   rows = {code: [r for r in d["rows"] if r["code"] == code] for code in ("before", "this")}
   off = {code: next(r for r in got if r["variant"] == "off") for code, got in rows.items()}
-  return (f"the chunked loop's step traces in {off['this']['trace_s']:.1f} s "
-          f"({off['before']['trace_s']:.1f} s before the generation and the episode's "
-          f"functions were traced once) and compiles in {off['this']['compile_s']:.0f} s; each "
-          f"narrower lane width adds {per_width(rows['this'], 'trace_s'):.2f} s of tracing "
-          f"({per_width(rows['before'], 'trace_s'):.2f} s before), "
+  this, before = off["this"], off["before"]
+  return (f"a process builds the default run's setup (imports, env, initial state) in "
+          f"{this['setup_s']:.1f} s, the chunked loop's step traces in {this['trace_s']:.1f} s "
+          f"and compiles in {this['compile_s']:.0f} s; each narrower lane width adds "
+          f"{per_width(rows['this'], 'trace_s'):.2f} s of tracing, "
           f"{per_width(rows['this'], 'lower_s'):.2f} s of lowering and "
           f"{per_width(rows['this'], 'compile_s'):.1f} s of XLA compile "
-          f"({where(d['machine'], d['rows'][0]['devices'])})")
+          f"({where(d['machine'], d['rows'][0]['devices'])}). The code before (the row's "
+          f"`before`) took {before['setup_s']:.1f} s to set up, {before['trace_s']:.1f} s to "
+          f"trace and {per_width(rows['before'], 'trace_s'):.2f} s of tracing a width")
 
 
 BLOCKS.update({

@@ -25,12 +25,11 @@ from esjax.envs import spaces
 from esjax.errors import ConfigError
 
 
-def _obs_space_of_shape(size) -> spaces.Box | spaces.Dict:
-  """A Brax/Playground ``observation_size`` (an int, a shape, or a dict of them) as a space."""
-  if isinstance(size, dict) or hasattr(size, "keys"):
-    return spaces.Dict({str(k): _obs_space_of_shape(v) for k, v in size.items()})
-  shape = (int(size),) if np.isscalar(size) else tuple(int(d) for d in size)
-  return spaces.Box(shape, -np.inf, np.inf)
+def _obs_space_of_shape(shape) -> spaces.Box | spaces.Dict:
+  """A Brax/Playground observation's shape (a tuple, or a dict of them) as a space."""
+  if isinstance(shape, dict) or hasattr(shape, "keys"):
+    return spaces.Dict({str(k): _obs_space_of_shape(v) for k, v in shape.items()})
+  return spaces.Box(tuple(int(d) for d in shape), -np.inf, np.inf)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,7 +46,12 @@ class BraxEnv:
 
   @property
   def observation_space(self):
-    return _obs_space_of_shape(self.env.observation_size)
+    # The shapes of an abstract reset: Brax's ``observation_size`` runs ``reset`` op by op,
+    # each op its own small XLA compile (on hopper ~200 of them, about 4 s of every start).
+    # The env itself, unwrapped as Brax's property does (a VmapWrapper wants a batch of keys).
+    env = getattr(self.env, "unwrapped", self.env)
+    obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs
+    return _obs_space_of_shape(jax.tree.map(lambda x: x.shape, obs))
 
   @property
   def action_space(self):
