@@ -306,7 +306,8 @@ def compile_stages_findings() -> str:
   # The setup does not depend on the lanes: the median over a tree's rows (fresh processes).
   setup = {code: statistics.median(r["setup_s"] for r in got) for code, got in rows.items()}
   return (f"a process builds the default run's setup (imports, env, initial state) in "
-          f"{setup['this']:.1f} s (median of the rows), the chunked loop's step traces in {this['trace_s']:.1f} s "
+          f"{setup['this']:.1f} s (median of the rows), the chunked loop's step traces in "
+          f"{this['trace_s']:.1f} s "
           f"and compiles in {this['compile_s']:.0f} s; each narrower lane width adds "
           f"{per_width(rows['this'], 'trace_s'):.2f} s of tracing, "
           f"{per_width(rows['this'], 'lower_s'):.2f} s of lowering and "

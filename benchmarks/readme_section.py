@@ -22,7 +22,8 @@ BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_default_run_cached",
          "live_steps_more", "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers",
          "noise", "scaling", "comm", "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn",
-         "cpu_llvm", "compile_stages", "strategies_rl", "strategies_ask_tell", "compile_cache", "long_run", "large",
+         "cpu_llvm", "compile_stages", "strategies_rl", "strategies_ask_tell", "compile_cache",
+         "long_run", "large",
          "large_curves", "presets", "presets_gpu", "physics_limit_gpu", "live_steps_gpu",
          "noise_gpu", "reacher_reference"]
 INTRO = """# Benchmarks

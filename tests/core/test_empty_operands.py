@@ -44,7 +44,8 @@ def body(st):
 f = jax.jit(shard_generation(body, make_mesh(2)))
 arg = (jnp.ones(2), jnp.zeros((0,), jnp.int32))
 (g, e), z = f(arg)
-print(json.dumps(dict(step_empty=step_empty, lanes_empty=lanes_empty, moved=float(jnp.abs(r.flat_params).max()),
+print(json.dumps(dict(step_empty=step_empty, lanes_empty=lanes_empty,
+                      moved=float(jnp.abs(r.flat_params).max()),
                       body_empty=empty_operands(f.lower(arg).as_text()), g=g.tolist(),
                       shapes=[list(e.shape), str(e.dtype), list(z.shape), str(z.dtype)])))
 """
