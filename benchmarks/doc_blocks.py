@@ -80,11 +80,25 @@ def hlo_bytes() -> str:
   return f"{b:,} bytes per generation (read from its HLO on {devices} forced CPU devices)"
 
 
-def preflight_sample() -> str:
+# The default run's pre-run block as esjax prints it (runtime/preflight.py's Plan.lines(), with
+# core/comm.py's reason); tests/docs/test_generated.py builds the same lines from the code.
+PREFLIGHT_PARAMS = 1539
+PREFLIGHT_DIRECTIONS = 128  # pop 256, mirrored: 128 noise directions rebuilt by the update
+
+
+def preflight_lines() -> list[str]:
   b = test_constant(HLO, "DEFAULT_RUN_BYTES")
-  return ("\n```\ndevices: 2 on 1 process(es); 128 of 256 members per device\n"
-          f"parameters: 1,539; crossing devices per generation: {b:,} bytes\n"
-          "memory per device: the step needs … of …   (what XLA and the host report)\n```\n")
+  values = PREFLIGHT_DIRECTIONS * PREFLIGHT_PARAMS
+  return ["devices: 2 on 1 process(es); 128 of 256 members per device",
+          f"parameters: {PREFLIGHT_PARAMS:,}; crossing devices per generation: {b:,} bytes "
+          f"(0 between hosts, {b:,} within)",
+          f"comm: auto -> returns: the update rebuilds {values / 1e6:.1f}M noise values, under "
+          "the 4.2M worth splitting"]
+
+
+def preflight_sample() -> str:
+  return ("\n```\n" + "\n".join(preflight_lines()) + "\nmemory per device: the step needs … of …"
+          "   (what XLA and the host report)\n```\n")
 
 
 def test_tiers() -> str:

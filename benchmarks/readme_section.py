@@ -153,7 +153,8 @@ FINDINGS = """## What the tables say
   whose speed drifts, so its rows are read against each other, not against the timings: the
   level of the cost table moves between runs of the benchmark. Early, a few members of a slice run all 1000 steps while the rest fell within a few
   hundred, so a generation's last several hundred steps run narrow, where a CPU env step
-  costs up to about twice as much per env as at 128 lanes (the table's costs per width). More
+  costs about twice as much per env at 8 lanes as at 128 and three times at 2 or 3 (the
+  table's costs per width). More
   widths buy some of that back, each one more compiled copy of the env step; late there is
   nothing to buy. Moving survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the

@@ -68,7 +68,7 @@ def _bb_setup(pop, params, devices):
   from esjax.training import train as train_lib
   target = jnp.linspace(-1.0, 1.0, params)
   cfg = esjax.TrainConfig.of(population_size=pop, generations=1, eval_every=0,
-                             normalize_obs=False, num_devices=devices)
+                             normalize_obs=False, num_devices=devices, comm="returns")
   return train_lib.setup(cfg, esjax.black_box(lambda p, k: -jnp.sum((p - target) ** 2)),
                          jnp.zeros(params))
 
@@ -385,7 +385,9 @@ def _notes(a, m, model, wall_s) -> list[str]:
       "chunks x (2 x obs + 1) (one observation-sum triple per member chunk of <= 64) on every "
       f"device count. bb_bytes_P: a black-box step with P = {BB_PARAMS[0]:,} / {BB_PARAMS[1]:,} "
       "parameters at the same W and pop (4 or 8 B per member: its returns, and its constant step "
-      "counts unless XLA folds them away; nothing parameter-sized). On one "
+      "counts unless XLA folds them away; nothing parameter-sized) with --comm returns, the "
+      "paper's exchange (the default auto splits an update of 4.2M noise values or more over "
+      "the devices, which sends parameter-sized partial sums: docs/scaling.md). On one "
       "device the all-gathers stay in the program as local copies, so the bytes are counted "
       "there too.",
       f"Model inputs (1 forced device, about one core): {m['env']}, {m['params']:,}-parameter "

@@ -55,7 +55,7 @@ def widths(lanes: int, local: int, narrowings: int = NARROWINGS) -> tuple[int, .
   first, every lane was stepped until the episodes' end. Early in training the last episodes end spread
   out, and halving down to a few lanes keeps the copies few while the longest episode's tail
   runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
-  128: benchmarks/results/lane_widths.md), but far less in all.
+  128 and three times at 2 or 3: benchmarks/results/lane_schedule.md), but far less in all.
 
   Why never one lane (unless ``lanes`` or the slice is one): XLA compiles a batch of one as
   another program. With the batch axis of size one dropped, its algebraic simplifier rewrites

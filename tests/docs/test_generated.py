@@ -59,3 +59,19 @@ def test_a_block_that_opens_a_line_is_a_block_of_lines():
       if opens_line and not m.group(3).startswith("\n"):
         bad.append(f"{page}: block {m.group(2)!r}")
   assert not bad, "; ".join(bad)
+
+
+def test_the_preflight_sample_is_what_esjax_prints():
+  # The sample in docs/cli.md is typed from a run of the default config; the code's own
+  # format and comm reason must still print it (the memory line is left out: it is the host's).
+  from esjax.core import comm as comm_lib  # pylint: disable=g-import-not-at-top
+  from esjax.runtime import preflight  # pylint: disable=g-import-not-at-top
+  want = doc_blocks.preflight_lines()
+  b = int(want[1].split(": ")[2].split()[0].replace(",", ""))
+  reason = comm_lib.choose("auto", (1, 2), doc_blocks.PREFLIGHT_DIRECTIONS,
+                           doc_blocks.PREFLIGHT_PARAMS, 1, 64, "cpu").reason
+  plan = preflight.Plan(devices=2, processes=1, population=256, members_per_device=128,
+                        num_params=doc_blocks.PREFLIGHT_PARAMS, bytes_per_generation=b,
+                        fixed_bytes=0, step_bytes=0, device_bytes=None, comm=reason,
+                        axis_bytes=(0, b))
+  assert plan.lines()[:3] == want
