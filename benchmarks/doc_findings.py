@@ -232,11 +232,11 @@ def _phases(d, env: str, bars=("", "")) -> str:
   got = {(r["phase"], r["variant"]): r for r in rows}
   parts = []
   for phase, bar in zip(phases, bars):
-    mean = got[phase, "off"]["mean_episode"]
+    mean, digits = got[phase, "off"]["mean_episode"], 3 if bar else 2
     parts.append(f"{phase} ({f'bar {bar}, ' if bar else ''}mean episode {mean:.0f}): lanes "
-                 f"{bare_ratio(got[phase, 'lanes'])}, a queue of 64 "
-                 f"{bare_ratio(got[phase, 'queue_64'])}, the chunked loop "
-                 f"{bare_ratio(got[phase, 'off'])}")
+                 f"{bare_ratio(got[phase, 'lanes'], digits)}, a queue of 64 "
+                 f"{bare_ratio(got[phase, 'queue_64'], digits)}, the chunked loop "
+                 f"{bare_ratio(got[phase, 'off'], digits)}")
   return "; ".join(parts)
 
 

@@ -252,7 +252,7 @@ def live_steps_table() -> str:
       any_row = next(iter(v.values()))
       gens = phase.replace("generations ", "")
       lines.append(f"| {env} | {gens} | {any_row['mean_episode']:.0f} | "
-                   + " | ".join(f"{v[k]['/bare']:.2f}" if k in v else "" for k in LIVE_VARIANTS)
+                   + " | ".join(f"{v[k]['/bare']:.3f}" if k in v else "" for k in LIVE_VARIANTS)
                    + f" | {any_row['bare_steps_per_s']:,.0f} |")
   head = ["", "| env | generations | mean episode | " + " | ".join(
       f"{k} /bare" for k in LIVE_VARIANTS) + " | bare steps/s |",

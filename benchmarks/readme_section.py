@@ -163,9 +163,10 @@ FINDINGS = """## What the tables say
   three rounds, each a paired ratio: this machine's speed moves by a third within minutes
   (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out, but
   the rounds still spread by a few hundredths, as much as the early bar's margin. Early,
-  the lanes sit at the bar and a queue of 64 just above it; late the whole slice reaches it
-  and the queue does not (its second members start when the first end and run narrow after
-  them). Why the early phase stops there: a generation's last episodes run narrow (a few of a
+  the lanes sit within a few thousandths under the bar and a queue of 64 just above it; late
+  the whole slice sits as far under its bar and the queue further (its second members start
+  when the first end and run narrow after them): both bars are within the rounds' spread,
+  neither is passed by the median. Why the early phase stops there: a generation's last episodes run narrow (a few of a
   slice's members run all 1000 steps while the rest fell within a few hundred), and a
   vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
   vectorizes across the vmapped axis). The narrowings now go down to 2 lanes
