@@ -27,7 +27,9 @@ import jax.numpy as jnp
 
 from benchmarks import common
 import esjax
-from esjax.core.mesh import to_host
+from jax.sharding import PartitionSpec as P
+
+from esjax.core.mesh import AXIS, to_host
 from esjax.training import train as train_lib
 from esjax.policies import make_policy
 from esjax.problems.brax import brax_problem
@@ -70,6 +72,13 @@ def bare_physics(env, population: int, episode_length: int, obs_actions: bool = 
   return run
 
 
+def on_mesh(fn, mesh, in_specs):
+  """``fn`` of one device's slice, run on every device of ``mesh`` at once: the limit is
+  taken on the devices the generation it bounds runs on (one per core on a CPU host)."""
+  return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS),
+                               check_vma=False))
+
+
 def bench_one(env_name: str, backend: str, population: int, episode_length: int, hidden, repeats,
               gens_after):
   env = make_fixed_length_env(env_name, backend)
@@ -77,23 +86,28 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   row = {"env": env_name, "pop": population, "T": episode_length}
   steps = population * episode_length
 
-  bare = bare_physics(env, population, episode_length)
-  _, row["bare_compile_s"] = common.timed(bare, key)
-  bare_obs = bare_physics(env, population, episode_length, obs_actions=True)
-  common.timed(bare_obs, key)
-
   config = esjax.TrainConfig.of(env=env_name, backend=backend, population_size=population,
                              episode_length=episode_length, hidden_sizes=hidden, eval_every=0)
   policy, params = make_policy(config.policy.kind, int(env.observation_size), int(env.action_size),
                                config.policy.hidden_sizes, config.policy.activation, key)
   problem = brax_problem(env, policy, episode_length, config.problem.normalize_obs,
                          config.problem.obs_clip)
+  s = train_lib.setup(config, problem=problem, initial_params=params)
+  local = population // s.mesh.size
+
+  def limit(obs_actions):
+    run = bare_physics(env, local, episode_length, obs_actions)
+    return on_mesh(lambda k: run(jax.random.fold_in(k, jax.lax.axis_index(AXIS))), s.mesh, P())
+
+  bare = limit(False)
+  _, row["bare_compile_s"] = common.timed(bare, key)
+  bare_obs = limit(True)
+  common.timed(bare_obs, key)
 
   # The rollout alone (policy + normalizer + while_loop), same members, no ES.
-  s = train_lib.setup(config, problem=problem, initial_params=params)
   cands = params[None] + 0.05 * jax.random.normal(key, (population, params.shape[0]))
   keys = jax.random.split(key, population)
-  roll = jax.jit(jax.vmap(problem.evaluate, in_axes=(0, None, 0)))
+  roll = on_mesh(jax.vmap(problem.evaluate, in_axes=(0, None, 0)), s.mesh, (P(AXIS), P(), P(AXIS)))
   norm = to_host(s.state.normalizer)
   common.timed(roll, cands, norm, keys)
 
@@ -189,8 +203,10 @@ def main(argv=None):
       "while_loop runs all T steps for every member, exactly the bare scan's pop x T steps "
       "(asserted from esjax's own step count): the ratio compares equal simulated work.",
       "bare = vmapped reset + lax.scan of env.step with zero actions (no policy, no ES); "
-      "rollout = esjax's episode alone (policy, obs normalization, stats); ask_tell = perturb "
-      "+ rank + noise-sum rebuild + Adam, no env; esjax_gen = one whole compiled generation.",
+      "rollout = esjax's episode alone (policy, obs normalization, stats); both sharded over "
+      "the devices the generation runs on (esjax's default: one per core on a CPU host). "
+      "ask_tell = perturb + rank + noise-sum rebuild + Adam, no env, on one device; esjax_gen "
+      "= one whole compiled generation.",
       "bare_obs = the same scan with action = 0.01*tanh(obs[:action_size]): the observation "
       "must then be computed, as for any policy (a check that zero actions do not flatter "
       "the limit by letting XLA skip it).",

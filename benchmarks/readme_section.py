@@ -82,9 +82,11 @@ FINDINGS = """## What the tables say
   small per-step ops weigh more there than on ant.
 - **Compiles.** {block:compile-findings}.
 - **Peers.** At an equal budget of 1M live env steps on hopper (pop 256, T=200), final returns:
-  {block:peers-findings}. The 1.2x throughput target is missed: in the second half of the run
-  every hopper survives all 200 steps, so every method simulates the same steps and all three
-  sit at the physics limit; esjax's early exit only pays while episodes end early.
+  {block:peers-findings}. The 1.2x throughput target is missed against Brax: in the second half
+  of the run every hopper survives all 200 steps, so both simulate the same steps, both shard
+  the population over the host's two CPU devices and both sit at the physics limit; esjax's
+  early exit only pays while episodes end early. evosax vmaps its population on one device (it
+  does not shard it) and runs behind both (the table).
 - **Noise.** A shared noise table (offset drawn from the member's key, so the noise is still
   decided by (seed, generation, index)) {block:noise-findings}; under `vmap` those give the
   same key different bits depending on its place in the batch: tell's chunked rebuild then
@@ -176,7 +178,7 @@ FINDINGS = """## What the tables say
   Walker2d starts like hopper (most members fall early) and its lanes pass the early bar;
   ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early
   and late. Bare physics draws its random actions, which costs a few percent of its step
-  (`lane_widths.md`: 0.94 of bare without them), so a ratio can pass 1.
+  (`lane_widths.md`: 0.96 of bare without them), so a ratio can pass 1.
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
   on 1, 2 and 4 devices uses `==`), and on ant: with XLA's YNNPACK dot fusions on, ant's
