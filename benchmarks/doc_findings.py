@@ -207,6 +207,8 @@ def lane_schedule_findings() -> str:
   now = rows[f"lanes=128, {n} narrowings"]
   fewer = rows[f"lanes=128, {6 if n > 6 else 5} narrowings"]
   every = next(r for name, r in rows.items() if name.startswith("every width"))
+  fine = next(r for name, r in rows.items() if name.endswith("sixteenths to three quarters, "
+                                                             "then halving"))
   timed = {r["phase"].split()[1].split("-")[0]: r["/bare"] for r in result("live_steps")["rows"]
            if r["env"] == "hopper" and r["variant"] == "lanes"}
   early, late = timed[min(timed, key=int)], timed[max(timed, key=int)]
@@ -220,9 +222,11 @@ def lane_schedule_findings() -> str:
           f"default ladder with the devices sharing their tails (survivors dealt out evenly "
           f"at each narrowing, the collectives not costed) at {shared['early /bare']:.2f} "
           f"early and {shared['late /bare']:.2f} late, "
-          f"{shared['early /bare'] / now['early /bare']:.2f}x early "
-          f"({where(d['machine'])}); live_steps.md timed the default ladder at {early:.2f} "
-          f"early and {late:.2f} late")
+          f"{shared['early /bare'] / now['early /bare']:.2f}x early; a ladder with sixteenths "
+          f"at the top ({fine['widths']}, {fine['widths'].count(',') - n} more compiled "
+          f"copies; not built) at {fine['early /bare']:.2f} early and "
+          f"{fine['late /bare']:.2f} late ({where(d['machine'])}); live_steps.md timed the "
+          f"default ladder at {early:.3f} early and {late:.3f} late")
 
 
 def _phases(d, env: str, bars=("", "")) -> str:

@@ -148,9 +148,23 @@ def costs(config, mesh, lane_widths: Sequence[int]) -> dict[int, float]:
   return {widest: us, **{w: float(np.median(r)) * us for w, r in ratios.items()}}
 
 
+FINE_TOP = "sixteenths to three quarters, then halving"
+
+
+def fine_top(lanes: int) -> tuple[int, ...]:
+  """A ladder not built: the lanes narrowed by sixteenths down to three quarters (late in
+  training most members run to the end and fall one by one, so the survivors drift down from
+  the whole width), then halved down to 2 lanes."""
+  w = [lanes - lanes * i // 16 for i in range(5)]
+  while w[-1] > 2:
+    w.append(max(2, w[-1] // 2))
+  return tuple(w)
+
+
 def schedules(local: int) -> dict[str, tuple[int, ...]]:
   """The schedules compared: this tree's rule at a few narrowings, for the whole slice and a
-  queue of half of it, and the rule before it (three quarters first) at its default."""
+  queue of half of it, the rule before it (three quarters first) at its default, and the
+  whole slice on a ladder with sixteenths at the top (``fine_top``)."""
   out = {}
   for lanes in (local, local // 2):
     for n in (5, 6, 8):
@@ -159,6 +173,7 @@ def schedules(local: int) -> dict[str, tuple[int, ...]]:
     while len(w) <= 5:
       w.append(w[-1] // 2)
     out[f"lanes={lanes}, three quarters first (before)"] = tuple(w)
+  out[f"lanes={local}, {FINE_TOP}"] = fine_top(local)
   return out
 
 

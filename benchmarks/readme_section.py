@@ -157,8 +157,11 @@ FINDINGS = """## What the tables say
   hundred, so a generation's last several hundred steps run narrow, where a CPU env step
   costs about twice as much per env at 8 lanes as at 128 and three times at 2 or 3 (the
   table's costs per width). More
-  widths buy some of that back, each one more compiled copy of the env step; late there is
-  nothing to buy. Moving survivors between devices, so that a device whose slice holds more
+  narrow widths buy some of that back, each one more compiled copy of the env step. Late,
+  most members run to the episode's end and the rest fall one by one, so the survivors drift
+  down from the whole width: there the top of the ladder matters, and steps of a sixteenth
+  (the sixteenths row) leave fewer dead lanes than the default's eighth and quarter. Moving
+  survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
 - **Where the bars of issue 26 stand.** Hopper, {block:live-steps-bars}. The median of

@@ -39,8 +39,9 @@ class _Lanes:
 
 
 # The default narrowings: 128 lanes narrow to 112, 96, 48, 24, 12, 6, 3 and 2. Early in training
-# the two narrowest widths replayed at 0.72 of bare physics against 0.70 without them
-# (benchmarks/results/lane_schedule.md, hopper); each costs one more compiled copy of the step.
+# the two narrowest widths replayed at 0.71 of bare physics against 0.69 without them
+# (benchmarks/results/lane_schedule.md, hopper, 2026-12-05); each costs one more compiled copy
+# of the step.
 NARROWINGS = 8
 
 
