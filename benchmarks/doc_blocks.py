@@ -97,8 +97,8 @@ def preflight_lines() -> list[str]:
 
 
 def preflight_sample() -> str:
-  return ("\n```\n" + "\n".join(preflight_lines()) + "\nmemory per device: the step needs … of …"
-          "   (what XLA and the host report)\n```\n")
+  return ("\n```\n" + "\n".join(preflight_lines())
+          + "\nmemory per device: the step needs … of …   (what XLA and the host report)\n```\n")
 
 
 def test_tiers() -> str:

@@ -24,11 +24,10 @@ import time
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
 from benchmarks import common
 import esjax
-from jax.sharding import PartitionSpec as P
-
 from esjax.core.mesh import AXIS, to_host
 from esjax.training import train as train_lib
 from esjax.policies import make_policy

@@ -171,12 +171,13 @@ FINDINGS = """## What the tables say
   the lanes sit within a few thousandths under the bar and a queue of 64 just above it; late
   the whole slice sits as far under its bar and the queue further (its second members start
   when the first end and run narrow after them): both bars are within the rounds' spread,
-  neither is passed by the median. Why the early phase stops there: a generation's last episodes run narrow (a few of a
-  slice's members run all 1000 steps while the rest fell within a few hundred), and a
-  vmapped CPU env step costs more per env the narrower it is (`lane_widths.md`: XLA
-  vectorizes across the vmapped axis). The narrowings now go down to 2 lanes
-  (`--lane-narrowings 8`); every width timed would add little more (above), and each width
-  compiles one more copy of the env step, which is why lanes stay off by default (below).
+  neither is passed by the median. Why the early phase stops there: a generation's last
+  episodes run narrow (a few of a slice's members run all 1000 steps while the rest fell
+  within a few hundred), and a vmapped CPU env step costs more per env the narrower it is
+  (`lane_widths.md`: XLA vectorizes across the vmapped axis). The narrowings now go down to
+  2 lanes (`--lane-narrowings 8`); every width timed would add about a tenth early at over
+  twice the copies (above), and each width compiles one more copy of the env step, which is
+  why lanes stay off by default (below).
   Walker2d and ant (`live_steps_more.md`, measured the same way): {block:live-steps-more}.
   Walker2d starts like hopper (most members fall early) and its lanes pass the early bar;
   ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early

@@ -1,8 +1,8 @@
 """``RunDir``: everything one run keeps on disk, behind one object.
 
 Its parts: the lock (``lock.py``), the run files (``files.py``: config.json, metrics.jsonl,
-params.msgpack; the first and last stamped by ``versioning.py``), the I/O guard of the files written by
-others (``io_guard.py``) and the checkpoints (``checkpoint.py``, orbax: imported only by a run
+params.msgpack; the first and last stamped by ``versioning.py``), the I/O guard of the files
+written by others (``io_guard.py``) and the checkpoints (``checkpoint.py``, orbax: imported only by a run
 that has a directory). Opened as a context manager around the part of a run that writes:
 
     with RunDir(out_dir, resume) as run_dir:
