@@ -77,20 +77,27 @@ def random_episodes(env, act_size: int, width: int, length: int, random_actions:
   return lambda key: jax.vmap(episode)(jax.random.split(key, width))
 
 
+def on_mesh(fn, mesh, in_specs=P()):
+  """``fn`` of one device's slice, jitted and run on every device of ``mesh`` at once, its
+  outputs stacked over the devices: a reference taken on the devices the generation it is
+  compared with runs on (one per core on a CPU host)."""
+  return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS),
+                               check_vma=False))
+
+
+def per_device_key(run, mesh):
+  """``key -> run(key folded with the device's index)`` on every device of ``mesh``."""
+  return on_mesh(lambda key: run(jax.random.fold_in(key, jax.lax.axis_index(AXIS))), mesh)
+
+
 def bare_physics(config, mesh, length: int, local: int | None = None):
   """``key -> rewards``: the population's envs (``local`` per device if given) stepped
   ``length`` times with random actions (``random_episodes``), sharded over ``mesh`` (no
   policy, no ES)."""
   env = build_lib.make_env(config.problem)
   act = build_lib.views(config.problem, env)[1]
-  episodes = random_episodes(env, act.size,
-                             local or config.strategy.population_size // mesh.size, length)
-
-  def device(key):
-    return episodes(jax.random.fold_in(key, jax.lax.axis_index(AXIS)))
-
-  return jax.jit(jax.shard_map(device, mesh=mesh, in_specs=P(), out_specs=P(AXIS),
-                               check_vma=False))
+  return per_device_key(random_episodes(
+      env, act.size, local or config.strategy.population_size // mesh.size, length), mesh)
 
 
 def _copy(state):

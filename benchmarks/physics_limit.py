@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
 from benchmarks import common
+from benchmarks.live_steps import on_mesh, per_device_key
 import esjax
 from esjax.core.mesh import AXIS, to_host
 from esjax.training import train as train_lib
@@ -71,13 +72,6 @@ def bare_physics(env, population: int, episode_length: int, obs_actions: bool = 
   return run
 
 
-def on_mesh(fn, mesh, in_specs):
-  """``fn`` of one device's slice, run on every device of ``mesh`` at once: the limit is
-  taken on the devices the generation it bounds runs on (one per core on a CPU host)."""
-  return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P(AXIS),
-                               check_vma=False))
-
-
 def bench_one(env_name: str, backend: str, population: int, episode_length: int, hidden, repeats,
               gens_after):
   env = make_fixed_length_env(env_name, backend)
@@ -94,19 +88,17 @@ def bench_one(env_name: str, backend: str, population: int, episode_length: int,
   s = train_lib.setup(config, problem=problem, initial_params=params)
   local = population // s.mesh.size
 
-  def limit(obs_actions):
-    run = bare_physics(env, local, episode_length, obs_actions)
-    return on_mesh(lambda k: run(jax.random.fold_in(k, jax.lax.axis_index(AXIS))), s.mesh, P())
-
-  bare = limit(False)
+  # The limit on the devices the generation runs on (live_steps.on_mesh).
+  bare = per_device_key(bare_physics(env, local, episode_length), s.mesh)
   _, row["bare_compile_s"] = common.timed(bare, key)
-  bare_obs = limit(True)
+  bare_obs = per_device_key(bare_physics(env, local, episode_length, obs_actions=True), s.mesh)
   common.timed(bare_obs, key)
 
   # The rollout alone (policy + normalizer + while_loop), same members, no ES.
   cands = params[None] + 0.05 * jax.random.normal(key, (population, params.shape[0]))
   keys = jax.random.split(key, population)
-  roll = on_mesh(jax.vmap(problem.evaluate, in_axes=(0, None, 0)), s.mesh, (P(AXIS), P(), P(AXIS)))
+  roll = on_mesh(jax.vmap(problem.evaluate, in_axes=(0, None, 0)), s.mesh,
+                 (P(AXIS), P(), P(AXIS)))
   norm = to_host(s.state.normalizer)
   common.timed(roll, cands, norm, keys)
 
