@@ -159,8 +159,9 @@ FINDINGS = """## What the tables say
   table's costs per width). More
   narrow widths buy some of that back, each one more compiled copy of the env step. Late,
   most members run to the episode's end and the rest fall one by one, so the survivors drift
-  down from the whole width: there the top of the ladder matters, and steps of a sixteenth
-  (the sixteenths row) leave fewer dead lanes than the default's eighth and quarter. Moving
+  down from the whole width; the replay puts steps of a sixteenth at the top (the sixteenths
+  row) ahead there, but it leaves out the work around the physics, and that ladder is not
+  built. Moving
   survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
