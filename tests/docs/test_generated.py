@@ -6,7 +6,7 @@ constants; a page that differs from what it would write fails here, naming the f
 import os
 import re
 
-from benchmarks import doc_blocks, readme_section
+from benchmarks import doc_blocks, doc_sources, readme_section
 
 
 def _first_difference(have: str, want: str) -> str:
@@ -67,7 +67,7 @@ def test_the_preflight_sample_is_what_esjax_prints():
   from esjax.core import comm as comm_lib  # pylint: disable=g-import-not-at-top
   from esjax.runtime import preflight  # pylint: disable=g-import-not-at-top
   want = doc_blocks.preflight_lines()
-  b = int(want[1].split(": ")[2].split()[0].replace(",", ""))
+  b = doc_sources.test_constant(doc_blocks.HLO, "DEFAULT_RUN_BYTES")
   reason = comm_lib.choose("auto", (1, 2), doc_blocks.PREFLIGHT_DIRECTIONS,
                            doc_blocks.PREFLIGHT_PARAMS, 1, 64, "cpu").reason
   plan = preflight.Plan(devices=2, processes=1, population=256, members_per_device=128,
