@@ -229,6 +229,36 @@ def lane_schedule_findings() -> str:
           f"default ladder at {early:.3f} early and {late:.3f} late")
 
 
+def _width(rounds: str) -> float:
+  v = [float(x) for x in rounds.split(" / ")]
+  return max(v) - min(v)
+
+
+def _spread(rounds: str) -> str:
+  """"0.708 / 0.714 / 0.705" -> "0.705-0.714"."""
+  v = [float(x) for x in rounds.split(" / ")]
+  return f"{min(v):.3f}-{max(v):.3f}"
+
+
+def lane_ladders_findings() -> str:
+  """Each timed ladder against the default, per phase, from lane_ladders.md."""
+  d = result("lane_ladders")
+  phases = sorted({r["phase"] for r in d["rows"]}, key=lambda p: int(p.split()[1].split("-")[0]))
+  parts = []
+  for phase in phases:
+    rows = [r for r in d["rows"] if r["phase"] == phase]
+    parts.append(f"{phase}: " + "; ".join(
+        f"{r['widths']} at {r['/bare']:.3f} (rounds {_spread(r['rounds_/bare'])})"
+        for r in rows))
+  same = all(r["same_bits_as_default"] for r in d["rows"])
+  off = max(abs(r["vs_default"] - 1) for r in d["rows"])
+  spread = max(_width(r["rounds_/bare"]) for r in d["rows"])
+  return (". ".join(parts) + f" ({where(d['machine'])}; every ladder's params "
+          f"{'equal' if same else 'not all equal to'} the default's). Every ladder's ratio is "
+          f"within {off:.1%} of the default ladder's in its phase, where one ladder's rounds "
+          f"spread by up to {spread:.3f}")
+
+
 def _phases(d, env: str, bars=("", "")) -> str:
   """Per phase of ``env`` in the live_steps file ``d``: each variant's ratio to bare physics."""
   rows = [r for r in d["rows"] if r["env"] == env]
@@ -328,6 +358,7 @@ BLOCKS.update({
     "live-steps-bars": live_steps_bars,
     "live-steps-more": live_steps_more,
     "lane-schedule-findings": lane_schedule_findings,
+    "lane-ladders-findings": lane_ladders_findings,
     "strategies-budget": strategies_budget,
     "ask-tell-ratios": ask_tell_ratios,
     "large-quality": large_quality,

@@ -127,9 +127,10 @@ def paired_ratios(live_steps: int, walls, bare_walls, bare_steps: int) -> list[f
   return [live_steps / w / (bare_steps / b) for w, b in zip(walls, bare_walls)]
 
 
-def _phase(env, phase, setups, state, bare_seconds):
+def _phase(env, phase, setups, state, bare_seconds, compare=("off", "queue_64")):
   """One row per variant: ``ROUNDS`` rounds of every variant in turn, all from ``state``, a
-  bare physics call timed right before each generation. A variant's ratio is the median over
+  bare physics call timed right before each generation, each row's params at the end compared
+  with those of the variants named in ``compare``. A variant's ratio is the median over
   the rounds of its rate over the rate of the bare calls interleaved with it: this machine's
   speed drifts within tens of seconds by more than some of the differences measured, and
   timings interleaved call by call see the same machine."""
@@ -160,7 +161,7 @@ def _phase(env, phase, setups, state, bare_seconds):
     # Reported, not asserted: the bits hold on hopper and ant (tests/test_pinned.py,
     # test_lanes), but the chunked loop on 2 devices misses its 1-device bits on walker2d
     # (docs/reproducibility.md).
-    for other in ("off", "queue_64"):
+    for other in compare:
       if other in params:
         r[f"same_bits_as_{other}"] = bool(np.array_equal(params[r["variant"]], params[other]))
   return rows

@@ -20,7 +20,8 @@ from benchmarks.doc_blocks import BLOCKS, ROOT
 MARKER = re.compile(r"(<!-- generated: ([\w-]+) -->)(.*?)(<!-- /generated -->)", re.S)
 BENCHMARKS_PAGE = os.path.join("docs", "benchmarks.md")
 ORDER = ["physics_limit", "live_steps", "live_steps_default_run", "live_steps_default_run_cached",
-         "live_steps_more", "lane_widths", "lane_schedule", "profile_rollout_hopper", "peers",
+         "live_steps_more", "lane_widths", "lane_schedule", "lane_ladders",
+         "profile_rollout_hopper", "peers",
          "noise", "scaling", "comm", "cpu_split", "reproducible", "cpu_emitters", "cpu_ynn",
          "cpu_llvm", "compile_stages", "strategies_rl", "strategies_ask_tell", "compile_cache",
          "long_run", "large",
@@ -43,6 +44,7 @@ below).
 | `benchmarks/live_steps.py` | live env steps/s against bare physics, early and late in training, with and without continuous batching (`--lanes`); the default run's wall time both ways |
 | `benchmarks/lane_widths.py` | what one step of vmapped episodes costs by lane width, and by part (physics, policy, the lanes' bookkeeping) |
 | `benchmarks/lane_schedule.py` | lane-width schedules replayed on the episodes `live_steps.py` times and a cost per width: the predicted live steps / bare physics of each, and of every width timed |
+| `benchmarks/lane_ladders.py` | lane ladders built into the generation and timed against each other the way `live_steps.py` times its variants: live steps / bare physics of each, early and late |
 | `benchmarks/peers.py` | esjax vs Brax's ES trainer vs evosax `Open_ES` on hopper at one budget |
 | `benchmarks/noise.py` | ask/tell cost of key-derived noise (threefry, rbg) vs a shared noise table |
 | `benchmarks/scaling.py` | generation throughput vs population and (forced) device count |
@@ -160,8 +162,10 @@ FINDINGS = """## What the tables say
   narrow widths buy some of that back, each one more compiled copy of the env step. Late,
   most members run to the episode's end and the rest fall one by one, so the survivors drift
   down from the whole width; the replay puts steps of a sixteenth at the top (the sixteenths
-  row) ahead there, but it leaves out the work around the physics, and that ladder is not
-  built. Moving
+  row) ahead there. Built and timed against each other (`lane_ladders.md`, the ladders in
+  turn from the same state, each generation paired with a bare call):
+  {block:lane-ladders-findings}. The gains the replay gave finer ladders did not show when
+  timed: the ladder is not what holds the late phase under its bar. Moving
   survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.

@@ -188,3 +188,18 @@ def test_live_steps_ratio_pairs_each_timing_with_the_bare_timing_beside_it():
   ratios = live_steps.paired_ratios(600, [2.0, 4.0], [1.2, 2.4], 1000)
   assert ratios == pytest.approx([0.36, 0.36])
   assert live_steps.paired_ratios(500, [1.0], [1.0], 1000) == [0.5]
+
+
+def test_lane_ladders_parses_ladders_and_puts_the_default_back():
+  from benchmarks import lane_ladders as ll  # pylint: disable=g-import-not-at-top
+  from esjax.core import lanes  # pylint: disable=g-import-not-at-top
+  assert ll.parse_ladder("128,64,2") == (128, 64, 2)
+  for bad in ("64,32,2", "128,128,2", "128,2,4", "128,64,1"):
+    with pytest.raises(ValueError, match="strictly narrowing"):
+      ll.parse_ladder(bad)
+  default = lanes.widths(128, 128)
+  with ll.ladder_widths((128, 64, 2)):
+    assert lanes.widths(128, 128, 8) == (128, 64, 2)
+  assert lanes.widths(128, 128) == default
+  run = ll._under((128, 32, 2), lambda: lanes.widths(128, 128))  # pylint: disable=protected-access
+  assert run() == (128, 32, 2) and lanes.widths(128, 128) == default
