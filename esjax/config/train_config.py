@@ -106,7 +106,9 @@ class StrategyConfig:
                       flat="strategy")
   population_size: int = setting(256, "members per generation, mirrored partners counted",
                                  group=STRATEGY)
-  noise_chunk: int = setting(64, "noise directions rebuilt at once in the update (memory)",
+  noise_chunk: int = setting(64, "noise directions rebuilt at once in the update (memory; "
+                             "the update is summed a chunk at a time, so another chunk gives "
+                             "other last bits)",
                              group=STRATEGY)
   options: Mapping[str, Any] = setting(
       None, "the strategy's own options; unset = its factory's default", group=STRATEGY,
