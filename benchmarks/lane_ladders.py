@@ -14,7 +14,7 @@ traced (every call of its generation is made with that answer in place). A ladde
 which lanes run a member's steps, never the member's result, so every row's params should
 equal the default ladder's (``same_bits_as_default``).
 
-    python -m benchmarks.lane_ladders --late        # ~25 min on 2 cores
+    python -m benchmarks.lane_ladders --late        # ~15 min on 2 cores
     python -m benchmarks.lane_ladders --ladders 128,112,96,64,32,16,8,4,2
 """
 from __future__ import annotations
@@ -42,10 +42,14 @@ LADDERS = ("default",
 
 def parse_ladder(text: str) -> tuple[int, ...]:
   """``"128,112,..."`` -> widths, checked: strictly narrowing from LANES, none below 2."""
-  widths = tuple(int(w) for w in text.split(","))
+  bad = ValueError(f"ladder {text!r}: expected comma-separated, strictly narrowing widths "
+                   f"from {LANES} down, none below 2")
+  try:
+    widths = tuple(int(w) for w in text.split(","))
+  except ValueError:
+    raise bad from None
   if widths[0] != LANES or min(widths) < 2 or list(widths) != sorted(set(widths), reverse=True):
-    raise ValueError(f"ladder {text!r}: expected strictly narrowing widths from {LANES} down, "
-                     "none below 2")
+    raise bad
   return widths
 
 

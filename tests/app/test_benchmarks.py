@@ -194,7 +194,7 @@ def test_lane_ladders_parses_ladders_and_puts_the_default_back():
   from benchmarks import lane_ladders as ll  # pylint: disable=g-import-not-at-top
   from esjax.core import lanes  # pylint: disable=g-import-not-at-top
   assert ll.parse_ladder("128,64,2") == (128, 64, 2)
-  for bad in ("64,32,2", "128,128,2", "128,2,4", "128,64,1"):
+  for bad in ("64,32,2", "128,128,2", "128,2,4", "128,64,1", "128,x"):
     with pytest.raises(ValueError, match="strictly narrowing"):
       ll.parse_ladder(bad)
   default = lanes.widths(128, 128)
