@@ -63,4 +63,6 @@ def test_multi_device(tmp_path):
   text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                  for o in c.outputs)
   assert "4 x cpu" in text.lower().replace("  ", " ") or "4 x" in text
-  assert "per generation, comm='returns'" in text and "all checks passed" in text
+  # Tiny settings: comm="auto" keeps the update's noise rebuild whole (returns mode).
+  assert "comm='returns'" in text and "per generation:" in text
+  assert "all checks passed" in text
