@@ -182,7 +182,14 @@ FINDINGS = """## What the tables say
   (`lane_widths.md`: XLA vectorizes across the vmapped axis). The narrowings now go down to
   2 lanes (`--lane-narrowings 8`); every width timed would add about a tenth early at over
   twice the copies (above), and each width compiles one more copy of the env step, which is
-  why lanes stay off by default (below).
+  why lanes stay off by default (below). Why the late phase stops short of its bar: late,
+  the lanes hold about 835/1000 of 128 members on average (the mean episode), and a CPU step
+  costs more per lane the fewer it holds (`lane_widths.md`, by width: 96 envs cost more per
+  env than 128), while bare physics runs all 128 all the time; the lanes' own step costs a
+  few percent over bare (`lane_widths.md`, by part), and a generation waits for its slower
+  device. Together these leave the late phase a few hundredths short whatever the ladder
+  (`lane_ladders.md`, above); a queue keeps lanes full but starts members late, and late
+  episodes run long (queue_64).
   Walker2d and ant (`live_steps_more.md`, measured the same way): {block:live-steps-more}.
   Walker2d starts like hopper (most members fall early) and its lanes pass the early bar;
   ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early

@@ -60,20 +60,22 @@ PRESETS: dict[str, Preset] = {
         dict(env="inverted_double_pendulum", backend="spring", strategy="ars",
              population_size=64, top_directions=16, sigma=0.1, learning_rate=0.1,
              policy="linear", generations=150, eval_every=10),
-        verified="`esjax train --preset inverted_double_pendulum`: eval return 3768 at "
-                 "generation 40, 9098 at 70 (0.73M env steps) and 9343 at 90-150 (the "
-                 "episode's maximum, 1000 steps balanced; 4.37M env steps, 147 s incl. compile) "
-                 "on a loaded 2-core CPU, jax 0.10.2, brax 0.14.2"),
-    # 60 generations: what a 2-core CPU finishes in about 30 minutes (every episode is 1000
+        verified="`esjax train --preset inverted_double_pendulum`: eval return 2032 at "
+                 "generation 40, 8944 at 70 (0.62M env steps) and 9343 at 90-150 (the "
+                 "episode's maximum, 1000 steps balanced; 4.14M env steps, 38 s from the "
+                 "first generation) on a 2-core CPU (Intel Xeon), jax 0.10.2, brax 0.14.2, 2026-12-05 "
+                 "(benchmarks/results/presets/inverted_double_pendulum)"),
+    # 60 generations: what a 2-core CPU finishes in about 10 minutes (every episode is 1000
     # steps, no early termination); --generations 300 goes on rising, for an accelerator.
     "halfcheetah": Preset(
-        "run forward (spring backend), sized for ~30 minutes on a 2-core CPU",
+        "run forward (spring backend), sized for ~10 minutes on a 2-core CPU",
         dict(env="halfcheetah", backend="spring", population_size=256, sigma=0.05,
              learning_rate=0.02, hidden_sizes=(32, 32), generations=60),
-        verified="`esjax train --preset halfcheetah`: eval return 826 at generation 10, 1538 "
-                 "at 20, 2096 at 30 and 2747 +- 62 at 60 (15.4M env steps, 1975 s after the "
-                 "step's compile, on a 2-core CPU shared with two other runs; jax 0.10.2, brax "
-                 "0.14.2; benchmarks/results/presets/halfcheetah), still rising"),
+        verified="`esjax train --preset halfcheetah`: eval return 808 at generation 10, 1217 "
+                 "at 20, 1637 at 30 and 2152 +- 89 at 60 (15.4M env steps, 515 s from the "
+                 "first generation, on a 2-core CPU (Intel Xeon), jax 0.10.2, brax 0.14.2, 2026-12-05; "
+                 "benchmarks/results/presets/halfcheetah), still rising. An earlier run "
+                 "(another CPU and code, 2026-11-26) reached 2747"),
     # ARS V2-t with Mania et al.'s (2018) Walker2d settings: N=40 directions, top 30, alpha
     # 0.03, nu 0.025, survival bonus removed in training. The OpenAI-ES MLP preset it replaces
     # (population 512, 205M env steps) was out of a CPU's reach; this one passes 2000 by 7M.
@@ -83,8 +85,9 @@ PRESETS: dict[str, Preset] = {
              top_directions=30, learning_rate=0.03, sigma=0.025, reward_shift=1.0,
              policy="linear", generations=400, eval_every=20),
         verified="`esjax train --preset walker2d`: eval return 945 at generation 60, 2254 at "
-                 "200 (7.0M env steps) and 2881 +- 178 at 400 (20.8M env steps, 1210 s incl. "
-                 "compile) on a 2-core CPU shared with other runs, jax 0.10.2, brax 0.14.2 "
+                 "200 (7.0M env steps) and 2881 +- 178 at 400 (20.8M env steps, 226 s from "
+                 "the first generation) on a 2-core CPU (Intel Xeon), jax 0.10.2, brax 0.14.2, "
+                 "2026-12-05, every evaluation the same as an earlier run's on an AMD EPYC "
                  "(benchmarks/results/presets/walker2d)"),
     "ant": Preset(
         "quadruped walking (spring backend)",
@@ -118,10 +121,12 @@ PRESETS: dict[str, Preset] = {
         dict(env="swimmer", backend="generalized", strategy="ars", population_size=4,
              top_directions=2, learning_rate=0.02, sigma=0.01, policy="linear",
              generations=300, eval_every=25),
-        verified="`esjax train --preset swimmer`: eval return 209 at generation 25, 299 at 100 "
-                 "(0.4M env steps) and 362 +- 3 at 300 (1.2M env steps, 804 s incl. compile) on "
-                 "a 2-core CPU shared with three other runs, jax 0.10.2, brax 0.14.2 "
-                 "(benchmarks/results/presets/swimmer)"),
+        verified="`esjax train --preset swimmer`: eval return 31 at generation 25, 52 at 100 "
+                 "(0.4M env steps), 212 at 200 and 213 +- 10 at 300 (1.2M env steps, 184 s "
+                 "from the first generation) on a 2-core CPU (Intel Xeon), jax 0.10.2, brax 0.14.2, 2026-12-05 "
+                 "(benchmarks/results/presets/swimmer). Random search with 2 directions "
+                 "lands on different plateaus as the bits move: an earlier run (another CPU "
+                 "and code, 2026-11-26) had 209 at 25 and 362 at 300"),
     # Gym's Reacher episode (50 steps of 0.02 s) rather than Brax's 1000: a return then reads
     # like Gym's. Brax reacher charges |action|^2 per step against the distance it pays for,
     # and a hand-made Jacobian-transpose PD controller, best of a gain grid, gets -7.7 per 50
@@ -135,9 +140,9 @@ PRESETS: dict[str, Preset] = {
              eval_every=25, eval_episodes=64),
         verified="`esjax train --preset reacher`: eval return (64 episodes, random targets) "
                  "-6.63 at generation 25 (0.32M env steps), then flat: the evaluations from "
-                 "generation 100 to 300 average -6.38 (spread 0.49, each +- ~0.4), last "
-                 "-6.78 +- 3.19 at 300 (3.84M env steps, 195 s; 2-core CPU, jax 0.10.2, brax "
-                 "0.14.2; benchmarks/results/presets/reacher). References on the same env: no "
+                 "generation 100 to 300 average -6.40 (spread 0.49, each +- ~0.4), last "
+                 "-6.87 +- 3.54 at 300 (3.84M env steps, 119 s; a 2-core CPU (Intel Xeon), jax 0.10.2, brax "
+                 "0.14.2, 2026-12-05; benchmarks/results/presets/reacher). References on the same env: no "
                  "action -11.0, the best hand-tuned Jacobian-transpose PD controller -7.7 "
                  "(benchmarks/results/reacher_reference.md). Gym's Reacher threshold (-3.75) "
                  "is on MuJoCo's physics and was not reached here"),
@@ -175,18 +180,20 @@ PRESETS: dict[str, Preset] = {
         dict(env="playground:CartpoleBalance", strategy="ars", population_size=256,
              top_directions=16, sigma=0.5, learning_rate=0.5, policy="linear",
              normalize_obs=False, generations=20, eval_every=5),
-        verified="`esjax train --preset cartpole_balance`: eval return 953.8 at generation 5, "
-                 "999.4 at 10 (2.56M env steps) and 999.1 +- 0.5 at 20 (5.12M env steps, 27 s "
-                 "incl. compile, 78 s with start-up) on a loaded 2-core CPU, jax 0.10.2, "
-                 "playground 0.2.0 (benchmarks/results/presets/cartpole_balance)"),
+        verified="`esjax train --preset cartpole_balance`: eval return 944.7 at generation 5, "
+                 "999.1 at 10 (2.56M env steps) and 999.0 +- 0.4 at 20 (5.12M env steps, 9 s "
+                 "from the first generation, 23 s with start-up and compile) on a 2-core CPU (Intel Xeon), jax 0.10.2, "
+                 "playground 0.2.0, 2026-12-05 "
+                 "(benchmarks/results/presets/cartpole_balance)"),
     "cheetah_run": Preset(
         "Playground CheetahRun: ARS V2-t, linear policy (its 1000-step episodes never end early)",
         dict(env="playground:CheetahRun", strategy="ars", population_size=64, top_directions=8,
              sigma=0.03, learning_rate=0.02, policy="linear", generations=150, eval_every=10),
-        verified="learning, not converged: `esjax train --preset cheetah_run`: eval return 141 "
-                 "at generation 10, 266 at 40 and 355.6 +- 79 at 150 (9.6M env steps, 677 s "
-                 "incl. compile) on a loaded 2-core CPU, jax 0.10.2, playground 0.2.0; still "
-                 "rising (benchmarks/results/presets/cheetah_run)"),
+        verified="learning, not converged: `esjax train --preset cheetah_run`: eval return 129 "
+                 "at generation 10, 230 at 40, 412 at 110 (the best) and 392 +- 93 at 150 "
+                 "(9.6M env steps, 249 s from the first generation) on a 2-core CPU (Intel Xeon), jax 0.10.2, "
+                 "playground 0.2.0, 2026-12-05; noisy after generation 100 "
+                 "(benchmarks/results/presets/cheetah_run)"),
     # gymnax MinAtar with the paper's Atari policy scaled down (cnn, argmax head), with and
     # without virtual batch normalization, the same budget.
     "breakout_minatar": Preset(
@@ -195,17 +202,19 @@ PRESETS: dict[str, Preset] = {
              learning_rate=0.01, env_steps=1_000_000, generations=1000, eval_every=5),
         verified="`esjax train --preset breakout_minatar`: eval return 0.5 at 277k env steps, "
                  "1.5 at 672k and 3.0 +- 0.0 at the end (1.0M env steps, 302 generations, "
-                 "547 s) on a loaded 2-core CPU, jax 0.10.2, gymnax 1.0.1 "
+                 "95 s) on a 2-core CPU (Intel Xeon), jax 0.10.2, gymnax 1.0.1, 2026-12-05, "
+                 "every evaluation the same as an earlier run's on an AMD EPYC "
                  "(benchmarks/results/presets/breakout_minatar)"),
     "breakout_minatar_vbn": Preset(
         "gymnax Breakout-MinAtar, CNN policy with virtual batch normalization",
         dict(env="gymnax:Breakout-MinAtar", population_size=256, sigma=0.05,
              learning_rate=0.01, vbn=True, env_steps=1_000_000, generations=1000,
              eval_every=5),
-        verified="`esjax train --preset breakout_minatar_vbn`: eval return 3.0 at 137k env "
-                 "steps, 4.5 at 291k, 6.0 (best) at 444k and 5.6 +- 0.5 at the end (1.0M env "
-                 "steps, 113 generations, 587 s) on a loaded 2-core CPU, jax 0.10.2, gymnax "
-                 "1.0.1: ahead of the same preset without VBN (3.0) all the way; gymnax's "
+        verified="`esjax train --preset breakout_minatar_vbn`: eval return 1.4 at 58k env "
+                 "steps, 3.0 at 192k, 5.5 at 522k, 5.75 (best) at 580k and 5.4 +- 0.5 at the "
+                 "end (1.0M env steps, 113 generations, 130 s) on a 2-core CPU (Intel Xeon), jax 0.10.2, "
+                 "gymnax 1.0.1, 2026-12-05: level with the same preset without VBN for its "
+                 "first 40k env steps and ahead of it from 58k on (3.0 at the end); gymnax's "
                  "README lists PPO at 28 after far more steps"),
 }
 
