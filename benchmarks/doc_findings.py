@@ -229,15 +229,9 @@ def lane_schedule_findings() -> str:
           f"default ladder at {early:.3f} early and {late:.3f} late")
 
 
-def _width(rounds: str) -> float:
-  v = [float(x) for x in rounds.split(" / ")]
-  return max(v) - min(v)
-
-
-def _spread(rounds: str) -> str:
-  """"0.708 / 0.714 / 0.705" -> "0.705-0.714"."""
-  v = [float(x) for x in rounds.split(" / ")]
-  return f"{min(v):.3f}-{max(v):.3f}"
+def _rounds(text: str) -> list[float]:
+  """"0.708 / 0.714 / 0.705" -> [0.708, 0.714, 0.705]."""
+  return [float(x) for x in text.split(" / ")]
 
 
 def lane_ladders_findings() -> str:
@@ -248,11 +242,12 @@ def lane_ladders_findings() -> str:
   for phase in phases:
     rows = [r for r in d["rows"] if r["phase"] == phase]
     parts.append(f"{phase}: " + "; ".join(
-        f"{r['widths']} at {r['/bare']:.3f} (rounds {_spread(r['rounds_/bare'])})"
+        f"{r['widths']} at {r['/bare']:.3f} (rounds {min(_rounds(r['rounds_/bare'])):.3f}-"
+        f"{max(_rounds(r['rounds_/bare'])):.3f})"
         for r in rows))
   same = all(r["same_bits_as_default"] for r in d["rows"])
   off = max(abs(r["vs_default"] - 1) for r in d["rows"])
-  spread = max(_width(r["rounds_/bare"]) for r in d["rows"])
+  spread = max(max(v) - min(v) for v in (_rounds(r["rounds_/bare"]) for r in d["rows"]))
   return (". ".join(parts) + f" ({where(d['machine'])}; every ladder's params "
           f"{'equal' if same else 'not all equal to'} the default's). Every ladder's ratio is "
           f"within {off:.1%} of the default ladder's in its phase, where one ladder's rounds "

@@ -54,8 +54,8 @@ def _parts(s, width: int, length: int):
 
   def loop(body):
     # A while_loop, as lanes.run steps its lanes: a fori_loop of static length is a scan, and
-    # on hopper at 128 envs the same episode step cost about 5 % more inside one (a carry
-    # copied each step; bare physics, whose scan is its fastest loop, keeps it).
+    # on hopper at 128 envs the same episode step cost about 5 % more inside one. Bare physics
+    # keeps its scan, its fastest loop (in a while_loop it took about 3 % longer).
     def one(ic):
       return ic[0] + 1, body(ic[1])
     return jax.jit(lambda c: jax.lax.while_loop(lambda ic: ic[0] < length, one, (0, c))[1])
