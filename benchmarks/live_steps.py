@@ -100,11 +100,11 @@ def bare_physics(config, mesh, length: int, local: int | None = None):
       env, act.size, local or config.strategy.population_size // mesh.size, length), mesh)
 
 
-def _copy(state):
+def copy_state(state):
   return jax.tree.map(jnp.copy, state)
 
 
-def _timed_gens(setup, state, n: int, bare_seconds=None):
+def timed_gens(setup, state, n: int, bare_seconds=None):
   """``(state, live steps, wall seconds, bare seconds)`` of ``n`` generations run one call
   each; with ``bare_seconds``, one bare call timed right before each generation (0 without)."""
   steps, wall, bare = 0, 0.0, 0.0
@@ -127,7 +127,7 @@ def paired_ratios(live_steps: int, walls, bare_walls, bare_steps: int) -> list[f
   return [live_steps / w / (bare_steps / b) for w, b in zip(walls, bare_walls)]
 
 
-def _phase(env, phase, setups, state, bare_seconds, compare=("off", "queue_64")):
+def timed_phase(env, phase, setups, state, bare_seconds, compare=("off", "queue_64")):
   """One row per variant: ``ROUNDS`` rounds of every variant in turn, all from ``state``, a
   bare physics call timed right before each generation, each row's params at the end compared
   with those of the variants named in ``compare``. A variant's ratio is the median over
@@ -139,7 +139,7 @@ def _phase(env, phase, setups, state, bare_seconds, compare=("off", "queue_64"))
   params, steps = {}, {}
   for _ in range(ROUNDS):
     for name, s in setups.items():
-      end, steps[name], wall, bare = _timed_gens(s, _copy(state), PHASE_GENS, bare_seconds)
+      end, steps[name], wall, bare = timed_gens(s, copy_state(state), PHASE_GENS, bare_seconds)
       walls[name].append(wall)
       bares[name].append(bare)
       params[name] = np.asarray(to_host(end.es.mean))
@@ -182,14 +182,14 @@ def bench_env(env: str, late_at: int | None, population: int,
   # Generation 1 compiles each variant; the phases start from the state after it.
   state = any_setup.state
   for s in setups.values():
-    out, _, _ = s.run_generations(_copy(state), 1)
+    out, _, _ = s.run_generations(copy_state(state), 1)
   state = out
-  rows = _phase(env, "generations 2-7", setups, state, bare_seconds)
+  rows = timed_phase(env, "generations 2-7", setups, state, bare_seconds)
   common.log(rows)
   if late_at:
-    state, _, _, _ = _timed_gens(any_setup, state, late_at - 1)
-    rows += _phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups, state,
-                   bare_seconds)
+    state, _, _, _ = timed_gens(any_setup, state, late_at - 1)
+    rows += timed_phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups,
+                        state, bare_seconds)
     common.log(rows[-len(setups):])
   return rows
 
