@@ -88,37 +88,17 @@ def _variants(ladders, population: int):
   return out
 
 
-def _phase_rows(phase, setups, start, bare_seconds):
-  rows = live_steps.timed_phase("hopper", phase, setups, start, bare_seconds,
-                           compare=("default",))
-  ref = rows[0]["/bare"]
+def bench(ladders, population: int, late_at: int | None) -> list[dict]:
+  """live_steps' phases for each ladder, each row named by its ladder and its ratio set
+  against the default ladder's in the same phase."""
+  rows = live_steps.bench_setups("hopper", _variants(ladders, population), "default", late_at,
+                                 compare=("default",))
+  ref = {r["phase"]: r["/bare"] for r in rows if r["variant"] == "default"}
   for r in rows:
     name = r.pop("variant")
     widths = lanes_lib.widths(LANES, LANES) if name == "default" else parse_ladder(name)
-    r.update(ladder=name, widths=", ".join(map(str, widths)), vs_default=r["/bare"] / ref)
-  common.log(rows)
-  return rows
-
-
-def bench(ladders, population: int, late_at: int | None) -> list[dict]:
-  setups = _variants(ladders, population)
-  default = setups["default"]
-  # Generation 1 compiles each ladder; the phases start from the default ladder's state after it.
-  firsts = {name: s.run_generations(live_steps.copy_state(default.state), 1)[0]
-            for name, s in setups.items()}
-  state = firsts["default"]
-  bare = live_steps.bare_physics(default.config, default.mesh, live_steps.BARE_LENGTH)
-  key = jax.random.PRNGKey(0)
-  common.timed(bare, key)  # compile
-
-  def bare_seconds():
-    return common.best_of(lambda: bare(key), 1)
-
-  rows = _phase_rows("generations 2-7", setups, state, bare_seconds)
-  if late_at:
-    state, _, _, _ = live_steps.timed_gens(default, state, late_at - 1)
-    rows += _phase_rows(f"generations {late_at + 1}-{late_at + live_steps.PHASE_GENS}", setups,
-                        state, bare_seconds)
+    r.update(ladder=name, widths=", ".join(map(str, widths)),
+             vs_default=r["/bare"] / ref[r["phase"]])
   return rows
 
 

@@ -171,25 +171,31 @@ def bench_env(env: str, late_at: int | None, population: int,
               variants: Sequence[str] = CPU_VARIANTS):
   base = esjax.TrainConfig.of(env=env, eval_every=0, population_size=population)
   setups = {name: setup_lib.setup(base.replace(**VARIANTS[name])) for name in variants}
-  any_setup = setups.get("lanes", setups[variants[-1]])
-  bare = bare_physics(base, any_setup.mesh, BARE_LENGTH)
+  return bench_setups(env, setups, "lanes" if "lanes" in setups else variants[-1], late_at)
+
+
+def bench_setups(env: str, setups: dict, reference: str, late_at: int | None,
+                 compare=("off", "queue_64")) -> list[dict]:
+  """Rows of ``timed_phase`` for ``setups``, early and (with ``late_at``) late; bare physics
+  and the training to the late phase run on ``setups[reference]``."""
+  ref = setups[reference]
+  bare = bare_physics(ref.config, ref.mesh, BARE_LENGTH)
   key = jax.random.PRNGKey(0)
   common.timed(bare, key)  # compile
 
   def bare_seconds():
     return common.best_of(lambda: bare(key), 1)
 
-  # Generation 1 compiles each variant; the phases start from the state after it.
-  state = any_setup.state
-  for s in setups.values():
-    out, _, _ = s.run_generations(copy_state(state), 1)
-  state = out
-  rows = timed_phase(env, "generations 2-7", setups, state, bare_seconds)
+  # Generation 1 compiles each variant; the phases start from the reference's state after it
+  # (every variant's, where their bits agree: the same_bits columns).
+  firsts = {name: s.run_generations(copy_state(ref.state), 1)[0] for name, s in setups.items()}
+  state = firsts[reference]
+  rows = timed_phase(env, "generations 2-7", setups, state, bare_seconds, compare)
   common.log(rows)
   if late_at:
-    state, _, _, _ = timed_gens(any_setup, state, late_at - 1)
+    state, _, _, _ = timed_gens(ref, state, late_at - 1)
     rows += timed_phase(env, f"generations {late_at + 1}-{late_at + PHASE_GENS}", setups,
-                        state, bare_seconds)
+                        state, bare_seconds, compare)
     common.log(rows[-len(setups):])
   return rows
 
