@@ -48,6 +48,9 @@ __version__ = _version()
 _EXPORTS = {
     # strategies
     "Strategy": "esjax.strategies", "open_es": "esjax.strategies", "OpenESState": "esjax.strategies",
+    "ars": "esjax.strategies", "pgpe": "esjax.strategies", "snes": "esjax.strategies",
+    "sep_cma_es": "esjax.strategies", "ask": "esjax.strategies", "tell": "esjax.strategies",
+    "perturbations": None,
     "centered_rank": "esjax.strategies", "identity": "esjax.strategies",
     "z_score": "esjax.strategies", "strategies": None,
     # problems and policies
@@ -63,7 +66,8 @@ _EXPORTS = {
     # running
     "ConfigError": "esjax.errors", "TrainConfig": "esjax.config.train_config",
     "PRESETS": "esjax.config.presets", "Preset": "esjax.config.presets",
-    "TrainResult": "esjax.training.train", "setup": "esjax.training.setup", "train": "esjax.training.train",
+    "TrainResult": "esjax.training.train", "setup": "esjax.training.setup",
+    "Setup": "esjax.training.setup", "train": "esjax.training.train",
     "SavedRun": "esjax.rundir.files", "load": "esjax.rundir.files",
     "WandbOptions": "esjax.sinks.loggers", "sinks": None,
     "minimize": "esjax.training.optimize", "maximize": "esjax.training.optimize",

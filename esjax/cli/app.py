@@ -288,6 +288,8 @@ def _config_of_main(config: TrainConfig | None, main: bool) -> TrainConfig:
 
 def build_parser() -> argparse.ArgumentParser:
   parser = _Parser(prog="esjax", description="Evolution Strategies on Brax, in one JAX step.")
+  import esjax  # pylint: disable=g-import-not-at-top
+  parser.add_argument("--version", action="version", version=f"esjax {esjax.__version__}")
   sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
   p = sub.add_parser("train", help="train a policy")
   _add_train_flags(p)

@@ -22,8 +22,8 @@ def add_subcommands(sub) -> None:
 
   p = sub.add_parser("eval", help="returns of a trained policy over fresh episodes")
   p.add_argument("dir", metavar="DIR")
-  p.add_argument("--episodes", type=int, default=10)
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--episodes", type=int, help="fresh episodes to run (default 10)")
+  p.add_argument("--seed", type=int, help="their keys' seed (default 0)")
   p.add_argument("--final", action="store_true",
                  help="the episodes of the run's final evaluation instead (its keys and count): "
                  "the mean is the last eval_return in metrics.jsonl")
@@ -81,13 +81,17 @@ def cmd_plot(args) -> int:
 
 def cmd_eval(args) -> int:
   _check_run_dir(args.dir)
-  _positive("episodes", args.episodes)
+  if args.final and (args.episodes is not None or args.seed is not None):
+    raise ConfigError("--final reruns the run's last evaluation, its own episodes and keys; "
+                      "drop --episodes and --seed, or drop --final for fresh episodes")
+  episodes = 10 if args.episodes is None else args.episodes
+  _positive("episodes", episodes)
   from esjax.viz import playback  # pylint: disable=g-import-not-at-top
   if args.final:
     from esjax.rundir import files  # pylint: disable=g-import-not-at-top
     returns = files.load(args.dir).evaluate_final()
   else:
-    returns = playback.evaluate_run(args.dir, args.episodes, args.seed)
+    returns = playback.evaluate_run(args.dir, episodes, args.seed or 0)
   print(f"{len(returns)} episodes: mean return {returns.mean():.2f}, std {returns.std():.2f} "
         f"(min {returns.min():.2f}, max {returns.max():.2f})")
   return 0

@@ -474,7 +474,25 @@ def make_multi_step(sharded_generation, max_generations: int, env_steps: int | N
     _, state, buf, ran = jax.lax.while_loop(cond, body, init)
     return state, buf, ran
 
-  return jax.jit(run, donate_argnums=0)
+  return AtMost(jax.jit(run, donate_argnums=0), max_generations)
+
+
+class AtMost:
+  """A compiled ``run(state, n)`` that refuses ``n`` past its metrics buffer: inside, rows past
+  it would be dropped without a word (an out-of-bounds scatter). Everything else (``lower``,
+  the cache) is the jitted function's."""
+
+  def __init__(self, fn, max_generations: int):
+    self._fn, self.max_generations = fn, max_generations
+
+  def __call__(self, state, n):
+    if isinstance(n, int) and not 0 <= n <= self.max_generations:
+      raise ValueError(f"run_generations(state, n={n}): n must be 0..{self.max_generations}, "
+                       "the generations_per_call this step was built for")
+    return self._fn(state, n)
+
+  def __getattr__(self, name):
+    return getattr(self._fn, name)
 
 
 def fuse(step, max_generations: int):
@@ -496,7 +514,7 @@ def fuse(step, max_generations: int):
 
     return jax.lax.fori_loop(0, n, body, (carry, buf))
 
-  return jax.jit(run, donate_argnums=0)
+  return AtMost(jax.jit(run, donate_argnums=0), max_generations)
 
 
 def make_evaluate(problem: Problem, episodes: int, num_seeds: int = 1):

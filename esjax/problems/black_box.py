@@ -1,6 +1,7 @@
 """Any ``f(params, key) -> float`` as a Problem: ES outside RL."""
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import jax
@@ -16,6 +17,8 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
   """Wraps ``fitness(params, key) -> scalar`` (higher is better) as a Problem. ``params`` is
   the flat vector, or the pytree ``esjax.train``'s ``initial_params`` was given as."""
 
+  check_signature(fitness)
+
   def evaluate(params, normalizer, key):
     del normalizer
     if isinstance(params, LowRankParams):  # --perturbation lowrank: the fitness takes a vector
@@ -25,6 +28,23 @@ def black_box(fitness: Callable[[jax.Array, jax.Array], jax.Array]) -> Problem:
 
   return Problem(evaluate, obs_size=0, check=lambda params: check_fitness(fitness, params),
                  takes_tree=True)
+
+
+def check_signature(fitness: Callable, name: str = "fitness") -> None:
+  """ConfigError unless ``fitness`` can be called as ``fitness(params, key)``: scipy's and
+  most optimizers' ``f(x)`` would otherwise fail as a TypeError deep in the first trace."""
+  if not callable(fitness):
+    raise ConfigError(f"{name}={fitness!r} is not callable; expected {name}(params, key) -> "
+                      "scalar")
+  try:
+    signature = inspect.signature(fitness)
+  except (TypeError, ValueError):  # a builtin or C callable: nothing to read, trust it
+    return
+  try:
+    signature.bind(None, None)
+  except TypeError:
+    raise ConfigError(f"{name} takes {signature}, but esjax calls {name}(params, key) (the key "
+                      f"makes noisy objectives fair); for f(x) pass lambda x, key: f(x)") from None
 
 
 def check_fitness(fitness: Callable[[jax.Array, jax.Array], jax.Array], params) -> None:

@@ -115,11 +115,18 @@ class ActionView:
   def __call__(self, out, options: RolloutOptions, key, step):
     if self.discrete:
       return out  # int32 indices from the argmax head
-    out = shape_action(options, out, key, step)
+    return self.to_env(shape_action(options, out, key, step))
+
+  def to_env(self, out):
+    """The env's action from the policy's output (``(..., size)``, in [-1, 1] for a box):
+    scaled to the box's bounds and shaped as its actions; an argmax head's indices as they
+    are."""
+    if self.discrete:
+      return out
     if not self.space.unit:
       low, high = self.space.bounds()
       out = low + (out + 1.0) * 0.5 * (high - low)
-    return out.reshape(self.space.shape)
+    return out.reshape(out.shape[:-1] + self.space.shape)
 
 
 def action_view(space) -> ActionView:

@@ -118,7 +118,9 @@ def read_metrics(run_dir: str) -> list[dict[str, Any]]:
 
 def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState, obs_size: int,
                 action_size: int, obs_shape: tuple[int, ...] = (), discrete: bool = False,
-                nvec: tuple[int, ...] = ()) -> str:
+                nvec: tuple[int, ...] = (), act=None) -> str:
+  """params.msgpack; ``act`` (interface.ActionView) adds a box's action bounds where they are
+  not [-1, 1], so a loaded policy's actions are the env's (``make_act``)."""
   payload = {
       "flat_params": np.asarray(flat_params),
       "normalizer": {"count": np.asarray(normalizer.count), "mean": np.asarray(normalizer.mean),
@@ -134,6 +136,10 @@ def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState,
   }
   if normalizer.vbn_batch is not None:  # VBN: eval and render recompute the stats from it
     payload["vbn_batch"] = np.asarray(normalizer.vbn_batch)
+  if act is not None and not act.discrete:
+    payload["action_shape"] = list(act.space.shape)
+    if not act.space.unit:  # absent: [-1, 1], what the policy's tanh gives
+      payload["action_low"], payload["action_high"] = act.space.bounds()
   path = os.path.join(run_dir, PARAMS_FILE)
   _atomic_write(path, flax.serialization.msgpack_serialize(payload))
   return path
@@ -203,6 +209,7 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     discrete = bool(payload.get("discrete", False))
     nvec = payload.get("nvec") or ()
     nvec = tuple(int(n) for n in (nvec.values() if isinstance(nvec, dict) else nvec))
+    act = _action_view(payload, action_size, discrete)
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if config.policy.vbn and normalizer.vbn_batch is None:
@@ -218,7 +225,23 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
-                  make_act(policy, *first_seed(flat, normalizer), config), env, module, run_dir)
+                  make_act(policy, *first_seed(flat, normalizer), config, act), env, module,
+                  run_dir)
+
+
+def _action_view(payload, action_size: int, discrete: bool):
+  """The ActionView a saved policy's actions go through: the box ``save_params`` recorded
+  (a file that records none: the [-1, 1] box of the policy's outputs)."""
+  from esjax.envs import spaces  # pylint: disable=g-import-not-at-top
+  from esjax.problems.interface import ActionView  # pylint: disable=g-import-not-at-top
+  if discrete:
+    return None
+  listed = lambda v: list(v.values()) if isinstance(v, dict) else v  # msgpack's lists
+  shape = tuple(int(d) for d in listed(payload.get("action_shape", [action_size])))
+  if "action_low" not in payload:
+    return ActionView(spaces.Box(shape))
+  return ActionView(spaces.Box(shape, np.asarray(payload["action_low"], np.float32),
+                               np.asarray(payload["action_high"], np.float32)))
 
 
 def first_seed(flat, normalizer):
@@ -228,9 +251,11 @@ def first_seed(flat, normalizer):
   return flat[0], jax.tree.map(lambda x: x[0], normalizer)
 
 
-def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
-  """The deterministic policy as one jitted function of observations (its actions snapped to
-  the run's ``action_bins`` when it trained with them)."""
+def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=None):
+  """The deterministic policy as one jitted function of observations, ``(..., obs_dim)`` as
+  the policy reads them, to the env's actions: snapped to the run's ``action_bins`` when it
+  trained with them, then through ``action_view`` (interface.ActionView: a box's bounds and shape; the
+  argmax head's indices as they are). The same actions evaluation takes, without noise."""
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
@@ -248,7 +273,7 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig):
     if bins:
       from esjax.problems.tricks import snap  # pylint: disable=g-import-not-at-top
       out = snap(out, bins)
-    return out
+    return out if action_view is None else action_view.to_env(out)
 
   return act
 

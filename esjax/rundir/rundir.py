@@ -21,6 +21,7 @@ removed: files are written whole (written aside, then renamed), so nothing half-
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from typing import Any
@@ -102,7 +103,7 @@ class RunDir:
     fingerprint = ckpt_lib.fingerprint(config, *built_for)
     start, records = Start(state, 0, 0.0, 0), []
     if self.resume:
-      start, records = self._restore(state, mesh, fingerprint)
+      start, records = self._restore(config, state, mesh, fingerprint)
     elif self._is_main and ckpt_lib.has_checkpoints(self.path):
       raise ConfigError(f"{self.path!r} already holds checkpoints; resume it or choose a new "
                         "output directory")
@@ -117,15 +118,22 @@ class RunDir:
                                                  fingerprint)
     return start
 
-  def _restore(self, state, mesh, fingerprint) -> tuple[Start, list[dict[str, Any]]]:
+  def _restore(self, config, state, mesh, fingerprint) -> tuple[Start, list[dict[str, Any]]]:
     """The newest good checkpoint, read by process 0 and sent to every process bit for bit
-    (another host's disk may hold no copy, or an older one)."""
+    (another host's disk may hold no copy, or an older one). A config the run cannot resume
+    with, or a checkpoint that does not fit it, fails on every process alike."""
     host, meta = to_host(state), None
     if self._is_main:
-      r = self._checkpoints().restore_latest(self.path, host, fingerprint)
-      host, meta = r.state, {"generation": r.generation, "wall_s": r.wall_s,
-                             "records": r.records}
+      try:
+        check_same_run(self.path, config)
+        r = self._checkpoints().restore_latest(self.path, host, fingerprint)
+        host, meta = r.state, {"generation": r.generation, "wall_s": r.wall_s,
+                               "records": r.records}
+      except ConfigError as e:
+        meta = {"error": str(e)}
     meta = multihost.from_main("resume position", meta)
+    if "error" in meta:
+      raise ConfigError(meta["error"])
     host = multihost.arrays_from_main("resume state", host)
     _check_reference_batch(state, host)
     return (Start(replicate(host, mesh), meta["generation"], meta["wall_s"],
@@ -154,6 +162,27 @@ class RunDir:
   def _checkpoints():
     from esjax.rundir import checkpoint  # pylint: disable=g-import-not-at-top
     return checkpoint
+
+
+def check_same_run(run_dir: str, config) -> None:
+  """ConfigError naming the first setting ``config`` changes against the run's config.json
+  that a resumed run may not change (``RESUMABLE``: the budget, checkpoints, evaluation and
+  how it runs). The CLI refuses such flags with --resume; ``train(resume=True)`` gets its
+  config from the caller, so it is checked here, before the run's files are rewritten."""
+  from esjax.config.train_config import FIELDS, RESUMABLE  # pylint: disable=g-import-not-at-top
+  saved = files.read_config(run_dir)
+  old = saved.replace(**saved.strategy.resolved()).flat()
+  new = config.replace(**config.strategy.resolved()).flat()
+  for name in list(FIELDS) + sorted((set(old) | set(new)) - set(FIELDS)):
+    if name not in RESUMABLE and _comparable(old.get(name)) != _comparable(new.get(name)):
+      raise ConfigError(
+          f"resume: {name}={new.get(name)!r} but the run in {run_dir!r} has "
+          f"{name}={old.get(name)!r} (its config.json); a resumed run keeps its settings, "
+          f"only {', '.join(RESUMABLE)} may change")
+
+
+def _comparable(value) -> str:
+  return json.dumps(value, sort_keys=True, default=str)  # a tuple and its JSON list agree
 
 
 def _check_reference_batch(fresh, restored) -> None:

@@ -33,7 +33,7 @@ from esjax.errors import ConfigError
 from esjax.core import step as step_lib
 from esjax.core.mesh import make_mesh, replicate, to_host
 from esjax.problems.base import is_pytree, ravel_tree
-from esjax.problems.black_box import black_box, check_fitness
+from esjax.problems.black_box import black_box, check_fitness, check_signature
 from esjax.strategies import REGISTRY, base as strategy_lib
 
 # Generations fused into one compiled call. The fused count is traced, so every chunk (the
@@ -123,6 +123,7 @@ def maximize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_
 
 
 def _optimize(f, x0, strategy, generations, seed, num_devices, population_size, sign, options):
+  check_signature(f, "f")  # the user's own f, before as_flat wraps it
   f, x0, unravel = as_flat(f, x0)
   p = prepare(f, x0, strategy, generations, seed, num_devices, population_size, sign, options)
   carry, chunks, done = p.carry, [], 0
@@ -165,8 +166,7 @@ def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
             sign: float = 1.0, options: dict | None = None) -> Prepared:
   """Validates the inputs and builds the replicated carry and the compiled multi-step."""
   options = dict(options or {})
-  if not callable(f):
-    raise ConfigError(f"f={f!r} is not callable; expected f(params, key) -> scalar")
+  check_signature(f, "f")
   x0 = _check_x0(x0)
   if not isinstance(generations, (int, np.integer)) or isinstance(generations, bool) \
       or generations < 1:

@@ -48,6 +48,7 @@ class Setup:
   unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
   nvec: tuple[int, ...] = ()  # multi-discrete actions: choices per dimension
   comm: comm_lib.Choice | None = None  # the update's comm mode as run, and why (core/comm.py)
+  act: Any = None  # interface.ActionView: the policy's output as the env's action (env runs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,7 @@ class _Problems:
   nvec: tuple[int, ...] = ()
   tree: Any = None  # the params as a pytree (its 2-D leaves are what low-rank noise perturbs)
   unravel: Callable | None = None
+  act: Any = None  # interface.ActionView of an env run
 
 
 def setup(config: TrainConfig, problem: Problem | None = None,
@@ -106,7 +108,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                                         comm.mode)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
                replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
-               built.discrete, built.unravel, built.nvec, comm)
+               built.discrete, built.unravel, built.nvec, comm, built.act)
 
 
 def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params) -> comm_lib.Choice:
@@ -132,7 +134,7 @@ def _env_problems(config: TrainConfig, strategy: Strategy, module,
     config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
   return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
                            built.action_size, built.obs_shape, built.discrete, built.act.nvec,
-                           tree=built.policy.unravel(built.params))
+                           tree=built.policy.unravel(built.params), act=built.act)
 
 
 def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,

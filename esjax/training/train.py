@@ -75,7 +75,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   ``env``: your own env object instead of the config's named env (docs/environments.md).
   """
   cache_lib.configure(compile_cache)
-  sinks = default_sinks.resolve(sinks, keywords)  # W&B checked before anything is built
+  sinks = default_sinks.resolve(sinks, keywords, out_dir)  # checked before anything is built
   run_dir = RunDir(out_dir, resume)  # a resume without checkpoints fails here, quickly
   s = setup(config, problem, initial_params, policy_module, env)
   config, is_main = s.config, multihost.is_main_process()
@@ -147,10 +147,11 @@ def _result(s: Setup, state, run_dir: RunDir, at: Position,
   if unravel is not None:  # a custom problem given pytree params gets the same tree back
     params = unravel(flat) if config.num_runs == 1 else jax.vmap(unravel)(flat)
   if s.policy is not None:
-    policy_fn = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config)
+    policy_fn = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config,
+                               s.act)
     if not interrupted:
       run_dir.save_params(flat, host.normalizer, s.problem.obs_size, s.action_size,
-                          s.obs_shape, s.discrete, s.nvec)
+                          s.obs_shape, s.discrete, s.nvec, s.act)
   best = _best(config, at.last_record)
   return TrainResult(config, params, flat, host.normalizer, run_dir.metrics(at.num_records),
                      policy_fn, host, run_dir.path, interrupted, best[0] if best else None)

@@ -31,10 +31,12 @@ _MAX_GIF_FRAMES = 300
 _MIN_FRAME_S = 0.02  # GIF players clamp faster frames; 50 fps at most
 
 
-def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0, env=None) -> np.ndarray:
+def evaluate_run(run_dir: str, episodes: int = 10, seed: int = 0, env=None,
+                 module=None) -> np.ndarray:
   """Returns of the run's deterministic policy over ``episodes`` episodes, shape (episodes,).
-  ``env``: the env object a run trained on through ``esjax.train(env=...)``."""
-  return run_io.load(run_dir, env=env).evaluate(episodes, seed)
+  ``env``: the env object a run trained on through ``esjax.train(env=...)``; ``module``: the
+  flax module of a run trained with ``policy_module=``."""
+  return run_io.load(run_dir, module=module, env=env).evaluate(episodes, seed)
 
 
 def _recorder(env):
@@ -51,11 +53,11 @@ def _recorder(env):
   return None, None
 
 
-def record_episode(run_dir: str, seed: int = 0, env=None):
+def record_episode(run_dir: str, seed: int = 0, env=None, module=None):
   """Episode 0 of ``evaluate_run(..., seed)`` through the same rollout, every decision's
   state recorded: ``(kind, built, trace, steps, return)``; ``kind`` is ``"brax"``,
   ``"mujoco"``, ``"jumanji"`` or ``"frames"`` (image observations)."""
-  saved = run_io.load(run_dir)
+  saved = run_io.load(run_dir, module=module, env=env)
   flat, normalizer = run_io.first_seed(saved.flat_params, saved.normalizer)
   from esjax.problems import build  # pylint: disable=g-import-not-at-top
   probe = build.make_env(saved.config.problem, env)
@@ -67,7 +69,8 @@ def record_episode(run_dir: str, seed: int = 0, env=None):
     raise ConfigError(f"env {saved.config.problem.env!r} has no renderer: render draws Brax, "
                       "Playground and MinAtar envs, Jumanji envs and any env with image "
                       "observations (`esjax eval` measures its returns)")
-  problem, built = build.eval_problem(saved.config.problem, saved.config.policy, probe, record)
+  problem, built = build.eval_problem(saved.config.problem, saved.config.policy, probe, record,
+                                      module)
   ev = jax.device_get(jax.jit(problem.evaluate)(flat, normalizer, keys.episode_keys(seed, 1)[0]))
   skip = saved.config.problem.frame_skip
   decisions = -(-int(ev.steps) // skip)
@@ -130,13 +133,13 @@ class Rendered:
 
 
 def render_run(run_dir: str, out_html: str, seed: int = 0, gif: bool = True,
-               width: int = 320, height: int = 240, env=None) -> Rendered:
+               width: int = 320, height: int = 240, env=None, module=None) -> Rendered:
   """Writes ``out_html`` and, if possible, ``out_html`` with a ``.gif`` suffix: episode 0 of
   ``evaluate_run(..., seed)``. Brax: brax's 3-D viewer and MuJoCo frames; Playground: MuJoCo
   frames; Jumanji: the env's own ``animate``; image observations (MinAtar): the frames. The
-  HTML of all but Brax shows the GIF.
+  HTML of all but Brax shows the GIF. ``env`` and ``module`` as for ``evaluate_run``.
   An env with none of these raises ConfigError (one line)."""
-  kind, built, trace, steps, ret = record_episode(run_dir, seed, env)
+  kind, built, trace, steps, ret = record_episode(run_dir, seed, env, module)
   gif_path = os.path.splitext(out_html)[0] + ".gif" if gif else None
   error = None if gif else "not asked for (--no-gif)"
   raw = getattr(built.env, "env", None)

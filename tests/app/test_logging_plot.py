@@ -91,6 +91,16 @@ def test_wandb_missing_is_one_line_exit_2_and_no_directory(tmp_path, monkeypatch
   assert not (tmp_path / "lib").exists()
 
 
+def test_a_dashboard_asked_for_without_a_run_directory_is_one_line():
+  # TensorBoard and W&B write under the run directory: asked for by name without out_dir
+  # they would log nothing, so the run refuses before building anything.
+  for kw in ({"wandb": logging_sinks.WandbOptions()},
+             {"sinks": [esjax.sinks.TensorBoard()]}):
+    with pytest.raises(esjax.ConfigError, match="writes under the run directory") as e:
+      esjax.train(esjax.TrainConfig.of(population_size=8), **kw)
+    assert "\n" not in str(e.value)
+
+
 def test_wandb_receives_every_record_when_installed(tmp_path, monkeypatch):
   calls = {"log": [], "init": None, "finished": False}
 

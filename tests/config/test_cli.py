@@ -142,3 +142,9 @@ def test_no_generation_limit_is_none_and_needs_an_env_step_budget():
   old = json.loads(TrainConfig.of(env_steps=1000).to_json())
   old["runtime"]["generations"] = 2147483647
   assert TrainConfig.from_dict(old).validate().runtime.generations == 2147483647
+
+
+def test_version_prints_the_package_version(capsys):
+  with pytest.raises(SystemExit) as e:
+    main(["--version"])
+  assert e.value.code == 0 and capsys.readouterr().out.strip() == f"esjax {esjax.__version__}"

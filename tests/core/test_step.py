@@ -29,6 +29,17 @@ def test_no_recompilation_after_the_first_generation():
   assert int(to_host(state).generation) == 10
 
 
+def test_more_generations_than_the_step_holds_are_refused():
+  # Rows past generations_per_call would be dropped inside the compiled call without a word.
+  config, problem = _setup()
+  s = esjax.setup(config, problem, initial_params=jnp.ones(8))
+  with pytest.raises(ValueError, match="n must be 0..4"):
+    s.run_generations(s.state, 5)
+  state, buf, ran = s.run_generations(s.state, 4)
+  assert int(ran) == 4 and buf.gen_env_steps.shape[0] == 4
+  assert int(to_host(state).generation) == 4
+
+
 def test_fused_generations_equal_one_at_a_time():
   config, problem = _setup()
   fused = esjax.train(config, problem=problem, initial_params=jnp.ones(8), progress=False)

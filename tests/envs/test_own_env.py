@@ -98,6 +98,10 @@ def test_eval_of_a_run_equals_its_final_evaluation(tmp_path, capsys, monkeypatch
   assert f"16 episodes: mean return {final['eval_return']:.2f}," in capsys.readouterr().out
   assert float(np.mean(esjax.load(out).evaluate_final())) == pytest.approx(
       final["eval_return"], rel=1e-6, abs=1e-6)
+  # --final runs the final evaluation's own episodes: a count or seed beside it is refused.
+  assert cli.main(["eval", out, "--final", "--episodes", "3"]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "drop --episodes and --seed" in err
   # A run trained on an object: load takes the object again, and evaluates the same way.
   obj = str(tmp_path / "obj")
   result = esjax.train(_config(generations=10), env=PointMass(), out_dir=obj, progress=False)

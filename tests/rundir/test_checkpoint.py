@@ -276,6 +276,23 @@ def test_resume_refuses_changing_the_search(tmp_path, capsys):
   assert err.count("\n") == 1 and "--sigma cannot be given with --resume" in err
 
 
+def test_python_resume_refuses_another_search_and_keeps_the_run(tmp_path):
+  # train(resume=True) takes its config from the caller: one that changes the search is
+  # refused in one line before any file is rewritten; the budget may change.
+  out = tmp_path / "run"
+  bb_train(out, gens=4, every=2)
+  before = (out / "config.json").read_text()
+  for bad, value in (("sigma", 0.9), ("population_size", 32), ("seed", 7)):
+    cfg = bb_run.config(8, 2).replace(**{bad: value})
+    with pytest.raises(esjax.ConfigError) as e:
+      esjax.train(cfg, out_dir=str(out), problem=esjax.black_box(bb_run.fitness),
+                  initial_params=jnp.zeros(bb_run.NUM_PARAMS), progress=False, resume=True)
+    print(e.value)
+    assert f"resume: {bad}={value!r}" in str(e.value) and "\n" not in str(e.value)
+    assert (out / "config.json").read_text() == before
+  assert len(bb_train(out, gens=8, every=2, resume=True).metrics) == 8
+
+
 # ---- esjax.load on damaged params.msgpack ----
 
 @pytest.fixture

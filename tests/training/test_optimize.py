@@ -124,6 +124,14 @@ def test_bad_inputs_are_one_line_config_errors():
       "object 'open_es'")
   assert _error(lambda: esjax.minimize(quadratic, x0, num_devices=64)).startswith(
       "num_devices=64 but only")
+  # scipy's f(x): named with the wrapper to write, for a flat x0, a pytree x0 and black_box.
+  f_of_x = "f takes (x), but esjax calls f(params, key) (the key makes noisy objectives fair)"
+  assert _error(lambda: esjax.minimize(lambda x: jnp.sum(x**2), x0)).startswith(f_of_x)
+  assert _error(lambda: esjax.minimize(lambda x: 0.0, {"w": x0})).startswith(f_of_x)
+  assert _error(lambda: esjax.black_box(lambda x: 0.0)).startswith("fitness takes (x)")
+  assert _error(lambda: esjax.minimize(3, x0)) == (
+      "f=3 is not callable; expected f(params, key) -> scalar")
+  esjax.black_box(lambda *args: 0.0)  # anything that binds two arguments is taken
 
 
 def test_check_fitness_names_what_came_back():

@@ -80,3 +80,6 @@ def test_a_users_flax_module_trains_saves_and_loads(tmp_path):
   assert int(saved.act(jnp.zeros(4))) in (0, 1)
   with pytest.raises(esjax.ConfigError, match="policy 'custom' is a user's flax module"):
     esjax.load(out)
+  # eval and render of such a run take the module as load does.
+  returns = esjax.evaluate_run(out, episodes=2, seed=0, module=Tiny())
+  np.testing.assert_array_equal(returns, saved.evaluate(2, 0))
