@@ -34,6 +34,8 @@ from esjax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
+  """A named setting (``esjax train --preset NAME``): flat ``TrainConfig`` fields, and what a
+  run of them reached when it was last verified."""
   description: str  # one line for `esjax presets`
   fields: dict[str, Any]  # TrainConfig fields
   verified: str = "unverified"

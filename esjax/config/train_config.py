@@ -270,6 +270,7 @@ class TrainConfig:
     return self
 
   def to_json(self) -> str:
+    """The config's sections as JSON (config.json's body; ``from_dict`` reads it back)."""
     return json.dumps(dataclasses.asdict(self), indent=2)
 
   @classmethod

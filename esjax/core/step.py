@@ -49,6 +49,8 @@ from esjax.strategies.base import Strategy
 
 @flax.struct.dataclass
 class TrainState:
+  """Everything a run carries from generation to generation (replicated over the mesh); a
+  checkpoint is this state."""
   es: Any  # the strategy's state (``mean``, ``sigma``, ...)
   normalizer: NormalizerState
   key: jax.Array  # the run key: with the generation it decides every random number
@@ -95,6 +97,7 @@ def steps_value(counter) -> Any:
 
 @flax.struct.dataclass
 class GenMetrics:
+  """One generation's statistics, as the compiled step returns them (metrics.jsonl's fields)."""
   pop_return_mean: jnp.ndarray
   pop_return_max: jnp.ndarray
   pop_return_min: jnp.ndarray

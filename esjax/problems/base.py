@@ -22,6 +22,7 @@ from esjax.problems.normalizer import NormalizerState, ObsStats
 
 @flax.struct.dataclass
 class Evaluation:
+  """One member's evaluation: its return, live env steps and observation sums."""
   ret: jnp.ndarray  # () episode return (NaN if the episode blew up)
   steps: jnp.ndarray  # () env steps of the live episode
   obs_stats: ObsStats  # observation sums for the normalizer
@@ -44,6 +45,9 @@ class Episode:
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
+  """What ES optimizes: ``evaluate(params, normalizer, key) -> Evaluation`` for one member,
+  vmapped and sharded by the step. ``black_box``, ``brax_problem`` and ``env_problem`` build
+  one; the fields after ``obs_size`` are optional hooks."""
   evaluate: Callable[[jax.Array, NormalizerState, jax.Array], Evaluation]
   obs_size: int  # 0 for a black box: no normalizer
   # Raises ConfigError if ``evaluate`` cannot work on params like these; run once at setup so

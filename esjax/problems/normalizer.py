@@ -22,6 +22,9 @@ import jax.numpy as jnp
 
 @flax.struct.dataclass
 class NormalizerState:
+  """Running observation statistics (count, mean, M2), merged each generation from every
+  member's observation sums in member order (Chan et al.'s update), the same bits on every
+  device; with VBN also the reference batch."""
   count: jnp.ndarray  # ()
   mean: jnp.ndarray  # (obs_dim,)
   m2: jnp.ndarray  # (obs_dim,) sum of squared deviations from the mean

@@ -19,6 +19,7 @@ from esjax.strategies.shaping import SHAPERS
 
 @flax.struct.dataclass
 class OpenESState:
+  """OpenAI-ES's state: the mean, its fixed sigma and the optax optimizer's state."""
   mean: jax.Array  # (P,) theta, the search distribution's mean
   sigma: jax.Array  # () fixed noise std, traced so that a sweep can vmap it
   opt_state: optax.OptState

@@ -54,6 +54,8 @@ BLACK_BOX_OPTIONS = {
 
 @dataclasses.dataclass(frozen=True)
 class OptimizeResult:
+  """What ``minimize``/``maximize`` return: the best point evaluated, the final mean, and one
+  history entry per generation."""
   best_params: Any  # (P,) the best evaluated point: a member or a mean (x0's pytree shape)
   best_fitness: float  # f at best_params as evaluated (in f's own sign)
   mean: Any  # (P,) the search distribution's final mean (x0's pytree shape)

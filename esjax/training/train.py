@@ -35,6 +35,9 @@ __all__ = ["TrainResult", "Setup", "setup", "train"]
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
+  """What ``train`` returns: the final mean params (the search distribution's, not a member's),
+  the normalizer, every metrics record, the trained policy as ``obs -> env action`` (env runs),
+  the final state (``state.es`` holds the strategy's), and where the run was written."""
   config: TrainConfig
   params: Any  # flax params pytree (leading run axis if num_runs > 1: sweep points x seeds)
   flat_params: np.ndarray
