@@ -10,6 +10,7 @@ field is an option of the chosen strategy, checked against its factory's signatu
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from typing import Any, Mapping
@@ -393,9 +394,12 @@ def _check_options(st: StrategyConfig) -> None:
   known = options_lib.options(REGISTRY[st.name])
   for name, value in st.options.items():
     if name not in known:
-      raise ConfigError(f"--{name.replace('_', '-')} is not an option of strategy "
-                        f"{st.name!r}; its options: "
-                        f"{', '.join('--' + k.replace('_', '-') for k in known) or 'none'}")
+      # Any unknown flat name lands here (TrainConfig.of takes it for an option): say both.
+      close = difflib.get_close_matches(name, list(known) + list(FIELDS), n=1)
+      hint = f"did you mean {close[0]}? " if close else ""
+      raise ConfigError(f"{name}={value!r} (--{name.replace('_', '-')}) is neither a setting "
+                        f"nor an option of strategy {st.name!r}; {hint}its options: "
+                        f"{', '.join(known) or 'none'}")
     default = known[name]
     if name == "optimizer":
       if isinstance(value, str):

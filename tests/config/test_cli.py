@@ -148,3 +148,13 @@ def test_version_prints_the_package_version(capsys):
   with pytest.raises(SystemExit) as e:
     main(["--version"])
   assert e.value.code == 0 and capsys.readouterr().out.strip() == f"esjax {esjax.__version__}"
+
+
+def test_a_misspelt_setting_from_python_is_named_with_its_closest_match():
+  # TrainConfig.of takes any unknown flat name for a strategy option; validate says which.
+  with pytest.raises(esjax.ConfigError) as e:
+    esjax.TrainConfig.of(sigmaa=0.1).validate()
+  assert str(e.value).startswith("sigmaa=0.1 (--sigmaa) is neither a setting nor an option of "
+                                 "strategy 'open_es'; did you mean sigma? its options: ")
+  with pytest.raises(esjax.ConfigError, match="did you mean population_size"):
+    esjax.TrainConfig.of(popsize=8).validate()
