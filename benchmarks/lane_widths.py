@@ -3,7 +3,8 @@ widths (``esjax/core/lanes.py``) and behind the rest of the step (issue 26, item
 
 On one XLA CPU device (one core), for an env of the default run:
   * by width: the bare physics step (the env vmapped over W envs, random actions, a
-    ``lax.scan``) in microseconds per step and per env step, W from 1 to 256. A narrow step
+    ``lax.scan``) in microseconds per step and per env step, W from 1 to 256 (finely
+    between 96 and 128, the widths late survivors run at). A narrow step
     costs more per env than a wide one (XLA vectorizes across the vmapped axis), so the tail
     of a generation, where few episodes are left, is the dear part of a compacted loop;
   * by part, at ``--width`` envs: bare with random actions (what live_steps calls bare), bare
@@ -34,7 +35,10 @@ from esjax.problems import build as build_lib  # pylint: disable=wrong-import-po
 from esjax.problems.reference import member_apply  # pylint: disable=wrong-import-position
 from esjax.training import setup as setup_lib  # pylint: disable=wrong-import-position
 
-WIDTHS = (1, 2, 4, 8, 16, 32, 64, 96, 128, 256)
+# The widths between 96 and 128 are where the late phase's survivors run (live_steps.md: the
+# mean episode is 835 of 1000, so most of a slice of 128 runs to the end); 100 and 104 sit
+# between the multiples of 16.
+WIDTHS = (1, 2, 4, 8, 16, 32, 64, 80, 96, 100, 104, 112, 120, 128, 256)
 
 
 def bare(env, act_size: int, width: int, length: int, random_actions: bool = True):

@@ -254,8 +254,8 @@ def first_seed(flat, normalizer):
 def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=None):
   """The deterministic policy as one jitted function of observations, ``(..., obs_dim)`` as
   the policy reads them, to the env's actions: snapped to the run's ``action_bins`` when it
-  trained with them, then through ``action_view`` (interface.ActionView: a box's bounds and shape; the
-  argmax head's indices as they are). The same actions evaluation takes, without noise."""
+  trained with them, then through ``action_view`` (interface.ActionView: a box's bounds and
+  shape; the argmax head's indices as they are). The actions evaluation takes, noiseless."""
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0

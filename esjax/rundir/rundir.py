@@ -166,8 +166,8 @@ class RunDir:
 
 def check_same_run(run_dir: str, config) -> None:
   """ConfigError naming the first setting ``config`` changes against the run's config.json
-  that a resumed run may not change (``RESUMABLE``: the budget, checkpoints, evaluation and
-  how it runs). The CLI refuses such flags with --resume; ``train(resume=True)`` gets its
+  that a resumed run may not change (``RESUMABLE``: the budget, checkpoints and how it runs
+  on its devices). The CLI refuses such flags with --resume; ``train(resume=True)`` gets its
   config from the caller, so it is checked here, before the run's files are rewritten."""
   from esjax.config.train_config import FIELDS, RESUMABLE  # pylint: disable=g-import-not-at-top
   saved = files.read_config(run_dir)
