@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 
 os.environ.setdefault("ESJAX_CPU_DEVICES", "1")  # one device on one core: the unit lanes use
 
@@ -90,42 +91,56 @@ def main(argv=None):
   p.add_argument("--env", default="hopper")
   p.add_argument("--width", type=int, default=128)
   p.add_argument("--length", type=int, default=500)
+  p.add_argument("--rounds", type=int, default=5)
   p.add_argument("--name", default="lane_widths")
   a = p.parse_args(argv)
   config = esjax.TrainConfig.of(env=a.env, eval_every=0)
   env = build_lib.make_env(config.problem)
   act_size = build_lib.views(config.problem, env)[1].size
   key = jax.random.PRNGKey(0)
-  rows = []
-
-  def row(table, name, width, fn, arg):
-    common.timed(fn, arg)  # compile
-    sec = common.best_of(lambda: fn(arg), 3)
-    r = {"table": table, "part": name, "width": width, "us_per_step": sec / a.length * 1e6,
-         "us_per_env_step": sec / a.length / width * 1e6}
-    rows.append(r)
-    common.log(r)
-
-  for w in WIDTHS:
-    row("by width", "bare physics", w, bare(env, act_size, w, a.length), key)
-  row("by part", "bare physics (random actions)", a.width,
-      bare(env, act_size, a.width, a.length), key)
-  row("by part", "bare physics (no random numbers)", a.width,
-      bare(env, act_size, a.width, a.length, random_actions=False), key)
-  for name, (fn, arg) in _parts(setup_lib.setup(config), a.width, a.length).items():
-    row("by part", name, a.width, fn, arg)
-  ref = [r for r in rows if r["table"] == "by part"][0]["us_per_step"]
+  entries = [("by width", "bare physics", w, bare(env, act_size, w, a.length), key)
+             for w in WIDTHS]
+  entries += [("by part", "bare physics (random actions)", a.width,
+               bare(env, act_size, a.width, a.length), key),
+              ("by part", "bare physics (no random numbers)", a.width,
+               bare(env, act_size, a.width, a.length, random_actions=False), key)]
+  entries += [("by part", name, a.width, fn, arg)
+              for name, (fn, arg) in _parts(setup_lib.setup(config), a.width, a.length).items()]
+  ref = entries[len(WIDTHS)][3:]  # bare physics at --width: what every timing is paired with
+  rows = [dict(zip(("table", "part", "width"), e[:3]), **_paired(e[3:], ref, a.rounds))
+          for e in entries]
   for r in rows:
-    r["/bare"] = r["us_per_step"] / ref if r["table"] == "by part" else None
+    r["us_per_step"] = r.pop("seconds") / a.length * 1e6
+    r["us_per_env_step"] = r["us_per_step"] / r["width"]
+    r["per_env_/bare"] = r["/bare"] * a.width / r["width"] if r["table"] == "by width" else None
+    common.log(r)
   notes = [f"{a.env}, default config; one XLA CPU device (ESJAX_CPU_DEVICES=1, one core), "
-           f"{a.length} steps per call, median of 3 calls after a compiling one.",
-           "by width: us_per_env_step is what a lane costs at that width; by part: /bare is "
-           "the part's step over the bare step with random actions at the same width (the "
-           "policy-only row is a fraction of it, not a ratio to beat)."]
+           f"{a.length} steps per call; each entry timed in {a.rounds} pairs, a call of bare "
+           f"physics at {a.width} envs and then one of the entry (this machine's speed drifts "
+           "by tens of percent within minutes): us_per_step is the median call, /bare the "
+           "median of the paired ratios.",
+           f"by width: /bare is the step over the bare step of {a.width} envs, per_env_/bare "
+           "what one env step costs at that width over its cost at "
+           f"{a.width} envs; by part: /bare is the part's step over bare physics with random "
+           "actions at the same width (the policy-only row is a fraction of it, not a ratio "
+           "to beat)."]
   common.write_results(a.name, f"One step of vmapped episodes: cost by width and by part "
                        f"({a.env})", rows, notes,
                        columns=["table", "part", "width", "us_per_step", "us_per_env_step",
-                                "/bare"])
+                                "/bare", "per_env_/bare"])
+
+
+def _paired(entry, ref, rounds: int) -> dict:
+  """``{seconds, /bare}``: the median of ``rounds`` calls of ``entry`` ((fn, arg)), each
+  timed right after a call of ``ref``, and the median of those paired ratios."""
+  for fn, arg in (entry, ref):
+    common.timed(fn, arg)  # compile (a no-op once compiled)
+  secs, ratios = [], []
+  for _ in range(rounds):
+    r = common.best_of(lambda: ref[0](ref[1]), 1)
+    secs.append(common.best_of(lambda: entry[0](entry[1]), 1))
+    ratios.append(secs[-1] / r)
+  return {"seconds": statistics.median(secs), "/bare": statistics.median(ratios)}
 
 
 if __name__ == "__main__":

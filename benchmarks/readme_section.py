@@ -170,13 +170,13 @@ FINDINGS = """## What the tables say
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
 - **Where the bars of issue 26 stand.** Hopper, {block:live-steps-bars}. The median of
-  three rounds, each a paired ratio: this machine's speed moves by a third within minutes
-  (`rounds_wall_s`), and bare calls interleaved with the generations take that drift out, but
-  the rounds still spread by a few hundredths, as much as the early bar's margin. Early,
-  the lanes sit within a few thousandths under the bar and a queue of 64 just above it; late
-  the whole slice sits as far under its bar and the queue further (its second members start
-  when the first end and run narrow after them): both bars are within the rounds' spread,
-  neither is passed by the median. Why the early phase stops there: a generation's last
+  three rounds, each a paired ratio: this machine's speed moves by up to a third within
+  minutes (`rounds_wall_s`), and bare calls interleaved with the generations take that drift
+  out, but the rounds still spread by a few hundredths. Early, the lanes and a queue of 64
+  both pass the bar here, the lanes by about a hundredth (on the AMD EPYC of the earlier runs
+  the lanes sat a few thousandths under it and the queue just above); late, the whole slice
+  sits about two hundredths under its bar and the queue further (its second members start
+  when the first end and run narrow after them). Why the early phase stops there: a generation's last
   episodes run narrow (a few of a slice's members run all 1000 steps while the rest fell
   within a few hundred), and a vmapped CPU env step costs more per env the narrower it is
   (`lane_widths.md`: XLA vectorizes across the vmapped axis). The narrowings now go down to
@@ -184,12 +184,18 @@ FINDINGS = """## What the tables say
   twice the copies (above), and each width compiles one more copy of the env step, which is
   why lanes stay off by default (below). Why the late phase stops short of its bar: late,
   the lanes hold about 835/1000 of 128 members on average (the mean episode), and a CPU step
-  costs more per lane the fewer it holds (`lane_widths.md`, by width: 96 envs cost more per
-  env than 128), while bare physics runs all 128 all the time; the lanes' own step costs a
-  few percent over bare (`lane_widths.md`, by part), and a generation waits for its slower
-  device. Together these leave the late phase a few hundredths short whatever the ladder
-  (`lane_ladders.md`, above); a queue keeps lanes full but starts members late, and late
-  episodes run long (queue_64).
+  costs more per lane the fewer it holds, while bare physics runs all 128 all the time.
+  `lane_widths.md` (by width, each timing paired with one of 128 envs) puts numbers on it:
+  on this machine a step of 100 or 104 envs costs what one of 112 does, about nine tenths of
+  a step of 128, and one of 120 more than one of 128; the multiples of 16 run cheapest. So the
+  hundred or so survivors of a late slice cost nine tenths of the full step wherever they are
+  compacted to, which is also why the finer ladders (104 and 120) gained nothing when timed
+  here (`lane_ladders.md`) though the replay, on costs timed on the AMD machine, said they
+  would. The lanes' own step costs about a twentieth more than the episode step it runs
+  (`lane_widths.md`, by part: the end check, write-out and refill), and a generation waits
+  for its slower device. Together these leave the late phase a few hundredths short whatever
+  the ladder; a queue keeps lanes full but starts members late, and late episodes run long
+  (queue_64).
   Walker2d and ant (`live_steps_more.md`, measured the same way): {block:live-steps-more}.
   Walker2d starts like hopper (most members fall early) and its lanes pass the early bar;
   ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early
