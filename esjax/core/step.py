@@ -489,7 +489,7 @@ class AtMost:
     self._fn, self.max_generations = fn, max_generations
 
   def __call__(self, state, n):
-    if isinstance(n, int) and not 0 <= n <= self.max_generations:
+    if isinstance(n, (int, np.integer)) and not 0 <= n <= self.max_generations:
       raise ValueError(f"run_generations(state, n={n}): n must be 0..{self.max_generations}, "
                        "the generations_per_call this step was built for")
     return self._fn(state, n)
