@@ -173,8 +173,8 @@ FINDINGS = """## What the tables say
   three rounds, each a paired ratio: this machine's speed moves by up to a third within
   minutes (`rounds_wall_s`), and bare calls interleaved with the generations take that drift
   out, but the rounds still spread by a few hundredths. Early, the lanes and a queue of 64
-  both pass the bar here, the lanes by about a hundredth (on the AMD EPYC of the earlier runs
-  the lanes sat a few thousandths under it and the queue just above); late, the whole slice
+  both pass the bar here, the lanes by about a hundredth, within the rounds' spread; late,
+  the whole slice
   sits about two hundredths under its bar and the queue further (its second members start
   when the first end and run narrow after them). Why the early phase stops there: a generation's last
   episodes run narrow (a few of a slice's members run all 1000 steps while the rest fell
