@@ -104,6 +104,27 @@ def interleaved(fns: dict[str, Callable], repeats: int = 3) -> dict[str, dict[st
   return {k: {"wall": statistics.median(wall[k]), "cpu": statistics.median(cpu[k])} for k in fns}
 
 
+def paired(fns: dict[Any, Callable], ref: Callable, rounds: int = 5) -> dict[Any, dict]:
+  """Times compiled ``fns`` against ``ref``, each call right after a call of ``ref``,
+  round-robin over ``fns`` for ``rounds`` rounds; per name ``{seconds, ref_seconds, ratio}``:
+  the median wall seconds of its calls, of the ``ref`` calls paired with them, and the median
+  of the paired ratios.
+
+  This machine's speed drifts by tens of percent within minutes: a ratio to a reference
+  timed a moment before sees the same machine, where two timings minutes apart do not."""
+  for fn in (ref, *fns.values()):
+    block(fn())  # compile (a no-op once compiled)
+  secs = {k: [] for k in fns}
+  refs = {k: [] for k in fns}
+  for _ in range(rounds):
+    for k, fn in fns.items():
+      refs[k].append(best_of(ref, 1))
+      secs[k].append(best_of(fn, 1))
+  return {k: {"seconds": statistics.median(secs[k]), "ref_seconds": statistics.median(refs[k]),
+              "ratio": statistics.median([s / r for s, r in zip(secs[k], refs[k])])}
+          for k in fns}
+
+
 class CompileCounter:
   """Counts XLA backend compilations (via ``jax.monitoring``) while active.
 

@@ -30,6 +30,7 @@ widths could give.
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Callable, Sequence
 
 import jax
@@ -113,7 +114,8 @@ def run_lengths(s: setup_lib.Setup, starts: Sequence[int]) -> dict[int, np.ndarr
 
   state, done, out = s.state, 0, {}
   for start in sorted(starts):
-    state, _, _ = s.run_generations(state, start - done)
+    for _ in range(start - done):  # one call per generation: the step fuses one
+      state, _, _ = s.run_generations(state, 1)
     phase = []
     for _ in range(PHASE_GENS):
       steps = np.asarray(lengths(to_host(state)))
@@ -132,20 +134,15 @@ def costs(config, mesh, lane_widths: Sequence[int]) -> dict[int, float]:
   """``{width: us}`` of a bare physics step of ``width`` envs on every device of ``mesh`` at
   once. The replay needs each width's cost relative to the widest (``predicted`` is a ratio),
   and this machine's speed drifts by a third within minutes, so each width is timed right
-  after the widest, ``COST_ROUNDS`` rounds over every width in turn: a width's cost is the
-  median of its paired ratios times the widest's median."""
+  after the widest (``common.paired``): a width's cost is the median of its paired ratios
+  times the widest's median."""
   widest = max(lane_widths)
   fns = {w: bare_physics(config, mesh, COST_STEPS, local=w) for w in lane_widths}
   key = jax.random.PRNGKey(0)
-  for fn in fns.values():
-    common.timed(fn, key)  # compile
-  ratios, top = {w: [] for w in fns if w != widest}, []
-  for _ in range(COST_ROUNDS):
-    for w in ratios:
-      top.append(common.timed(fns[widest], key)[1])
-      ratios[w].append(common.timed(fns[w], key)[1] / top[-1])
-  us = float(np.median(top)) / COST_STEPS * 1e6
-  return {widest: us, **{w: float(np.median(r)) * us for w, r in ratios.items()}}
+  got = common.paired({w: functools.partial(fns[w], key) for w in fns if w != widest},
+                      functools.partial(fns[widest], key), COST_ROUNDS)
+  us = float(np.median([g["ref_seconds"] for g in got.values()])) / COST_STEPS * 1e6
+  return {widest: us, **{w: g["ratio"] * us for w, g in got.items()}}
 
 
 FINE_TOP = "sixteenths to three quarters, then halving"

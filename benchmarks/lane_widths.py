@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import functools
 
 os.environ.setdefault("ESJAX_CPU_DEVICES", "1")  # one device on one core: the unit lanes use
 
@@ -107,17 +107,18 @@ def main(argv=None):
   entries += [("by part", name, a.width, fn, arg)
               for name, (fn, arg) in _parts(setup_lib.setup(config), a.width, a.length).items()]
   ref = entries[len(WIDTHS)][3:]  # bare physics at --width: what every timing is paired with
-  rows = [dict(zip(("table", "part", "width"), e[:3]), **_paired(e[3:], ref, a.rounds))
-          for e in entries]
+  got = common.paired({i: functools.partial(*e[3:]) for i, e in enumerate(entries)},
+                      functools.partial(*ref), a.rounds)
+  rows = [dict(zip(("table", "part", "width"), e[:3]), **{"/bare": got[i]["ratio"]},
+               us_per_step=got[i]["seconds"] / a.length * 1e6) for i, e in enumerate(entries)]
   for r in rows:
-    r["us_per_step"] = r.pop("seconds") / a.length * 1e6
     r["us_per_env_step"] = r["us_per_step"] / r["width"]
     r["per_env_/bare"] = r["/bare"] * a.width / r["width"] if r["table"] == "by width" else None
     common.log(r)
   notes = [f"{a.env}, default config; one XLA CPU device (ESJAX_CPU_DEVICES=1, one core), "
            f"{a.length} steps per call; each entry timed in {a.rounds} pairs, a call of bare "
-           f"physics at {a.width} envs and then one of the entry (this machine's speed drifts "
-           "by tens of percent within minutes): us_per_step is the median call, /bare the "
+           f"physics at {a.width} envs and then one of the entry, round-robin over the entries "
+           "(common.paired: this machine's speed drifts by tens of percent within minutes): us_per_step is the median call, /bare the "
            "median of the paired ratios.",
            f"by width: /bare is the step over the bare step of {a.width} envs, per_env_/bare "
            "what one env step costs at that width over its cost at "
@@ -128,19 +129,6 @@ def main(argv=None):
                        f"({a.env})", rows, notes,
                        columns=["table", "part", "width", "us_per_step", "us_per_env_step",
                                 "/bare", "per_env_/bare"])
-
-
-def _paired(entry, ref, rounds: int) -> dict:
-  """``{seconds, /bare}``: the median of ``rounds`` calls of ``entry`` ((fn, arg)), each
-  timed right after a call of ``ref``, and the median of those paired ratios."""
-  for fn, arg in (entry, ref):
-    common.timed(fn, arg)  # compile (a no-op once compiled)
-  secs, ratios = [], []
-  for _ in range(rounds):
-    r = common.best_of(lambda: ref[0](ref[1]), 1)
-    secs.append(common.best_of(lambda: entry[0](entry[1]), 1))
-    ratios.append(secs[-1] / r)
-  return {"seconds": statistics.median(secs), "/bare": statistics.median(ratios)}
 
 
 if __name__ == "__main__":

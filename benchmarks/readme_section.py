@@ -157,7 +157,7 @@ FINDINGS = """## What the tables say
   whose speed drifts, so its rows are read against each other, not against the timings: the
   level of the cost table moves between runs of the benchmark. Early, a few members of a slice run all 1000 steps while the rest fell within a few
   hundred, so a generation's last several hundred steps run narrow, where a CPU env step
-  costs about twice as much per env at 8 lanes as at 128 and three times at 2 or 3 (the
+  costs about twice as much per env at 8 lanes as at 128 and four times at 2 or 3 (the
   table's costs per width). More
   narrow widths buy some of that back, each one more compiled copy of the env step. Late,
   most members run to the episode's end and the rest fall one by one, so the survivors drift
@@ -165,7 +165,11 @@ FINDINGS = """## What the tables say
   row) ahead there. Built and timed against each other (`lane_ladders.md`, the ladders in
   turn from the same state, each generation paired with a bare call):
   {block:lane-ladders-findings}. The gains the replay gave finer ladders did not show when
-  timed: the ladder is not what holds the late phase under its bar. Moving
+  timed: the ladder is not what holds the late phase under its bar. The replay also bounds
+  what any ladder can do late: every width timed, with nothing but the physics costed,
+  replays less than a hundredth over the bar (the findings above), and the default ladder's
+  replay is about a hundredth over its timing, so the work around the physics costs about a
+  hundredth late. Moving
   survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
@@ -180,19 +184,23 @@ FINDINGS = """## What the tables say
   episodes run narrow (a few of a slice's members run all 1000 steps while the rest fell
   within a few hundred), and a vmapped CPU env step costs more per env the narrower it is
   (`lane_widths.md`: XLA vectorizes across the vmapped axis). The narrowings now go down to
-  2 lanes (`--lane-narrowings 8`); every width timed would add about a tenth early at over
+  2 lanes (`--lane-narrowings 8`); every width timed would add about a twelfth early at over
   twice the copies (above), and each width compiles one more copy of the env step, which is
   why lanes stay off by default (below). Why the late phase stops short of its bar: late,
   the lanes hold about 835/1000 of 128 members on average (the mean episode), and a CPU step
   costs more per lane the fewer it holds, while bare physics runs all 128 all the time.
   `lane_widths.md` (by width, each timing paired with one of 128 envs) puts numbers on it:
-  on this machine a step of 100 or 104 envs costs what one of 112 does, about nine tenths of
-  a step of 128, and one of 120 more than one of 128; the multiples of 16 run cheapest. So the
+  on this machine a step of 100 or 104 envs costs what one of 112 does or more, about nine
+  tenths of a step of 128, and one of 120 about what one of 128 does; the multiples of 16 run
+  cheapest. So the
   hundred or so survivors of a late slice cost nine tenths of the full step wherever they are
   compacted to, which is also why the finer ladders (104 and 120) gained nothing when timed
-  here (`lane_ladders.md`) though the replay, on costs timed on the AMD machine, said they
-  would. The lanes' own step costs about a twentieth more than the episode step it runs
-  (`lane_widths.md`, by part: the end check, write-out and refill), and a generation waits
+  here (`lane_ladders.md`) though the replay said they would: its costs per width are timed
+  with both devices stepping at once (`lane_schedule.md`), where a step of 104 or 120 came
+  out cheaper than one device alone gives it. The lanes' own step costs a few hundredths more
+  than the episode step it runs (`lane_widths.md`, by part: the end check, write-out and
+  refill, there with a member ending every step or two; two timings of the same bare step
+  differ by as much), and a generation waits
   for its slower device. Together these leave the late phase a few hundredths short whatever
   the ladder; a queue keeps lanes full but starts members late, and late episodes run long
   (queue_64).

@@ -39,9 +39,9 @@ class _Lanes:
 
 
 # The default narrowings: 128 lanes narrow to 112, 96, 48, 24, 12, 6, 3 and 2. Early in training
-# the two narrowest widths replayed at 0.71 of bare physics against 0.69 without them
-# (benchmarks/results/lane_schedule.md, hopper, 2026-12-05); each costs one more compiled copy
-# of the step.
+# the two narrowest widths replayed at 0.67 of bare physics against 0.65 without them
+# (benchmarks/results/lane_schedule.md, hopper, Intel Xeon, 2026-12-05); each costs one more
+# compiled copy of the step.
 NARROWINGS = 8
 
 
@@ -56,7 +56,7 @@ def widths(lanes: int, local: int, narrowings: int = NARROWINGS) -> tuple[int, .
   first, every lane was stepped until the episodes' end. Early in training the last episodes end spread
   out, and halving down to a few lanes keeps the copies few while the longest episode's tail
   runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
-  128 and three times at 2 or 3: benchmarks/results/lane_schedule.md), but far less in all.
+  128 and four times at 2 or 3: benchmarks/results/lane_schedule.md), but far less in all.
 
   Why never one lane (unless ``lanes`` or the slice is one): XLA compiles a batch of one as
   another program. With the batch axis of size one dropped, its algebraic simplifier rewrites
@@ -96,7 +96,7 @@ def _advance(episode: Episode, starts, q: _Lanes, local: int, refill: bool) -> _
   # Every lane is stepped, with no select per lane (the batching rule of a vmapped
   # while_loop has one): a held lane is always running, since a member that ends is written
   # out in the step it ends and a start state is running (``Episode``), and what a lane that
-  # holds no member computes is never read. A select per lane cost about 4 % of a bare step
+  # holds no member computes is never read. A select per lane cost 3-4 % of a bare step
   # at 128 lanes, as much as the rest of the lanes' bookkeeping (the "lane select" and "lanes
   # step" rows of benchmarks/results/lane_widths.md).
   held = q.member < local

@@ -179,7 +179,7 @@ class Policy:
     module's variables unpacked from the flat vector, once. An episode binds its member at
     its start: unpacking the vector at every step (slices of every member's weights) cost
     more than the dense layers themselves on CPU (hopper, 128 lanes: the "policy only" row of
-    benchmarks/results/lane_widths.md went from 0.11 to 0.03 of a bare physics step)."""
+    benchmarks/results/lane_widths.md went from 0.11 to 0.02-0.03 of a bare physics step)."""
     if isinstance(flat_params, LowRankParams):
       if self.vbn:
         raise ValueError("vbn with perturbation='lowrank' is not supported; use one of them")

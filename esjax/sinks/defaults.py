@@ -1,6 +1,6 @@
 """Which sinks a run writes to when ``train`` is not given a list: TensorBoard (with a run
-directory) and the progress bar, adjusted by esjax 0.2's keywords (``progress``,
-``tensorboard``, ``wandb``, ``on_record``), which README/docs examples and tests still use."""
+directory) and the progress bar, adjusted by train()'s shorthand keywords (``progress``,
+``tensorboard``, ``wandb``, ``on_record``): a common change without listing every sink."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence

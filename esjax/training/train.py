@@ -68,8 +68,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
 
   ``sinks`` receive every record (``esjax.sinks``: ``TensorBoard()``, ``WandbOptions(...)``,
   ``ProgressBar()``, any object with ``write``/``close``, or a callable). Without it: TensorBoard
-  under ``out_dir/tb/`` and the progress bar, which esjax 0.2's keywords ``progress=False``,
-  ``tensorboard=False``, ``wandb=WandbOptions(...)`` and ``on_record=fn`` still adjust. With the
+  under ``out_dir/tb/`` and the progress bar, which the shorthand keywords ``progress=False``,
+  ``tensorboard=False``, ``wandb=WandbOptions(...)`` and ``on_record=fn`` adjust. With the
   progress bar, a block first says the devices, parameters, bytes crossing devices and memory.
 
   ``compile_cache``: JAX's persistent compilation cache (``runtime/compile_cache.py``; True: the

@@ -190,6 +190,31 @@ def test_live_steps_ratio_pairs_each_timing_with_the_bare_timing_beside_it():
   assert live_steps.paired_ratios(500, [1.0], [1.0], 1000) == [0.5]
 
 
+def test_paired_times_each_call_right_after_the_reference(monkeypatch):
+  # A fake clock: the machine slows by half every round, and each call advances the clock by
+  # its cost at the machine's speed then. Paired ratios see the same machine each time.
+  clock, calls = [0.0], []
+  speed = {"now": 1.0}
+
+  def call(name, cost):
+    def fn():
+      calls.append(name)
+      clock[0] += cost * speed["now"]
+    return fn
+
+  def ref():
+    calls.append("ref")
+    if calls.count("ref") in (4, 6):  # the first call of rounds 2 and 3
+      speed["now"] *= 2.0
+    clock[0] += 1.0 * speed["now"]
+  monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+  got = common.paired({"a": call("a", 0.5), "b": call("b", 3.0)}, ref, rounds=3)
+  # Compile calls first (ref, a, b), then round-robin: ref a ref b, three rounds.
+  assert calls == ["ref", "a", "b"] + ["ref", "a", "ref", "b"] * 3
+  assert got["a"]["ratio"] == 0.5 and got["b"]["ratio"] == 3.0
+  assert got["a"]["seconds"] == 1.0 and got["a"]["ref_seconds"] == 2.0
+
+
 def test_lane_ladders_parses_ladders_and_puts_the_default_back():
   from benchmarks import lane_ladders as ll  # pylint: disable=g-import-not-at-top
   from esjax.core import lanes  # pylint: disable=g-import-not-at-top
