@@ -99,7 +99,7 @@ def run_esjax(a, eval_env):
     res = esjax.train(config, progress=False, compile_cache=None, on_record=lambda r: curve.append(
         (r["env_steps"], r["wall_s"], r["pop_return_mean"], time.process_time())))
     wall = time.perf_counter() - t0
-  final = shared_eval(eval_env, res.policy, a.episode_length, a.eval_episodes)
+  final = shared_eval(eval_env, res.act, a.episode_length, a.eval_episodes)
   return summarize("esjax", curve, cc.seconds, wall, final, a.threshold,
                    f"pop {a.population} members, sigma {SIGMA}, adam {LR}, wd {L2}, "
                    "centered rank, MLP 32x32 tanh, obs norm")

@@ -36,19 +36,26 @@ __all__ = ["TrainResult", "Setup", "setup", "train"]
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
   """What ``train`` returns: the final mean params (the search distribution's, not a member's),
-  the normalizer, every metrics record, the trained policy as ``obs -> env action`` (env runs),
-  the final state (``state.es`` holds the strategy's), and where the run was written."""
+  the normalizer, every metrics record, the trained policy as ``act: obs -> env action`` (env
+  runs; ``esjax.load(...).act`` is the same function), the final state (``state.es`` holds the
+  strategy's), and where the run was written."""
   config: TrainConfig
   params: Any  # flax params pytree (leading run axis if num_runs > 1: sweep points x seeds)
   flat_params: np.ndarray
   normalizer: Any
   metrics: list[dict[str, Any]]  # with an out_dir, read from its metrics.jsonl on first use
-  policy: Callable[[jax.Array], jax.Array] | None  # obs -> action (seed 0 if several)
+  act: Callable[[jax.Array], jax.Array] | None  # obs -> action (seed 0 if several)
   state: step_lib.TrainState
   run_dir: str | None
   interrupted: str | None = None  # the signal (SIGTERM/SIGINT) that stopped the run early
   # With a sweep: the grid point with the best final evaluation (mean over its seeds).
   best_setting: dict[str, float] | None = None
+
+  @property
+  def policy(self) -> Callable[[jax.Array], jax.Array] | None:
+    """``act`` by its earlier name. ``act`` is the one to use: on ``esjax.load``'s
+    ``SavedRun``, ``policy`` is the network (``Policy``) and ``act`` this function."""
+    return self.act
 
 
 def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | None = None,
@@ -145,19 +152,19 @@ def _result(s: Setup, state, run_dir: RunDir, at: Position,
   """The run's result; a finished env run's params.msgpack is written here, by process 0."""
   config, host = s.config, to_host(state)
   flat = host.es.mean
-  policy_fn, params = None, None
+  act, params = None, None
   unravel = s.policy.unravel if s.policy is not None else s.unravel
   if unravel is not None:  # a custom problem given pytree params gets the same tree back
     params = unravel(flat) if config.num_runs == 1 else jax.vmap(unravel)(flat)
   if s.policy is not None:
-    policy_fn = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config,
+    act = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config,
                                s.act)
     if not interrupted:
       run_dir.save_params(flat, host.normalizer, s.problem.obs_size, s.action_size,
                           s.obs_shape, s.discrete, s.nvec, s.act)
   best = _best(config, at.last_record)
   return TrainResult(config, params, flat, host.normalizer, run_dir.metrics(at.num_records),
-                     policy_fn, host, run_dir.path, interrupted, best[0] if best else None)
+                     act, host, run_dir.path, interrupted, best[0] if best else None)
 
 
 def _print_best(config: TrainConfig, last_record: dict[str, Any] | None) -> None:

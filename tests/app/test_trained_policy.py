@@ -17,6 +17,7 @@ def test_the_policy_acts_in_the_envs_bounds_after_train_and_after_load(tmp_path)
   raw = files.make_act(saved.policy, saved.flat_params, saved.normalizer, saved.config)(obs)
   actions = saved.act(obs)
   assert actions.shape == (5, 1) and saved.act(obs[0]).shape == (1,)
-  np.testing.assert_array_equal(actions, result.policy(obs))
+  np.testing.assert_array_equal(actions, result.act(obs))
+  assert result.policy is result.act  # the earlier name
   np.testing.assert_allclose(actions, 2.0 * raw, rtol=1e-6, atol=1e-6)
   assert np.abs(raw).max() > 0  # a policy that outputs zeros would pass anything

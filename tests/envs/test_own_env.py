@@ -159,7 +159,7 @@ class _MultiDiscrete:
 def test_multi_discrete_actions_train():
   result = esjax.train(_config(generations=15, eval_every=15, sigma=0.1), env=_MultiDiscrete(),
                        progress=False)
-  assert result.policy(jnp.eye(3)[1]).shape == (2,)
+  assert result.act(jnp.eye(3)[1]).shape == (2,)
   assert result.metrics[-1]["eval_return"] >= 15  # chance: 10 x 2/3
 
 

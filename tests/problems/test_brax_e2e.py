@@ -37,7 +37,7 @@ def test_env_steps_count_live_steps_only(hopper_result):
 
 def test_policy_acts_in_range_and_normalizer_learned(hopper_result):
   obs = jnp.asarray(np.random.default_rng(0).normal(size=(5, 11)) * 10, jnp.float32)
-  act = hopper_result.policy(obs)
+  act = hopper_result.act(obs)
   assert act.shape == (5, 3)
   assert float(jnp.abs(act).max()) <= 1.0
   assert float(hopper_result.normalizer.count) > 0

@@ -39,7 +39,7 @@ def test_gymnax_cartpole_trains_through_the_sharded_step():
     assert 1 <= m["episode_length_mean"] <= 500
   assert r.config.problem.episode_length == 500  # the env's max_steps_in_episode
   assert float(r.normalizer.count) > 0  # vector observations feed the normalizer
-  act = r.policy(jnp.zeros((3, 4)))
+  act = r.act(jnp.zeros((3, 4)))
   assert act.dtype == jnp.int32 and act.shape == (3,) and set(np.asarray(act)) <= {0, 1}
 
 
@@ -133,7 +133,7 @@ def test_minatar_breakout_trains_with_the_cnn_and_no_normalizer():
   assert r.normalizer.mean.shape == (0,)  # image observations skip the normalizer
   assert "Conv_0" in r.params["params"]
   assert all(np.isfinite(m["pop_return_mean"]) for m in r.metrics)
-  a = r.policy(jnp.zeros((2, 10, 10, 4)))
+  a = r.act(jnp.zeros((2, 10, 10, 4)))
   assert a.dtype == jnp.int32 and np.all((a >= 0) & (a < 3))
 
 
