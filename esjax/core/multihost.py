@@ -290,6 +290,24 @@ def is_main_process() -> bool:
   return jax.process_index() == 0
 
 
+# How long a process that met a config error waits for the others to meet it too.
+_LEAVE_TOGETHER_S = 20.0
+
+
+def _leave_together() -> None:
+  """After a config error, when every process meets it (a setting each one checks alike, or a
+  verdict sent from process 0, as a resume's): wait for the others and shut the job down
+  together. Process 0 hosts the coordination service: had it left first, the others' agents
+  would find the service gone and abort their processes with a fatal log (exit -6) before
+  they said why. An error this process met alone: the others never come, and after the wait
+  it leaves as it would have."""
+  try:
+    _client().wait_at_barrier("esjax:leaving on a config error", int(_LEAVE_TOGETHER_S * 1000))
+    jax.distributed.shutdown()
+  except Exception:  # noqa: BLE001 - the others did not come: leave alone
+    pass
+
+
 @contextlib.contextmanager
 def exit_on_job_failure(exit_usage: int = 2):
   """In a multi-process job, turns any error into one line on stderr and an immediate exit.
@@ -312,6 +330,7 @@ def exit_on_job_failure(exit_usage: int = 2):
     who = f"process {jax.process_index()} of {jax.process_count()}"
     if isinstance(e, ConfigError):
       print(f"esjax: error: {who}: {first}", file=sys.stderr, flush=True)
+      _leave_together()
       os._exit(exit_usage)
     print(f"esjax: error: {who}: the multi-process job failed ({type(e).__name__}: {first}); "
           "another process has probably died, see its log. Exiting without waiting for it.",

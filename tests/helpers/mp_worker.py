@@ -4,7 +4,7 @@ Usage: python mp_worker.py OUT.npz DEVICES [COORDINATOR NUM_PROCESSES PROCESS_ID
 Trains a black-box problem a few generations and saves this process's final params.
 Kept importable-free of pytest so the tests can launch it as a plain subprocess.
 
-Environment: GENS, SEEDS, COMM as the config's; DIM the parameter count (50); RUN_DIR (``{process}`` becomes this process's
+Environment: GENS, SEEDS, COMM, SIGMA as the config's; DIM the parameter count (50); RUN_DIR (``{process}`` becomes this process's
 index: a directory per host), CHECKPOINT_EVERY, RESUME=1; faults at generation DIE_AFTER_GEN on
 process DIE_PROCESS: SIGKILL, or with LINK_DOWN=IFNAME that host's network link taken down.
 """
@@ -40,7 +40,8 @@ def fitness(params, key):
 
 
 config = esjax.TrainConfig.of(population_size=16, generations=int(os.environ.get("GENS", 6)),
-                           eval_every=0, normalize_obs=False, sigma=0.1, learning_rate=0.05,
+                           eval_every=0, normalize_obs=False,
+                           sigma=float(os.environ.get("SIGMA", 0.1)), learning_rate=0.05,
                            seed=3, num_seeds=int(os.environ.get("SEEDS", 1)),
                            comm=os.environ.get("COMM", "returns"),
                            checkpoint_every=int(os.environ.get("CHECKPOINT_EVERY", 0)))
