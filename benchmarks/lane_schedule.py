@@ -135,7 +135,8 @@ def costs(config, mesh, lane_widths: Sequence[int]) -> dict[int, float]:
   once. The replay needs each width's cost relative to the widest (``predicted`` is a ratio),
   and this machine's speed drifts by a third within minutes, so each width is timed right
   after the widest (``common.paired``): a width's cost is the median of its paired ratios
-  times the widest's median."""
+  times the widest's time (the median over the widths of the median of its calls paired with
+  each)."""
   widest = max(lane_widths)
   fns = {w: bare_physics(config, mesh, COST_STEPS, local=w) for w in lane_widths}
   key = jax.random.PRNGKey(0)
@@ -212,7 +213,7 @@ def main(argv=None):
            "episode in one device's slice in one generation.",
            f"Cost per width: bare physics, every device stepping that many envs at once, "
            f"{COST_STEPS} steps; each width's time over the widest's timed right before it, the "
-           f"median of {COST_ROUNDS} rounds, times the widest's median (us per step: "
+           f"median of {COST_ROUNDS} rounds, times the widest's median time (us per step: "
            + ", ".join(f"{w}: {v:.0f}" for w, v in sorted(us.items())) + ").",
            "A prediction from the replay of core/lanes.py's loop, not a timing: the work "
            "around the physics is left out; live_steps.md times the schedules lanes=128 and "

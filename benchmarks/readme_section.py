@@ -167,9 +167,7 @@ FINDINGS = """## What the tables say
   {block:lane-ladders-findings}. The gains the replay gave finer ladders did not show when
   timed: the ladder is not what holds the late phase under its bar. The replay also bounds
   what any ladder can do late: every width timed, with nothing but the physics costed,
-  replays less than a hundredth over the bar (the findings above), and the default ladder's
-  replay is about a hundredth over its timing, so the work around the physics costs about a
-  hundredth late. Moving
+  replays less than a hundredth over the bar (the findings above). Moving
   survivors between devices, so that a device whose slice holds more
   of the longest episodes does not hold the generation, buys less still early, before the
   collectives it needs inside the loop are paid for: it is not built.
@@ -196,8 +194,8 @@ FINDINGS = """## What the tables say
   hundred or so survivors of a late slice cost nine tenths of the full step wherever they are
   compacted to, which is also why the finer ladders (104 and 120) gained nothing when timed
   here (`lane_ladders.md`) though the replay said they would: its costs per width are timed
-  with both devices stepping at once (`lane_schedule.md`), where a step of 104 or 120 came
-  out cheaper than one device alone gives it. The lanes' own step costs a few hundredths more
+  with both devices stepping at once (`lane_schedule.md`), where a step of 104 came out
+  cheaper than one device alone gives it. The lanes' own step costs a few hundredths more
   than the episode step it runs (`lane_widths.md`, by part: the end check, write-out and
   refill, there with a member ending every step or two; two timings of the same bare step
   differ by as much), and a generation waits
@@ -209,7 +207,7 @@ FINDINGS = """## What the tables say
   ant's episodes run nearly all 1000 steps from the start, so every variant sits near 1, early
   and late. A round's ratio can pass 1 where the machine drifted between a generation and the
   bare call beside it; the random actions bare physics draws cost it next to nothing
-  (`lane_widths.md`: bare without them, 1.00 of bare).
+  (`lane_widths.md`: bare without them, about 1.0 of bare).
 - **Bits.** The lanes variants and the chunked loop end in the same params on hopper, with the
   new narrowings too (`same_bits_as_*`; tests/invariance/test_bitwise.py's default run in lanes
   on 1, 2 and 4 devices uses `==`), and on ant: with XLA's YNNPACK dot fusions on, ant's

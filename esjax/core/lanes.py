@@ -97,8 +97,8 @@ def _advance(episode: Episode, starts, q: _Lanes, local: int, refill: bool) -> _
   # while_loop has one): a held lane is always running, since a member that ends is written
   # out in the step it ends and a start state is running (``Episode``), and what a lane that
   # holds no member computes is never read. A select per lane cost 3-4 % of a bare step
-  # at 128 lanes, as much as the rest of the lanes' bookkeeping (the "lane select" and "lanes
-  # step" rows of benchmarks/results/lane_widths.md).
+  # at 128 lanes, most of what the rest of the lanes' bookkeeping costs (the "lane select" and
+  # "lanes step" rows of benchmarks/results/lane_widths.md).
   held = q.member < local
   state = jax.vmap(episode.step)(q.state)
   ended = held & ~jax.vmap(episode.running)(state)

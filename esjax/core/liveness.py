@@ -93,6 +93,15 @@ def _shut_down() -> bool:
   return distributed.global_state.client is None
 
 
+_running: list[_Watch] = []  # this process's watch, once started
+
+
+def stop() -> None:
+  """Ends this process's watch, saying it leaves normally (a no-op without one)."""
+  while _running:
+    _running.pop().stop()
+
+
 def watch(client, timeout_s: float, on_lost: Callable[[str], None]) -> None:
   """Starts the watch of this process (none without a multi-process ``client``)."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -103,4 +112,5 @@ def watch(client, timeout_s: float, on_lost: Callable[[str], None]) -> None:
   peers = [f"{PREFIX}{i}" for i in range(jax.process_count()) if i != me]
   threading.Thread(target=w.beat, name="esjax-heartbeat", daemon=True).start()
   threading.Thread(target=w.judge, args=(peers,), name="esjax-watch", daemon=True).start()
-  atexit.register(w.stop)  # registered after jax's own clean-up (at import): runs before it
+  _running.append(w)
+  atexit.register(stop)  # registered after jax's own clean-up (at import): runs before it

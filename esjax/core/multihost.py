@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -249,6 +249,26 @@ def from_main(name: str, value: Any = None, timeout_s: float = 1800.0) -> Any:
                             for i in range(n)))
 
 
+def main_decides(name: str, check: Callable[[], Any]) -> Any:
+  """``check()`` run on process 0 alone (its disk, its lock), and its ConfigError raised on
+  every process alike: without that, process 0 would leave with one line while the others
+  waited for it in the next collective and ended by a lost peer's exit instead. Returns what
+  ``check`` returned on process 0, None on the others. Every process must call it at the
+  same points, like ``barrier``."""
+  result, error = None, None
+  if is_main_process():
+    try:
+      result = check()
+    except ConfigError as e:
+      error = e
+  verdict = from_main(name, {"error": None if error is None else str(error)})
+  if error is not None:
+    raise error  # process 0's own exception, its type kept
+  if verdict["error"] is not None:
+    raise ConfigError(verdict["error"])
+  return result
+
+
 def arrays_from_main(name: str, tree):
   """Process 0's host arrays ``tree`` on every process, bit for bit (the others pass arrays of
   the same shapes and dtypes, e.g. their own fresh state).
@@ -303,6 +323,7 @@ def _leave_together() -> None:
   it leaves as it would have."""
   try:
     _client().wait_at_barrier("esjax:leaving on a config error", int(_LEAVE_TOGETHER_S * 1000))
+    liveness.stop()  # leaving normally: no peer's watch may take this process for dead
     jax.distributed.shutdown()
   except Exception:  # noqa: BLE001 - the others did not come: leave alone
     pass

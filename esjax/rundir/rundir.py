@@ -13,7 +13,9 @@ that has a directory). Opened as a context manager around the part of a run that
 Only process 0 touches the directory: it takes the lock, writes every file and checkpoint and,
 on resume, reads the checkpoint and sends the state to the others (``multihost.from_main``).
 The ES state is the same on every process, so a multi-host run needs no shared filesystem:
-each host may be given its own (or no) ``--out``, and only process 0's holds the run.
+each host may be given its own ``--out`` (every process one, or none: they pass the same
+barriers), and only process 0's holds the run. A check only process 0 can make (the lock, the
+checkpoints there) fails on every process alike (``multihost.main_decides``).
 On an error the lock is freed at once and a directory this run created and never wrote into is
 removed: files are written whole (written aside, then renamed), so nothing half-written stays.
 ``RunDir(None)`` is a run without a directory: it keeps its records in memory, writes nothing.
@@ -66,8 +68,9 @@ class RunDir:
       raise ValueError("resume=True needs the out_dir of the run to continue")
     self.path, self.resume = path, resume
     self._is_main = jax.process_index() == 0
-    if resume and self._is_main:
-      self._checkpoints().require_checkpoints(path)  # before building envs: a quick error
+    if resume:  # before building envs: a quick error
+      multihost.main_decides("resume has checkpoints",
+                             lambda: self._checkpoints().require_checkpoints(path))
     self.records: Any = _InMemory([])  # the record sink: metrics.jsonl once started on process 0
     self._lock = self._checkpointer = None
     self._created = False
@@ -77,9 +80,10 @@ class RunDir:
     return self.path is not None
 
   def __enter__(self) -> "RunDir":
-    if self.path is not None and self._is_main:
-      self._created = not os.path.exists(self.path)
-      self._lock = lock_lib.acquire(self.path)  # creates the directory
+    if self.path is not None:
+      self._created = self._is_main and not os.path.exists(self.path)
+      self._lock = multihost.main_decides("run directory lock",
+                                          lambda: lock_lib.acquire(self.path))  # creates it
     return self
 
   def __exit__(self, exc_type, exc, tb) -> None:
@@ -104,9 +108,8 @@ class RunDir:
     start, records = Start(state, 0, 0.0, 0), []
     if self.resume:
       start, records = self._restore(config, state, mesh, fingerprint)
-    elif self._is_main and ckpt_lib.has_checkpoints(self.path):
-      raise ConfigError(f"{self.path!r} already holds checkpoints; resume it or choose a new "
-                        "output directory")
+    else:
+      multihost.main_decides("new run directory", lambda: _require_new(self.path, ckpt_lib))
     self.records = _InMemory(records)
     if self._is_main:
       os.makedirs(self.path, exist_ok=True)
@@ -162,6 +165,12 @@ class RunDir:
   def _checkpoints():
     from esjax.rundir import checkpoint  # pylint: disable=g-import-not-at-top
     return checkpoint
+
+
+def _require_new(path: str, ckpt_lib) -> None:
+  if ckpt_lib.has_checkpoints(path):
+    raise ConfigError(f"{path!r} already holds checkpoints; resume it or choose a new output "
+                      "directory")
 
 
 def check_same_run(run_dir: str, config) -> None:

@@ -205,24 +205,38 @@ def test_cli_hosts_without_a_shared_disk_need_only_process_0s_directory(tmp_path
   assert [r["generation"] for r in read_metrics(str(dirs[0]))] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.slow
-def test_a_python_resume_with_another_setting_is_refused_on_every_process(tmp_path):
-  # train(resume=True) takes its config from the caller: process 0 compares it with the run's
-  # config.json and sends its verdict, so process 1 (which has no directory of its own) fails
-  # alike instead of waiting in the first collective.
-  run_dir, env = str(tmp_path / "run{process}"), dict(GENS=2, CHECKPOINT_EVERY=2)
-  first = job(Loopback(), lambda i: tmp_path / f"a{i}.npz", RUN_DIR=run_dir, **env)
-  all_succeed(first, timeout=300)
-  config = (tmp_path / "run0" / "config.json").read_text()
-  procs = job(Loopback(), lambda i: tmp_path / f"b{i}.npz", RUN_DIR=run_dir, RESUME="1",
-              SIGMA="0.2", **env)
+def _refused(tmp_path, name, **env):
+  """Runs a 2-process job expected to be refused; returns each process's error line."""
+  procs = job(Loopback(), lambda i: tmp_path / f"{name}{i}.npz", **env)
   try:
     results = [finish(p, timeout=300) for p in procs]
   finally:
     kill_all(procs)
-  for i, (rc, _, err) in enumerate(results):
+  said = []
+  for rc, _, err in results:
     lines = [ln for ln in err.splitlines() if ln.startswith("esjax: error:")]
     assert rc == 2 and len(lines) == 1, err[-2000:]
-    assert f"process {i} of 2: resume: sigma=0.2 but the run in" in lines[0], lines[0]
+    said.append(lines[0])
+  assert not (tmp_path / f"{name}0.npz").exists()
+  return said
+
+
+@pytest.mark.slow
+def test_a_refusal_only_process_0_can_make_ends_every_process_in_one_line(tmp_path):
+  # Process 0 alone holds the run directory: it checks a Python resume's config against the
+  # run's config.json (train(resume=True) takes its config from the caller), and whether a new
+  # run's directory already holds checkpoints. Process 1, with no directory of its own, must
+  # fail alike instead of waiting for process 0 in the first collective, and the processes
+  # leave together (process 0 hosts the coordination service).
+  run_dir, env = str(tmp_path / "run{process}"), dict(GENS=2, CHECKPOINT_EVERY=2)
+  all_succeed(job(Loopback(), lambda i: tmp_path / f"a{i}.npz", RUN_DIR=run_dir, **env),
+              timeout=300)
+  config = (tmp_path / "run0" / "config.json").read_text()
+  said = _refused(tmp_path, "b", RUN_DIR=run_dir, RESUME="1", SIGMA="0.2", **env)
+  for i, line in enumerate(said):
+    assert f"process {i} of 2: resume: sigma=0.2 but the run in" in line, line
+  said = _refused(tmp_path, "c", RUN_DIR=run_dir, **env)
+  for i, line in enumerate(said):
+    assert f"process {i} of 2: " in line and "already holds checkpoints" in line, line
   assert (tmp_path / "run0" / "config.json").read_text() == config
-  assert not (tmp_path / "run1").exists() and not (tmp_path / "b0.npz").exists()
+  assert not (tmp_path / "run1").exists()
