@@ -117,9 +117,9 @@ def main(argv=None):
     common.log(r)
   notes = [f"{a.env}, default config; one XLA CPU device (ESJAX_CPU_DEVICES=1, one core), "
            f"{a.length} steps per call; each entry timed in {a.rounds} pairs, a call of bare "
-           f"physics at {a.width} envs and then one of the entry, round-robin over the entries "
-           "(common.paired: this machine's speed drifts by tens of percent within minutes): us_per_step is the median call, /bare the "
-           "median of the paired ratios.",
+           f"physics at {a.width} envs and then one of the entry, round-robin over the "
+           "entries (common.paired: this machine's speed drifts by tens of percent within "
+           "minutes): us_per_step is the median call, /bare the median of the paired ratios.",
            f"by width: /bare is the step over the bare step of {a.width} envs, per_env_/bare "
            "what one env step costs at that width over its cost at "
            f"{a.width} envs; by part: /bare is the part's step over bare physics with random "

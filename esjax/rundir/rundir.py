@@ -125,18 +125,15 @@ class RunDir:
     """The newest good checkpoint, read by process 0 and sent to every process bit for bit
     (another host's disk may hold no copy, or an older one). A config the run cannot resume
     with, or a checkpoint that does not fit it, fails on every process alike."""
-    host, meta = to_host(state), None
-    if self._is_main:
-      try:
-        check_same_run(self.path, config)
-        r = self._checkpoints().restore_latest(self.path, host, fingerprint)
-        host, meta = r.state, {"generation": r.generation, "wall_s": r.wall_s,
-                               "records": r.records}
-      except ConfigError as e:
-        meta = {"error": str(e)}
+    host = to_host(state)
+
+    def read():  # on process 0
+      check_same_run(self.path, config)
+      r = self._checkpoints().restore_latest(self.path, host, fingerprint)
+      return r.state, {"generation": r.generation, "wall_s": r.wall_s, "records": r.records}
+
+    host, meta = multihost.main_decides("resume", read) or (host, None)
     meta = multihost.from_main("resume position", meta)
-    if "error" in meta:
-      raise ConfigError(meta["error"])
     host = multihost.arrays_from_main("resume state", host)
     _check_reference_batch(state, host)
     return (Start(replicate(host, mesh), meta["generation"], meta["wall_s"],
