@@ -84,6 +84,12 @@ def require_checkpoints(run_dir: str) -> None:
                       "its first one; start it again with --out")
 
 
+def require_no_checkpoints(run_dir: str) -> None:
+  if has_checkpoints(run_dir):
+    raise ConfigError(f"{run_dir!r} already holds checkpoints; resume it or choose a new "
+                      "output directory")
+
+
 def _manager(run_dir: str, keep: int | None = None, create: bool = True):
   # Synchronous saves: the next compiled call donates the state buffers, so a background
   # write must not still be reading them; a checkpoint is a few KB to MB and takes ~0.1 s.

@@ -109,7 +109,8 @@ class RunDir:
     if self.resume:
       start, records = self._restore(config, state, mesh, fingerprint)
     else:
-      multihost.main_decides("new run directory", lambda: _require_new(self.path, ckpt_lib))
+      multihost.main_decides("new run directory",
+                             lambda: ckpt_lib.require_no_checkpoints(self.path))
     self.records = _InMemory(records)
     if self._is_main:
       os.makedirs(self.path, exist_ok=True)
@@ -162,12 +163,6 @@ class RunDir:
   def _checkpoints():
     from esjax.rundir import checkpoint  # pylint: disable=g-import-not-at-top
     return checkpoint
-
-
-def _require_new(path: str, ckpt_lib) -> None:
-  if ckpt_lib.has_checkpoints(path):
-    raise ConfigError(f"{path!r} already holds checkpoints; resume it or choose a new output "
-                      "directory")
 
 
 def check_same_run(run_dir: str, config) -> None:
