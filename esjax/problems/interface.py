@@ -29,10 +29,14 @@ def _field(obs, name: str):
 
 @dataclasses.dataclass(frozen=True)
 class ObsView:
-  """Reads one observation as the array the policy takes."""
+  """Reads one observation, or a batch of them (leading axes), as the array the policy
+  takes."""
   shape: tuple[int, ...]  # (size,) or (H, W, C)
   key: str | None = None  # the Dict entry read; None: the whole observation
   names: tuple[str, ...] = ()  # Dict entries flattened, in this order (when key is None)
+  # The env's shape of each array read (the key's entry, each of ``names``, or the whole
+  # observation): ``batch`` takes an array's axes before them as its batch.
+  entries: tuple[tuple[int, ...], ...] = ()
 
   @property
   def image(self) -> bool:
@@ -43,14 +47,30 @@ class ObsView:
     """The normalizer's dimension: 0 for images (no normalizer)."""
     return 0 if self.image else self.shape[0]
 
+  @property
+  def reads_dict(self) -> bool:
+    """Whether observations are a dict (or struct) of arrays that this view picks from."""
+    return self.key is not None or bool(self.names)
+
   def __call__(self, obs) -> jnp.ndarray:
+    """One observation as the policy reads it."""
+    return self._read(obs, lambda x, entry: x.reshape(-1))
+
+  def batch(self, obs) -> jnp.ndarray:
+    """One observation or a batch of them (the leading axes before each array's entry
+    shape), as the policy reads them: ``(..., size)`` or ``(..., H, W, C)``."""
+    return self._read(obs, lambda x, entry: x.reshape(x.shape[:x.ndim - len(entry)] + (-1,)))
+
+  def _read(self, obs, flatten) -> jnp.ndarray:
     if self.key is not None:
       obs = _field(obs, self.key)
-    if self.names:
-      return jnp.concatenate([jnp.asarray(_field(obs, n), jnp.float32).reshape(-1)
-                              for n in self.names])
-    x = jnp.asarray(obs, jnp.float32)
-    return x if self.image else x.reshape(-1)
+    arrays = [_field(obs, n) for n in self.names] if self.names else [obs]
+    entries = self.entries or ((),) * len(arrays)
+    arrays = [jnp.asarray(x, jnp.float32) for x in arrays]
+    if self.image:
+      return arrays[0]
+    flat = [flatten(x, e) for x, e in zip(arrays, entries)]
+    return flat[0] if len(flat) == 1 else jnp.concatenate(flat, axis=-1)
 
 
 def _flat_size(space) -> int:
@@ -69,24 +89,22 @@ def obs_view(space, key: str | None = None) -> ObsView:
       if key not in space.spaces:
         raise ConfigError(f"obs_key={key!r} is not an observation entry; this env's are: "
                           f"{', '.join(names)}")
-      inner = obs_view(space.spaces[key])
       if isinstance(space.spaces[key], spaces.Dict):
         raise ConfigError(f"obs_key={key!r} is itself a dict of observations; esjax reads one "
                           "array or a flat dict of arrays")
-      return dataclasses.replace(inner, key=key)
+      return dataclasses.replace(obs_view(space.spaces[key]), key=key)
     if any(isinstance(space.spaces[n], spaces.Dict) for n in names):
       raise ConfigError("nested observation dicts are not supported; choose an entry with "
                         f"obs_key (one of: {', '.join(names)})")
-    return ObsView((_flat_size(space),), None, tuple(names))
+    return ObsView((_flat_size(space),), None, tuple(names),
+                   tuple(space.spaces[n].shape for n in names))
   if key is not None:
     raise ConfigError(f"obs_key={key!r} is set but this env's observations are one array of "
                       f"shape {space.shape}; drop obs_key")
   if len(space.shape) > 3:
     raise ConfigError(f"observations of shape {space.shape} cannot be handled; expected a "
                       "vector (any shape up to rank 2, flattened) or an (H, W, C) image")
-  if len(space.shape) == 3:
-    return ObsView(space.shape)
-  return ObsView((space.size,))
+  return ObsView(space.shape if len(space.shape) == 3 else (space.size,), entries=(space.shape,))
 
 
 @dataclasses.dataclass(frozen=True)

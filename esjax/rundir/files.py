@@ -116,27 +116,35 @@ def read_metrics(run_dir: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState, obs_size: int,
-                action_size: int, obs_shape: tuple[int, ...] = (), discrete: bool = False,
-                nvec: tuple[int, ...] = (), act=None) -> str:
-  """params.msgpack; ``act`` (interface.ActionView) adds a box's action bounds where they are
-  not [-1, 1], so a loaded policy's actions are the env's (``make_act``)."""
+def save_params(run_dir: str, flat_params, normalizer: norm_lib.NormalizerState, obs,
+                act) -> str:
+  """params.msgpack: the params, the normalizer and how the policy reads the env's
+  observations (``obs``, interface.ObsView) and writes its actions (``act``,
+  interface.ActionView), so a loaded policy takes the env's observations and gives the env's
+  actions (``make_act``)."""
   payload = {
       "flat_params": np.asarray(flat_params),
       "normalizer": {"count": np.asarray(normalizer.count), "mean": np.asarray(normalizer.mean),
                      "m2": np.asarray(normalizer.m2)},
-      "obs_size": obs_size,
-      "action_size": action_size,
+      "obs_size": obs.size,
+      "action_size": act.size,
       versioning.FIELD: versioning.current(),
       # The policy's input shape ((10, 10, C) frames for MinAtar; obs_size is then 0: no
       # normalizer) and action head; absent in esjax 0.1 files (vector obs, continuous).
-      "obs_shape": list(obs_shape or (obs_size,)),
-      "discrete": bool(discrete),
-      "nvec": [int(n) for n in nvec],  # multi-discrete actions' choices per dimension
+      "obs_shape": list(obs.shape),
+      "discrete": bool(act.discrete),
+      "nvec": [int(n) for n in act.nvec],  # multi-discrete actions' choices per dimension
+      # Which entries of a dict observation the policy reads, and the env's shape of each
+      # array read (absent in older files: the policy's input taken as it is).
+      "obs_entries": [list(e) for e in obs.entries],
   }
+  if obs.key is not None:
+    payload["obs_key"] = obs.key
+  if obs.names:
+    payload["obs_names"] = list(obs.names)
   if normalizer.vbn_batch is not None:  # VBN: eval and render recompute the stats from it
     payload["vbn_batch"] = np.asarray(normalizer.vbn_batch)
-  if act is not None and not act.discrete:
+  if not act.discrete:
     payload["action_shape"] = list(act.space.shape)
     if not act.space.unit:  # absent: [-1, 1], what the policy's tanh gives
       payload["action_low"], payload["action_high"] = act.space.bounds()
@@ -153,7 +161,7 @@ class SavedRun:
   flat_params: jax.Array
   normalizer: norm_lib.NormalizerState
   policy: Policy
-  act: Callable[[jax.Array], jax.Array]  # obs (..., obs_dim) -> action (seed 0 if several)
+  act: Callable[[Any], jax.Array]  # obs -> the env's action (seed 0 if several): make_act
   env: Any = None  # the env object given to ``load`` (a run trained with ``env=``)
   module: Any = None  # the flax module given to ``load``
   run_dir: str | None = None
@@ -203,19 +211,16 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
                                           jnp.asarray(nd["m2"]),
                                           None if vbn_batch is None else jnp.asarray(vbn_batch))
     obs_size, action_size = int(payload["obs_size"]), int(payload["action_size"])
-    # msgpack restores a list as a dict keyed "0", "1", ...
-    shape = payload.get("obs_shape", [obs_size])
-    obs_shape = tuple(int(d) for d in (shape.values() if isinstance(shape, dict) else shape))
+    obs = _obs_view(payload, obs_size)
     discrete = bool(payload.get("discrete", False))
-    nvec = payload.get("nvec") or ()
-    nvec = tuple(int(n) for n in (nvec.values() if isinstance(nvec, dict) else nvec))
+    nvec = tuple(int(n) for n in _listed(payload.get("nvec") or ()))
     act = _action_view(payload, action_size, discrete)
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if config.policy.vbn and normalizer.vbn_batch is None:
     raise ConfigError(f"{path!r} has no VBN reference batch but the run's config uses vbn")
   try:
-    policy, template = make_policy(config.policy.kind, obs_shape, action_size,
+    policy, template = make_policy(config.policy.kind, obs.shape, action_size,
                                    config.policy.hidden_sizes, config.policy.activation,
                                    discrete=discrete, vbn=config.policy.vbn, module=module,
                                    nvec=nvec)
@@ -225,8 +230,24 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     raise ConfigError(f"{path!r} holds {flat.shape[-1]} params but the config's network needs "
                       f"{template.shape[0]}")
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
-                  make_act(policy, *first_seed(flat, normalizer), config, act), env, module,
-                  run_dir)
+                  make_act(policy, *first_seed(flat, normalizer), config, act, obs), env,
+                  module, run_dir)
+
+
+def _listed(value):
+  """A list from msgpack, which restores a list as a dict keyed "0", "1", ..."""
+  return list(value.values()) if isinstance(value, dict) else list(value)
+
+
+def _obs_view(payload, obs_size: int):
+  """The ObsView the saved policy reads the env's observations through (a file that records
+  no entries: the policy's input taken as it is)."""
+  from esjax.problems.interface import ObsView  # pylint: disable=g-import-not-at-top
+  shape = tuple(int(d) for d in _listed(payload.get("obs_shape", [obs_size])))
+  entries = _listed(payload.get("obs_entries", []))
+  return ObsView(shape, payload.get("obs_key"),
+                 tuple(str(n) for n in _listed(payload.get("obs_names", []))),
+                 tuple(tuple(int(d) for d in _listed(e)) for e in entries))
 
 
 def _action_view(payload, action_size: int, discrete: bool):
@@ -236,8 +257,7 @@ def _action_view(payload, action_size: int, discrete: bool):
   from esjax.problems.interface import ActionView  # pylint: disable=g-import-not-at-top
   if discrete:
     return None
-  listed = lambda v: list(v.values()) if isinstance(v, dict) else v  # msgpack's lists
-  shape = tuple(int(d) for d in listed(payload.get("action_shape", [action_size])))
+  shape = tuple(int(d) for d in _listed(payload.get("action_shape", [action_size])))
   if "action_low" not in payload:
     return ActionView(spaces.Box(shape))
   return ActionView(spaces.Box(shape, np.asarray(payload["action_low"], np.float32),
@@ -251,11 +271,15 @@ def first_seed(flat, normalizer):
   return flat[0], jax.tree.map(lambda x: x[0], normalizer)
 
 
-def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=None):
-  """The deterministic policy as one jitted function of observations, ``(..., obs_dim)`` as
-  the policy reads them, to the env's actions: snapped to the run's ``action_bins`` when it
-  trained with them, then through ``action_view`` (interface.ActionView: a box's bounds and
-  shape; the argmax head's indices as they are). The actions evaluation takes, noiseless."""
+def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=None,
+             obs_view=None):
+  """The deterministic policy as one jitted function of observations to the env's actions:
+  one or a batch of observations as the policy reads them (``(..., obs_dim)``), or, for an
+  env whose observations are a dict (or struct) of arrays, that dict as the env gives it, read
+  through ``obs_view`` (interface.ObsView: the entry or entries the run read). Its outputs are
+  snapped to the run's ``action_bins`` when it trained with them, then go through
+  ``action_view`` (interface.ActionView: a box's bounds and shape; the argmax head's indices as
+  they are). The actions evaluation takes, noiseless."""
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
@@ -267,8 +291,12 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=
   # VBN: the trained params' statistics of the run's reference batch, computed once.
   stats = (policy.reference_stats(flat, prep(normalizer.vbn_batch)) if policy.vbn else None)
 
+  reads_dict = obs_view is not None and obs_view.reads_dict and obs_view.entries
+
   @jax.jit
   def act(obs):
+    if reads_dict and not isinstance(obs, (jax.Array, np.ndarray)):
+      obs = obs_view.batch(obs)
     out = policy.apply(flat, prep(obs), stats)
     if bins:
       from esjax.problems.tricks import snap  # pylint: disable=g-import-not-at-top

@@ -43,11 +43,9 @@ class Setup:
   # (state, n) -> (state, metrics buffer (n, ...), generations each run ran (num_runs,))
   run_generations: Callable
   evaluate: Callable  # state -> (mean, std), with the true (unshifted) reward
-  obs_shape: tuple[int, ...] = ()  # the env's observation shape ((10, 10, C) for MinAtar)
-  discrete: bool = False  # discrete actions (an argmax policy head)
   unravel: Callable | None = None  # flat -> the pytree a custom problem's params were given as
-  nvec: tuple[int, ...] = ()  # multi-discrete actions: choices per dimension
   comm: comm_lib.Choice | None = None  # the update's comm mode as run, and why (core/comm.py)
+  obs: Any = None  # interface.ObsView: the env's observation as the policy reads it (env runs)
   act: Any = None  # interface.ActionView: the policy's output as the env's action (env runs)
 
 
@@ -59,11 +57,9 @@ class _Problems:
   params: Any  # the initial flat params (None: a custom problem's, from initial_params)
   policy: Policy | None = None
   action_size: int = 0
-  obs_shape: tuple[int, ...] = ()
-  discrete: bool = False
-  nvec: tuple[int, ...] = ()
   tree: Any = None  # the params as a pytree (its 2-D leaves are what low-rank noise perturbs)
   unravel: Callable | None = None
+  obs: Any = None  # interface.ObsView of an env run
   act: Any = None  # interface.ActionView of an env run
 
 
@@ -107,8 +103,8 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation,
                                         comm.mode)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
-               replicate(state, mesh), run_generations, evaluate, tuple(built.obs_shape),
-               built.discrete, built.unravel, built.nvec, comm, built.act)
+               replicate(state, mesh), run_generations, evaluate, built.unravel, comm,
+               built.obs, built.act)
 
 
 def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params) -> comm_lib.Choice:
@@ -133,8 +129,8 @@ def _env_problems(config: TrainConfig, strategy: Strategy, module,
   if config.policy.vbn:
     config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
   return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
-                           built.action_size, built.obs_shape, built.discrete, built.act.nvec,
-                           tree=built.policy.unravel(built.params), act=built.act)
+                           built.action_size, tree=built.policy.unravel(built.params),
+                           obs=built.obs, act=built.act)
 
 
 def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,

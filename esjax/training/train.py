@@ -157,11 +157,10 @@ def _result(s: Setup, state, run_dir: RunDir, at: Position,
   if unravel is not None:  # a custom problem given pytree params gets the same tree back
     params = unravel(flat) if config.num_runs == 1 else jax.vmap(unravel)(flat)
   if s.policy is not None:
-    act = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config,
-                               s.act)
+    act = files.make_act(s.policy, *files.first_seed(flat, host.normalizer), config, s.act,
+                         s.obs)
     if not interrupted:
-      run_dir.save_params(flat, host.normalizer, s.problem.obs_size, s.action_size,
-                          s.obs_shape, s.discrete, s.nvec, s.act)
+      run_dir.save_params(flat, host.normalizer, s.obs, s.act)
   best = _best(config, at.last_record)
   return TrainResult(config, params, flat, host.normalizer, run_dir.metrics(at.num_records),
                      act, host, run_dir.path, interrupted, best[0] if best else None)

@@ -15,6 +15,8 @@ import esjax
 from tests.helpers import subproc
 from esjax.rundir import checkpoint as ckpt_lib
 from esjax.rundir import files as run_io
+from esjax.envs import spaces
+from esjax.problems.interface import action_view, obs_view
 from esjax.cli import main
 from esjax.policies import make_policy
 from esjax.training.train import to_host
@@ -301,7 +303,8 @@ def saved_params(tmp_path):
   _, flat = make_policy("mlp", 11, 3, (8, 8), "tanh", None)
   run_io.write_config(str(tmp_path), config)
   from esjax.problems import normalizer
-  run_io.save_params(str(tmp_path), flat, normalizer.init(11), 11, 3)
+  run_io.save_params(str(tmp_path), flat, normalizer.init(11), obs_view(spaces.Box((11,))),
+                     action_view(spaces.Box((3,))))
   return tmp_path
 
 

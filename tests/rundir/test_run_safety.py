@@ -15,6 +15,8 @@ from esjax.cli.app import build_parser
 from esjax.core import multihost
 from esjax.runtime import compile_cache
 from esjax.rundir import files as run_io
+from esjax.envs import spaces
+from esjax.problems.interface import action_view, obs_view
 
 from tests.helpers import bb_run
 
@@ -30,7 +32,8 @@ def saved(tmp_path):
   config = esjax.TrainConfig.of(hidden_sizes=(8, 8))
   _, flat = make_policy("mlp", 11, 3, (8, 8), "tanh", None)
   run_io.write_config(str(tmp_path), config)
-  run_io.save_params(str(tmp_path), flat, normalizer.init(11), 11, 3)
+  run_io.save_params(str(tmp_path), flat, normalizer.init(11), obs_view(spaces.Box((11,))),
+                     action_view(spaces.Box((3,))))
   return tmp_path
 
 
