@@ -1,6 +1,6 @@
 """Every strategy on Brax envs at one env-step budget, and ask+tell cost against evosax.
 
-    python -m benchmarks.strategies [--part rl|ask_tell|all] [--envs hopper,halfcheetah]
+    python -m benchmarks.strategies [--part rl|ask_tell|sphere|all] [--envs hopper,halfcheetah]
                                     [--env-steps 3000000] [--seeds 3] [--params 1e4,1e5,1e6]
 
 Part ``rl``: each registered strategy trains each env with the same MLP policy (32x32 tanh),
@@ -15,11 +15,17 @@ else costs) of esjax's keys-only strategies against evosax's implementation of t
 strategy, side by side in one run at each parameter count; esjax materializes the
 candidates exactly as evosax does, so the difference is the update.
 
-Writes ``benchmarks/results/strategies_rl.md`` and ``strategies_ask_tell.md`` (+ csv/json).
+Part ``sphere``: ``esjax.minimize`` on a 20-d sphere started at f = 81, every strategy with
+its black-box defaults (``optimize.BLACK_BOX_OPTIONS``) and with its factory's (Brax-tuned)
+values of those options, 100 generations of 64, seed 0: f at the final mean.
+
+Writes ``benchmarks/results/strategies_rl.md``, ``strategies_ask_tell.md`` and
+``strategies_sphere.md`` (+ csv/json).
 """
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 
 import jax
@@ -123,9 +129,34 @@ def ask_tell_rows(param_counts, repeats):
   return rows
 
 
+# A 20-d sphere started at distance 9 from its optimum (f = 81), as tests/training/test_optimize.py.
+SPHERE_X0 = np.full(20, 9.0 / np.sqrt(20), np.float32)
+
+
+def sphere_rows():
+  """f at the final mean of ``minimize`` on the sphere, with the black-box defaults and with
+  the factory's own values of the options those defaults replace."""
+  from esjax.training import optimize  # pylint: disable=g-import-not-at-top
+  sphere = lambda x, key: jnp.sum(x ** 2)
+  rows = []
+  for name in sorted(strategies.REGISTRY):
+    replaced = optimize.BLACK_BOX_OPTIONS.get(name, {})
+    factory = inspect.signature(strategies.REGISTRY[name]).parameters
+    brax = {k: factory[k].default for k in replaced}
+    row = {"strategy": name, "f(x0)": float(sphere(SPHERE_X0, None)),
+           "black_box_options": ", ".join(f"{k}={v}" for k, v in replaced.items()) or "-",
+           "f_black_box_defaults": float(sphere(esjax.minimize(sphere, SPHERE_X0, name).mean,
+                                                None))}
+    row["f_factory_values"] = (float(sphere(esjax.minimize(sphere, SPHERE_X0, name, **brax).mean,
+                                            None)) if brax else row["f_black_box_defaults"])
+    rows.append(row)
+    common.log(row)
+  return rows
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--part", default="all", choices=("rl", "ask_tell", "all"))
+  p.add_argument("--part", default="all", choices=("rl", "ask_tell", "sphere", "all"))
   p.add_argument("--envs", default="hopper,halfcheetah")
   p.add_argument("--env-steps", type=int, default=1_000_000, help="budget per seed")
   p.add_argument("--population", type=int, default=64, help="members per generation (rl)")
@@ -155,6 +186,15 @@ def main():
          "interleaved repeats.",
          "esjax rebuilds the noise from keys in tell (64 directions at a time); evosax keeps "
          "the population it sampled and reuses it."],
+        out_dir=a.out)
+  if a.part in ("sphere", "all"):
+    common.write_results(
+        "strategies_sphere", "minimize on a 20-d sphere: black-box defaults against the "
+        "factories' values", sphere_rows(),
+        ["esjax.minimize(sphere, x0, strategy): 100 generations of 64, seed 0, x0 at distance 9 "
+         "(f = 81); f at the final mean.",
+         "f_factory_values: the options black_box_options names set back to the strategy "
+         "factory's defaults (tuned for Brax policies); a strategy with none has the same run."],
         out_dir=a.out)
 
 

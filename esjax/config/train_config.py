@@ -225,8 +225,8 @@ RESUMABLE = tuple(name for name, d in FIELDS.items() if d.meta["resumable"])
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Everything that decides a run. The defaults are the default run: Brax hopper on the
-  spring backend, OpenAI-ES, which passes an evaluation return of 1000 in a few minutes on a
-  2-core CPU."""
+  spring backend, OpenAI-ES, which passes an evaluation return of 1000 in about a minute on a
+  2-core CPU (benchmarks/results/cpu_split.md)."""
   problem: ProblemConfig = ProblemConfig()
   policy: PolicyConfig = PolicyConfig()
   strategy: StrategyConfig = StrategyConfig()
