@@ -45,6 +45,8 @@ def _version() -> str:
 
 __version__ = _version()
 
+_submodule = importlib.import_module("esjax.submodules").getattr_of(__name__)
+
 _EXPORTS = {
     # strategies
     "Strategy": "esjax.strategies", "open_es": "esjax.strategies", "OpenESState": "esjax.strategies",
@@ -82,7 +84,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str):
   if name not in _EXPORTS:
-    raise AttributeError(f"module 'esjax' has no attribute {name!r}")
+    return _submodule(name)  # esjax.rundir, esjax.config, ...
   where = _EXPORTS[name]
   if where is None:  # a subpackage
     value = importlib.import_module(f"esjax.{name}")

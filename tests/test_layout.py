@@ -6,7 +6,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "esjax"
 # Lowest first; a module may import its own layer and any lower one (docs/architecture.md).
-LAYERS = [("errors", "keys", "xla_env", "compat"), ("perturbations",), ("strategies",), ("envs",),
+LAYERS = [("errors", "keys", "xla_env", "compat", "submodules"), ("perturbations",), ("strategies",), ("envs",),
           ("problems", "policies"),
           ("core",), ("config",), ("rundir", "runtime", "sinks"), ("training",), ("cli", "viz")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

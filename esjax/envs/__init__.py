@@ -9,3 +9,7 @@ from esjax.envs.spaces import Box, Dict, Discrete, MultiDiscrete
 
 __all__ = ["Env", "Box", "Dict", "Discrete", "MultiDiscrete", "as_env", "BraxEnv", "GymnaxEnv",
            "JumanjiEnv"]
+
+from esjax import submodules as _submodules  # pylint: disable=g-bad-import-order
+
+__getattr__ = _submodules.getattr_of(__name__)

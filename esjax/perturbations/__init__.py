@@ -6,3 +6,7 @@ from esjax.perturbations.gaussian import (GAUSSIAN, Gaussian, member_noise, mome
 
 __all__ = ["DEFAULT_NOISE_CHUNK", "GAUSSIAN", "Gaussian", "Perturbation", "member_noise",
            "moments_from_keys", "sample", "weighted_noise_sum"]
+
+from esjax import submodules as _submodules  # pylint: disable=g-bad-import-order
+
+__getattr__ = _submodules.getattr_of(__name__)

@@ -9,7 +9,7 @@ __all__ = ["Evaluation", "Problem", "black_box", "check_fitness", "brax_problem"
            "NormalizerState", "ObsStats"]
 
 
-def __getattr__(name):
+def _lazy(name):
   if name == "brax_problem":  # flax and the rollout: only when an env problem is built
     from esjax.problems.brax import brax_problem
     return brax_problem
@@ -17,3 +17,8 @@ def __getattr__(name):
     from esjax.problems.rollout import env_problem
     return env_problem
   raise AttributeError(f"module 'esjax.problems' has no attribute {name!r}")
+
+
+from esjax import submodules as _submodules  # pylint: disable=g-bad-import-order
+
+__getattr__ = _submodules.getattr_of(__name__, _lazy)

@@ -5,3 +5,7 @@ from esjax.sinks.loggers import TensorBoard, WandbOptions
 from esjax.sinks.progress import ProgressBar
 
 __all__ = ["Callback", "Opener", "ProgressBar", "Sink", "TensorBoard", "WandbOptions"]
+
+from esjax import submodules as _submodules  # pylint: disable=g-bad-import-order
+
+__getattr__ = _submodules.getattr_of(__name__)

@@ -27,3 +27,7 @@ __all__ = ["Strategy", "StrategySpec", "ask", "tell", "tell_split", "dense_tell"
            "ars", "ARSState", "pgpe", "PGPEState", "clipup", "ClipUpState",
            "snes", "SNESState", "sep_cma_es", "SepCMAESState",
            "REGISTRY", "SHAPERS", "options", "centered_rank", "identity", "z_score", "shaping"]
+
+from esjax import submodules as _submodules  # pylint: disable=g-bad-import-order
+
+__getattr__ = _submodules.getattr_of(__name__)
