@@ -62,6 +62,7 @@ def make(name: str, backend: str | None = None, **overrides) -> BraxEnv:
   ``overrides`` (``--env-kwargs``) go into its ``config_overrides``."""
   impl = check_backend(backend)
   reg = _registry()
+  _check_overrides(reg, name, overrides)
   try:
     # A Menagerie env's first load tries a git clone and draws a progress bar: keep it quiet,
     # a failure is said in one line below.
@@ -77,3 +78,16 @@ def make(name: str, backend: str | None = None, **overrides) -> BraxEnv:
                         f"available ({str(e).splitlines()[0][:160]})") from None
     raise
   return BraxEnv(env)
+
+
+def _check_overrides(reg, name: str, overrides) -> None:
+  """ConfigError naming an ``--env-kwargs`` key that is not in the env's config (ml_collections
+  would raise a KeyError that prints the whole config)."""
+  if "impl" in overrides:
+    raise ConfigError(f"env_kwargs key 'impl' ({overrides['impl']!r}) is set by --backend "
+                      f"for playground envs; use --backend {' or '.join(BACKENDS)}")
+  keys = [k for k in reg.get_default_config(name).keys() if k != "impl"]
+  unknown = [k for k in overrides if k not in keys]
+  if unknown:
+    raise ConfigError(f"env_kwargs key {unknown[0]!r} is not a config key of playground env "
+                      f"{name!r}; expected one of: {', '.join(keys)}")

@@ -154,6 +154,12 @@ def test_playground_bad_backend_and_menagerie_envs_fail_in_one_line(capsys, tmp_
   assert cli.main(["train", "--env", "playground:CartpoleBalance", "--backend", "cuda",
                    "--quiet", "--out", str(tmp_path / "a")]) == 2
   assert "expected one of: jax, warp" in capsys.readouterr().err
+  # A key the env's config does not have: one line naming it and the keys it has.
+  assert cli.main(["train", "--env", "playground:CartpoleBalance", "--env-kwargs",
+                   '{"no_such": 1}', "--quiet", "--out", str(tmp_path / "b")]) == 2
+  err = capsys.readouterr().err
+  assert "'no_such' is not a config key" in err and "ctrl_dt" in err and err.count("\n") == 1
+  assert not (tmp_path / "b").exists()
   # Go1 needs MuJoCo Menagerie's robot model; offline, playground's git clone fails and the
   # load is one ConfigError line. (With the assets present it just loads; nothing is trained.)
   from esjax.envs import playground as pg
