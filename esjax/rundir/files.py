@@ -217,6 +217,8 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     act = _action_view(payload, action_size, discrete)
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
+  if env is not None:
+    _check_env_fits(run_dir, env, config, obs, action_size)
   if config.policy.vbn and normalizer.vbn_batch is None:
     raise ConfigError(f"{path!r} has no VBN reference batch but the run's config uses vbn")
   try:
@@ -232,6 +234,21 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
   return SavedRun(config, _unravel(policy, flat), flat, normalizer, policy,
                   make_act(policy, *first_seed(flat, normalizer), config, act, obs), env,
                   module, run_dir)
+
+
+def _check_env_fits(run_dir: str, env, config: TrainConfig, obs, action_size: int) -> None:
+  """ConfigError unless ``env``'s spaces give the policy the inputs and outputs it was saved
+  with (another env's would fail deep inside evaluate or act)."""
+  from esjax.envs import adapters, registry  # pylint: disable=g-import-not-at-top
+  from esjax.problems import interface  # pylint: disable=g-import-not-at-top
+  protocol = adapters.as_env(env)
+  has = (interface.obs_view(protocol.observation_space, config.problem.obs_key).shape,
+         interface.action_view(protocol.action_space).size)
+  if has != (obs.shape, action_size):
+    raise ConfigError(f"env {registry.custom_name(env)!r} given to load {run_dir!r} has "
+                      f"observations of shape {has[0]} and {has[1]} action outputs, but the "
+                      f"run's policy reads {obs.shape} and gives {action_size}; pass the env "
+                      "the run trained on")
 
 
 def _listed(value):

@@ -78,3 +78,6 @@ def test_a_dict_observation_env_s_policy_takes_the_env_s_dict(keyed, tmp_path):
     np.testing.assert_array_equal(act(grid).reshape(6, 2), act(batch))
   np.testing.assert_array_equal(saved.act(batch), result.act(batch))
   assert np.abs(saved.act(array_batch)).max() > 0
+  with pytest.raises(esjax.ConfigError, match=r"^env 'custom:_DictObs' given to load .* has "
+                     r"observations of shape \((8|4),\) .*pass the env the run trained on$"):
+    esjax.load(out, env=_DictObs(not keyed))
