@@ -76,8 +76,9 @@ def obs_stat_key(rollout: jax.Array) -> jax.Array:
 
 
 def episode_keys(seed: int, episodes: int) -> jax.Array:
-  """The keys of ``esjax eval --seed S``'s episodes; ``esjax render --seed S`` draws episode 0.
-  fold_in, not split: key i must not depend on how many episodes were asked for."""
+  """The keys of ``esjax eval --seed S``'s episodes; ``esjax render --seed S`` draws episode 0's
+  key. fold_in, not split: key i must not depend on how many episodes were asked for (its
+  return may: a batch of another size is another compiled program, rounded otherwise)."""
   base = jax.random.PRNGKey(seed)
   return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(episodes))
 
