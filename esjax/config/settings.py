@@ -83,6 +83,22 @@ def json_object(text: str) -> dict[str, Any]:
   return value
 
 
+def whole_number(text: str) -> int:
+  """``"1000000"``, ``"1e6"`` or ``"1_000_000"`` -> ``1000000``: budgets are written either way."""
+  try:
+    return int(text)
+  except ValueError:
+    pass
+  try:
+    value = float(text)
+  except ValueError:
+    value = None
+  if value is None or not value.is_integer():
+    raise argparse.ArgumentTypeError(f"invalid integer {text!r}; expected a whole number, e.g. "
+                                     "1000000 or 1e6")
+  return int(value)
+
+
 def int_list(text: str) -> tuple[int, ...]:
   """``"64,64"`` -> ``(64, 64)``."""
   try:

@@ -57,6 +57,8 @@ BAD = [
     (["--learning-rate", "x"], "x"),
     (["--episode-length", "0"], "episode_length"),
     (["--episode-length", "1.5"], "1.5"),
+    (["--env-steps", "1.5e3x"], "1.5e3x"),
+    (["--env-steps", "1e-3"], "1e-3"),
     (["--generations", "-3"], "generations"),
     (["--hidden-sizes", "a,b"], "a,b"),
     (["--shaping", "softmax"], "softmax"),
@@ -126,6 +128,15 @@ def test_every_setting_has_one_declaration_that_the_parser_and_resume_rules_use(
       "member_chunk", "lanes", "lane_narrowings", "hosts", "link_gbps",
       "generations_per_call"}
   assert set(RESUMABLE) <= app._RESUMABLE  # pylint: disable=protected-access
+
+
+def test_integer_flags_take_budgets_written_1e6_or_with_underscores():
+  from esjax.cli import app
+  args = app.build_parser().parse_args(["train", "--env-steps", "1e6", "--generations",
+                                        "1_000", "--population-size", "2.56e2"])
+  rt = app.config_from_args(args).runtime
+  assert (rt.env_steps, rt.generations) == (1_000_000, 1000)
+  assert app.config_from_args(args).strategy.population_size == 256
 
 
 def test_no_generation_limit_is_none_and_needs_an_env_step_budget():
