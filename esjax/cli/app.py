@@ -111,8 +111,8 @@ def _add_field_flag(g, d: settings.Declared) -> None:
   if d.default not in (None, {}) and "default" not in help_:
     shown = ",".join(map(str, d.default)) if isinstance(d.default, tuple) else d.default
     help_ += f" (default: {shown})"
-  kind = d.meta["parse"] or type(d.default)
-  kind = settings.whole_number if d.default is None or kind is int else kind
+  kind = d.meta["parse"] or (settings.whole_number if d.default is None or type(d.default) is int
+                             else type(d.default))
   extra = dict(action="append") if d.meta["repeat"] else dict(type=kind)
   g.add_argument("--" + d.name.replace("_", "-"), dest=d.name, default=None,
                  metavar=d.meta["metavar"], help=help_, **extra)
