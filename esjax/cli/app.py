@@ -157,9 +157,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def _check_out_dir(path: str) -> None:
   from esjax.rundir import lock as lock_lib  # pylint: disable=g-import-not-at-top
   lock_lib.check_free(path)  # a live run there: name it, rather than "not empty"
+  lock_lib.check_creatable(path)  # a file, or a path that cannot be made: say so, not "not empty"
   if lock_lib.only_lock_file(path):
     return  # a run that stopped before writing anything
-  if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+  if os.path.isdir(path) and os.listdir(path):
     raise ConfigError(f"--out {path!r} already exists and is not empty; choose a new directory")
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from esjax.errors import ConfigError, RunIOError
+from esjax.rundir import files as run_files
 
 CHECKPOINT_DIR = "checkpoints"
 DAMAGED_DIR = "damaged-checkpoints"
@@ -73,21 +74,43 @@ def checkpoint_dir(run_dir: str) -> str:
   return os.path.join(os.path.abspath(run_dir), CHECKPOINT_DIR)
 
 
-def has_checkpoints(run_dir: str) -> bool:
+def _generations(run_dir: str) -> list[int]:
+  """The generations of the checkpoints in place (orbax names each step's directory by it)."""
   d = checkpoint_dir(run_dir)
-  return os.path.isdir(d) and any(name.isdigit() for name in os.listdir(d))
+  return [int(name) for name in os.listdir(d) if name.isdigit()] if os.path.isdir(d) else []
 
 
-def require_checkpoints(run_dir: str) -> None:
-  if not has_checkpoints(run_dir):
+def has_checkpoints(run_dir: str) -> bool:
+  return bool(_generations(run_dir))
+
+
+def require_checkpoints(run_dir: str, generations: int | None = None) -> None:
+  """ConfigError unless ``run_dir`` holds a checkpoint to resume and ``generations`` (the
+  resumed run's cap; None: none) is not below the newest one's: a smaller cap would run
+  nothing yet record itself in config.json beside params and metrics of more generations."""
+  done = max(_generations(run_dir), default=None)
+  if done is None:
     raise ConfigError(f"{checkpoint_dir(run_dir)!r} holds no checkpoint: the run stopped before "
                       "its first one; start it again with --out")
+  if isinstance(generations, int) and generations < done:  # a bad type: validate() says
+    raise ConfigError(f"resume: generations={generations} but the run in {run_dir!r} has done "
+                      f"{done} generations (its newest checkpoint); a resumed run's "
+                      f"generations must be at least {done}")
 
 
-def require_no_checkpoints(run_dir: str) -> None:
-  if has_checkpoints(run_dir):
-    raise ConfigError(f"{run_dir!r} already holds checkpoints; resume it or choose a new "
-                      "output directory")
+# What a run leaves in its directory; a new run writing there would replace or truncate them.
+_RUN_FILES = (run_files.CONFIG_FILE, run_files.METRICS_FILE, run_files.PARAMS_FILE,
+              CHECKPOINT_DIR + "/")
+
+
+def require_no_run(run_dir: str) -> None:
+  """ConfigError if ``run_dir`` holds another run's files; other files (notes, data) may
+  share the directory."""
+  found = [name for name in _RUN_FILES
+           if os.path.lexists(os.path.join(run_dir, name.rstrip("/")))]
+  if found:
+    raise ConfigError(f"{run_dir!r} already holds another run's files ({', '.join(found)}); "
+                      "resume that run or choose another output directory")
 
 
 def _manager(run_dir: str, keep: int | None = None, create: bool = True):
@@ -239,7 +262,7 @@ def _records_upto(run_dir: str, generation: int, expected: int,
                   log: Callable[[str], None] = _stderr) -> list[dict[str, Any]]:
   """metrics.jsonl's records up to the checkpoint's generation; lines written after it (the
   generations about to be rerun) and a line cut off by a kill are dropped."""
-  path = os.path.join(run_dir, "metrics.jsonl")
+  path = os.path.join(run_dir, run_files.METRICS_FILE)
   records: list[dict[str, Any]] = []
   try:
     with open(path) as f:

@@ -108,11 +108,55 @@ class RunLock:
     self.release()
 
 
+def _cannot_create(run_dir: str, path: str, error: OSError | None = None) -> ConfigError:
+  """``error`` None: ``path`` is in the way, not a directory."""
+  if os.path.isfile(path):
+    why = f"{path!r} is a file, not a directory"
+  else:
+    why = f"{path!r}: {'not a directory' if error is None else error.strerror or error}"
+  return ConfigError(f"output directory {run_dir!r} cannot be created ({why}); choose a "
+                     "directory that exists or can be created")
+
+
+def check_creatable(run_dir: str) -> None:
+  """ConfigError (one line) unless ``run_dir`` is a writable directory or can be made one,
+  leaving nothing on disk: a bad path then fails before a run builds anything, not at its
+  first write. Whether a missing directory can be made is learnt by making its first missing
+  part and removing it: permissions alone cannot tell (root may write anywhere, yet not
+  under /proc or a read-only mount)."""
+  if os.path.isdir(run_dir):
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+      raise ConfigError(f"output directory {run_dir!r} is not writable; choose a directory "
+                        "this user may write")
+    return
+  if os.path.exists(run_dir):
+    raise ConfigError(f"output directory {run_dir!r} is a file, not a directory; choose a "
+                      "directory (new or empty)")
+  first = os.path.normpath(run_dir)  # relative stays relative: the error names the user's path
+  parent = os.path.dirname(first) or os.curdir
+  while parent not in (first, os.curdir) and not os.path.lexists(parent):
+    first, parent = parent, os.path.dirname(parent) or os.curdir
+  if os.path.exists(parent) and not os.path.isdir(parent):
+    raise _cannot_create(run_dir, parent)
+  try:
+    os.mkdir(first)
+  except OSError as e:
+    raise _cannot_create(run_dir, first, e) from None
+  try:
+    os.rmdir(first)
+  except OSError:
+    pass  # something else wrote into it meanwhile: not ours to remove
+
+
 def acquire(run_dir: str) -> RunLock:
   """Creates ``run_dir`` if needed and locks it for this process; raises ``RunLocked`` (a
-  ConfigError: one line naming the other run's pid and host) when another run holds it.
+  ConfigError: one line naming the other run's pid and host) when another run holds it, and
+  a ConfigError naming the path when it cannot be created.
   Re-entrant within a process: each ``acquire`` needs its own ``release``."""
-  os.makedirs(run_dir, exist_ok=True)
+  try:
+    os.makedirs(run_dir, exist_ok=True)
+  except OSError as e:  # check_creatable passed earlier, but the disk may have changed since
+    raise _cannot_create(run_dir, e.filename or run_dir, e) from None
   key = os.path.realpath(run_dir)
   with _mutex:
     mine = _held.get(key)

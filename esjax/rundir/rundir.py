@@ -61,16 +61,20 @@ class _InMemory:
 
 
 class RunDir:
-  """One run's directory (``path``; None: none); ``resume`` continues its newest checkpoint."""
+  """One run's directory (``path``; None: none); ``resume`` continues its newest checkpoint,
+  up to ``generations`` (the config's cap; None: none)."""
 
-  def __init__(self, path: str | None, resume: bool = False):
+  def __init__(self, path: str | None, resume: bool = False, generations: int | None = None):
     if resume and path is None:
       raise ValueError("resume=True needs the out_dir of the run to continue")
     self.path, self.resume = path, resume
     self._is_main = jax.process_index() == 0
-    if resume:  # before building envs: a quick error
+    # Before building envs and compiling: a quick error, and nothing created or rewritten.
+    if resume:
       multihost.main_decides("resume has checkpoints",
-                             lambda: self._checkpoints().require_checkpoints(path))
+                             lambda: self._checkpoints().require_checkpoints(path, generations))
+    elif path is not None:
+      multihost.main_decides("new run directory", self._check_new)
     self.records: Any = _InMemory([])  # the record sink: metrics.jsonl once started on process 0
     self._lock = self._checkpointer = None
     self._created = False
@@ -108,9 +112,8 @@ class RunDir:
     start, records = Start(state, 0, 0.0, 0), []
     if self.resume:
       start, records = self._restore(config, state, mesh, fingerprint)
-    else:
-      multihost.main_decides("new run directory",
-                             lambda: ckpt_lib.require_no_checkpoints(self.path))
+    else:  # again under the lock: another run may have written here since __init__
+      multihost.main_decides("new run directory", lambda: ckpt_lib.require_no_run(self.path))
     self.records = _InMemory(records)
     if self._is_main:
       os.makedirs(self.path, exist_ok=True)
@@ -158,6 +161,11 @@ class RunDir:
     if isinstance(self.records, _InMemory):
       return self.records.records
     return files.MetricsLog(self.path, num_records)
+
+  def _check_new(self) -> None:
+    lock_lib.check_creatable(self.path)
+    if os.path.isdir(self.path):
+      self._checkpoints().require_no_run(self.path)
 
   @staticmethod
   def _checkpoints():

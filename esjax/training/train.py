@@ -70,7 +70,10 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   at the end, and on SIGTERM/SIGINT (which then end the run early: ``interrupted`` names the
   signal). ``resume=True`` continues ``out_dir`` from its newest good checkpoint. The directory
   is created only after the config is validated, and is locked while the run writes it
-  (``rundir/``). A write that fails raises ``esjax.errors.RunIOError`` naming the path; the
+  (``rundir/``). Before anything is built, a new run refuses an ``out_dir`` that cannot be
+  created or holds another run's files (config.json, metrics.jsonl, params.msgpack,
+  checkpoints/; other files may stay), and a resume refuses a ``generations`` below the
+  generations its newest checkpoint has done. A write that fails raises ``esjax.errors.RunIOError`` naming the path; the
   checkpoints before it are intact and ``resume=True`` continues from them.
 
   ``sinks`` receive every record (``esjax.sinks``: ``TensorBoard()``, ``WandbOptions(...)``,
@@ -86,7 +89,8 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   """
   cache_lib.configure(compile_cache)
   sinks = default_sinks.resolve(sinks, keywords, out_dir)  # checked before anything is built
-  run_dir = RunDir(out_dir, resume)  # a resume without checkpoints fails here, quickly
+  # A bad out_dir, or a resume without checkpoints, fails here, quickly.
+  run_dir = RunDir(out_dir, resume, config.runtime.generations)
   s = setup(config, problem, initial_params, policy_module, env)
   config, is_main = s.config, multihost.is_main_process()
   talk = is_main and default_sinks.shows_progress(sinks)

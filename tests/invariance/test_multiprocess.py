@@ -225,7 +225,7 @@ def _refused(tmp_path, name, **env):
 def test_a_refusal_only_process_0_can_make_ends_every_process_in_one_line(tmp_path):
   # Process 0 alone holds the run directory: it checks a Python resume's config against the
   # run's config.json (train(resume=True) takes its config from the caller), and whether a new
-  # run's directory already holds checkpoints. Process 1, with no directory of its own, must
+  # run's directory already holds a run's files. Process 1, with no directory of its own, must
   # fail alike instead of waiting for process 0 in the first collective, and the processes
   # leave together (process 0 hosts the coordination service).
   run_dir, env = str(tmp_path / "run{process}"), dict(GENS=2, CHECKPOINT_EVERY=2)
@@ -237,6 +237,6 @@ def test_a_refusal_only_process_0_can_make_ends_every_process_in_one_line(tmp_pa
     assert f"process {i} of 2: resume: sigma=0.2 but the run in" in line, line
   said = _refused(tmp_path, "c", RUN_DIR=run_dir, **env)
   for i, line in enumerate(said):
-    assert f"process {i} of 2: " in line and "already holds checkpoints" in line, line
+    assert f"process {i} of 2: " in line and "already holds another run's files" in line, line
   assert (tmp_path / "run0" / "config.json").read_text() == config
   assert not (tmp_path / "run1").exists()

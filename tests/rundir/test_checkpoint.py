@@ -232,7 +232,7 @@ def test_checkpoint_of_another_network_shape_is_an_error(finished_run, tmp_path)
 
 def test_fresh_run_into_a_dir_with_checkpoints_is_refused(finished_run, tmp_path):
   out = copy_run(finished_run, tmp_path)
-  with pytest.raises(esjax.ConfigError, match="already holds checkpoints"):
+  with pytest.raises(esjax.ConfigError, match="already holds another run.s files"):
     bb_train(out, gens=10, every=5)
 
 

@@ -1,4 +1,5 @@
-"""Run-directory safety: version field, compilation cache, coordinator warning (cheap, in
+"""Run-directory safety: version field, compilation cache, coordinator warning, output
+directories that cannot hold a run or already hold one, a resume's budget (cheap, in
 process) -- issue 13. Disk and directory faults and run locks are in test_faults.py."""
 import json
 import os
@@ -229,3 +230,116 @@ def test_a_run_with_an_out_dir_keeps_no_records_in_memory(tmp_path, monkeypatch)
   # A resume appends to the same file; the first result still has its own six records.
   esjax.train(config.replace(generations=8), out_dir=out, resume=True, **kw)
   assert len(run_io.MetricsLog(out, 6)) == 6
+
+
+# ---- output directories that cannot hold a run, or already hold one ----
+
+@pytest.fixture
+def no_compile(monkeypatch):
+  """Fails a run that gets as far as building its step: these refusals come before it."""
+  from esjax.training import train as train_lib
+
+  def compiled(*args, **kwargs):
+    raise AssertionError("the run was built before the refusal")
+
+  monkeypatch.setattr(train_lib, "setup", compiled)
+
+
+def _tree(root):
+  """Every path under ``root`` with its bytes (None: a directory)."""
+  return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+          for p in sorted(root.rglob("*"))}
+
+
+def _one_line(err):
+  lines = [l for l in err.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith("esjax: error: "), err
+  assert "Traceback" not in err
+  return lines[0]
+
+
+def _bad_out_paths(tmp_path):
+  """(--out, what the line says is wrong with it)."""
+  afile, empty = tmp_path / "afile", tmp_path / "emptyfile"
+  afile.write_text("x")
+  empty.write_bytes(b"")
+  yield str(afile / "x"), f"{str(afile)!r} is a file, not a directory"
+  yield str(afile / "x" / "y"), f"{str(afile)!r} is a file, not a directory"
+  yield str(empty), f"{str(empty)!r} is a file, not a directory"
+  if os.path.isdir("/proc/self"):  # proc refuses new directories, even to root
+    yield "/proc/nope/x", "'/proc/nope': No such file or directory"
+
+
+def test_a_bad_out_path_is_one_line_and_creates_nothing(tmp_path, capsys, no_compile):
+  for out, why in list(_bad_out_paths(tmp_path)):
+    before = _tree(tmp_path)
+    assert main(["train", "--out", out, "--quiet"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert repr(out) in line and why in line, line
+    assert "already exists" not in line
+    with pytest.raises(esjax.ConfigError) as e:
+      esjax.train(bb_run.config(2, 0), out_dir=out, problem=esjax.black_box(bb_run.fitness),
+                  initial_params=jnp.zeros(bb_run.NUM_PARAMS), progress=False)
+    assert "\n" not in str(e.value) and repr(out) in str(e.value)
+    assert _tree(tmp_path) == before
+  assert not os.path.exists("/proc/nope")
+
+
+def _bb_train(out, generations, resume=False):
+  return esjax.train(bb_run.config(generations, 2), out_dir=str(out),
+                     problem=esjax.black_box(bb_run.fitness),
+                     initial_params=jnp.zeros(bb_run.NUM_PARAMS), progress=False,
+                     tensorboard=False, resume=resume)
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", "params.msgpack",
+                                  "checkpoints"])
+def test_a_new_run_refuses_a_directory_holding_another_runs_files(tmp_path, name, no_compile):
+  out = tmp_path / "myproj"
+  out.mkdir()
+  (out / "notes.txt").write_text("mine")
+  if name == "checkpoints":
+    (out / name / "4").mkdir(parents=True)
+  else:
+    (out / name).write_text("an earlier run's")
+  before = _tree(tmp_path)
+  with pytest.raises(esjax.ConfigError) as e:
+    _bb_train(out, 2)
+  print(e.value)
+  assert "\n" not in str(e.value) and repr(str(out)) in str(e.value)
+  assert "already holds another run's files" in str(e.value) and name in str(e.value)
+  assert "resume" in str(e.value) and "another output directory" in str(e.value)
+  assert _tree(tmp_path) == before
+
+
+def test_a_new_run_may_share_a_directory_with_other_files(tmp_path):
+  out = tmp_path / "myproj"
+  out.mkdir()
+  (out / "notes.txt").write_text("mine")
+  assert len(_bb_train(out, 2).metrics) == 2
+  assert (out / "notes.txt").read_text() == "mine" and (out / "config.json").exists()
+
+
+def test_resume_with_fewer_generations_than_done_is_refused(tmp_path, capsys, monkeypatch):
+  out = tmp_path / "run"
+  _bb_train(out, 4)
+  before = _tree(tmp_path)
+  from esjax.training import train as train_lib
+  real_setup = train_lib.setup
+  monkeypatch.setattr(train_lib, "setup", lambda *a, **k: pytest.fail("built before refusing"))
+  assert main(["train", "--resume", str(out), "--generations", "3", "--quiet"]) == 2
+  line = _one_line(capsys.readouterr().err)
+  assert "generations=3" in line and "done 4 generations" in line and "at least 4" in line
+  with pytest.raises(esjax.ConfigError, match=r"generations=3 .* done 4 generations"):
+    _bb_train(out, 3, resume=True)
+  assert _tree(tmp_path) == before
+  monkeypatch.setattr(train_lib, "setup", real_setup)
+  # As many as done: nothing left to run, the run's files stay those of its 4 generations.
+  result = _bb_train(out, 4, resume=True)
+  assert [m["generation"] for m in result.metrics] == [1, 2, 3, 4]
+  assert json.loads((out / "config.json").read_text())["runtime"]["generations"] == 4
+  assert _tree(out / "checkpoints") == _tree_of(before, "run/checkpoints/")
+
+
+def _tree_of(tree, prefix):
+  return {k[len(prefix):]: v for k, v in tree.items() if k.startswith(prefix)}
