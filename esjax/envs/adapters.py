@@ -11,14 +11,16 @@
 
 ``as_env(obj)`` picks the adapter by what ``obj`` has (no library is imported to look), passes
 through an object that already follows the protocol, and otherwise raises one ``ConfigError``
-line naming the accepted kinds and what ``obj`` lacks.
+line naming the accepted kinds and what ``obj`` lacks (or that it is a class, not an instance).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from esjax.envs import spaces
@@ -106,11 +108,37 @@ class GymnaxEnv:
         return int(getattr(self.params, name))
     return None
 
-  def _scalar_action(self) -> bool:
-    # gymnax's 1-d continuous envs (Pendulum, MountainCarContinuous) step with a scalar: a
-    # (1,) action would turn their scalar state fields into (1,) arrays.
+  @functools.cached_property
+  def _action_shape(self) -> tuple[int, ...] | None:
+    """The shape ``step_env`` takes a continuous action in (None: a discrete action, passed
+    as is): the declared one, unless with it a step does not trace or changes the shapes of
+    the state's leaves (a scalar state field grown to (1,) by a (1,) torque) while a scalar
+    steps. gymnax's Pendulum and MountainCarContinuous take either; a user's env may index
+    ``action[0]``. Decided once per adapter, by tracing a step each way."""
     space = self.env.action_space(self.params)
-    return hasattr(space, "low") and int(np.prod(getattr(space, "shape", ()) or (1,))) == 1
+    if not hasattr(space, "low"):
+      return None
+    declared = tuple(int(d) for d in getattr(space, "shape", ()))
+    if not declared or int(np.prod(declared)) != 1 or self._steps_with(declared) is True:
+      return declared
+    return () if self._steps_with(()) is not None else declared
+
+  def _steps_with(self, shape) -> bool | None:
+    """Whether ``step_env`` keeps the state's leaf shapes with an action of ``shape`` (None:
+    it does not trace)."""
+
+    def first_step(key):
+      _, state = self.env.reset_env(key, self.params)
+      _, nxt, *_ = self.env.step_env(key, state, jnp.zeros(shape, jnp.float32), self.params)
+      return state, nxt
+
+    try:
+      state, nxt = jax.eval_shape(first_step, jax.random.PRNGKey(0))
+    except Exception:  # pylint: disable=broad-except
+      return None  # check_env names the error, if the declared shape does not trace
+    if jax.tree.structure(state) != jax.tree.structure(nxt):
+      return True  # no leaf to compare with: it traced, which is all that can be told
+    return [x.shape for x in jax.tree.leaves(state)] == [x.shape for x in jax.tree.leaves(nxt)]
 
   def reset(self, key):
     # The first half of the member's key, as esjax 0.2's gymnax rollout drew it.
@@ -118,8 +146,8 @@ class GymnaxEnv:
     return state, obs
 
   def step(self, state, action, key):
-    if self._scalar_action():
-      action = action.reshape(())
+    if self._action_shape is not None:
+      action = action.reshape(self._action_shape)
     obs, state, reward, terminated, _ = self.env.step_env(key, state, action, self.params)
     return state, obs, reward, terminated
 
@@ -172,6 +200,8 @@ class JumanjiEnv:
     return state, timestep.observation, timestep.reward, timestep.last()
 
 
+ADAPTERS = (BraxEnv, GymnaxEnv, JumanjiEnv)
+
 KINDS = ("an esjax env (reset(key), step(state, action, key), observation_space, "
          "action_space)", "a Brax Env or Playground MjxEnv", "a gymnax-style env (reset_env, "
          "step_env, default_params)", "a Jumanji env (reset, step, observation_spec, action_spec)")
@@ -186,6 +216,9 @@ def _follows_protocol(obj) -> bool:
 def as_env(obj, params=None):
   """``obj`` as a protocol env: itself if it follows the protocol, else the adapter its
   members call for (``params``: a gymnax-style env's params, default its ``default_params``)."""
+  if isinstance(obj, type):  # its methods would be unbound: reset(key) would lack a self
+    name = obj.__name__
+    raise ConfigError(f"env={name} is a class; pass an instance, e.g. {name}()")
   if _follows_protocol(obj):
     return obj
   if all(hasattr(obj, m) for m in ("reset_env", "step_env", "default_params")):

@@ -14,7 +14,7 @@ from typing import Any
 
 import jax
 
-from esjax.envs import adapters, base
+from esjax.envs import adapters, base, spaces
 from esjax.errors import ConfigError
 
 
@@ -62,22 +62,77 @@ def load(path: str, kwargs: dict[str, Any]):
 
 def _is_env(obj) -> bool:
   try:
-    adapters.as_env(obj)
+    adapters.as_env(obj)  # refuses a class: called as a factory below
   except ConfigError:
     return False
-  return not isinstance(obj, type)
+  return True
 
 
-def check_traceable(env, name: str) -> None:
-  """ConfigError unless ``env``'s reset and step trace under JAX (e.g. no Python ``if`` on a
-  traced value): found here, in one line, rather than deep inside the compiled step."""
+def check_env(env, name: str) -> None:
+  """ConfigError, in one line, unless ``env``'s reset and step trace under JAX (e.g. no Python
+  ``if`` on a traced value) and return what the protocol and the env's spaces declare: found
+  here rather than as a shape error deep inside the compiled step."""
+  if isinstance(env, adapters.BraxEnv):
+    from esjax.envs import playground  # pylint: disable=g-import-not-at-top
+    playground.check_impl(env.env, name)
 
   def episode_start(key):
-    state, _ = env.reset(key)
-    return env.step(state, base.sample_action(env, key), key)
+    started = env.reset(key)
+    if not _is_tuple(started, 2):
+      return started, None  # said below, rather than as an unpacking error
+    return started, env.step(started[0], base.sample_action(env, key), key)
 
   try:
-    jax.eval_shape(episode_start, jax.random.PRNGKey(0))
+    started, stepped = jax.eval_shape(episode_start, jax.random.PRNGKey(0))
   except Exception as e:  # pylint: disable=broad-except
     raise ConfigError(f"env {name!r} cannot be traced by JAX: its reset/step must be pure "
                       f"JAX functions ({_first_line(e)})") from None
+  if not _is_tuple(started, 2):
+    raise ConfigError(f"env {name!r}: reset returned {_items(started)}; expected "
+                      "(state, obs)")
+  if not _is_tuple(stepped, 4):
+    raise ConfigError(f"env {name!r}: step returned {_items(stepped)}; expected "
+                      "(state, obs, reward, done)")
+  for method, obs in (("reset", started[1]), ("step", stepped[1])):
+    wrong = _obs_mismatch(obs, env.observation_space, "an observation")
+    if wrong:
+      raise ConfigError(f"env {name!r}: {method} returned {wrong}")
+  for what, value in (("reward", stepped[2]), ("done", stepped[3])):
+    if getattr(value, "shape", None) != ():
+      raise ConfigError(f"env {name!r}: step returned a {what} {_of(value)}; expected a "
+                        "scalar (shape ())")
+
+
+def _is_tuple(out, n: int) -> bool:
+  return isinstance(out, (tuple, list)) and len(out) == n
+
+
+def _items(out) -> str:
+  return f"{len(out)} items" if isinstance(out, (tuple, list)) else _of(out)
+
+
+def _of(value) -> str:
+  """What an abstract output is: its shape, or its type when it is no array."""
+  shape = getattr(value, "shape", None)
+  return f"of shape {tuple(shape)}" if shape is not None else f"of type {type(value).__name__}"
+
+
+def _obs_mismatch(obs, space, what: str) -> str | None:
+  """How ``obs`` (abstract) differs from ``space`` (None: it does not). A ``spaces.Dict`` is
+  compared per declared entry, on a dict or a struct; a scalar passes for a (1,) box, as the
+  rollout flattens it (a gymnax space of shape () reads as (1,))."""
+  if isinstance(space, spaces.Dict):
+    for key, entry_space in space.spaces.items():
+      try:
+        entry = spaces.entry(obs, key)
+      except (KeyError, AttributeError, TypeError):
+        return (f"{what} {_of(obs)} with no entry {key!r}; its observation_space declares a "
+                f"Dict of {', '.join(map(repr, space.spaces))}")
+      wrong = _obs_mismatch(entry, entry_space, f"{what} entry {key!r}")
+      if wrong:
+        return wrong
+    return None
+  shape = getattr(obs, "shape", None)
+  if shape is not None and (tuple(shape) == space.shape or (shape == () and space.shape == (1,))):
+    return None
+  return f"{what} {_of(obs)}; its observation_space declares shape {space.shape}"

@@ -40,21 +40,38 @@ def needs_menagerie(name: str) -> bool:
   return name not in reg.dm_control_suite.ALL_ENVS
 
 
+def _warp_unusable() -> str | None:
+  """Why MuJoCo Warp cannot run here (None: it can)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  if importlib.util.find_spec("warp") is None:
+    return "needs warp-lang installed (pip install warp-lang)"
+  if not any(d.platform == "gpu" for d in jax.devices()):
+    return "needs a GPU"
+  return None
+
+
 def check_backend(backend: str | None) -> str:
   """The MJX implementation: ``jax`` (default) or ``warp`` (GPU + warp installed)."""
   backend = backend or "jax"
   if backend not in BACKENDS:
     raise ConfigError(f"backend={backend!r} is invalid for a playground env; expected one of: "
                       f"{', '.join(BACKENDS)}")
-  if backend == "warp":
-    import importlib.util  # pylint: disable=g-import-not-at-top
-    import jax  # pylint: disable=g-import-not-at-top
-    if importlib.util.find_spec("warp") is None:
-      raise ConfigError("backend='warp' needs warp-lang installed (pip install warp-lang); "
-                        "or use --backend jax")
-    if not any(d.platform == "gpu" for d in jax.devices()):
-      raise ConfigError("backend='warp' needs a GPU; use --backend jax on CPU/TPU")
+  why = _warp_unusable() if backend == "warp" else None
+  if why:
+    raise ConfigError(f"backend='warp' {why}; use --backend jax")
   return backend
+
+
+def check_impl(env, name: str) -> None:
+  """ConfigError unless a Playground env object's MJX implementation runs here: Playground
+  0.2 loads with ``impl='warp'`` by default, which on a CPU fails only inside the rollout.
+  Anything without a config ``impl`` (a Brax env) passes."""
+  impl = getattr(getattr(env, "_config", None), "impl", None)
+  why = _warp_unusable() if str(getattr(impl, "value", impl)) == "warp" else None
+  if why:
+    raise ConfigError(f"env {name!r} was loaded with impl='warp', which {why}; load it with "
+                      "registry.load(..., config_overrides={'impl': 'jax'})")
 
 
 def make(name: str, backend: str | None = None, **overrides) -> BraxEnv:

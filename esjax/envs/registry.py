@@ -77,7 +77,10 @@ CUSTOM = "custom"
 
 
 def custom_name(env) -> str:
-  return f"{CUSTOM}:{type(getattr(env, 'env', env)).__name__}"
+  """``custom:`` and the class of the user's object: an esjax adapter's env, not the adapter
+  (only the adapters are unwrapped: a Brax wrapper's ``env`` is part of the user's env)."""
+  from esjax.envs import adapters  # pylint: disable=g-import-not-at-top
+  return f"{CUSTOM}:{type(env.env if isinstance(env, adapters.ADAPTERS) else env).__name__}"
 
 
 def is_import_path(name: str) -> bool:

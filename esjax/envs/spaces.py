@@ -64,5 +64,11 @@ class Dict:
   spaces: Mapping[str, Box]
 
 
+def entry(obs, name: str):
+  """A dict observation's entry ``name``: a dict's item, or a struct's field (Jumanji's
+  observations are namedtuples and dataclasses)."""
+  return obs[name] if hasattr(obs, "keys") else getattr(obs, name)
+
+
 Space = Union[Box, Discrete, MultiDiscrete, Dict]
 ACTION_SPACES = (Box, Discrete, MultiDiscrete)

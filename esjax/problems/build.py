@@ -44,7 +44,8 @@ class Built:
 
 def make_env(problem_config, env=None):
   """The protocol env: ``env`` (a user's object, adapted) or the one the config names. A
-  user's env is traced once here, so one that JAX cannot trace fails in one line."""
+  user's env is traced once here, so one that JAX cannot trace, or whose outputs do not fit
+  its spaces, fails in one line."""
   pc = problem_config
   if env is not None:
     env = adapters.as_env(env)
@@ -52,7 +53,7 @@ def make_env(problem_config, env=None):
     env = registry.make(pc.env, pc.backend, dict(pc.env_kwargs))
     if not registry.is_import_path(pc.env):
       return env  # a registered env: known to trace
-  imports.check_traceable(env, pc.env)
+  imports.check_env(env, pc.env)
   return env
 
 

@@ -23,10 +23,6 @@ from esjax.errors import ConfigError
 from esjax.problems.tricks import RolloutOptions, shape_action
 
 
-def _field(obs, name: str):
-  return obs[name] if hasattr(obs, "keys") else getattr(obs, name)
-
-
 @dataclasses.dataclass(frozen=True)
 class ObsView:
   """Reads one observation, or a batch of them (leading axes), as the array the policy
@@ -63,8 +59,8 @@ class ObsView:
 
   def _read(self, obs, flatten) -> jnp.ndarray:
     if self.key is not None:
-      obs = _field(obs, self.key)
-    arrays = [_field(obs, n) for n in self.names] if self.names else [obs]
+      obs = spaces.entry(obs, self.key)
+    arrays = [spaces.entry(obs, n) for n in self.names] if self.names else [obs]
     entries = self.entries or ((),) * len(arrays)
     arrays = [jnp.asarray(x, jnp.float32) for x in arrays]
     if self.image:

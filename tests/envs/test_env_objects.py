@@ -47,6 +47,20 @@ def test_a_playground_env_with_config_overrides_is_the_registered_env():
   assert esjax.train(cfg, env=light, progress=False).metrics[-1]["eval_return"] is not None
 
 
+def test_a_playground_env_loaded_with_its_default_impl_is_one_line_on_a_cpu(tmp_path):
+  pytest.importorskip("mujoco_playground")
+  import jax  # pylint: disable=g-import-not-at-top
+  if any(d.platform == "gpu" for d in jax.devices()):
+    pytest.skip("warp runs on a GPU")
+  from mujoco_playground import registry
+  with pytest.raises(esjax.ConfigError) as e:  # Playground 0.2 loads for warp by default
+    esjax.train(esjax.TrainConfig.of(env="playground:CartpoleBalance", **SMALL),
+                env=registry.load("CartpoleBalance"), out_dir=str(tmp_path / "r"),
+                progress=False)
+  assert "was loaded with impl='warp', which needs a GPU" in str(e.value)
+  assert "\n" not in str(e.value) and not (tmp_path / "r").exists()
+
+
 def _cli_run(tmp_path, capsys, env, kwargs, *extra):
   out = tmp_path / "run"
   argv = ["train", "--env", env, "--env-kwargs", json.dumps(kwargs), "--population-size", "8",

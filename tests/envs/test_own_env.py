@@ -1,10 +1,13 @@
 """Your own environment (issue 22): an env written here, in no library, trains through
 ``esjax.train(env=...)`` and through ``--env tests.envs.test_own_env:make_env``; eval, resume and the
 device count behave as for a registered env; bad envs fail in one line."""
+import collections
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -179,20 +182,186 @@ class _PythonIf(PointMass):
 
 
 class _Rank4(PointMass):
-  observation_space = spaces.Box((2, 2, 2, 2))
+  observation_space = spaces.Box((1, 1, 2, 3))
+
+  def reset(self, key):
+    state, obs = super().reset(key)
+    return state, obs.reshape(self.observation_space.shape)
+
+  def step(self, state, action, key):
+    state, obs, reward, done = super().step(state, action, key)
+    return state, obs.reshape(self.observation_space.shape), reward, done
+
+
+class _ObsLongerThanItIs(PointMass):
+  observation_space = spaces.Box((7,))
+
+
+class _StepWithoutDone(PointMass):
+  def step(self, state, action, key):
+    return super().step(state, action, key)[:3]
+
+
+class _RewardPerDimension(PointMass):
+  def step(self, state, action, key):
+    state, obs, _, done = super().step(state, action, key)
+    return state, obs, -jnp.abs(state[0] - state[2]), done
+
+
+class _DonePerDimension(PointMass):
+  def step(self, state, action, key):
+    state, obs, reward, _ = super().step(state, action, key)
+    return state, obs, reward, jnp.zeros(2, bool)
+
+
+_PointObs = collections.namedtuple("_PointObs", "pos vel target")
+
+
+class _DictObs(PointMass):
+  """PointMass's observation as a dict of its parts (``as_struct``: a namedtuple of them, as
+  Jumanji gives)."""
+  observation_space = spaces.Dict({"pos": spaces.Box((2,)), "vel": spaces.Box((2,)),
+                                   "target": spaces.Box((2,))})
+
+  def __init__(self, declared=None, as_struct: bool = False):
+    super().__init__()
+    if declared is not None:
+      self.observation_space = spaces.Dict(declared)
+    self.as_struct = as_struct
+
+  def _obs(self, state):
+    return _PointObs(*state) if self.as_struct else dict(zip(_PointObs._fields, state))
+
+  def reset(self, key):
+    state, _ = super().reset(key)
+    return state, self._obs(state)
+
+  def step(self, state, action, key):
+    state, _, reward, done = super().step(state, action, key)
+    return state, self._obs(state), reward, done
+
+
+_BOX2 = spaces.Box((2,))
 
 
 @pytest.mark.parametrize("env, message", [
     (_NoStep(), "it has no step"),
     (object(), "expected one of:"),
+    (PointMass, "env=PointMass is a class; pass an instance, e.g. PointMass()"),
     (_PythonIf(), "cannot be traced by JAX"),
-    (_Rank4(), "observations of shape (2, 2, 2, 2) cannot be handled"),
+    (_Rank4(), "observations of shape (1, 1, 2, 3) cannot be handled"),
+    (_ObsLongerThanItIs(), "env 'custom:_ObsLongerThanItIs': reset returned an observation of "
+     "shape (6,); its observation_space declares shape (7,)"),
+    (_StepWithoutDone(), "step returned 3 items; expected (state, obs, reward, done)"),
+    (_RewardPerDimension(), "step returned a reward of shape (2,); expected a scalar"),
+    (_DonePerDimension(), "step returned a done of shape (2,); expected a scalar"),
+    (_DictObs({"pos": _BOX2, "speed": _BOX2}), "an observation of type dict with no entry "
+     "'speed'; its observation_space declares a Dict of 'pos', 'speed'"),
+    (_DictObs({"pos": spaces.Box((3,))}, as_struct=True), "reset returned an observation entry "
+     "'pos' of shape (2,); its observation_space declares shape (3,)"),
 ])
 def test_an_object_that_is_no_usable_env_is_one_config_error(env, message, tmp_path):
   with pytest.raises(esjax.ConfigError, match=None) as e:
     esjax.train(_config(generations=1), env=env, out_dir=str(tmp_path / "r"), progress=False)
   assert message in str(e.value) and "\n" not in str(e.value)
   assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("as_struct", [False, True])
+def test_a_dict_or_struct_observation_that_fits_its_space_trains(as_struct):
+  result = esjax.train(_config(generations=1, eval_every=0), env=_DictObs(as_struct=as_struct),
+                       progress=False)
+  assert np.isfinite(result.metrics[-1]["pop_return_mean"])
+
+
+_BraxState = collections.namedtuple("_BraxState", "obs reward done")
+
+
+class _WarpLoaded:
+  """What esjax reads of a Playground env loaded with Playground 0.2's default impl, warp:
+  Brax's API (reset(key), step(state, action); the state's obs, reward, done) and a config."""
+  _config = types.SimpleNamespace(impl="warp", episode_length=20)
+  observation_size, action_size = 2, 1
+
+  def reset(self, key):
+    return _BraxState(jax.random.normal(key, (2,)), jnp.zeros(()), jnp.zeros(()))
+
+  def step(self, state, action):
+    return state._replace(obs=state.obs + action, reward=-jnp.sum(state.obs ** 2))
+
+
+@pytest.mark.skipif(any(d.platform == "gpu" for d in jax.devices()), reason="warp runs on GPU")
+def test_a_playground_object_loaded_for_warp_on_a_cpu_is_one_config_error(tmp_path):
+  from esjax.envs import adapters  # pylint: disable=g-import-not-at-top
+  assert isinstance(adapters.as_env(_WarpLoaded()), adapters.BraxEnv)
+  with pytest.raises(esjax.ConfigError) as e:
+    esjax.train(_config(generations=1), env=_WarpLoaded(), out_dir=str(tmp_path / "r"),
+                progress=False)
+  assert "env 'custom:_WarpLoaded' was loaded with impl='warp', which needs" in str(e.value)
+  assert "config_overrides={'impl': 'jax'}" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_run_is_named_after_the_object_given_an_adapter_after_its_env():
+  from esjax.envs import BraxEnv, registry  # pylint: disable=g-import-not-at-top
+
+  class Wrapper(PointMass):  # a Brax wrapper keeps the env it wraps as ``env``
+    env = PointMass()
+
+  assert registry.custom_name(Wrapper()) == "custom:Wrapper"
+  assert registry.custom_name(BraxEnv(Wrapper())) == "custom:Wrapper"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Params:
+  max_steps_in_episode: int = 20
+
+
+class _GymnaxBox:
+  """gymnax's ``spaces.Box``, as much of it as esjax reads."""
+
+  def __init__(self, shape, low=-1.0, high=1.0):
+    self.shape, self.low, self.high = shape, low, high
+
+  def sample(self, key):
+    return jax.random.uniform(key, self.shape, minval=self.low, maxval=self.high)
+
+
+class _GymnaxCart:
+  """A cart on a line to bring to 0, gymnax-style (reset_env, step_env, default_params), its
+  declared (1,) action read as ``action[0]``; with ``scalar_force`` the action is used as is,
+  as gymnax's Pendulum uses its torque: a (1,) action would grow the scalar state to (1,)."""
+  default_params = _Params()
+
+  def __init__(self, scalar_force: bool = False):
+    self.scalar_force = scalar_force
+
+  def observation_space(self, params):
+    return _GymnaxBox((2,), -10.0, 10.0)
+
+  def action_space(self, params):
+    return _GymnaxBox((1,))
+
+  def reset_env(self, key, params):
+    state = (jax.random.uniform(key, minval=-1.0, maxval=1.0), jnp.zeros(()))
+    return jnp.stack(state), state
+
+  def step_env(self, key, state, action, params):
+    pos, vel = state
+    vel = vel + 0.1 * (action if self.scalar_force else action[0])
+    state = (pos + 0.1 * vel, vel)
+    return jnp.stack(state), state, -jnp.abs(state[0]), jnp.zeros((), bool), {}
+
+
+@pytest.mark.parametrize("scalar_force", [False, True])
+def test_a_gymnax_style_env_gets_its_1_d_action_as_it_steps_with_it(scalar_force):
+  from esjax.envs import adapters  # pylint: disable=g-import-not-at-top
+  env = adapters.as_env(_GymnaxCart(scalar_force))
+  state, _ = env.reset(jax.random.PRNGKey(0))
+  state, obs, reward, done = env.step(state, jnp.ones(1), jax.random.PRNGKey(1))
+  assert obs.shape == (2,) and reward.shape == done.shape == ()
+  result = esjax.train(_config(generations=2, eval_every=2, eval_episodes=2),
+                       env=_GymnaxCart(scalar_force), progress=False)
+  assert np.isfinite(result.metrics[-1]["eval_return"])
 
 
 @pytest.mark.parametrize("env, message", [
