@@ -134,6 +134,7 @@ class RunDir:
     def read():  # on process 0
       check_same_run(self.path, config)
       r = self._checkpoints().restore_latest(self.path, host, fingerprint)
+      check_budget(self.path, config, r.env_steps)
       return r.state, {"generation": r.generation, "wall_s": r.wall_s, "records": r.records}
 
     host, meta = multihost.main_decides("resume", read) or (host, None)
@@ -188,6 +189,18 @@ def check_same_run(run_dir: str, config) -> None:
           f"resume: {name}={new.get(name)!r} but the run in {run_dir!r} has "
           f"{name}={old.get(name)!r} (its config.json); a resumed run keeps its settings, "
           f"only {', '.join(RESUMABLE)} may change")
+
+
+def check_budget(run_dir: str, config, done: int) -> None:
+  """ConfigError for a resumed env-step budget below the ``done`` steps of the checkpoint and
+  below the run's own: it would run nothing yet record itself in config.json beside params and
+  metrics of more steps. (A finished run has done its budget and a little more, the last
+  generation's overshoot: resuming it with its own budget stays allowed.)"""
+  new, old = config.runtime.env_steps, files.read_config(run_dir).runtime.env_steps
+  if new is not None and new < done and (old is None or new < old):
+    raise ConfigError(f"resume: env_steps={new} but the run in {run_dir!r} has done {done} env "
+                      f"steps (its newest good checkpoint); a resumed run's env_steps must be "
+                      f"at least {done if old is None else min(done, old)}")
 
 
 def _comparable(value) -> str:

@@ -343,3 +343,24 @@ def test_resume_with_fewer_generations_than_done_is_refused(tmp_path, capsys, mo
 
 def _tree_of(tree, prefix):
   return {k[len(prefix):]: v for k, v in tree.items() if k.startswith(prefix)}
+
+
+def test_resume_with_an_env_step_budget_below_the_steps_done_is_refused(tmp_path):
+  out = tmp_path / "run"
+
+  def run(env_steps, resume=False):
+    return esjax.train(bb_run.config(10, 2).replace(env_steps=env_steps), out_dir=str(out),
+                       problem=esjax.black_box(bb_run.fitness),
+                       initial_params=jnp.zeros(bb_run.NUM_PARAMS), progress=False,
+                       tensorboard=False, resume=resume)
+
+  done = run(40).metrics[-1]["env_steps"]  # the budget, and the last generation's overshoot
+  assert done > 40
+  before = _tree(tmp_path)
+  with pytest.raises(esjax.ConfigError, match=rf"^resume: env_steps=30 .* has done {done} env "
+                     r"steps .* must be at least 40$"):
+    run(30, resume=True)
+  unlocked = lambda tree: {k: v for k, v in tree.items() if not k.endswith("esjax.lock")}
+  assert unlocked(_tree(tmp_path)) == unlocked(before)  # the lock is taken before the restore
+  # Its own budget again: a finished run, nothing left to run, its records as they were.
+  assert run(40, resume=True).metrics[-1]["env_steps"] == done
