@@ -132,6 +132,9 @@ def _obs_mismatch(obs, space, what: str) -> str | None:
       if wrong:
         return wrong
     return None
+  if not isinstance(space, spaces.Box):  # a gymnax Discrete observation (FrozenLake)
+    return (f"{what} {_of(obs)} under an observation_space {type(space).__name__}; esjax "
+            "reads a Box or a Dict of boxes")
   shape = getattr(obs, "shape", None)
   if shape is not None and (tuple(shape) == space.shape or (shape == () and space.shape == (1,))):
     return None

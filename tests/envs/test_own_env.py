@@ -388,3 +388,12 @@ def test_a_subprocess_cli_run_needs_no_pythonpath(tmp_path):
                          "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_an_env_with_discrete_observations_is_one_config_error():
+  gymnax = pytest.importorskip("gymnax")
+  env, _ = gymnax.make("FrozenLake-misc")  # an integer cell index as its observation
+  with pytest.raises(esjax.ConfigError, match=r"^env 'custom:FrozenLake': reset returned an "
+                     r"observation of shape \(\) under an observation_space Discrete; esjax "
+                     r"reads a Box or a Dict of boxes$"):
+    esjax.train(_config(generations=1), env=env, progress=False)
