@@ -79,6 +79,12 @@ def _policy(policy_config, name: str, obs: ObsView, act: ActionView, key, module
     raise ConfigError(f"policy={pol.kind!r} does not fit {name!r}: {e}") from None
 
 
+def initial_params(built: Built, policy_config, key: jax.Array, module=None) -> jax.Array:
+  """The policy's initial flat params drawn from ``key`` (``build`` drew ``built.params``
+  from its own): seed s of a K-seed run starts where the single run with seed + s does."""
+  return _policy(policy_config, "", built.obs, built.act, key, module)[1]
+
+
 def build(problem_config, policy_config, key: jax.Array, reward_shift: float = 0.0,
           module=None, env=None) -> Built:
   """The problems (training and evaluation), the policy and its initial params.

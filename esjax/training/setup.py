@@ -61,6 +61,9 @@ class _Problems:
   unravel: Callable | None = None
   obs: Any = None  # interface.ObsView of an env run
   act: Any = None  # interface.ActionView of an env run
+  # Each seed's initial params (an env run of several seeds, its policy's own init): seed s
+  # draws them as the single run with seed + s does. () : every run starts from ``params``.
+  seed_params: tuple = ()
 
 
 def setup(config: TrainConfig, problem: Problem | None = None,
@@ -97,7 +100,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   if built.problem.check is not None:
     built.problem.check(built.params)
   cutoff = _cutoff(config)
-  state = _initial_state(config, built.problem, built.params, cutoff)
+  state = _initial_state(config, built.problem, built.seed_params or (built.params,), cutoff)
   _warn_if_fma()
   comm = _comm(config, strategy, mesh, state.es.mean)
   run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation,
@@ -128,9 +131,13 @@ def _env_problems(config: TrainConfig, strategy: Strategy, module,
                           episode_length=built.episode_length)
   if config.policy.vbn:
     config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
+  rt = config.runtime
+  seed_params = tuple(build_lib.initial_params(built, config.policy,
+                                               jax.random.PRNGKey(rt.seed + s), module)
+                      for s in range(rt.num_seeds)) if rt.num_seeds > 1 else ()
   return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
                            built.action_size, tree=built.policy.unravel(built.params),
-                           obs=built.obs, act=built.act)
+                           obs=built.obs, act=built.act, seed_params=seed_params)
 
 
 def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,
@@ -159,14 +166,14 @@ def _with_initial_params(built: _Problems, initial_params) -> _Problems:
     return built
   if not is_pytree(initial_params):
     params = jnp.asarray(initial_params, jnp.float32)
-    return dataclasses.replace(built, params=params, tree=params)
+    return dataclasses.replace(built, params=params, tree=params, seed_params=())
   tree = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), initial_params)
   params, unravel = ravel_tree(tree)
   problem, eval_problem = built.problem, built.eval_problem
   if problem.takes_tree:  # a black-box fitness of the tree; other problems take it flat
     problem, eval_problem = on_pytree(problem, unravel), on_pytree(eval_problem, unravel)
   return dataclasses.replace(built, problem=problem, eval_problem=eval_problem, params=params,
-                             tree=tree, unravel=unravel)
+                             tree=tree, unravel=unravel, seed_params=())
 
 
 def _reward_shift(config: TrainConfig) -> float:
@@ -199,16 +206,18 @@ def _cutoff(config: TrainConfig) -> AdaptiveCutoff | None:
   return cutoff
 
 
-def _initial_state(config: TrainConfig, problem: Problem, params,
+def _initial_state(config: TrainConfig, problem: Problem, seed_params: tuple,
                    cutoff: AdaptiveCutoff | None) -> step_lib.TrainState:
   """The host state of every run, stacked on a leading run axis when there are several.
 
-  Seed s of a K-seed run is exactly the single run with seed + s; a sweep point's runs start
-  from the state its own strategy would (config/sweep.py), and all share one step."""
+  Seed s of a K-seed run is exactly the single run with seed + s (``seed_params``: each
+  seed's initial params, or one for all); a sweep point's runs start from the state its own
+  strategy would (config/sweep.py), and all share one step."""
   rt = config.runtime
   run_strategies = sweep_lib.run_strategies(config.strategy, rt.num_seeds)
-  states = [step_lib.init_state(st, params, problem.obs_size, rt.seed + r % rt.num_seeds,
-                                cutoff) for r, st in enumerate(run_strategies)]
+  states = [step_lib.init_state(st, seed_params[r % len(seed_params)],
+                                problem.obs_size, rt.seed + r % rt.num_seeds, cutoff)
+            for r, st in enumerate(run_strategies)]
   if problem.reference_batch is not None:
     # VBN: each run's reference batch from its own run key, drawn the same way on every
     # process and device count.

@@ -397,3 +397,13 @@ def test_an_env_with_discrete_observations_is_one_config_error():
                      r"observation of shape \(\) under an observation_space Discrete; esjax "
                      r"reads a Box or a Dict of boxes$"):
     esjax.train(_config(generations=1), env=env, progress=False)
+
+
+def test_each_seed_of_an_env_run_is_the_single_run_with_its_seed_from_its_own_init():
+  # The policy's initial weights too: seed 6 of a run from seed 5 starts where seed 6 does.
+  cfg = _config(generations=2, eval_every=0, population_size=16)
+  multi = esjax.train(cfg.replace(num_seeds=2, seed=5), env=PointMass(), progress=False)
+  for s in range(2):
+    one = esjax.train(cfg.replace(seed=5 + s), env=PointMass(), progress=False)
+    np.testing.assert_array_equal(multi.flat_params[s], one.flat_params)
+  assert not np.array_equal(multi.flat_params[0], multi.flat_params[1])
