@@ -173,14 +173,33 @@ def _given_flags(train_argv: list[str]) -> set[str]:
   return set(vars(probe.parse_args(train_argv)))
 
 
+def _preset_skips(args: argparse.Namespace, fields: dict[str, Any], given: set[str]) -> set[str]:
+  """The preset's names that would clash with what the user typed, so are not applied: the
+  options the user sweeps (set and swept is refused), and all the preset's strategy options
+  when --strategy names another strategy (they were tuned for the preset's own strategy and
+  may not exist in the other: hopper's learning_rate in sep_cma_es, walker2d's reward_shift)."""
+  from esjax.config import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
+  skip = set(sweep_lib.parse(args.sweep)) if "sweep" in given else set()
+  own = fields.get("strategy", FIELDS["strategy"].default)
+  if "strategy" in given and args.strategy != own:
+    options = _strategy_options()
+    dropped = sorted(n for n in fields if n in options and n not in FIELDS and n not in given)
+    if dropped:
+      print(f"esjax: note: --strategy {args.strategy} replaces preset {args.preset}'s "
+            f"{own}; its options {', '.join(dropped)} are not applied", file=sys.stderr)
+    skip.update(dropped)
+  return skip
+
+
 def apply_preset(args: argparse.Namespace, train_argv: list[str]) -> argparse.Namespace:
   """Preset values replace defaults, never flags the user gave."""
   from esjax.config import presets  # pylint: disable=g-import-not-at-top
   fields = presets.get(args.preset).fields
   given = _given_flags(train_argv)
+  skip = _preset_skips(args, fields, given)
   values = vars(args).copy()
   for name, value in fields.items():
-    if name in given:
+    if name in given or name in skip:
       continue
     if name == "generations" and "env_steps" in given:
       continue  # an explicit env-step budget decides the length, as without a preset

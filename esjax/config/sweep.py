@@ -60,6 +60,11 @@ def point_config(strategy_config, point: Mapping[str, float]):
 def check(strategy_config, strategy) -> None:
   """One ConfigError line for a name ``strategy`` cannot sweep or a value its factory rejects."""
   for name, values in strategy_config.sweep.items():
+    if name in strategy_config.options:  # the sweep's values would silently replace it
+      flag = "--" + name.replace("_", "-")
+      raise ConfigError(f"{name} is both swept (--sweep {name}=...) and set "
+                        f"({name}={strategy_config.options[name]!r}, {flag}); the sweep's "
+                        f"values would replace it: drop one")
     if name not in strategy.sweepable:
       raise ConfigError(
           f"--sweep {name}=... is not sweepable for strategy {strategy.name!r}; sweepable: "

@@ -338,7 +338,9 @@ def _check_strategy(st: StrategyConfig, pol: PolicyConfig) -> Strategy:
                       "statistics would need its perturbed kernels formed; drop --vbn or use "
                       "--perturbation full")
   sweep_lib.check(st, built)
-  for point in sweep_lib.points(st.sweep)[1:] if st.sweep else ():
+  # Every point, the first too: the factory takes sigma=-0.1 or nan, so only these checks
+  # refuse them (a point's options are its values over st.options).
+  for point in sweep_lib.points(st.sweep) if st.sweep else ():
     _check_options(sweep_lib.point_config(st, point))
   if built.mirrored and st.population_size % 2:
     raise ConfigError(f"population_size={st.population_size} must be even with mirrored "

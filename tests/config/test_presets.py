@@ -1,4 +1,6 @@
 """Presets: every preset is a valid config listed once, and explicit flags win over a preset."""
+import pytest
+
 import esjax
 from esjax import cli
 from esjax.cli import app as cli_app
@@ -37,6 +39,31 @@ def test_explicit_flags_override_preset_even_when_equal_to_the_default():
   assert config.runtime.env_steps == 1000 and config.runtime.generations is None and config.problem.env == "ant"
   config = _parsed(["train", "--preset", "swimmer", "--no-normalize-obs"])
   assert config.policy.kind == "linear" and config.problem.normalize_obs is False
+
+
+def test_another_strategy_drops_the_presets_strategy_options_only(capsys):
+  # hopper's learning_rate is not a sep_cma_es option, walker2d's reward_shift not open_es's:
+  # the user never typed them, so they are not applied (env, policy, budget still are).
+  config = _parsed(["train", "--preset", "hopper", "--strategy", "sep_cma_es"]).validate()
+  assert config.strategy.name == "sep_cma_es" and config.strategy.options == {}
+  assert config.problem.env == "hopper" and config.runtime.generations == 60
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "options learning_rate, sigma are not applied" in err
+  config = _parsed(["train", "--preset", "walker2d", "--strategy", "open_es"]).validate()
+  assert config.strategy.options == {} and config.policy.kind == "linear"
+  assert config.strategy.population_size == 80
+  # The preset's own strategy typed again keeps its options; typed options are still checked.
+  config = _parsed(["train", "--preset", "walker2d", "--strategy", "ars"]).validate()
+  assert config.strategy.options["reward_shift"] == 1.0
+  with pytest.raises(esjax.ConfigError, match="learning_rate=0.1 .* is neither a setting"):
+    _parsed(["train", "--preset", "hopper", "--strategy", "sep_cma_es",
+             "--learning-rate", "0.1"]).validate()
+
+
+def test_a_preset_value_the_user_sweeps_is_not_applied():
+  config = _parsed(["train", "--preset", "hopper", "--sweep", "sigma=0.1,0.2"]).validate()
+  assert "sigma" not in config.strategy.options and config.strategy.sweep == {"sigma": (0.1, 0.2)}
+  assert config.strategy.options["learning_rate"] == 0.02
 
 
 def test_unknown_preset_is_one_line_exit_2(tmp_path, capsys):

@@ -84,6 +84,13 @@ def test_the_run_names_the_best_setting(capsys):
     (["--sweep", "sigma"], "--sweep sigma is invalid; expected NAME=V1,V2,..."),
     (["--sweep", "sigma=0.1,abc"], "--sweep sigma=0.1,abc is invalid: 'abc' is not a number"),
     (["--sweep", "sigma=0.1,-0.2"], "sigma=-0.2 is invalid; expected a finite number > 0"),
+    # The first grid point is checked too (its values once went untested and trained).
+    (["--sweep", "sigma=-0.1,0.1"], "sigma=-0.1 is invalid; expected a finite number > 0"),
+    (["--sweep", "sigma=nan,0.1"], "sigma=nan is invalid; expected a finite number > 0"),
+    (["--sweep", "sigma=inf"], "sigma=inf is invalid; expected a finite number > 0"),
+    (["--sweep", "learning_rate=0,0.1"], "learning_rate=0.0 is invalid; expected a finite"),
+    (["--sweep", "sigma=0.1,0.2", "--sigma", "0.3"], "sigma is both swept (--sweep sigma=...) "
+     "and set (sigma=0.3, --sigma); the sweep's values would replace it: drop one"),
     (["--sweep", "sigma=0.1,0.1"], "--sweep sigma=0.1,0.1 repeats a value"),
     (["--sweep", "sigma=0.1", "--sweep", "sigma=0.2"], "--sweep sigma is given twice"),
     (["--strategy", "pgpe", "--population-size", "8", "--sweep", "learning_rate=0.1,0.2"],
@@ -95,6 +102,12 @@ def test_bad_sweeps_are_one_line_exit_2(tmp_path, capsys, flags, message):
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and message in err, err
   assert not out.exists()
+
+
+def test_a_swept_option_also_set_is_refused_in_the_python_api_too():
+  with pytest.raises(esjax.ConfigError, match=r"^sigma is both swept .* drop one$"):
+    _config(sigma=0.3, sweep={"sigma": (0.1, 0.2)}).validate()
+  _config(learning_rate=0.3, sweep={"sigma": (0.1, 0.2)}).validate()  # another option: fine
 
 
 def test_cli_sweep_writes_every_point_and_plots_one_curve_each(tmp_path):
