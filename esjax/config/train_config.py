@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
 from typing import Any, Mapping
 
 from esjax.config import sweep as sweep_lib
@@ -266,8 +267,8 @@ class TrainConfig:
     built = _check_strategy(self.strategy, self.policy)
     _check_runtime(self.runtime)
     if device_count is not None:
-      _check_devices(self.strategy.population_size, built.mirrored, self.runtime.member_chunk,
-                     device_count)
+      check_devices(self.strategy.population_size, built.mirrored, device_count,
+                    self.runtime.member_chunk)
     return self
 
   def to_json(self) -> str:
@@ -324,7 +325,7 @@ def _check_strategy(st: StrategyConfig, pol: PolicyConfig) -> Strategy:
   _choice("strategy", st.name, tuple(sorted(REGISTRY)))
   _positive_int("population_size", st.population_size)
   _positive_int("noise_chunk", st.noise_chunk)
-  _check_options(st)
+  check_options(st.name, st.options)
   built = st.build()  # the factory's own checks too (choices, ranges it knows)
   _choice("perturbation", st.perturbation, PERTURBATIONS)
   _positive_int("rank", st.rank)
@@ -341,7 +342,8 @@ def _check_strategy(st: StrategyConfig, pol: PolicyConfig) -> Strategy:
   # Every point, the first too: the factory takes sigma=-0.1 or nan, so only these checks
   # refuse them (a point's options are its values over st.options).
   for point in sweep_lib.points(st.sweep) if st.sweep else ():
-    _check_options(sweep_lib.point_config(st, point))
+    point_st = sweep_lib.point_config(st, point)
+    check_options(point_st.name, point_st.options)
   if built.mirrored and st.population_size % 2:
     raise ConfigError(f"population_size={st.population_size} must be even with mirrored "
                       "sampling (each pair is +eps and -eps); use an even number or "
@@ -364,8 +366,7 @@ def _check_runtime(rt: RuntimeConfig) -> None:
   _positive_int("generations_per_call", rt.generations_per_call)
   _positive_int("num_seeds", rt.num_seeds)
   _choice("comm", rt.comm, COMM_MODES)
-  if rt.num_devices is not None:
-    _positive_int("num_devices", rt.num_devices)
+  check_run(rt.num_devices, rt.seed)
   if rt.hosts is not None:
     _positive_int("hosts", rt.hosts)
   if rt.link_gbps is not None and (len(rt.link_gbps) != 2 or min(rt.link_gbps) <= 0):
@@ -381,8 +382,19 @@ def _check_runtime(rt: RuntimeConfig) -> None:
   _nonneg_int("lane_narrowings", rt.lane_narrowings)
 
 
-def _check_devices(population_size: int, mirrored: bool, member_chunk: int | None,
-                   device_count: int) -> None:
+def check_run(num_devices: int | None, seed: int) -> None:
+  """The device count and seed any run takes (TrainConfig and ``esjax.minimize`` alike)."""
+  if num_devices is not None:
+    _positive_int("num_devices", num_devices)
+  # Any integer (numpy's too) is a PRNG seed; a float or string fails deep inside JAX.
+  if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    raise ConfigError(f"seed={seed!r} is invalid; expected an integer")
+
+
+def check_devices(population_size: int, mirrored: bool, device_count: int,
+                  member_chunk: int | None = None) -> None:
+  """The population's layout over devices: equal slices, mirrored pairs kept whole (the
+  step pairs members within a device's slice)."""
   if population_size % device_count:
     raise ConfigError(f"population_size={population_size} is not divisible by the "
                       f"{device_count} devices; use a multiple of {device_count}")
@@ -392,20 +404,22 @@ def _check_devices(population_size: int, mirrored: bool, member_chunk: int | Non
   _check_member_chunk(member_chunk, population_size, device_count)
 
 
-def _check_options(st: StrategyConfig) -> None:
-  known = options_lib.options(REGISTRY[st.name])
-  for name, value in st.options.items():
+def check_options(strategy: str, options: Mapping[str, Any]) -> None:
+  """A registered strategy's options by name and value (TrainConfig and ``esjax.minimize``
+  share it, so a bad sigma or shaping reads the same from either)."""
+  known = options_lib.options(REGISTRY[strategy])
+  for name, value in options.items():
     if name not in known:
       # Any unknown flat name lands here (TrainConfig.of takes it for an option): say both.
       close = difflib.get_close_matches(name, list(known) + list(FIELDS), n=1)
       hint = f"did you mean {close[0]}? " if close else ""
       raise ConfigError(f"{name}={value!r} (--{name.replace('_', '-')}) is neither a setting "
-                        f"nor an option of strategy {st.name!r}; {hint}its options: "
+                        f"nor an option of strategy {strategy!r}; {hint}its options: "
                         f"{', '.join(known) or 'none'}")
     default = known[name]
     if name == "optimizer":
       if isinstance(value, str):
-        _choice("optimizer", value, OPTIMIZERS + _extra_optimizers(st))
+        _choice("optimizer", value, OPTIMIZERS + _extra_optimizers(strategy))
     elif name == "shaping":
       _choice("shaping", value, tuple(SHAPERS))
     elif name in ("sigma", "learning_rate"):
@@ -473,9 +487,9 @@ def _check_member_chunk(chunk: int | None, population_size: int, device_count: i
                       f"be a multiple of it; use one of: {divisors}")
 
 
-def _extra_optimizers(st: StrategyConfig) -> tuple[str, ...]:
+def _extra_optimizers(strategy: str) -> tuple[str, ...]:
   """Optimizer names a strategy adds to optax's (e.g. PGPE's ClipUp)."""
-  default = options_lib.options(REGISTRY[st.name]).get("optimizer")
+  default = options_lib.options(REGISTRY[strategy]).get("optimizer")
   return (default,) if isinstance(default, str) and default not in OPTIMIZERS else ()
 
 

@@ -70,10 +70,12 @@ def is_pytree(params) -> bool:
   """A structure of arrays (dict, tuple, flax params), not one array or a list of numbers."""
   if isinstance(params, (np.ndarray, jax.Array)) or np.isscalar(params):
     return False
-  if isinstance(params, list) and all(np.isscalar(v) for v in params):
-    return False
+  if isinstance(params, (list, tuple)) and all(np.isscalar(v) for v in params):
+    return False  # a vector written out, e.g. [1.0, 2.0]
   leaves = jax.tree.leaves(params)
-  return bool(leaves) and all(isinstance(l, (np.ndarray, jax.Array)) for l in leaves)
+  # A Python or numpy scalar leaf ({"a": 1.0}) counts: ravel_tree makes it a float32 array.
+  return bool(leaves) and all(isinstance(l, (np.ndarray, jax.Array, np.generic, int, float))
+                              and not isinstance(l, bool) for l in leaves)
 
 
 def ravel_tree(params) -> tuple[jax.Array, Callable[[jax.Array], object]]:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from esjax import keys
+from esjax.config.train_config import check_devices, check_options, check_run
 from esjax.errors import ConfigError
 from esjax.core import step as step_lib
 from esjax.core.mesh import make_mesh, replicate, to_host
@@ -103,8 +104,10 @@ def minimize(f: Callable[[jax.Array, jax.Array], jax.Array], x0, strategy="open_
 
   ``strategy``: a registry name (``esjax.strategies.REGISTRY``; ``options`` go to its factory,
   over the black-box defaults ``BLACK_BOX_OPTIONS``, which replace step sizes tuned for Brax
-  policies) or a ``Strategy`` object (then no options, and its own population size). ``population_size``
-  defaults to 64 and must divide by the device count (``num_devices``, default: all visible).
+  policies) or a ``Strategy`` object (then no options, and its own population size). Options
+  are checked as ``TrainConfig`` checks them (``sigma`` > 0 and so on). ``population_size``
+  defaults to 64 and must divide by the device count (``num_devices``, default: all visible)
+  into slices that keep mirrored pairs whole.
   ``key`` lets ``f`` be noisy; mirrored partners share it (common random numbers).
 
   ``history`` holds one value per generation: ``pop_fitness_mean``/``_std`` (finite members),
@@ -145,6 +148,9 @@ def as_flat(f, x0):
   """``(f_flat, x0_flat, unravel)``: a pytree ``x0`` as one flat vector, ``f`` called on the
   pytree it encodes. ES perturbs the flat vector (every leaf gets its own slice of each
   member's noise); a flat ``x0`` passes through with ``unravel`` the identity."""
+  if x0 is not None and not isinstance(x0, np.ndarray) and not jax.tree.leaves(x0):
+    raise ConfigError(f"x0={x0!r} is empty; expected a non-empty 1-D float vector or a pytree "
+                      "of float arrays")
   if not is_pytree(x0):
     return f, x0, lambda x: x
   leaves = jax.tree.leaves(x0)
@@ -173,12 +179,11 @@ def prepare(f, x0, strategy="open_es", generations: int = 100, seed: int = 0,
   if not isinstance(generations, (int, np.integer)) or isinstance(generations, bool) \
       or generations < 1:
     raise ConfigError(f"generations={generations!r} is invalid; expected an int >= 1")
+  check_run(num_devices, seed)  # num_devices=0 must not read as "all", nor seed=1.5 reach JAX
   es = _strategy(strategy, population_size, options)
-  mesh = make_mesh(num_devices or step_lib.default_device_count(es.population_size,
-                                                                es.mirrored, None))
-  if es.population_size % mesh.size:
-    raise ConfigError(f"population_size={es.population_size} is not divisible by the "
-                      f"{mesh.size} devices; choose a multiple of {mesh.size}")
+  mesh = make_mesh(num_devices if num_devices is not None else
+                   step_lib.default_device_count(es.population_size, es.mirrored, None))
+  check_devices(es.population_size, es.mirrored, mesh.size)  # the CLI's layout rule
   check_fitness(f, x0)
 
   def fitness(params, key):  # the step maximizes
@@ -259,6 +264,7 @@ def _strategy(strategy, population_size, options) -> strategy_lib.Strategy:
     if unknown:
       raise ConfigError(f"strategy {strategy!r} takes no option {unknown[0]!r}; its options: "
                         f"{', '.join(known)}")
+    check_options(strategy, options)  # the values, as TrainConfig checks them (sigma > 0...)
     pop = DEFAULT_POPULATION if population_size is None else population_size
     if not isinstance(pop, (int, np.integer)) or isinstance(pop, bool) or pop < 2:
       raise ConfigError(f"population_size={pop!r} is invalid; expected an int >= 2")

@@ -49,10 +49,11 @@ def test_maximize_reaches_the_optimum_and_reports_fitness_unnegated():
 
 def test_best_params_achieve_best_fitness_when_the_best_is_a_member():
   # learning_rate 0: the mean never moves, so anything better than x0 is a member, whose
-  # params were rebuilt from its key (only its return crossed devices).
+  # params were rebuilt from its key (only its return crossed devices). A Strategy object, as
+  # the option checks (TrainConfig's) refuse learning_rate=0 by name.
   x0 = np.full(5, 2.0, np.float32)
-  r = esjax.minimize(quadratic, x0, generations=3, population_size=16, sigma=0.5,
-                     learning_rate=0.0, weight_decay=0.0)
+  es = esjax.open_es(16, sigma=0.5, learning_rate=0.0, weight_decay=0.0)
+  r = esjax.minimize(quadratic, x0, es, generations=3)
   np.testing.assert_array_equal(r.mean, x0)
   assert r.best_fitness < float(quadratic(x0, None))
   assert r.best_fitness == r.history["pop_fitness_best"].min()
@@ -104,7 +105,7 @@ def test_bad_inputs_are_one_line_config_errors():
       + ", ".join(optimize.strategy_options("open_es")))
   assert "learning_rate, sigma" in ", ".join(optimize.strategy_options("open_es"))
   assert _error(lambda: esjax.minimize(quadratic, x0, optimizer="nope")).startswith(
-      "strategy 'open_es': optimizer='nope' is invalid; expected one of: adam")
+      "optimizer='nope' is invalid; expected one of: adam")
   assert _error(lambda: esjax.minimize(quadratic, np.zeros((2, 5)))) == (
       "x0 has shape (2, 5) and dtype float64; expected a non-empty 1-D float vector "
       "(e.g. np.zeros(10))")
@@ -134,6 +135,41 @@ def test_bad_inputs_are_one_line_config_errors():
   esjax.black_box(lambda *args: 0.0)  # anything that binds two arguments is taken
 
 
+# The option checks TrainConfig (and so the CLI) applies, through minimize: (kwargs, message).
+BAD_OPTIONS = [
+    (dict(sigma=0.0), "sigma=0.0 is invalid; expected a finite number > 0"),
+    (dict(sigma=float("nan")), "sigma=nan is invalid; expected a finite number > 0"),
+    (dict(sigma=-1.0), "sigma=-1.0 is invalid; expected a finite number > 0"),
+    (dict(sigma="0.1"), "sigma='0.1' is invalid; expected a finite number > 0"),
+    (dict(learning_rate=-1.0), "learning_rate=-1.0 is invalid; expected a finite number > 0"),
+    (dict(weight_decay=-1.0), "weight_decay=-1.0 is invalid; expected a finite number >= 0"),
+    (dict(mirrored="no"), "mirrored='no' is invalid; expected true or false"),
+    (dict(shaping="foo"), "shaping='foo' is invalid; expected one of: centered_rank, z_score, "
+     "identity"),
+    (dict(num_devices=0), "num_devices=0 is invalid; expected a positive integer"),
+    (dict(num_devices=-1), "num_devices=-1 is invalid; expected a positive integer"),
+    (dict(seed=1.5), "seed=1.5 is invalid; expected an integer"),
+    (dict(seed="a"), "seed='a' is invalid; expected an integer"),
+    ({"x0": {}}, "x0={} is empty; expected a non-empty 1-D float vector or a pytree of float "
+     "arrays"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_OPTIONS, ids=[repr(k) for k, _ in BAD_OPTIONS])
+def test_bad_options_are_the_config_errors_train_config_gives(kwargs, message):
+  kwargs = {"x0": np.zeros(5, np.float32), **kwargs}
+  assert _error(lambda: esjax.minimize(quadratic, generations=1, **kwargs)) == message
+
+
+def test_python_float_leaves_of_a_pytree_x0_are_taken():
+  def f(p, key):
+    del key
+    return (p["a"] - 1.0) ** 2 + p["b"] ** 2
+  r = esjax.minimize(f, {"a": 1.0, "b": jnp.float32(2.0)}, generations=3, population_size=8)
+  assert set(r.mean) == {"a", "b"} and r.mean["a"].dtype == np.float32
+  assert r.best_fitness <= 4.0  # x0 itself scores 4
+
+
 def test_check_fitness_names_what_came_back():
   params = jnp.zeros(4)
   check_fitness(lambda x, k: jnp.sum(x), params)
@@ -157,9 +193,15 @@ try:
   error = None
 except esjax.ConfigError as e:
   error = str(e)
+try:  # 9 members a device would split a mirrored pair
+  optimize.minimize(lambda x, k: jnp.sum(x ** 2), np.ones(4, np.float32), num_devices=2,
+                    population_size=18)
+  pair = None
+except esjax.ConfigError as e:
+  pair = str(e)
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"brax", "orbax", "matplotlib"})
 print(json.dumps({"heavy": heavy, "lazy": esjax.minimize is optimize.minimize,
-                  "fitness": r.best_fitness, "error": error}))
+                  "fitness": r.best_fitness, "error": error, "pair": pair}))
 """
 
 
@@ -168,8 +210,10 @@ def test_optimize_pulls_no_brax_orbax_or_matplotlib_and_checks_divisibility():
   assert out["heavy"] == []
   assert out["lazy"]
   assert out["fitness"] < 4.0
-  assert out["error"] == ("population_size=6 is not divisible by the 4 devices; choose a "
+  assert out["error"] == ("population_size=6 is not divisible by the 4 devices; use a "
                           "multiple of 4")
+  assert out["pair"] == ("population_size=18 over 2 devices splits a mirrored pair; use a "
+                         "multiple of 4")
 
 
 # A 20-d sphere started at distance 9 from its optimum: f(x0) = 81.
