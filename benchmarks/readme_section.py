@@ -38,6 +38,10 @@ GPU-sized settings on a GPU machine (see the script's header); on an H200 its `p
 ran on 2026-11-26, and `check`, `live` and `limit`'s tables on 2026-12-04 (the *_gpu tables
 below).
 
+Tables of several seeds on an env, measured before 2026-12-05 (`strategies_rl`, `large`'s
+hopper curves, `claims/parameterization`), ran seeds that all started from seed 0's policy
+weights; each seed now draws its own, as the single run with its seed does. They await a rerun.
+
 | script | what it measures |
 | --- | --- |
 | `benchmarks/physics_limit.py` | one esjax generation vs bare vmapped Brax physics; first-generation compile and recompiles |
