@@ -26,7 +26,8 @@ def add_subcommands(sub) -> None:
   p.add_argument("--seed", type=int, help="their keys' seed (default 0)")
   p.add_argument("--final", action="store_true",
                  help="the episodes of the run's final evaluation instead (its keys and count): "
-                 "the mean is the last eval_return in metrics.jsonl")
+                 "the mean is the last eval_return in metrics.jsonl (of several seeds or sweep "
+                 "points: run 0's, the first of eval_return_per_seed)")
   p.set_defaults(func=cmd_eval)
 
   p = sub.add_parser("render", help="an HTML animation (and a GIF if possible) of one episode")
@@ -86,6 +87,7 @@ def cmd_eval(args) -> int:
                       "drop --episodes and --seed, or drop --final for fresh episodes")
   episodes = 10 if args.episodes is None else args.episodes
   _positive("episodes", episodes)
+  _note_first_run(args.dir)
   from esjax.viz import playback  # pylint: disable=g-import-not-at-top
   if args.final:
     from esjax.rundir import files  # pylint: disable=g-import-not-at-top
@@ -97,10 +99,21 @@ def cmd_eval(args) -> int:
   return 0
 
 
+def _note_first_run(run_dir: str) -> None:
+  """Says on stderr which run of a several-run directory (seeds, sweep points) is used: the
+  first, as ``esjax.load`` takes it, not the best setting the run printed."""
+  from esjax.rundir import files  # pylint: disable=g-import-not-at-top
+  config = files.read_config(run_dir)
+  if config.num_runs > 1:
+    print(f"esjax: note: {run_dir!r} holds {config.num_runs} runs (sweep points x seeds); this "
+          f"uses run 0 (the first point, seed {config.runtime.seed})", file=sys.stderr)
+
+
 def cmd_render(args) -> int:
   _check_run_dir(args.dir)
   out = args.out or os.path.join(args.dir, "episode.html")
   _check_out_file(out, (".html",))
+  _note_first_run(args.dir)
   from esjax.viz import playback  # pylint: disable=g-import-not-at-top
   result = playback.render_run(args.dir, out, args.seed, gif=args.gif)
   print(f"episode: {result.steps} steps, return {result.ret:.2f}")

@@ -407,3 +407,19 @@ def test_each_seed_of_an_env_run_is_the_single_run_with_its_seed_from_its_own_in
     one = esjax.train(cfg.replace(seed=5 + s), env=PointMass(), progress=False)
     np.testing.assert_array_equal(multi.flat_params[s], one.flat_params)
   assert not np.array_equal(multi.flat_params[0], multi.flat_params[1])
+
+
+def test_eval_of_a_several_seed_run_says_it_uses_run_0(tmp_path, capsys, monkeypatch):
+  monkeypatch.chdir(ROOT)
+  out = tmp_path / "run"
+  assert cli.main(["train", "--env", "tests.envs.test_own_env:make_env", "--num-seeds", "2",
+                   "--seed", "4", "--population-size", "16", "--hidden-sizes", "8",
+                   "--generations", "2", "--eval-every", "2", "--eval-episodes", "4",
+                   "--quiet", "--out", str(out)]) == 0
+  final = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()][-1]
+  capsys.readouterr()
+  assert cli.main(["eval", str(out), "--final"]) == 0
+  captured = capsys.readouterr()
+  assert captured.err == (f"esjax: note: {str(out)!r} holds 2 runs (sweep points x seeds); "
+                          "this uses run 0 (the first point, seed 4)\n")
+  assert f"mean return {final['eval_return_per_seed'][0]:.2f}" in captured.out
