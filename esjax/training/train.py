@@ -70,11 +70,10 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   at the end, and on SIGTERM/SIGINT (which then end the run early: ``interrupted`` names the
   signal). ``resume=True`` continues ``out_dir`` from its newest good checkpoint. The directory
   is created only after the config is validated, and is locked while the run writes it
-  (``rundir/``). Before anything is built, a new run refuses an ``out_dir`` that cannot be
-  created or holds another run's files (config.json, metrics.jsonl, params.msgpack,
-  checkpoints/; other files may stay), and a resume refuses a ``generations`` below the
-  generations its newest checkpoint has done. A write that fails raises ``esjax.errors.RunIOError`` naming the path; the
-  checkpoints before it are intact and ``resume=True`` continues from them.
+  (``rundir/``); an ``out_dir`` that cannot be created or holds another run's files, and a
+  resume's budget below what its checkpoint has done, are refused in one line. A write that
+  fails raises ``esjax.errors.RunIOError`` naming the path; the checkpoints before it are
+  intact and ``resume=True`` continues from them.
 
   ``sinks`` receive every record (``esjax.sinks``: ``TensorBoard()``, ``WandbOptions(...)``,
   ``ProgressBar()``, any object with ``write``/``close``, or a callable). Without it: TensorBoard
@@ -89,8 +88,7 @@ def train(config: TrainConfig, out_dir: str | None = None, problem: Problem | No
   """
   cache_lib.configure(compile_cache)
   sinks = default_sinks.resolve(sinks, keywords, out_dir)  # checked before anything is built
-  # A bad out_dir, or a resume without checkpoints, fails here, quickly.
-  run_dir = RunDir(out_dir, resume, config.runtime.generations)
+  run_dir = RunDir(out_dir, resume, config.runtime.generations)  # a bad out_dir fails here
   s = setup(config, problem, initial_params, policy_module, env)
   config, is_main = s.config, multihost.is_main_process()
   talk = is_main and default_sinks.shows_progress(sinks)
