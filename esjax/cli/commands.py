@@ -50,8 +50,9 @@ def add_subcommands(sub) -> None:
 
 def _check_run_dir(path: str) -> None:
   if not os.path.isdir(path):
-    raise ConfigError(f"run directory {path!r} does not exist; expected a directory written "
-                      "by `esjax train --out`")
+    what = "is a file" if os.path.exists(path) else "does not exist"
+    raise ConfigError(f"run directory {path!r} {what}; expected a directory written by "
+                      "`esjax train --out`")
 
 
 def _check_out_file(path: str, suffixes: tuple[str, ...], flag: str = "--out") -> None:

@@ -73,7 +73,12 @@ def test_render_writes_html_of_the_eval_episode_and_a_gif_or_a_reason(run_dir, r
 @pytest.mark.parametrize("command", ["eval", "render"])
 def test_eval_and_render_errors_are_one_line_exit_2(tmp_path, capsys, command):
   assert cli.main([command, str(tmp_path / "missing")]) == 2
-  assert capsys.readouterr().err.count("\n") == 1
+  err = capsys.readouterr().err
+  assert "'missing' does not exist" in err.replace(str(tmp_path) + "/", "") and err.count("\n") == 1
+  (tmp_path / "notes.txt").write_text("not a run")
+  assert cli.main([command, str(tmp_path / "notes.txt")]) == 2
+  err = capsys.readouterr().err
+  assert "'notes.txt' is a file" in err.replace(str(tmp_path) + "/", "") and err.count("\n") == 1
   (tmp_path / "empty").mkdir()
   assert cli.main([command, str(tmp_path / "empty")]) == 2
   err = capsys.readouterr().err
