@@ -240,10 +240,9 @@ def _check_env_fits(run_dir: str, env, config: TrainConfig, obs, action_size: in
   """ConfigError unless ``env``'s spaces give the policy the inputs and outputs it was saved
   with (another env's would fail deep inside evaluate or act)."""
   from esjax.envs import adapters, registry  # pylint: disable=g-import-not-at-top
-  from esjax.problems import interface  # pylint: disable=g-import-not-at-top
-  protocol = adapters.as_env(env)
-  has = (interface.obs_view(protocol.observation_space, config.problem.obs_key).shape,
-         interface.action_view(protocol.action_space).size)
+  from esjax.problems import build  # pylint: disable=g-import-not-at-top
+  obs_view, action_view = build.views(config.problem, adapters.as_env(env))
+  has = (obs_view.shape, action_view.size)
   if has != (obs.shape, action_size):
     raise ConfigError(f"env {registry.custom_name(env)!r} given to load {run_dir!r} has "
                       f"observations of shape {has[0]} and {has[1]} action outputs, but the "

@@ -132,9 +132,9 @@ class RunDir:
     host = to_host(state)
 
     def read():  # on process 0
-      check_same_run(self.path, config)
+      saved = check_same_run(self.path, config)
       r = self._checkpoints().restore_latest(self.path, host, fingerprint)
-      check_budget(self.path, config, r.env_steps)
+      check_budget(self.path, config, saved, r.env_steps)
       return r.state, {"generation": r.generation, "wall_s": r.wall_s, "records": r.records}
 
     host, meta = multihost.main_decides("resume", read) or (host, None)
@@ -174,11 +174,12 @@ class RunDir:
     return checkpoint
 
 
-def check_same_run(run_dir: str, config) -> None:
+def check_same_run(run_dir: str, config):
   """ConfigError naming the first setting ``config`` changes against the run's config.json
   that a resumed run may not change (``RESUMABLE``: the budget, checkpoints and how it runs
   on its devices). The CLI refuses such flags with --resume; ``train(resume=True)`` gets its
-  config from the caller, so it is checked here, before the run's files are rewritten."""
+  config from the caller, so it is checked here, before the run's files are rewritten.
+  Returns the run's saved config."""
   from esjax.config.train_config import FIELDS, RESUMABLE  # pylint: disable=g-import-not-at-top
   saved = files.read_config(run_dir)
   old = saved.replace(**saved.strategy.resolved()).flat()
@@ -189,14 +190,15 @@ def check_same_run(run_dir: str, config) -> None:
           f"resume: {name}={new.get(name)!r} but the run in {run_dir!r} has "
           f"{name}={old.get(name)!r} (its config.json); a resumed run keeps its settings, "
           f"only {', '.join(RESUMABLE)} may change")
+  return saved
 
 
-def check_budget(run_dir: str, config, done: int) -> None:
+def check_budget(run_dir: str, config, saved, done: int) -> None:
   """ConfigError for a resumed env-step budget below the ``done`` steps of the checkpoint and
-  below the run's own: it would run nothing yet record itself in config.json beside params and
+  below the run's own (``saved``: its config.json): it would run nothing yet record itself in config.json beside params and
   metrics of more steps. (A finished run has done its budget and a little more, the last
   generation's overshoot: resuming it with its own budget stays allowed.)"""
-  new, old = config.runtime.env_steps, files.read_config(run_dir).runtime.env_steps
+  new, old = config.runtime.env_steps, saved.runtime.env_steps
   if new is not None and new < done and (old is None or new < old):
     raise ConfigError(f"resume: env_steps={new} but the run in {run_dir!r} has done {done} env "
                       f"steps (its newest good checkpoint); a resumed run's env_steps must be "

@@ -132,9 +132,10 @@ def _env_problems(config: TrainConfig, strategy: Strategy, module,
   if config.policy.vbn:
     config = config.replace(vbn_batch=config.policy.vbn_batch or reference.DEFAULT_SIZE)
   rt = config.runtime
-  seed_params = tuple(build_lib.initial_params(built, config.policy,
-                                               jax.random.PRNGKey(rt.seed + s), module)
-                      for s in range(rt.num_seeds)) if rt.num_seeds > 1 else ()
+  # Seed 0's are built.params, drawn from PRNGKey(seed) by build.
+  seed_params = (built.params,) + tuple(
+      build_lib.initial_params(built, config.policy, jax.random.PRNGKey(rt.seed + s), module)
+      for s in range(1, rt.num_seeds)) if rt.num_seeds > 1 else ()
   return config, _Problems(built.problem, built.eval_problem, built.params, built.policy,
                            built.action_size, tree=built.policy.unravel(built.params),
                            obs=built.obs, act=built.act, seed_params=seed_params)
