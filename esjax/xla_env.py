@@ -97,13 +97,19 @@ def cpu_cores() -> int:
 
 
 def default_cpu_devices(wanted: str | None, cores: int) -> int:
-  """The CPU device count esjax asks for: ``ESJAX_CPU_DEVICES`` if it is a number, else one
-  per core."""
-  if wanted:
-    try:
-      return int(wanted)
-    except ValueError:
-      pass  # a malformed variable must not stop the import; the default stands
+  """The CPU device count esjax asks for: ``ESJAX_CPU_DEVICES`` if it is a whole number >= 1,
+  else one per core. A malformed value must not stop the import, so it is named on stderr and
+  the default stands."""
+  if not wanted:
+    return cores
+  try:
+    count = int(wanted)
+  except ValueError:
+    count = 0
+  if count >= 1:
+    return count
+  sys.stderr.write(f"esjax: ESJAX_CPU_DEVICES={wanted!r} is not a whole number >= 1; "
+                   f"using one CPU device per core ({cores})\n")
   return cores
 
 

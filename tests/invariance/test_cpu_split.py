@@ -55,9 +55,17 @@ def test_default_is_one_device_per_core():
     ("3", 3),       # the user's count
     ("1", 1),       # no split
     ("x", 8),       # malformed: the default, not an error at import
+    ("0", 8),
+    ("-2", 8),
 ])
-def test_default_cpu_devices(wanted, want):
+def test_default_cpu_devices(wanted, want, capsys):
   assert xla_env.default_cpu_devices(wanted, 8) == want
+  said = capsys.readouterr().err
+  if wanted in ("x", "0", "-2"):  # named on stderr, one line
+    assert said == f"esjax: ESJAX_CPU_DEVICES='{wanted}' is not a whole number >= 1; " \
+                   "using one CPU device per core (8)\n"
+  else:
+    assert said == ""
 
 
 @pytest.mark.slow
