@@ -329,6 +329,9 @@ def _check_strategy(st: StrategyConfig, pol: PolicyConfig) -> Strategy:
   built = st.build()  # the factory's own checks too (choices, ranges it knows)
   _choice("perturbation", st.perturbation, PERTURBATIONS)
   _positive_int("rank", st.rank)
+  if st.perturbation == "full" and st.rank != 1:
+    raise ConfigError(f"rank={st.rank} applies only to perturbation='lowrank' (full-rank noise "
+                      "has no rank); add --perturbation lowrank or drop --rank")
   if st.perturbation == "lowrank" and not built.isotropic:
     lowrank_ok = [n for n in sorted(REGISTRY) if REGISTRY[n](2).isotropic]
     raise ConfigError(f"perturbation='lowrank' is invalid for strategy {st.name!r} (its noise "

@@ -248,6 +248,7 @@ def test_low_rank_traffic_does_not_grow_with_the_parameter_count():
     (["--rank", "x"], "x"),
     (["--strategy", "snes", "--perturbation", "lowrank"], "ars, open_es"),
     (["--vbn", "--perturbation", "lowrank"], "vbn with perturbation='lowrank' is not supported"),
+    (["--rank", "4"], "rank=4 applies only to perturbation='lowrank'"),  # full is the default
 ])
 def test_bad_low_rank_flags_exit_2_with_one_line(flags, named, tmp_path, capsys):
   out = tmp_path / "run"
