@@ -310,7 +310,7 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=
   reads_dict = obs_view is not None and obs_view.reads_dict and obs_view.entries
 
   @jax.jit
-  def act(obs):
+  def compiled(obs):
     if reads_dict and not isinstance(obs, (jax.Array, np.ndarray)):
       obs = obs_view.batch(obs)
     out = policy.apply(flat, prep(obs), stats)
@@ -319,6 +319,13 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=
       out = snap(out, bins)
     return out if action_view is None else action_view.to_env(out)
 
+  def act(obs):
+    # jit would read a Python list as a pytree of scalars; it is one observation (or a batch).
+    if isinstance(obs, list) or (isinstance(obs, tuple) and not hasattr(obs, "_fields")):
+      obs = np.asarray(obs, np.float32)
+    return compiled(obs)
+
+  act.__doc__ = make_act.__doc__
   return act
 
 

@@ -25,6 +25,10 @@ def test_the_policy_acts_in_the_envs_bounds_after_train_and_after_load(tmp_path)
   assert result.policy is result.act  # the earlier name
   np.testing.assert_allclose(actions, 2.0 * raw, rtol=1e-6, atol=1e-6)
   assert np.abs(raw).max() > 0  # a policy that outputs zeros would pass anything
+  # A Python list (or tuple) is one observation, or a batch, as its array would be.
+  as_list = np.asarray(obs).tolist()
+  np.testing.assert_array_equal(saved.act(as_list), actions)
+  np.testing.assert_array_equal(saved.act(tuple(as_list[0])), actions[0])
 
 
 class _DictObs:
