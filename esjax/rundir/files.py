@@ -176,7 +176,11 @@ class SavedRun:
     """The returns of the run's last evaluation, recomputed: its episodes' keys (from the run
     key and the generation it ran after) and count; their mean is the last ``eval_return``."""
     from esjax import keys  # pylint: disable=g-import-not-at-top
-    generation = read_metrics(self.run_dir)[-1]["generation"]
+    evaluated = [r for r in read_metrics(self.run_dir) if "eval_return" in r]
+    if not evaluated:
+      raise ConfigError(f"{self.run_dir!r} ran no evaluation (eval_every="
+                        f"{self.config.runtime.eval_every}); drop --final for fresh episodes")
+    generation = evaluated[-1]["generation"]
     run_key = jax.random.PRNGKey(self.config.runtime.seed)
     return self._returns(jax.random.split(keys.eval_key(run_key, generation),
                                           self.config.runtime.eval_episodes))

@@ -123,6 +123,9 @@ def test_resume_with_the_same_object_continues_exactly(tmp_path):
   resumed = esjax.train(_config(generations=6, eval_every=0, checkpoint_every=3),
                         env=PointMass(), out_dir=part, resume=True, progress=False)
   assert np.array_equal(np.asarray(whole.flat_params), np.asarray(resumed.flat_params))
+  # No evaluation ran (eval_every=0): there is no final one to rerun (esjax eval --final).
+  with pytest.raises(esjax.ConfigError, match="ran no evaluation .eval_every=0.; drop --final"):
+    esjax.load(str(tmp_path / "whole"), env=PointMass()).evaluate_final()
 
 
 _DEVICES = """
