@@ -71,7 +71,8 @@ def _arrays(shape_text: str) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def collectives(hlo_text: str) -> list[Collective]:
-  """Every collective instruction in an HLO module's text, with its payload bytes."""
+  """Every collective instruction in an HLO module's text that crosses devices (not one whose
+  groups are all of one device), with its payload bytes."""
   found = []
   for line in hlo_text.splitlines():
     m = _INSTR.search(line)
@@ -81,8 +82,11 @@ def collectives(hlo_text: str) -> list[Collective]:
     if m["start"] and m["op"] in ("all-gather", "collective-permute") and len(arrays) >= 2:
       # Async start returns (operands..., results...): keep the results (the second half).
       arrays = arrays[len(arrays) // 2:]
+    groups = _groups(line)
+    if groups and all(len(g) <= 1 for g in groups):
+      continue  # every group one device (a one-device mesh keeps its gathers): nothing crosses
     nbytes = sum(_DTYPE_BYTES[d] * int(np.prod(s, dtype=np.int64)) for d, s in arrays)
-    found.append(Collective(m["op"], tuple(arrays), nbytes, _groups(line)))
+    found.append(Collective(m["op"], tuple(arrays), nbytes, groups))
   return found
 
 
