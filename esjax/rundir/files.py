@@ -216,9 +216,7 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
                                           None if vbn_batch is None else jnp.asarray(vbn_batch))
     obs_size, action_size = int(payload["obs_size"]), int(payload["action_size"])
     obs = _obs_view(payload, obs_size)
-    discrete = bool(payload.get("discrete", False))
-    nvec = tuple(int(n) for n in _listed(payload.get("nvec") or ()))
-    act = _action_view(payload, action_size, discrete)
+    act = _action_view(payload, action_size)
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if env is not None:
@@ -228,8 +226,8 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
   try:
     policy, template = make_policy(config.policy.kind, obs.shape, action_size,
                                    config.policy.hidden_sizes, config.policy.activation,
-                                   discrete=discrete, vbn=config.policy.vbn, module=module,
-                                   nvec=nvec)
+                                   discrete=act.discrete, vbn=config.policy.vbn,
+                                   module=module, nvec=act.nvec)
   except ValueError as e:  # a custom run loaded without its module, a module that does not fit
     raise ConfigError(f"{run_dir!r}: {e}") from None
   if flat.ndim and flat.shape[-1] != template.shape[0]:
@@ -270,13 +268,15 @@ def _obs_view(payload, obs_size: int):
                  tuple(tuple(int(d) for d in _listed(e)) for e in entries))
 
 
-def _action_view(payload, action_size: int, discrete: bool):
-  """The ActionView a saved policy's actions go through: the box ``save_params`` recorded
-  (a file that records none: the [-1, 1] box of the policy's outputs)."""
+def _action_view(payload, action_size: int):
+  """The ActionView a saved policy's actions go through: the argmax head's choices (per
+  dimension when multi-discrete), or the box ``save_params`` recorded (a file that records
+  none: the [-1, 1] box of the policy's outputs)."""
   from esjax.envs import spaces  # pylint: disable=g-import-not-at-top
   from esjax.problems.interface import ActionView  # pylint: disable=g-import-not-at-top
-  if discrete:
-    return None
+  if payload.get("discrete", False):
+    nvec = tuple(int(n) for n in _listed(payload.get("nvec") or ()))
+    return ActionView(spaces.MultiDiscrete(nvec) if nvec else spaces.Discrete(action_size))
   shape = tuple(int(d) for d in _listed(payload.get("action_shape", [action_size])))
   if "action_low" not in payload:
     return ActionView(spaces.Box(shape))
