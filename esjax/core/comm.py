@@ -140,13 +140,18 @@ def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
 
 def choose(requested: str, layout: tuple[int, int], num_directions: int, num_params: int,
            moments: int, noise_chunk: int, backend: str,
-           gbps: tuple[float, float] | None = None, noise_s=None) -> Choice:
+           gbps: tuple[float, float] | None = None, noise_s=None,
+           splits: bool = True) -> Choice:
   """The mode a run uses, and one line saying why. ``noise_s``: seconds per noise value
-  (default: measured here, only when the choice depends on it)."""
+  (default: measured here, only when the choice depends on it); ``splits``: the
+  perturbation's ``splits_update`` (False: auto keeps the update whole)."""
   if requested != "auto":
     if requested != "returns":
       check(requested, layout, num_directions, noise_chunk)
     return Choice(requested, f"comm: {requested} (as asked)")
+  if not splits:
+    return Choice("returns", "comm: auto -> returns: low-rank noise is rebuilt chunk by chunk "
+                  "as matmuls; the split modes' tree would form each direction's dense noise")
   values = num_directions * num_params
   if values < SPLIT_FROM:
     return Choice("returns", f"comm: auto -> returns: the update rebuilds {_count(values)} "

@@ -26,6 +26,11 @@ class Perturbation(Protocol):
   # True when the noise only fits candidates ``mean + sigma * eps`` with a scalar sigma and
   # first moments only (a strategy's ``spec.isotropic``).
   needs_isotropic: bool
+  # Whether ``--comm auto`` may split the update's rebuild (perturbations/tree.py). The tree
+  # forms every direction's term whole, P values: what a Gaussian rebuild draws anyway, but
+  # for low rank P where its chunked rebuild draws (m + n) r per matrix and adds them in one
+  # matmul (10x the time, 20x the memory at 10^6 params: benchmarks/results/large.md).
+  splits_update: bool
 
   def member_noise(self, gen_key: jax.Array, member: jax.Array, num_params: int,
                    mirrored: bool) -> Any:

@@ -74,6 +74,7 @@ class Gaussian:
   """Full-rank ``N(0, I)`` on every parameter: members are the strategy's own
   ``candidate(state, eps)``, so any strategy takes it."""
   needs_isotropic: ClassVar[bool] = False
+  splits_update: ClassVar[bool] = True
 
   def member_noise(self, gen_key, member, num_params: int, mirrored: bool) -> jax.Array:
     return member_noise(gen_key, member, num_params, mirrored)

@@ -187,6 +187,7 @@ class LowRank:
   # Members are ``LowRankParams(mean, sigma, noise)``, never the strategy's ``candidate``, and
   # the moments are first moments only: right for ``mean + sigma * eps`` with a scalar sigma.
   needs_isotropic: ClassVar[bool] = True
+  splits_update: ClassVar[bool] = False  # see base.Perturbation
 
   def __post_init__(self):
     if self.rank < 1:

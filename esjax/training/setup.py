@@ -102,7 +102,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   cutoff = _cutoff(config)
   state = _initial_state(config, built.problem, built.seed_params or (built.params,), cutoff)
   _warn_if_fma()
-  comm = _comm(config, strategy, mesh, state.es.mean)
+  comm = _comm(config, strategy, mesh, state.es.mean, perturbation)
   run_generations, evaluate = _compiled(config, built, strategy, mesh, cutoff, perturbation,
                                         comm.mode)
   return Setup(config, built.problem, built.policy, built.action_size, mesh, strategy,
@@ -110,13 +110,14 @@ def setup(config: TrainConfig, problem: Problem | None = None,
                built.obs, built.act)
 
 
-def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params) -> comm_lib.Choice:
+def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params,
+          perturbation: Perturbation) -> comm_lib.Choice:
   """``--comm`` resolved for this mesh (``auto``: by core/comm.py's cost model)."""
   return comm_lib.choose(config.runtime.comm, layout(mesh),
                          num_directions(strategy),
                          int(np.shape(params)[-1]), len(strategy.powers),
                          config.strategy.noise_chunk, jax.default_backend(),
-                         config.runtime.link_gbps)
+                         config.runtime.link_gbps, splits=perturbation.splits_update)
 
 
 def _env_problems(config: TrainConfig, strategy: Strategy, module,

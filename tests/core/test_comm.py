@@ -40,6 +40,25 @@ def test_auto_splits_a_large_update_where_the_model_says():
   assert comm.choose("auto", (1, 18), **big).mode == "hierarchical"
 
 
+def test_auto_keeps_a_low_rank_update_whole():
+  # The tree forms each direction's dense noise: at 10^6 params a low-rank generation took 10x
+  # the time and 20x the memory of its chunked matmuls (benchmarks/results/large.md). The same
+  # update of Gaussian noise is split.
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  fitness = esjax.black_box(lambda p, k: -jnp.sum(p["w"] ** 2))
+  params = {"w": jnp.zeros((1000, 1000))}  # 128 directions x 10^6: over SPLIT_FROM
+  for perturbation, want in (("lowrank", "returns"), ("full", "tree")):
+    cfg = esjax.TrainConfig.of(population_size=256, generations=1, eval_every=0,
+                               normalize_obs=False, num_devices=1, perturbation=perturbation)
+    c = esjax.setup(cfg, fitness, params).comm
+    assert c.mode == want, c.reason
+  assert c.reason.startswith("comm: auto -> tree")
+  low = comm.choose("auto", (2, 2), 5000, 133_000, 1, 64, "cpu", noise_s=50e-9, splits=False)
+  assert low.mode == "returns" and "low-rank noise is rebuilt chunk by chunk" in low.reason
+  assert comm.choose("gradient", (2, 2), 5000, 133_000, 1, 64, "cpu", splits=False).mode == \
+      "gradient"  # as asked
+
+
 @pytest.mark.parametrize("size, group", [(1, 1), (2, 2), (3, 2), (6, 4), (18, 16), (32, 32),
                                          (45, 32)])
 def test_split_group_is_the_largest_power_of_two_in_the_axis(size, group):
