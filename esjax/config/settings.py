@@ -83,6 +83,17 @@ def json_object(text: str) -> dict[str, Any]:
   return value
 
 
+def lanes_value(text: str) -> int | None:
+  """``--lanes``: ``auto`` (Python's ``None``, the backend's default) or a whole number."""
+  if text.lower() in ("auto", "none"):
+    return None
+  try:
+    return whole_number(text)
+  except argparse.ArgumentTypeError:
+    raise argparse.ArgumentTypeError(f"invalid value {text!r}; expected auto or a whole number, "
+                                     "e.g. 128") from None
+
+
 def whole_number(text: str) -> int:
   """``"1000000"``, ``"1e6"`` or ``"1_000_000"`` -> ``1000000``: budgets are written either way."""
   try:

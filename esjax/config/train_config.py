@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from esjax.config import sweep as sweep_lib
 from esjax.config.settings import (BUDGET, OUTPUT, POLICY, PROBLEM, RUN, STRATEGY, TRICKS,
                                    Declared, declared, gbps_pair, int_list, json_object,
-                                   setting)
+                                   lanes_value, setting)
 from esjax.core import lanes as lanes_lib
 from esjax.errors import ConfigError
 from esjax.policies import ACTIVATIONS
@@ -184,9 +184,9 @@ class RuntimeConfig:
       0, "episodes stepped at once per device by continuous batching: a member whose "
       "episode ends hands its lane to the next member of the slice, and the last episodes are "
       "compacted into narrower lanes; the same bits as without on hopper and ant, not on "
-      "every env (docs/reproducibility.md) (None: on CPU up to 128, on "
-      "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends)",
-      group=RUN, resumable=True)
+      "every env (docs/reproducibility.md) (auto, None in Python: on CPU up to 128, on "
+      "GPU/TPU the whole slice; 0 = off, each chunk runs until its longest episode ends; "
+      "full-rank noise only)", group=RUN, resumable=True, parse=lanes_value, metavar="N|auto")
   lane_narrowings: int = setting(
       lanes_lib.NARROWINGS, "times the lanes are narrowed for the last episodes once no member "
       "is left to start: to seven eighths, three quarters, then halved down to 2 lanes (each "
@@ -266,6 +266,9 @@ class TrainConfig:
     _check_policy(self.policy)
     built = _check_strategy(self.strategy, self.policy)
     _check_runtime(self.runtime)
+    if self.strategy.perturbation == "lowrank" and self.runtime.lanes:
+      raise ConfigError(f"lanes={self.runtime.lanes} needs perturbation='full' (low-rank members "
+                        "run in the chunked loop); drop --lanes or use --perturbation full")
     if device_count is not None:
       check_devices(self.strategy.population_size, built.mirrored, device_count,
                     self.runtime.member_chunk)
@@ -380,8 +383,8 @@ def _check_runtime(rt: RuntimeConfig) -> None:
   if rt.lanes is not None:
     _nonneg_int("lanes", rt.lanes)
     if rt.lanes == 1:  # a batch of one compiles another program (core/lanes.py, widths)
-      raise ConfigError("lanes=1 is invalid; expected 0 (off), None (the backend's default) or "
-                        "an integer >= 2")
+      raise ConfigError("lanes=1 is invalid; expected 0 (off), auto (None in Python: the "
+                        "backend's default) or an integer >= 2")
   _nonneg_int("lane_narrowings", rt.lane_narrowings)
 
 

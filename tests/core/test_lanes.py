@@ -3,6 +3,7 @@ few lanes as a queue, compacted into narrower lanes for the last episodes, and e
 return, step count and observation sums are the very bits of the chunked loop (lanes=0), on
 any device count. The env is a tiny one written here, whose episodes end at different steps
 for different members, so lanes really are handed on."""
+import argparse
 import json
 
 import jax
@@ -76,9 +77,20 @@ def test_lanes_settings_are_checked_in_one_line():
   for flat, bad in (("lanes", -1), ("lane_narrowings", -2), ("lanes", 1.5)):
     with pytest.raises(esjax.ConfigError, match=f"{flat}={bad} is invalid; expected an integer"):
       esjax.TrainConfig.of(**{flat: bad}).validate()
-  with pytest.raises(esjax.ConfigError, match="lanes=1 is invalid; expected 0 .off., None"):
+  with pytest.raises(esjax.ConfigError, match="lanes=1 is invalid; expected 0 .off., auto"):
     esjax.TrainConfig.of(lanes=1).validate()
   esjax.TrainConfig.of(lanes=0, lane_narrowings=0).validate()
+  # Low-rank members keep the chunked loop: lanes would be ignored, so they are refused.
+  with pytest.raises(esjax.ConfigError, match="lanes=8 needs perturbation='full'"):
+    esjax.TrainConfig.of(lanes=8, perturbation="lowrank").validate()
+  esjax.TrainConfig.of(lanes=None, perturbation="lowrank").validate()  # the default: no lanes
+
+
+def test_the_lanes_flag_takes_auto_for_the_backend_default():
+  from esjax.config import settings  # pylint: disable=g-import-not-at-top
+  assert [settings.lanes_value(t) for t in ("auto", "None", "128", "0")] == [None, None, 128, 0]
+  with pytest.raises(argparse.ArgumentTypeError, match="'x'; expected auto or a whole number"):
+    settings.lanes_value("x")
 
 
 @pytest.mark.parametrize("lane_widths", [(8,), (8, 4, 2), (5, 2, 1), (64,)])
