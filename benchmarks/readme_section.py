@@ -38,9 +38,9 @@ GPU-sized settings on a GPU machine (see the script's header); on an H200 its `p
 ran on 2026-11-26, and `check`, `live` and `limit`'s tables on 2026-12-04 (the *_gpu tables
 below).
 
-Tables of several seeds on an env, measured before 2026-12-05 (`strategies_rl`, `large`'s
-hopper curves, `claims/parameterization`), ran seeds that all started from seed 0's policy
-weights; each seed now draws its own, as the single run with its seed does. They await a rerun.
+Tables of several seeds on an env (`strategies_rl`, `large`'s hopper curves,
+`claims/parameterization`) were rerun on 2026-12-05, when each seed began to draw its own
+policy weights, as the single run with its seed does (before, every seed started from seed 0's).
 
 | script | what it measures |
 | --- | --- |
