@@ -73,7 +73,8 @@ CPU seconds (all threads) next to wall seconds; the ratios use CPU seconds, whic
 done whatever else the machine runs (wall-time ratios between runs minutes apart moved by 2x
 here as other jobs came and went).
 
-`peers.py` also needs `pip install evosax` (0.3.2 here; Brax's ES trainer comes with brax).
+`peers.py` and `strategies.py --part ask_tell` also need evosax: `pip install -e ".[bench]"`
+(evosax 0.3.2; Brax's ES trainer comes with brax).
 `python -m benchmarks.readme_section` rebuilds this page from `benchmarks/results/*.md`, and every
 result-derived figure of the README and the other docs pages from the result files
 (`tests/docs/test_generated.py` fails when a page is stale). What the

@@ -56,14 +56,15 @@ _FLAGS = (
     _flag(settings.OUTPUT, "--out", help="output directory (default: runs/ENV-TIMESTAMP)"),
     _flag(settings.OUTPUT, "--resume", metavar="DIR", resumable=True,
           help="continue the run in DIR from its newest good checkpoint, with its saved config "
-          f"(only {_dashed(RESUMABLE)} may change)"),
+          f"(only {_dashed(RESUMABLE)} may change, besides --quiet and the logging, "
+          "compile-cache, memory and process flags)"),
     _flag(settings.OUTPUT, "--preset",
           help="start from a named configuration (`esjax presets`); flags override it"),
     _flag(settings.OUTPUT, "--quiet", action="store_true", resumable=True,
           help="no progress output"),
     _flag(settings.RUN, "--compile-cache", metavar="DIR", resumable=True,
-          help="persistent JAX compilation cache (default: $JAX_COMPILATION_CACHE_DIR or "
-          "~/.cache/esjax/jax-compile)"),
+          help="persistent JAX compilation cache (default: $JAX_COMPILATION_CACHE_DIR, else "
+          "$XDG_CACHE_HOME/esjax/jax-compile, ~/.cache/esjax/jax-compile without it)"),
     _flag(settings.RUN, "--no-compile-cache", dest="compile_cache", action="store_const",
           const=False, resumable=True, help="compile everything afresh, read and write no cache"),
     _flag(settings.RUN, "--memory-limit", metavar="SIZE", resumable=True,
@@ -214,7 +215,8 @@ def _resume_config(args) -> TrainConfig:
   for name in sorted(given - _RESUMABLE):
     raise ConfigError(f"--{name.replace('_', '-')} cannot be given with --resume (the run "
                       f"continues in {run_dir!r} with its saved config.json); only "
-                      f"{_dashed(RESUMABLE)} may change")
+                      f"{_dashed(RESUMABLE)} may change, besides --quiet and the "
+                      "logging, compile-cache, memory and process flags")
   if not os.path.isdir(run_dir):
     raise ConfigError(f"--resume {run_dir!r}: no such directory; expected a run directory "
                       "written by `esjax train --out DIR`")

@@ -202,7 +202,8 @@ def load(run_dir: str, module=None, env=None) -> SavedRun:
     with open(path, "rb") as f:
       payload = flax.serialization.msgpack_restore(f.read())
   except FileNotFoundError:
-    raise ConfigError(f"{path!r} not found; the run has not finished (no final params)")
+    raise ConfigError(f"{path!r} not found; the run has not finished (no final params): "
+                      f"finish it with `esjax train --resume {run_dir}` first")
   except Exception as e:  # msgpack raises several types on damaged bytes
     raise ConfigError(f"{path!r} is damaged or not an esjax params file ({type(e).__name__})")
   if isinstance(payload, dict):

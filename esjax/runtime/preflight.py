@@ -117,13 +117,21 @@ def check_fits(p: Plan, multiple: int, replan: Callable[[int], Plan] | None = No
           f"has {_size(p.device_bytes)}")
   largest, exact = _largest(p, multiple, replan) if replan else (0, True)
   if largest >= multiple:
-    per_device = largest // p.devices
-    devices = math.ceil(p.population / per_device)
+    devices = devices_for(p.population, largest // p.devices, multiple // p.devices)
+    more = f" (or use {devices} devices)" if devices else ""
     raise ConfigError(f"{need}; the largest population that fits on these {p.devices} "
-                      f"device(s) is {'' if exact else 'at least '}{largest} (or use about "
-                      f"{devices} devices)")
+                      f"device(s) is {'' if exact else 'at least '}{largest}{more}")
   raise ConfigError(f"{need}; not even population_size={multiple} fits: use a smaller policy, "
                     "a smaller --noise-chunk or devices with more memory")
+
+
+def devices_for(population: int, per_device: int, pair: int) -> int | None:
+  """The fewest devices that hold ``population`` at most ``per_device`` members each, the
+  population divided evenly into whole groups of ``pair`` (2: mirrored pairs) per device."""
+  for devices in range(max(1, math.ceil(population / per_device)), population // pair + 1):
+    if population % (devices * pair) == 0:
+      return devices
+  return None
 
 
 def _largest(p: Plan, multiple: int, replan: Callable[[int], Plan],

@@ -315,6 +315,13 @@ def test_load_truncated_params(saved_params):
   print(e.value)
 
 
+def test_load_of_an_unfinished_run_says_how_to_finish_it(saved_params):
+  (saved_params / "params.msgpack").unlink()  # a run stopped by SIGTERM has only checkpoints
+  with pytest.raises(esjax.ConfigError, match="the run has not finished .no final params.: "
+                     f"finish it with `esjax train --resume {saved_params}` first"):
+    esjax.load(str(saved_params))
+
+
 def test_load_garbage_params(saved_params):
   (saved_params / "params.msgpack").write_bytes(b"\x00not msgpack at all\xff" * 10)
   with pytest.raises(esjax.ConfigError, match="is damaged or not an esjax params file") as e:

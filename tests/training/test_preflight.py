@@ -64,6 +64,13 @@ def test_a_population_that_cannot_fit_is_one_line_naming_the_largest_that_does(t
   assert plan(POP).step_bytes > limit
 
 
+@pytest.mark.parametrize("pop,per_device,pair,want", [
+    (256, 28, 2, 16),   # 10 devices hold 28 each, but 256 splits evenly into pairs on 16
+    (256, 128, 2, 2), (256, 100, 1, 4), (96, 20, 2, 6), (6, 1, 2, None)])
+def test_the_device_count_named_divides_the_population(pop, per_device, pair, want):
+  assert preflight.devices_for(pop, per_device, pair) == want
+
+
 def test_state_alone_too_large_says_so():
   s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
   p = preflight.plan(s, memory_limit=1000)
