@@ -241,6 +241,23 @@ def test_low_rank_traffic_does_not_grow_with_the_parameter_count():
   assert small["bytes"] == large["bytes"] == 4 * 16  # the all-gathered returns alone
 
 
+def test_a_low_rank_step_never_forms_the_population_s_dense_noise():
+  # A policy of 10^6 params (benchmarks/large.py's cost cell), pop 256 on one device, the
+  # default --comm auto: a step that formed a chunk of directions' dense noise (as the split
+  # modes' tree does) needs 64 x P floats and more; the members' factored forward passes and
+  # the chunked matmuls of the update need a few P (the update, Adam's moments).
+  from benchmarks import large  # pylint: disable=g-import-not-at-top
+  h = large.width_for(1_000_000)
+  policy, flat = make_policy("mlp", large.OBS, large.ACT, hidden_sizes=(h, h),
+                             key=jax.random.PRNGKey(0))
+  cfg = esjax.TrainConfig.of(population_size=256, generations=1, eval_every=0,
+                             normalize_obs=False, num_devices=1, perturbation="lowrank")
+  s = esjax.setup(cfg, large.policy_problem(policy, 16), policy.unravel(flat))
+  mem = s.run_generations.lower(s.state, 1).compile().memory_analysis()
+  floats = mem.temp_size_in_bytes / 4
+  assert floats < 16 * flat.shape[0], floats / flat.shape[0]
+
+
 @pytest.mark.parametrize("flags,named", [
     (["--perturbation", "sparse"], "perturbation='sparse' is invalid; expected one of: full, "
                                    "lowrank"),
