@@ -143,11 +143,12 @@ def _add_strategy_option_flags(g) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-  """The flags given (not None) over the config's defaults."""
-  values = {}
+  """The flags given over the config's defaults: those not None, and those typed as None
+  (``--lanes auto``)."""
+  values, typed = {}, getattr(args, "given", set())
   for name in [*FIELDS, *_strategy_options()]:
     value = getattr(args, name, None)
-    if value is not None:
+    if value is not None or name in typed:
       parse = FIELDS[name].meta["parse"] if name in FIELDS else None
       values[name] = parse(value) if parse and FIELDS[name].meta["repeat"] else value
   if "generations" not in values and "env_steps" in values:

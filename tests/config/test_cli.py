@@ -139,6 +139,17 @@ def test_integer_flags_take_budgets_written_1e6_or_with_underscores():
   assert app.config_from_args(args).strategy.population_size == 256
 
 
+@pytest.mark.parametrize("typed,want", [([], 0), (["--lanes", "auto"], None),
+                                         (["--lanes", "64"], 64)])
+def test_lanes_auto_reaches_the_config_as_none(typed, want):
+  # None is also what an untyped flag holds: the typed ones are told apart as main does.
+  from esjax.cli import app
+  argv = ["train", *typed]
+  args = app.build_parser().parse_args(argv)
+  args.given = app._given_flags(argv[1:])  # pylint: disable=protected-access
+  assert app.config_from_args(args).runtime.lanes == want
+
+
 def test_no_generation_limit_is_none_and_needs_an_env_step_budget():
   from esjax.cli import app
   from esjax.config.train_config import TrainConfig
