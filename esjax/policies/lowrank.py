@@ -15,6 +15,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
+from esjax.errors import ConfigError
 from esjax.perturbations.lowrank import LowRankParams
 
 
@@ -35,7 +36,7 @@ def apply(module: nn.Module, params: LowRankParams, obs: jax.Array) -> jax.Array
     out = module.apply(params.tree(), obs)
   missing = [l.path for i, l in enumerate(layout.kernels) if i not in used]
   if missing:
-    raise ValueError(f"low-rank perturbation: the 2-D params {missing} are not nn.Dense "
+    raise ConfigError(f"low-rank perturbation: the 2-D params {missing} are not nn.Dense "
                      "kernels, so the forward pass cannot add their low-rank term; use "
                      "--perturbation full for this policy")
   return out

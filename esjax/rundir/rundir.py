@@ -66,7 +66,7 @@ class RunDir:
 
   def __init__(self, path: str | None, resume: bool = False, generations: int | None = None):
     if resume and path is None:
-      raise ValueError("resume=True needs the out_dir of the run to continue")
+      raise ConfigError("resume=True needs the out_dir of the run to continue")
     self.path, self.resume = path, resume
     self._is_main = jax.process_index() == 0
     # Before building envs and compiling: a quick error, and nothing created or rewritten.

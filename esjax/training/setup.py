@@ -150,7 +150,11 @@ def _custom_problems(config: TrainConfig, strategy: Strategy, problem: Problem,
     raise ConfigError("vbn is a setting of the env policies (mlp, cnn); a custom problem "
                       "brings its own network: drop vbn")
   if initial_params is None:
-    raise ValueError("a custom problem needs initial_params (a flat parameter vector)")
+    raise ConfigError("a custom problem needs initial_params (a flat parameter vector or a "
+                      "params pytree)")
+  if config.runtime.lanes and problem.episode is None:
+    raise ConfigError(f"lanes={config.runtime.lanes} batches a rollout's episodes; a black-box "
+                      "problem has none to batch: drop lanes (or set it to 0)")
   if _reward_shift(config):
     raise ConfigError(f"reward_shift={_reward_shift(config)} applies to the Brax rollout's "
                       "per-step rewards; a custom problem defines its own returns (build it "

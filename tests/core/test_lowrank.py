@@ -108,7 +108,7 @@ def test_a_2d_leaf_that_is_no_dense_kernel_is_refused():
   member = p.params(jax.flatten_util.ravel_pytree(params)[0], jnp.float32(0.1),
                     p.member_noise(GEN_KEY, 0, layout.num_params, False))
   from esjax.policies import lowrank as policy_lowrank
-  with pytest.raises(ValueError, match="not nn.Dense kernels"):
+  with pytest.raises(esjax.ConfigError, match="not nn.Dense kernels"):
     policy_lowrank.apply(Odd(), member, jnp.ones(3))
 
 

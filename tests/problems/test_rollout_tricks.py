@@ -255,6 +255,15 @@ def test_adaptive_cutoff_is_refused_for_a_custom_problem():
     esjax.setup(config, problem, jnp.zeros(4))
 
 
+def test_env_only_settings_and_missing_params_are_refused_for_a_black_box():
+  problem = esjax.black_box(lambda p, k: -jnp.sum(p**2))
+  config = esjax.TrainConfig.of(population_size=4, normalize_obs=False, lanes=8)
+  with pytest.raises(esjax.ConfigError, match="lanes=8 batches a rollout's episodes"):
+    esjax.setup(config, problem, jnp.zeros(4))
+  with pytest.raises(esjax.ConfigError, match="a custom problem needs initial_params"):
+    esjax.setup(config.replace(lanes=0), problem)
+
+
 BAD = [
     (dict(action_noise=-0.1), "action_noise=-0.1"),
     (dict(action_noise=float("nan")), "action_noise=nan"),

@@ -322,6 +322,11 @@ def test_load_of_an_unfinished_run_says_how_to_finish_it(saved_params):
     esjax.load(str(saved_params))
 
 
+def test_resume_without_a_directory_is_a_config_error():
+  with pytest.raises(esjax.ConfigError, match="resume=True needs the out_dir"):
+    esjax.train(esjax.TrainConfig.of(generations=1), resume=True, progress=False)
+
+
 def test_load_garbage_params(saved_params):
   (saved_params / "params.msgpack").write_bytes(b"\x00not msgpack at all\xff" * 10)
   with pytest.raises(esjax.ConfigError, match="is damaged or not an esjax params file") as e:
