@@ -174,13 +174,17 @@ class SavedRun:
 
   def evaluate_final(self) -> np.ndarray:
     """The returns of the run's last evaluation, recomputed: its episodes' keys (from the run
-    key and the generation it ran after) and count; their mean is the last ``eval_return``."""
+    key and the generation it ran after) and count; their mean is the last ``eval_return``
+    (of several runs: run 0's, the first of ``eval_return_per_seed``, at its own generation,
+    which an env-step budget may have stopped before the others')."""
     from esjax import keys  # pylint: disable=g-import-not-at-top
     evaluated = [r for r in read_metrics(self.run_dir) if "eval_return" in r]
     if not evaluated:
       raise ConfigError(f"{self.run_dir!r} ran no evaluation (eval_every="
                         f"{self.config.runtime.eval_every}); drop --final for fresh episodes")
-    generation = evaluated[-1]["generation"]
+    last = evaluated[-1]
+    generation = (last["generation_per_seed"] if "generation_per_seed" in last
+                  else [last["generation"]])[0]
     run_key = jax.random.PRNGKey(self.config.runtime.seed)
     return self._returns(jax.random.split(keys.eval_key(run_key, generation),
                                           self.config.runtime.eval_episodes))

@@ -416,6 +416,28 @@ def test_each_seed_of_an_env_run_is_the_single_run_with_its_seed_from_its_own_in
   assert not np.array_equal(multi.flat_params[0], multi.flat_params[1])
 
 
+class _Falls(PointMass):
+  """PointMass whose episode ends once the mass leaves a small disc: policies fall at
+  different steps, so seeds spend an env-step budget in different numbers of generations."""
+
+  def step(self, state, action, key):
+    state, obs, reward, _ = super().step(state, action, key)
+    return state, obs, reward, jnp.linalg.norm(state[0]) > 0.15
+
+
+def test_final_evaluation_of_several_seeds_is_run_0_s_at_its_own_generation(tmp_path):
+  out = str(tmp_path / "run")
+  cfg = _config(num_seeds=2, population_size=16, eval_every=1, eval_episodes=4,
+                env_steps=4000, generations=None, sigma=0.5)
+  esjax.train(cfg, env=_Falls(), out_dir=out, progress=False)
+  last = [json.loads(l) for l in open(os.path.join(out, "metrics.jsonl"))][-1]
+  gens = last["generation_per_seed"]
+  assert gens[0] != gens[1], gens  # the budget stopped the seeds at different generations
+  returns = esjax.load(out, env=_Falls()).evaluate_final()
+  assert float(np.mean(returns)) == pytest.approx(last["eval_return_per_seed"][0], rel=1e-6,
+                                                  abs=1e-6)
+
+
 def test_eval_of_a_several_seed_run_says_it_uses_run_0(tmp_path, capsys, monkeypatch):
   monkeypatch.chdir(ROOT)
   out = tmp_path / "run"
