@@ -90,7 +90,7 @@ def _gather_s(workers, lay, nbytes, collectives, gbps):
 def _update_s(mode, lay, n, params, noise, gbps):
   """(rebuild + exchange) seconds of ``mode``'s update on layout ``lay``, as esjax splits it."""
   from esjax.core import comm
-  rebuild, exchange = comm.predicted_seconds(mode, lay, n, params, 1, 64,
+  rebuild, exchange = comm.predicted_seconds(mode, lay, n, params, 1,
                                              noise["returns" if mode == "returns" else "tree"],
                                              gbps)
   return rebuild + exchange
@@ -116,7 +116,7 @@ def model(m: dict, a, name: str = "cpu") -> list[dict]:
       row[f"{mode}_update_s"] = _update_s(mode, lay, n, params, noise, gbps)
       row[f"{mode}_s"] = compute + gather + row[f"{mode}_update_s"]
     row["best"] = min(MODES, key=lambda k: row[f"{k}_s"])
-    picked = comm.choose("auto", lay, n, params, 1, 64, "cpu", gbps, noise["tree"]).mode
+    picked = comm.choose("auto", lay, n, params, 1, "cpu", gbps, noise["tree"]).mode
     row["auto"] = picked
     row["auto_s"] = compute + gather + _update_s(picked, lay, n, params, noise, gbps)
     rows.append(row)

@@ -93,7 +93,7 @@ def axis_bytes(mode: str, layout: tuple[int, int], num_params: int,
   return outer * vec, inner * vec
 
 
-def check(mode: str, layout: tuple[int, int], num_directions: int, noise_chunk: int) -> None:
+def check(mode: str, layout: tuple[int, int], num_directions: int) -> None:
   """ConfigError (one line) when ``mode`` cannot split over this layout in the fixed tree."""
   n = shares(mode, layout)
   most = tree.max_split(num_directions)
@@ -126,11 +126,12 @@ def noise_seconds(num_params: int) -> float:
 
 
 def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
-                      num_params: int, moments: int, noise_chunk: int, noise_s: float,
+                      num_params: int, moments: int, noise_s: float,
                       gbps: tuple[float, float]) -> tuple[float, float]:
   """(rebuild, exchange) seconds of ``mode``'s update per generation: the rebuild on one
   device of its share, and the exchange rounds over each link (bandwidth and latency)."""
-  # The tree pads to a power of two but skips whole blocks of padding: at most a block wasted.
+  # The tree's padding to a power of two is skipped a block at a time: at most one block of
+  # waste, left out of the model.
   rebuild = num_directions * num_params * noise_s / shares(mode, layout)
   exchange = sum(8 * b / (g * 1e9) + r * lat
                  for b, r, g, lat in zip(axis_bytes(mode, layout, num_params, moments),
@@ -139,7 +140,7 @@ def predicted_seconds(mode: str, layout: tuple[int, int], num_directions: int,
 
 
 def choose(requested: str, layout: tuple[int, int], num_directions: int, num_params: int,
-           moments: int, noise_chunk: int, backend: str,
+           moments: int, backend: str,
            gbps: tuple[float, float] | None = None, noise_s=None,
            splits: bool = True) -> Choice:
   """The mode a run uses, and one line saying why. ``noise_s``: seconds per noise value
@@ -147,7 +148,7 @@ def choose(requested: str, layout: tuple[int, int], num_directions: int, num_par
   perturbation's ``splits_update`` (False: auto keeps the update whole)."""
   if requested != "auto":
     if requested != "returns":
-      check(requested, layout, num_directions, noise_chunk)
+      check(requested, layout, num_directions)
     return Choice(requested, f"comm: {requested} (as asked)")
   if not splits:
     return Choice("returns", "comm: auto -> returns: low-rank noise is rebuilt chunk by chunk "
@@ -161,11 +162,11 @@ def choose(requested: str, layout: tuple[int, int], num_directions: int, num_par
   cost = {}
   for mode in ("tree", "hierarchical", "gradient"):
     try:
-      check(mode, layout, num_directions, noise_chunk)
+      check(mode, layout, num_directions)
     except ConfigError:
       continue
     cost[mode] = predicted_seconds(mode, layout, num_directions, num_params, moments,
-                                   noise_chunk, noise_s, gbps)
+                                   noise_s, gbps)
   order = list(cost)  # on a tie, the mode that splits over fewer links
   best = min(cost, key=lambda m: (sum(cost[m]), order.index(m)))
   whole = num_directions * num_params * noise_s

@@ -116,7 +116,7 @@ def _comm(config: TrainConfig, strategy: Strategy, mesh: Mesh, params,
   return comm_lib.choose(config.runtime.comm, layout(mesh),
                          num_directions(strategy),
                          int(np.shape(params)[-1]), len(strategy.powers),
-                         config.strategy.noise_chunk, jax.default_backend(),
+                         jax.default_backend(),
                          config.runtime.link_gbps, splits=perturbation.splits_update)
 
 

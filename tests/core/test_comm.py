@@ -18,13 +18,13 @@ def test_auto_keeps_returns_for_the_default_run():
   s = esjax.TrainConfig()
   assert s.runtime.comm == "auto"
   for layout in ((1, 1), (1, 2), (1, 4), (2, 2)):
-    c = comm.choose("auto", layout, 128, 1539, 1, 64, "cpu", noise_s=1e-6)
+    c = comm.choose("auto", layout, 128, 1539, 1, "cpu", noise_s=1e-6)
     assert c.mode == "returns"
     assert c.reason.startswith("comm: auto -> returns: the update rebuilds 0.2M noise values")
 
 
 def test_auto_splits_a_large_update_where_the_model_says():
-  big = dict(num_directions=5000, num_params=133_000, moments=1, noise_chunk=64,
+  big = dict(num_directions=5000, num_params=133_000, moments=1,
              backend="cpu", noise_s=50e-9)
   assert comm.choose("auto", (1, 1), **big).mode == "tree"  # one device: the tree, whole
   assert comm.choose("auto", (1, 4), **big).mode == "hierarchical"
@@ -53,9 +53,9 @@ def test_auto_keeps_a_low_rank_update_whole():
     c = esjax.setup(cfg, fitness, params).comm
     assert c.mode == want, c.reason
   assert c.reason.startswith("comm: auto -> tree")
-  low = comm.choose("auto", (2, 2), 5000, 133_000, 1, 64, "cpu", noise_s=50e-9, splits=False)
+  low = comm.choose("auto", (2, 2), 5000, 133_000, 1, "cpu", noise_s=50e-9, splits=False)
   assert low.mode == "returns" and "low-rank noise is rebuilt chunk by chunk" in low.reason
-  assert comm.choose("gradient", (2, 2), 5000, 133_000, 1, 64, "cpu", splits=False).mode == \
+  assert comm.choose("gradient", (2, 2), 5000, 133_000, 1, "cpu", splits=False).mode == \
       "gradient"  # as asked
 
 
@@ -68,9 +68,9 @@ def test_split_group_is_the_largest_power_of_two_in_the_axis(size, group):
 def test_a_mode_the_tree_cannot_split_is_one_line():
   with pytest.raises(esjax.ConfigError, match=r"comm='gradient' splits the update into 16 "
                      r"shares on 1 hosts x 16 devices, more than the 8 leaves"):
-    comm.choose("gradient", (1, 16), 8, 100, 1, 64, "cpu")
-  assert comm.choose("gradient", (1, 3), 8, 100, 1, 64, "cpu").mode == "gradient"
-  assert comm.choose("returns", (1, 16), 8, 100, 1, 64, "cpu").mode == "returns"
+    comm.choose("gradient", (1, 16), 8, 100, 1, "cpu")
+  assert comm.choose("gradient", (1, 3), 8, 100, 1, "cpu").mode == "gradient"
+  assert comm.choose("returns", (1, 16), 8, 100, 1, "cpu").mode == "returns"
 
 
 def test_axis_bytes_are_o_pop_between_hosts_in_the_middle_mode():

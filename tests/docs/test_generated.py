@@ -69,7 +69,7 @@ def test_the_preflight_sample_is_what_esjax_prints():
   want = doc_blocks.preflight_lines()
   b = doc_sources.test_constant(doc_blocks.HLO, "DEFAULT_RUN_BYTES")
   reason = comm_lib.choose("auto", (1, 2), doc_blocks.PREFLIGHT_DIRECTIONS,
-                           doc_blocks.PREFLIGHT_PARAMS, 1, 64, "cpu").reason
+                           doc_blocks.PREFLIGHT_PARAMS, 1, "cpu").reason
   plan = preflight.Plan(devices=2, processes=1, population=256, members_per_device=128,
                         num_params=doc_blocks.PREFLIGHT_PARAMS, bytes_per_generation=b,
                         fixed_bytes=0, step_bytes=0, device_bytes=None, comm=reason,
