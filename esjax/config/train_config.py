@@ -281,8 +281,14 @@ class TrainConfig:
   @classmethod
   def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
     """From ``to_json``'s sections, or from the flat names of an esjax 0.1 config.json."""
-    if not any(isinstance(v, dict) for v in d.values()):
+    if not isinstance(d, dict):
+      raise ConfigError(f"a config is a JSON object of sections, not a {type(d).__name__}")
+    if not any(isinstance(v, dict) for v in d.values()) and not set(d) & set(_SECTIONS):
       return cls.of(**d)
+    not_dicts = sorted(k for k in _SECTIONS if k in d and not isinstance(d[k], dict))
+    if not_dicts:
+      raise ConfigError(f"config sections {not_dicts} are not JSON objects; expected each "
+                        "section as an object of its settings")
     unknown = sorted(set(d) - set(_SECTIONS))
     if unknown:
       raise ConfigError(f"unknown config sections {unknown}; expected some of "

@@ -80,10 +80,6 @@ def _generations(run_dir: str) -> list[int]:
   return [int(name) for name in os.listdir(d) if name.isdigit()] if os.path.isdir(d) else []
 
 
-def has_checkpoints(run_dir: str) -> bool:
-  return bool(_generations(run_dir))
-
-
 def require_checkpoints(run_dir: str, generations: int | None = None) -> None:
   """ConfigError unless ``run_dir`` holds a checkpoint to resume and ``generations`` (the
   resumed run's cap; None: none) is not below the newest one's: a smaller cap would run

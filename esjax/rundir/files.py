@@ -50,16 +50,14 @@ def read_config(run_dir: str) -> TrainConfig:
 
 
 class MetricsWriter:
-  """Appends one JSON line per record. Each line is one ``write`` on a file opened for that
-  line: no buffer to lose, nothing held open between generations (so a removed or remounted
-  directory is noticed at the next line), and a failure raises ``RunIOError`` naming the file.
+  """Appends one JSON line per record to the metrics file ``rewrite_metrics`` wrote. Each line
+  is one ``write`` on a file opened for that line: no buffer to lose, nothing held open between
+  generations (so a removed or remounted directory is noticed at the next line), and a failure
+  raises ``RunIOError`` naming the file.
   """
 
-  def __init__(self, run_dir: str, append: bool = False):
+  def __init__(self, run_dir: str):
     self.path = os.path.join(run_dir, METRICS_FILE)
-    if not append:
-      _io(self.path, lambda: os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                              0o644)))
 
   def write(self, record: dict[str, Any]) -> None:
     data = (json.dumps(record) + "\n").encode()
@@ -308,7 +306,7 @@ def make_act(policy: Policy, flat, normalizer, config: TrainConfig, action_view=
 
   # An empty normalizer (image observations) means none: the policy sees raw frames.
   normalize = config.problem.normalize_obs and normalizer.mean.shape[-1] > 0
-  bins = getattr(config.problem, "action_bins", 0)
+  bins = config.problem.action_bins
 
   def prep(obs):
     return norm_lib.normalize(normalizer, obs, config.problem.obs_clip) if normalize else obs

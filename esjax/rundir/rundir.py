@@ -120,7 +120,7 @@ class RunDir:
       # Every option resolved: a resumed run keeps its values even if a default changes.
       files.write_config(self.path, config.replace(**config.strategy.resolved()))
       files.rewrite_metrics(self.path, records)  # on resume: one line per generation kept
-      self.records = files.MetricsWriter(self.path, append=True)  # the records live there
+      self.records = files.MetricsWriter(self.path)  # the records live there
       self._checkpointer = ckpt_lib.Checkpointer(self.path, config.runtime.keep_checkpoints,
                                                  fingerprint)
     return start

@@ -253,12 +253,17 @@ def test_resume_dir_without_config(tmp_path, capsys):
   assert err.count("\n") == 1 and "is not an esjax run (no config.json)" in err
 
 
-def test_resume_damaged_config(tmp_path, capsys):
-  (tmp_path / "config.json").write_text('{"env": "hopper", ')
+@pytest.mark.parametrize("text,named", [
+    ('{"env": "hopper", ', "is not a valid esjax config"),
+    ('[1, 2]', "a config is a JSON object of sections, not a list"),
+    ('{"problem": 3, "policy": {}}', "config sections ['problem'] are not JSON objects"),
+    ('{"problem": 3}', "config sections ['problem'] are not JSON objects")])
+def test_resume_damaged_config(text, named, tmp_path, capsys):
+  (tmp_path / "config.json").write_text(text)
   assert main(["train", "--resume", str(tmp_path)]) == 2
   err = capsys.readouterr().err
   print(err)
-  assert err.count("\n") == 1 and "is not a valid esjax config" in err
+  assert err.count("\n") == 1 and named in err
 
 
 def test_resume_run_without_checkpoints(tmp_path, capsys):
