@@ -8,6 +8,7 @@ compiled calls; everything inside a generation stays on the devices.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any, Callable, Sequence
 
@@ -127,9 +128,12 @@ def _preflight(s: Setup, memory_limit, talk: bool,
   largest population that would (``rebuild`` sets up other populations to find it)."""
   limit = preflight.parse_size(memory_limit) if memory_limit else None
   plan = preflight.plan(s, limit)
-  preflight.check_fits(plan, multiple=s.mesh.size * (2 if s.strategy.mirrored else 1),
-                       replan=lambda pop: preflight.plan(
-                           rebuild(s.config.replace(population_size=pop)), limit))
+  # Populations tried are ones this layout takes: whole pairs and member chunks per device, on
+  # these devices (left free, a CPU split would pick its own count for each).
+  group = math.lcm(2 if s.strategy.mirrored else 1, s.config.runtime.member_chunk or 1)
+  preflight.check_fits(plan, multiple=s.mesh.size * group,
+                       replan=lambda pop: preflight.plan(rebuild(s.config.replace(
+                           population_size=pop, num_devices=s.mesh.size)), limit))
   if talk:
     print("\n".join(plan.lines()), flush=True)
   # The evaluation too, before the first barrier: a process that compiled it at its first

@@ -39,6 +39,19 @@ def test_the_plan_names_devices_members_params_traffic_and_memory(capsys):
   assert "\ncomm: auto -> returns: the update rebuilds " in out
 
 
+def test_the_search_tries_only_populations_the_layout_takes():
+  # With member chunks of 32 a trial population of 2 x k was refused by check_devices, so the
+  # user read a member_chunk error about a population they never asked for.
+  s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
+  p = preflight.plan(s)
+  with pytest.raises(esjax.ConfigError) as e:
+    esjax.train(_config(population_size=512, member_chunk=32), problem=esjax.black_box(_sphere),
+                initial_params=jnp.zeros(PARAMS), progress=False,
+                memory_limit=(p.fixed_bytes + p.step_bytes) // 2)
+  msg = str(e.value)
+  assert msg.startswith("population_size=512 needs ") and "member_chunk" not in msg, msg
+
+
 def test_a_population_that_cannot_fit_is_one_line_naming_the_largest_that_does(tmp_path):
   POP = 512  # the search bisects 8 times; 4096 compiled 3 more candidates and covered no more
   s = esjax.setup(_config(), problem=esjax.black_box(_sphere), initial_params=jnp.zeros(PARAMS))
