@@ -30,10 +30,9 @@ platform is split: on a GPU/TPU host the run still uses the accelerators. A run 
 most of these devices that keep its result the one-device result (``split_device_count`` in
 esjax/core/step.py); ``num_devices`` overrides that.
 
-The split is the default on every jaxlib. On jaxlib 0.11.2 XLA's CPU compile segfaulted on a
-split CPU whenever a zero-element array was an operand of the step's shard_map (issue 23,
-benchmarks/jax_cpu_crash_repro.py); the step keeps empty arrays out of its shard_map since
-(``_without_empty_operands`` in esjax/core/step.py).
+The split is the default on every jaxlib, 0.11.2 included: its CPU compile segfaults on a split
+CPU when a zero-element array is an operand of a shard_map, and the step keeps empty arrays out
+of its shard_map (``_without_empty_operands`` in esjax/core/step.py).
 """
 from __future__ import annotations
 

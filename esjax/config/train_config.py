@@ -148,9 +148,10 @@ class StrategyConfig:
       raise ConfigError(f"strategy {self.name!r}: {e}") from None
 
 
-# resumable: results do not depend on the budget, checkpointing, the device count or how
-# generations are fused; never the search itself. A new member_chunk is a layout change too,
-# but bitwise equality needs the same chunk.
+# resumable: the budget, checkpointing, how generations are fused and the layout (devices,
+# member chunks, lanes); never the search itself. The budget and checkpointing never change a
+# result; a layout change may move the last bits (bitwise equality needs the same member chunk,
+# and lanes keep the bits on hopper and ant, not on every env: docs/reproducibility.md).
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
   generations: int | None = setting(

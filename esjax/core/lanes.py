@@ -52,8 +52,9 @@ def widths(lanes: int, local: int, narrowings: int = NARROWINGS) -> tuple[int, .
 
   Why two fine steps at the top: late in training most members run to the episode's end (on
   hopper at generations 61-66 the mean episode is 835 of 1000: live_steps.md), so when the
-  last member has started the survivors usually number most of the lanes; with three quarters
-  first, every lane was stepped until the episodes' end. Early in training the last episodes end spread
+  last member has started the survivors usually number most of the lanes, more than three
+  quarters of them: a ladder starting at three quarters would step every lane until the
+  episodes' end. Early in training the last episodes end spread
   out, and halving down to a few lanes keeps the copies few while the longest episode's tail
   runs narrow. A narrow step costs more per lane (on CPU, about twice as much at 8 lanes as at
   128 and four times at 2 or 3: benchmarks/results/lane_schedule.md), but far less in all.

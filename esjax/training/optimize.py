@@ -20,7 +20,6 @@ Importing this module pulls in jax, flax and optax only (no brax, orbax or matpl
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any, Callable
 
 import flax.struct
@@ -36,6 +35,7 @@ from esjax.core.mesh import make_mesh, replicate, to_host
 from esjax.problems.base import is_pytree, ravel_tree
 from esjax.problems.black_box import black_box, check_fitness, check_signature
 from esjax.strategies import REGISTRY, base as strategy_lib
+from esjax.strategies import options as options_lib
 
 # Generations fused into one compiled call. The fused count is traced, so every chunk (the
 # last one shorter) reuses one compilation; the cap only bounds the metrics buffer.
@@ -238,14 +238,6 @@ def _check_x0(x0) -> np.ndarray:
   return x.astype(np.float32)
 
 
-def strategy_options(name: str) -> list[str]:
-  """The options (keyword arguments) a registered strategy's factory takes."""
-  params = inspect.signature(REGISTRY[name]).parameters
-  return [p for p in params if p != "population_size"
-          and params[p].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                 inspect.Parameter.KEYWORD_ONLY)]
-
-
 def _strategy(strategy, population_size, options) -> strategy_lib.Strategy:
   if isinstance(strategy, strategy_lib.Strategy):
     if options:
@@ -259,7 +251,7 @@ def _strategy(strategy, population_size, options) -> strategy_lib.Strategy:
     if strategy not in REGISTRY:
       raise ConfigError(f"strategy={strategy!r} is unknown; expected one of: "
                         f"{', '.join(sorted(REGISTRY))}")
-    known = strategy_options(strategy)
+    known = list(options_lib.options(REGISTRY[strategy]))
     unknown = sorted(set(options) - set(known))
     if unknown:
       raise ConfigError(f"strategy {strategy!r} takes no option {unknown[0]!r}; its options: "

@@ -11,6 +11,7 @@ from esjax.core.mesh import to_host
 from esjax.problems import check_fitness
 from esjax.training import optimize
 from esjax.strategies import REGISTRY
+from esjax.strategies import options as options_lib
 from tests.helpers import subproc
 
 TARGET = np.linspace(-1.0, 1.0, 5).astype(np.float32)
@@ -102,8 +103,8 @@ def test_bad_inputs_are_one_line_config_errors():
       f"strategy='nope' is unknown; expected one of: {', '.join(sorted(REGISTRY))}")
   assert _error(lambda: esjax.minimize(quadratic, x0, "open_es", lr=0.1)) == (
       "strategy 'open_es' takes no option 'lr'; its options: "
-      + ", ".join(optimize.strategy_options("open_es")))
-  assert "learning_rate, sigma" in ", ".join(optimize.strategy_options("open_es"))
+      + ", ".join(options_lib.options(REGISTRY["open_es"])))
+  assert "learning_rate, sigma" in ", ".join(options_lib.options(REGISTRY["open_es"]))
   assert _error(lambda: esjax.minimize(quadratic, x0, optimizer="nope")).startswith(
       "optimizer='nope' is invalid; expected one of: adam")
   assert _error(lambda: esjax.minimize(quadratic, np.zeros((2, 5)))) == (
