@@ -52,12 +52,13 @@ def _flag(group: str, *names: str, resumable: bool = False, **kwargs) -> Flag:
   return Flag(group, names, kwargs, resumable)
 
 
+# The command line's own flags that --resume takes (those marked resumable below).
+_RESUMABLE_CLI = "--quiet and the logging, compile-cache, memory and process flags"
 _FLAGS = (
     _flag(settings.OUTPUT, "--out", help="output directory (default: runs/ENV-TIMESTAMP)"),
     _flag(settings.OUTPUT, "--resume", metavar="DIR", resumable=True,
           help="continue the run in DIR from its newest good checkpoint, with its saved config "
-          f"(only {_dashed(RESUMABLE)} may change, besides --quiet and the logging, "
-          "compile-cache, memory and process flags)"),
+          f"(only {_dashed(RESUMABLE)} may change, besides {_RESUMABLE_CLI})"),
     _flag(settings.OUTPUT, "--preset",
           help="start from a named configuration (`esjax presets`); flags override it"),
     _flag(settings.OUTPUT, "--quiet", action="store_true", resumable=True,
@@ -216,8 +217,7 @@ def _resume_config(args) -> TrainConfig:
   for name in sorted(given - _RESUMABLE):
     raise ConfigError(f"--{name.replace('_', '-')} cannot be given with --resume (the run "
                       f"continues in {run_dir!r} with its saved config.json); only "
-                      f"{_dashed(RESUMABLE)} may change, besides --quiet and the "
-                      "logging, compile-cache, memory and process flags")
+                      f"{_dashed(RESUMABLE)} may change, besides {_RESUMABLE_CLI}")
   if not os.path.isdir(run_dir):
     raise ConfigError(f"--resume {run_dir!r}: no such directory; expected a run directory "
                       "written by `esjax train --out DIR`")

@@ -37,6 +37,6 @@ def apply(module: nn.Module, params: LowRankParams, obs: jax.Array) -> jax.Array
   missing = [l.path for i, l in enumerate(layout.kernels) if i not in used]
   if missing:
     raise ConfigError(f"low-rank perturbation: the 2-D params {missing} are not nn.Dense "
-                     "kernels, so the forward pass cannot add their low-rank term; use "
-                     "--perturbation full for this policy")
+                      "kernels, so the forward pass cannot add their low-rank term; use "
+                      "--perturbation full for this policy")
   return out
