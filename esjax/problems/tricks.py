@@ -83,7 +83,7 @@ class AdaptiveCutoff:
                int(episode_length))
 
   def init(self) -> jnp.ndarray:
-    return jnp.asarray(min(self.start, self.maximum), jnp.int32)
+    return jnp.asarray(self.start, jnp.int32)  # at most maximum: training/setup.py refuses more
 
   def update(self, limit: jnp.ndarray, steps: jnp.ndarray) -> jnp.ndarray:
     """The next limit from this generation's ``limit`` and the population's ``steps`` (pop,)."""

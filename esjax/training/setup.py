@@ -203,10 +203,8 @@ def _perturbation(config: TrainConfig, tree) -> Perturbation:
 def _cutoff(config: TrainConfig) -> AdaptiveCutoff | None:
   """Training episodes only: evaluation runs the whole episode_length."""
   pc = config.problem
-  if not pc.adaptive_cutoff:
-    return None
   cutoff = AdaptiveCutoff.of(pc, pc.episode_length)
-  if cutoff.start > cutoff.maximum:
+  if cutoff is not None and cutoff.start > cutoff.maximum:
     raise ConfigError(f"adaptive_cutoff={cutoff.start} is invalid: it starts above "
                       f"{pc.env!r}'s episode length {cutoff.maximum}; expected at most that")
   return cutoff
