@@ -13,7 +13,7 @@ from jax.sharding import Mesh
 
 from esjax import keys, xla_env
 from esjax.config import sweep as sweep_lib
-from esjax.config.train_config import TrainConfig
+from esjax.config.train_config import TrainConfig, check_devices
 from esjax.core import step as step_lib
 from esjax.core import comm as comm_lib
 from esjax.core import lanes as lanes_lib
@@ -90,7 +90,7 @@ def setup(config: TrainConfig, problem: Problem | None = None,
   rt = config.runtime
   mesh = make_mesh(rt.num_devices or step_lib.default_device_count(
       strategy.population_size, strategy.mirrored, rt.member_chunk), rt.hosts)
-  config.validate(device_count=mesh.size)
+  check_devices(strategy.population_size, strategy.mirrored, mesh.size, rt.member_chunk)
   if problem is None:
     config, built = _env_problems(config, strategy, policy_module, env)
   else:
