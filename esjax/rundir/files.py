@@ -181,8 +181,7 @@ class SavedRun:
       raise ConfigError(f"{self.run_dir!r} ran no evaluation (eval_every="
                         f"{self.config.runtime.eval_every}); drop --final for fresh episodes")
     last = evaluated[-1]
-    generation = (last["generation_per_seed"] if "generation_per_seed" in last
-                  else [last["generation"]])[0]
+    generation = last.get("generation_per_seed", [last["generation"]])[0]
     run_key = jax.random.PRNGKey(self.config.runtime.seed)
     return self._returns(jax.random.split(keys.eval_key(run_key, generation),
                                           self.config.runtime.eval_episodes))

@@ -195,9 +195,10 @@ def check_same_run(run_dir: str, config):
 
 def check_budget(run_dir: str, config, saved, done: int) -> None:
   """ConfigError for a resumed env-step budget below the ``done`` steps of the checkpoint and
-  below the run's own (``saved``: its config.json): it would run nothing yet record itself in config.json beside params and
-  metrics of more steps. (A finished run has done its budget and a little more, the last
-  generation's overshoot: resuming it with its own budget stays allowed.)"""
+  below the run's own (``saved``: its config.json): it would run nothing yet record itself in
+  config.json beside params and metrics of more steps. (A finished run has done its budget and
+  a little more, the last generation's overshoot: resuming it with its own budget stays
+  allowed.)"""
   new, old = config.runtime.env_steps, saved.runtime.env_steps
   if new is not None and new < done and (old is None or new < old):
     raise ConfigError(f"resume: env_steps={new} but the run in {run_dir!r} has done {done} env "
